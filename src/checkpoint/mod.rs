@@ -1,0 +1,35 @@
+//! Checkpoints that cannot execute code: safetensors files holding the model's weights under the
+//! reference's state_dict keys, optimiser state, and the run state (epoch, step, seed, config) in
+//! the header metadata. Every write is atomic (temporary file + rename).
+//!
+//! Native import of the reference's PyTorch `.pyth`/`.pth` files lives in its own module (see the
+//! models issue); everything here is tada's own format.
+
+mod run;
+mod state_dict;
+mod tensors;
+
+pub use run::{latest_checkpoint, Checkpoint, RunState, CHECKPOINT_FORMAT};
+pub use state_dict::{load_into, strip_module_prefix, LoadReport};
+pub use tensors::{read_safetensors, write_safetensors, NamedTensors};
+
+use std::path::PathBuf;
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid safetensors file: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: tensor {name} has dtype {dtype}, which tada cannot load")]
+    UnsupportedDtype { path: PathBuf, name: String, dtype: String },
+    #[error("{path}: tensor {name}: {message}")]
+    Tensor { path: PathBuf, name: String, message: String },
+    #[error("{path} is not a tada checkpoint: {message}")]
+    NotACheckpoint { path: PathBuf, message: String },
+    #[error("{path}: {report}")]
+    Mismatch { path: PathBuf, report: LoadReport },
+}

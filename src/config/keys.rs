@@ -1,0 +1,176 @@
+//! Which keys exist: checking user keys against the typed tree, suggesting the closest known key
+//! for a typo, and setting aside the reference keys tada accepts but does not use.
+
+use serde_json::{Map, Value};
+
+use super::error::ConfigError;
+use super::source::Sources;
+
+/// Reference keys (and whole sections) that tada accepts and ignores, with one warning:
+/// cluster, storage and logging settings of the Python code base, and features tada replaces.
+pub const IGNORED_KEYS: &[&str] = &[
+    "NUM_SHARDS",
+    "SHARD_ID",
+    "DIST_BACKEND",
+    "PAI",
+    "OSS",
+    "OUTPUT_CFG_FILE",
+    "LOG_MODEL_INFO",
+    "LOG_CONFIG_INFO",
+    "USE_MULTISEG_VAL_DIST",
+    "LOCALIZATION",
+    "SUBMISSION",
+    "VISUALIZATION",
+    "TRAIN.LOG_FILE",
+    "TRAIN.CHECKPOINT_TYPE",
+    "TRAIN.CHECKPOINT_INFLATE",
+    "TRAIN.CHECKPOINT_PRE_PROCESS",
+    "TRAIN.TRAIN_VAL_COMBINE",
+    "TEST.LOG_FILE",
+    "TEST.CHECKPOINT_TYPE",
+    "TEST.SPATIAL_CROPS",
+    "TEST.AUTOMATIC_MULTI_SCALE_TEST_SPATIAL",
+    "DATA.MULTI_LABEL",
+    "DATA_LOADER.ENABLE_MULTI_THREAD_DECODE",
+    "DATA_LOADER.COLLATE_FN",
+    "BN.SYNC",
+    "AUGMENTATION.USE_GPU",
+    "AUGMENTATION.IS_SPLIT",
+    "OPTIMIZER.TEXT_LR_MULT",
+    "OPTIMIZER.TEXT_WEIGHT_DECAY",
+    "VIDEO.BACKBONE.NUM_STREAMS",
+    "VIDEO.BACKBONE.NONLOCAL",
+    "VIDEO.BACKBONE.ATTN_MASK_ENABLE",
+];
+
+pub(super) fn is_ignored(key: &str) -> bool {
+    IGNORED_KEYS.iter().any(|k| key == *k || key.starts_with(&format!("{k}.")))
+}
+
+/// What the schema says about a dotted key.
+pub(super) enum Known<'a> {
+    /// A key of the schema; `default` is its built-in value.
+    Key { default: &'a Value },
+    Ignored,
+    Unknown { suggestion: Option<String> },
+}
+
+/// Looks `key` up in the tree of built-in defaults (the serialised default config).
+pub(super) fn lookup<'a>(defaults: &'a Map<String, Value>, key: &str) -> Known<'a> {
+    if is_ignored(key) {
+        return Known::Ignored;
+    }
+    let mut node = defaults;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        match node.get(*part) {
+            Some(Value::Object(inner)) if i + 1 < parts.len() => node = inner,
+            // A non-mapping default (null, list, scalar) is a leaf: nothing below it is a key.
+            Some(_) if i + 1 < parts.len() => {
+                return Known::Unknown { suggestion: suggest(defaults, key) }
+            }
+            Some(v) => return Known::Key { default: v },
+            None => return Known::Unknown { suggestion: suggest(defaults, key) },
+        }
+    }
+    Known::Unknown { suggestion: None }
+}
+
+/// Checks every key of the user's tree; removes the ignored ones and returns their names.
+pub(super) fn check_tree(
+    defaults: &Map<String, Value>,
+    user: &mut Map<String, Value>,
+    sources: &Sources,
+) -> Result<Vec<String>, ConfigError> {
+    let mut ignored = Vec::new();
+    check_rec(defaults, user, "", sources, &mut ignored)?;
+    Ok(ignored)
+}
+
+fn check_rec(
+    defaults: &Map<String, Value>,
+    map: &mut Map<String, Value>,
+    prefix: &str,
+    sources: &Sources,
+    ignored: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let keys: Vec<String> = map.keys().cloned().collect();
+    for k in keys {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match lookup(defaults, &key) {
+            Known::Ignored => {
+                map.remove(&k);
+                ignored.push(key);
+            }
+            Known::Unknown { suggestion } => {
+                return Err(ConfigError::UnknownKey {
+                    origin: sources.of(&key),
+                    key,
+                    suggestion,
+                })
+            }
+            Known::Key { default } => {
+                if let (Value::Object(_), Some(Value::Object(inner))) = (default, map.get_mut(&k)) {
+                    check_rec(defaults, inner, &key, sources, ignored)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// All dotted keys of the schema (sections included), for suggestions.
+fn all_keys(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        if let Value::Object(inner) = v {
+            all_keys(inner, &key, out);
+        }
+        out.push(key);
+    }
+}
+
+/// The known key closest to `key`: by edit distance on the full dotted path, and by the last
+/// segment alone so a key put in the wrong section (`TRAIN.BASE_LR`) still finds its home.
+fn suggest(defaults: &Map<String, Value>, key: &str) -> Option<String> {
+    let mut keys = Vec::new();
+    all_keys(defaults, "", &mut keys);
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    keys.into_iter()
+        .map(|k| {
+            let full = strsim::normalized_damerau_levenshtein(key, &k);
+            let k_leaf = k.rsplit('.').next().unwrap_or(&k);
+            let tail = strsim::normalized_damerau_levenshtein(leaf, k_leaf) * 0.9;
+            (full.max(tail), k)
+        })
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// PyYAML reads `1e-4` (no dot) as a string and the reference converts such strings later;
+/// its configs and checkpoints therefore carry numbers as strings. Turn them back into numbers
+/// wherever the schema does not expect a string.
+pub(super) fn coerce_numbers(defaults: &Map<String, Value>, map: &mut Map<String, Value>, prefix: &str) {
+    for (k, v) in map.iter_mut() {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Object(inner) => coerce_numbers(defaults, inner, &key),
+            Value::String(s) => {
+                let wants_string =
+                    matches!(lookup(defaults, &key), Known::Key { default: Value::String(_) });
+                if !wants_string && looks_scientific(s) {
+                    if let Some(n) = s.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                        *v = Value::Number(n);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn looks_scientific(s: &str) -> bool {
+    let s = s.trim();
+    s.contains(['e', 'E']) && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+}

@@ -1,0 +1,108 @@
+//! Configuration: YAML files with the reference's keys, `_BASE*` inheritance, `--set` overrides,
+//! a typed tree with one sub-config per component, and validation before anything is built.
+//!
+//! Order of precedence (highest first): `--set` > the file given > its `_BASE` chain >
+//! `_BASE_RUN` > `_BASE_MODEL` > built-in defaults (the reference's base.yaml values).
+
+mod error;
+mod keys;
+mod load;
+mod overrides;
+pub mod schema;
+mod source;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+pub use error::ConfigError;
+pub use keys::IGNORED_KEYS;
+pub use schema::Config;
+pub use source::{Source, Sources};
+pub use validate::validate;
+
+use load::Layer;
+
+/// File name of the resolved config inside a run folder.
+pub const RESOLVED_CONFIG_FILE: &str = "config.yaml";
+
+/// A loaded, validated configuration and where its values came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub sources: Sources,
+    /// Reference keys present in the input that tada does not use (warned about once).
+    pub ignored_keys: Vec<String>,
+}
+
+/// Loads `path` with its bases, applies `overrides` (`KEY=VALUE`), checks keys and types, and
+/// validates the values.
+pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    finish(load::load_file(path)?, overrides)
+}
+
+/// Like [`load`] for YAML text that has no file (embedded configs); `name` labels errors.
+/// `_BASE*` keys are not allowed here since there is no directory to resolve them against.
+pub fn load_str(text: &str, name: &str, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    let path = PathBuf::from(name);
+    let map = load::parse_yaml(text, &path)?;
+    if let Some(k) = load::BASE_KEYS.iter().find(|k| map.contains_key(**k)) {
+        return Err(ConfigError::BadBaseKey { file: path, key: format!("{k} (not allowed in embedded configs)") });
+    }
+    finish(Layer::new(map, &Source::File(path)), overrides)
+}
+
+fn defaults_tree() -> Map<String, Value> {
+    match serde_json::to_value(Config::default()) {
+        Ok(Value::Object(m)) => m,
+        _ => unreachable!("Config serialises to a mapping"),
+    }
+}
+
+fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    let defaults = defaults_tree();
+    for arg in overrides {
+        overrides::apply(arg, &defaults, &mut layer)?;
+    }
+    let ignored_keys = keys::check_tree(&defaults, &mut layer.value, &layer.sources)?;
+    keys::coerce_numbers(&defaults, &mut layer.value, "");
+    let config: Config =
+        serde_path_to_error::deserialize(Value::Object(layer.value)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::WrongType {
+                origin: layer.sources.of(&key),
+                key,
+                message: e.into_inner().to_string(),
+            }
+        })?;
+    validate(&config, &layer.sources)?;
+    if !ignored_keys.is_empty() {
+        tracing::warn!(
+            "config: ignoring {} reference key(s) tada does not use: {}",
+            ignored_keys.len(),
+            ignored_keys.join(", ")
+        );
+    }
+    Ok(LoadedConfig { config, sources: layer.sources, ignored_keys })
+}
+
+impl LoadedConfig {
+    /// The merged configuration as YAML (every key, defaults included).
+    pub fn to_yaml(&self) -> String {
+        to_yaml(&self.config)
+    }
+
+    /// Writes the resolved config into a run folder, atomically, and returns its path.
+    pub fn write_resolved(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let path = dir.join(RESOLVED_CONFIG_FILE);
+        crate::atomic_write::write(&path, self.to_yaml().as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// Serialises a config as YAML.
+pub fn to_yaml(config: &Config) -> String {
+    // Serialising plain structs, enums, numbers and strings cannot fail.
+    serde_saphyr::to_string(config).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
+}

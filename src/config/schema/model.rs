@@ -1,0 +1,216 @@
+//! MODEL, VIDEO (BACKBONE, HEAD) and BN sections: what network is built.
+
+use serde::{Deserialize, Serialize};
+
+/// MODEL.EMA section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct EmaConfig {
+    pub enable: bool,
+    pub decay: f64,
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        Self { enable: false, decay: 0.99996 }
+    }
+}
+
+/// MODEL section. NAME is a label except `MoSINet`, which selects the MoSI wrapper.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct ModelConfig {
+    pub name: String,
+    pub ema: EmaConfig,
+}
+
+/// VIDEO.BACKBONE.META_ARCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaArch {
+    ResNet3D,
+    ConvNeXt,
+    VisionTransformer,
+}
+
+/// VIDEO.BACKBONE.STEM.NAME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StemName {
+    Base2DStem,
+    DownSampleStem,
+    R2Plus1DStem,
+}
+
+/// VIDEO.BACKBONE.BRANCH.NAME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BranchName {
+    R2D3DBranch,
+    R2Plus1DBranch,
+    TAda2DBlock,
+    TAdaConvNeXtV2Block,
+    TAdaFormerBlock,
+}
+
+/// VIDEO.BACKBONE.DEPTH: one number (ResNet, transformer) or blocks per stage (ConvNeXt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Depth {
+    Layers(usize),
+    PerStage(Vec<usize>),
+}
+
+/// VIDEO.BACKBONE.STEM section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct StemConfig {
+    pub name: Option<StemName>,
+    pub t_kernel_size: Option<usize>,
+    pub t_stride: Option<usize>,
+}
+
+/// VIDEO.BACKBONE.BRANCH section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct BranchConfig {
+    pub name: Option<BranchName>,
+    pub route_func_r: Option<usize>,
+    pub route_func_k: Option<Vec<usize>>,
+    pub pool_k: Option<Vec<usize>>,
+    pub head_dim: Option<usize>,
+}
+
+/// VIDEO.BACKBONE section. Keys that only some architectures read are optional; the backbone
+/// that needs one reports it by name when it is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct BackboneConfig {
+    pub meta_arch: MetaArch,
+    pub depth: Option<Depth>,
+    pub num_filters: Option<Vec<usize>>,
+    pub num_input_channels: usize,
+    pub num_out_features: Option<usize>,
+    pub kernel_size: Option<Vec<Vec<usize>>>,
+    pub downsampling: Option<Vec<bool>>,
+    pub downsampling_temporal: Option<Vec<bool>>,
+    pub expansion_ratio: Option<usize>,
+    pub stem: StemConfig,
+    pub branch: BranchConfig,
+    pub initialization: Option<String>,
+    pub drop_path: f64,
+    pub large_scale_init_value: Option<f64>,
+    pub freeze: bool,
+    // Transformer (TAdaFormer) keys.
+    pub input_res: Option<usize>,
+    pub patch_size: Option<usize>,
+    pub tublet_size: Option<usize>,
+    pub tublet_stride: Option<usize>,
+    pub num_features: Option<usize>,
+    pub num_heads: Option<usize>,
+    pub attn_dropout: f64,
+    pub reduction: Option<usize>,
+    pub require_proj: bool,
+    pub temp_enhance: bool,
+    pub double_tada: bool,
+}
+
+impl Default for BackboneConfig {
+    fn default() -> Self {
+        Self {
+            meta_arch: MetaArch::ResNet3D,
+            depth: None,
+            num_filters: None,
+            num_input_channels: 3,
+            num_out_features: None,
+            kernel_size: None,
+            downsampling: None,
+            downsampling_temporal: None,
+            expansion_ratio: None,
+            stem: StemConfig::default(),
+            branch: BranchConfig::default(),
+            initialization: None,
+            drop_path: 0.0,
+            large_scale_init_value: None,
+            freeze: false,
+            input_res: None,
+            patch_size: None,
+            tublet_size: None,
+            tublet_stride: None,
+            num_features: None,
+            num_heads: None,
+            attn_dropout: 0.0,
+            reduction: None,
+            require_proj: false,
+            temp_enhance: false,
+            double_tada: false,
+        }
+    }
+}
+
+/// VIDEO.HEAD.NAME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadName {
+    BaseHead,
+    MoSIHeadJoint,
+    MoSIHeadOnlyX,
+    MoSIHeadOnlyY,
+    TransformerHead,
+}
+
+/// VIDEO.HEAD.ACTIVATION applied in eval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Softmax,
+    Sigmoid,
+    Identity,
+}
+
+/// VIDEO.HEAD section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct HeadConfig {
+    pub name: HeadName,
+    pub activation: Activation,
+    pub dropout_rate: f64,
+    /// Required: the reference's base.yaml has no default either.
+    pub num_classes: Option<usize>,
+    pub output_dim: Option<usize>,
+    pub pre_logits: bool,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            name: HeadName::BaseHead,
+            activation: Activation::Softmax,
+            dropout_rate: 0.0,
+            num_classes: None,
+            output_dim: None,
+            pre_logits: false,
+        }
+    }
+}
+
+/// VIDEO section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct VideoConfig {
+    pub backbone: BackboneConfig,
+    pub head: HeadConfig,
+}
+
+/// BN section: normalisation layers of the backbones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct BnConfig {
+    pub eps: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub wb_lock: bool,
+    pub freeze: bool,
+}
+
+impl Default for BnConfig {
+    fn default() -> Self {
+        Self { eps: 1e-5, momentum: 0.1, weight_decay: 0.0, wb_lock: false, freeze: false }
+    }
+}

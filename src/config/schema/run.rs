@@ -1,0 +1,156 @@
+//! TRAIN and TEST sections: what the run does and where its checkpoints come from.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// TASK_TYPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    Classification,
+}
+
+/// A dataset name. The reference matches names case-insensitively (`UCF101`, `ucf101`), so do we.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    Ucf101,
+    Hmdb51,
+    Kinetics400,
+    Ssv2,
+    Imagenet,
+    /// tada's embedded image source for MoSI (no files needed).
+    SyntheticImages,
+    /// tada's embedded labelled videos for the downstream stage (no files needed).
+    SyntheticVideos,
+}
+
+impl Dataset {
+    pub const NAMES: [&'static str; 7] = [
+        "ucf101",
+        "hmdb51",
+        "kinetics400",
+        "ssv2",
+        "imagenet",
+        "synthetic_images",
+        "synthetic_videos",
+    ];
+    const ALL: [Dataset; 7] = [
+        Dataset::Ucf101,
+        Dataset::Hmdb51,
+        Dataset::Kinetics400,
+        Dataset::Ssv2,
+        Dataset::Imagenet,
+        Dataset::SyntheticImages,
+        Dataset::SyntheticVideos,
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|d| *d == self).unwrap_or(0)]
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        let lower = s.to_ascii_lowercase();
+        Self::NAMES.iter().position(|n| *n == lower).map(|i| Self::ALL[i])
+    }
+}
+
+impl Serialize for Dataset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// `""` and null both mean "no dataset", as in the reference's base.yaml.
+fn de_dataset<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dataset>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) => Dataset::from_name(name).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown dataset `{name}`, expected one of {}",
+                Dataset::NAMES.join(", ")
+            ))
+        }),
+    }
+}
+
+/// TRAIN.LOSS_FUNC for supervised training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossFunc {
+    CrossEntropy,
+    Bce,
+    BceLogit,
+    Mse,
+    SoftTarget,
+}
+
+/// TRAIN section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct TrainConfig {
+    pub enable: bool,
+    #[serde(deserialize_with = "de_dataset")]
+    pub dataset: Option<Dataset>,
+    /// Batch size of one training step (tada runs one process, so this is the global batch).
+    pub batch_size: usize,
+    pub eval_period: u32,
+    pub num_folds: u32,
+    pub auto_resume: bool,
+    pub checkpoint_period: u32,
+    pub init: String,
+    pub checkpoint_file_path: String,
+    pub fine_tune: bool,
+    pub only_linear: bool,
+    pub lr_reduce: bool,
+    pub loss_func: LossFunc,
+    pub num_samples: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            dataset: None,
+            batch_size: 128,
+            eval_period: 10,
+            num_folds: 1,
+            auto_resume: true,
+            checkpoint_period: 10,
+            init: String::new(),
+            checkpoint_file_path: String::new(),
+            fine_tune: false,
+            only_linear: false,
+            lr_reduce: false,
+            loss_func: LossFunc::CrossEntropy,
+            num_samples: None,
+        }
+    }
+}
+
+/// TEST section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct TestConfig {
+    pub enable: bool,
+    #[serde(deserialize_with = "de_dataset")]
+    pub dataset: Option<Dataset>,
+    pub batch_size: usize,
+    pub num_spatial_crops: u32,
+    pub num_ensemble_views: u32,
+    pub automatic_multi_scale_test: bool,
+    pub checkpoint_file_path: String,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            dataset: None,
+            batch_size: 100,
+            num_spatial_crops: 1,
+            num_ensemble_views: 1,
+            automatic_multi_scale_test: true,
+            checkpoint_file_path: String::new(),
+        }
+    }
+}

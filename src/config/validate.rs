@@ -1,0 +1,142 @@
+//! Checks of values the types alone cannot express, run before anything is built.
+
+use super::error::ConfigError;
+use super::schema::{Config, LrPolicy};
+use super::source::Sources;
+
+struct Checker<'a> {
+    sources: &'a Sources,
+}
+
+impl Checker<'_> {
+    fn check(&self, ok: bool, key: &str, message: impl Into<String>) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                key: key.into(),
+                origin: self.sources.of(key),
+                message: message.into(),
+            })
+        }
+    }
+
+    fn positive(&self, v: f64, key: &str) -> Result<(), ConfigError> {
+        self.check(v.is_finite() && v > 0.0, key, format!("must be > 0, got {v}"))
+    }
+
+    fn at_least_one(&self, v: usize, key: &str) -> Result<(), ConfigError> {
+        self.check(v >= 1, key, format!("must be at least 1, got {v}"))
+    }
+
+    fn probability(&self, v: f64, key: &str) -> Result<(), ConfigError> {
+        self.check((0.0..=1.0).contains(&v), key, format!("must be in [0, 1], got {v}"))
+    }
+
+    fn range_pair(&self, v: &[f64], key: &str) -> Result<(), ConfigError> {
+        self.check(
+            v.len() == 2 && v[0] <= v[1] && v.iter().all(|x| x.is_finite() && *x > 0.0),
+            key,
+            format!("must be [low, high] with 0 < low <= high, got {v:?}"),
+        )
+    }
+}
+
+/// Validates a deserialised config. `sources` lets errors name the file that set the value.
+pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
+    let c = Checker { sources };
+    let Some(num_classes) = cfg.video.head.num_classes else {
+        return Err(ConfigError::Missing {
+            key: "VIDEO.HEAD.NUM_CLASSES".into(),
+            hint: "set it in the config file or with --set VIDEO.HEAD.NUM_CLASSES=N".into(),
+        });
+    };
+    c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
+    c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
+    c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")?;
+
+    c.at_least_one(cfg.train.batch_size, "TRAIN.BATCH_SIZE")?;
+    c.at_least_one(cfg.test.batch_size, "TEST.BATCH_SIZE")?;
+    c.at_least_one(cfg.train.num_folds as usize, "TRAIN.NUM_FOLDS")?;
+    c.at_least_one(cfg.train.checkpoint_period as usize, "TRAIN.CHECKPOINT_PERIOD")?;
+    c.at_least_one(cfg.test.num_ensemble_views as usize, "TEST.NUM_ENSEMBLE_VIEWS")?;
+    let crops = cfg.test.num_spatial_crops;
+    c.check(crops == 1 || crops == 3, "TEST.NUM_SPATIAL_CROPS", format!("must be 1 or 3, got {crops}"))?;
+    c.at_least_one(cfg.log_period as usize, "LOG_PERIOD")?;
+
+    let d = &cfg.data;
+    c.at_least_one(d.num_input_frames, "DATA.NUM_INPUT_FRAMES")?;
+    c.at_least_one(d.sampling_rate, "DATA.SAMPLING_RATE")?;
+    c.at_least_one(d.train_crop_size, "DATA.TRAIN_CROP_SIZE")?;
+    c.at_least_one(d.test_crop_size, "DATA.TEST_CROP_SIZE")?;
+    c.at_least_one(d.test_scale, "DATA.TEST_SCALE")?;
+    c.positive(d.target_fps, "DATA.TARGET_FPS")?;
+    c.range_pair(&d.train_jitter_scales, "DATA.TRAIN_JITTER_SCALES")?;
+    for (key, v) in [("DATA.MEAN", &d.mean), ("DATA.STD", &d.std)] {
+        c.check(
+            v.len() == d.num_input_channels,
+            key,
+            format!("needs one value per input channel ({}), got {}", d.num_input_channels, v.len()),
+        )?;
+    }
+    c.check(d.std.iter().all(|s| *s > 0.0), "DATA.STD", "every value must be > 0")?;
+
+    let o = &cfg.optimizer;
+    c.positive(o.base_lr, "OPTIMIZER.BASE_LR")?;
+    c.at_least_one(o.max_epoch as usize, "OPTIMIZER.MAX_EPOCH")?;
+    c.check(
+        o.warmup_epochs >= 0.0 && o.warmup_epochs <= o.max_epoch as f64,
+        "OPTIMIZER.WARMUP_EPOCHS",
+        format!("must be in [0, MAX_EPOCH = {}], got {}", o.max_epoch, o.warmup_epochs),
+    )?;
+    c.check(o.warmup_start_lr >= 0.0, "OPTIMIZER.WARMUP_START_LR", "must be >= 0")?;
+    c.check(o.weight_decay >= 0.0, "OPTIMIZER.WEIGHT_DECAY", "must be >= 0")?;
+    c.check((0.0..1.0).contains(&o.momentum), "OPTIMIZER.MOMENTUM", "must be in [0, 1)")?;
+    c.check(
+        o.layer_wise_lr_decay > 0.0 && o.layer_wise_lr_decay <= 1.0,
+        "OPTIMIZER.LAYER_WISE_LR_DECAY",
+        "must be in (0, 1]",
+    )?;
+    c.check(o.clip_grad_norm >= 0.0, "OPTIMIZER.CLIP_GRAD_NORM", "must be >= 0 (0 = off)")?;
+    match o.lr_policy {
+        LrPolicy::CosineV2 => c.check(
+            o.cosine_end_lr < o.base_lr,
+            "OPTIMIZER.COSINE_END_LR",
+            "must be below OPTIMIZER.BASE_LR for cosine_v2",
+        )?,
+        LrPolicy::StepsWithRelativeLrs => {
+            let (steps, lrs) = (o.steps.as_deref().unwrap_or(&[]), o.lrs.as_deref().unwrap_or(&[]));
+            c.check(!steps.is_empty(), "OPTIMIZER.STEPS", "steps_with_relative_lrs needs STEPS")?;
+            c.check(
+                lrs.len() == steps.len(),
+                "OPTIMIZER.LRS",
+                format!("needs one entry per OPTIMIZER.STEPS entry ({}), got {}", steps.len(), lrs.len()),
+            )?;
+        }
+        LrPolicy::Cosine => {}
+    }
+
+    c.positive(cfg.bn.eps, "BN.EPS")?;
+    c.probability(cfg.bn.momentum, "BN.MOMENTUM")?;
+
+    let a = &cfg.augmentation;
+    c.probability(a.grayscale, "AUGMENTATION.GRAYSCALE")?;
+    c.probability(a.color_p, "AUGMENTATION.COLOR_P")?;
+    c.probability(a.mixup.prob, "AUGMENTATION.MIXUP.PROB")?;
+    c.probability(a.random_erasing.prob, "AUGMENTATION.RANDOM_ERASING.PROB")?;
+    c.probability(a.label_smoothing, "AUGMENTATION.LABEL_SMOOTHING")?;
+    c.range_pair(&a.ratio, "AUGMENTATION.RATIO")?;
+
+    let p = &cfg.pretrain;
+    c.at_least_one(p.num_frames, "PRETRAIN.NUM_FRAMES")?;
+    c.range_pair(&p.distance_jitter, "PRETRAIN.DISTANCE_JITTER")?;
+    c.range_pair(&p.aspect_ratio, "PRETRAIN.ASPECT_RATIO")?;
+    c.range_pair(&p.mask_size_ratio, "PRETRAIN.MASK_SIZE_RATIO")?;
+    c.check(
+        p.mask_size_ratio.iter().all(|r| *r <= 1.0),
+        "PRETRAIN.MASK_SIZE_RATIO",
+        "ratios must be <= 1",
+    )?;
+    c.at_least_one(p.standard_size, "PRETRAIN.STANDARD_SIZE")?;
+    Ok(())
+}

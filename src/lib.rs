@@ -1,0 +1,10 @@
+//! tada: self-supervised video pretraining (MoSI, ParamCrop) of TAdaConv backbones on libtorch.
+//!
+//! Data flows one way: config -> dataset -> augment -> loader -> model -> pretext loss ->
+//! optimizer -> checkpoint/logs. The `tada` binary only parses arguments and calls this library.
+
+pub mod atomic_write;
+pub mod checkpoint;
+pub mod config;
+pub mod info;
+pub mod train;

@@ -1,0 +1,90 @@
+//! Progress of long work: a live bar (rate, ETA, loss) on a terminal, and plain periodic log
+//! lines when stderr is not a terminal (CI, `nohup`, redirected logs).
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where plain progress lines go when there is no terminal.
+pub type Sink = Box<dyn Write + Send>;
+
+enum Mode {
+    Bar(ProgressBar),
+    Plain { sink: Sink, every: u64 },
+}
+
+/// A progress reporter for `total` units of work.
+pub struct Progress {
+    label: String,
+    total: u64,
+    pos: u64,
+    start: Instant,
+    mode: Mode,
+}
+
+impl Progress {
+    /// A bar on a terminal, otherwise a plain line every `every` units (and at the end).
+    pub fn new(label: &str, total: u64, every: u64) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(label.to_string());
+            Self::with_mode(label, total, Mode::Bar(bar))
+        } else {
+            Self::plain(label, total, every, Box::new(std::io::stderr()))
+        }
+    }
+
+    /// Plain-line mode writing to `sink` (used when stderr is not a terminal, and by tests).
+    pub fn plain(label: &str, total: u64, every: u64, sink: Sink) -> Self {
+        Self::with_mode(label, total, Mode::Plain { sink, every: every.max(1) })
+    }
+
+    fn with_mode(label: &str, total: u64, mode: Mode) -> Self {
+        Self { label: label.to_string(), total, pos: 0, start: Instant::now(), mode }
+    }
+
+    /// Advances by `n`; `msg` (e.g. `loss=0.123`) is only built when it will be shown.
+    pub fn inc(&mut self, n: u64, msg: impl FnOnce() -> String) {
+        self.pos += n;
+        match &mut self.mode {
+            Mode::Bar(bar) => {
+                bar.set_message(msg());
+                bar.inc(n);
+            }
+            Mode::Plain { sink, every } => {
+                if self.pos % *every == 0 || self.pos == self.total {
+                    let line = plain_line(&self.label, self.pos, self.total, self.start.elapsed(), &msg());
+                    // A closed log stream must not stop training.
+                    let _ = writeln!(sink, "{line}");
+                }
+            }
+        }
+    }
+
+    /// Ends the bar (a terminal keeps its final state on screen).
+    pub fn finish(&mut self) {
+        if let Mode::Bar(bar) = &self.mode {
+            bar.finish();
+        }
+    }
+}
+
+/// `label 120/1000 (12.0%) 35.2 it/s eta 25s loss=0.123`
+pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &str) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { pos as f64 / secs } else { 0.0 };
+    let pct = if total > 0 { 100.0 * pos as f64 / total as f64 } else { 100.0 };
+    let eta = if rate > 0.0 { (total.saturating_sub(pos)) as f64 / rate } else { 0.0 };
+    let mut line = format!("{label} {pos}/{total} ({pct:.1}%) {rate:.1} it/s eta {eta:.0}s");
+    if !msg.is_empty() {
+        line.push(' ');
+        line.push_str(msg);
+    }
+    line
+}

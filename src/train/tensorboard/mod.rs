@@ -1,0 +1,2 @@
+//! placeholder until the event writer lands
+pub struct EventWriter;
