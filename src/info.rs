@@ -38,8 +38,16 @@ impl Info {
             cuda_backend_linked: loaded_library_dir("libtorch_cuda.so").is_some(),
             libtorch_dir,
             cuda_available,
-            cuda_device_count: if cuda_available { tch::Cuda::device_count() } else { 0 },
-            cuda_devices: if cuda_available { nvidia_smi_devices() } else { Vec::new() },
+            cuda_device_count: if cuda_available {
+                tch::Cuda::device_count()
+            } else {
+                0
+            },
+            cuda_devices: if cuda_available {
+                nvidia_smi_devices()
+            } else {
+                Vec::new()
+            },
             cudnn_available,
             cudnn_version: cudnn_available.then(tch::utils::version_cudnn),
             num_threads: tch::get_num_threads(),
@@ -54,11 +62,20 @@ impl fmt::Display for Info {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "tada           {}", self.tada_version)?;
         let dir = self.libtorch_dir.as_ref().map(|d| d.display().to_string());
-        writeln!(f, "libtorch       {} ({})", self.libtorch_version, dir.as_deref().unwrap_or("?"))?;
+        writeln!(
+            f,
+            "libtorch       {} ({})",
+            self.libtorch_version,
+            dir.as_deref().unwrap_or("?")
+        )?;
         writeln!(
             f,
             "CUDA           {} (backend {}linked, {} device(s))",
-            if self.cuda_available { "available" } else { "not available" },
+            if self.cuda_available {
+                "available"
+            } else {
+                "not available"
+            },
             if self.cuda_backend_linked { "" } else { "NOT " },
             self.cuda_device_count
         )?;
@@ -105,17 +122,23 @@ fn libtorch_version(lib_dir: &Path) -> Option<String> {
         let line = text.lines().find(|l| l.starts_with("__version__"))?;
         return Some(line.split(['\'', '"']).nth(1)?.to_string());
     }
-    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn nvidia_smi_devices() -> Vec<String> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=index,name,memory.total", "--format=csv,noheader"])
+        .args([
+            "--query-gpu=index,name,memory.total",
+            "--format=csv,noheader",
+        ])
         .output();
     match out {
-        Ok(o) if o.status.success() => {
-            String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).collect()
-        }
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect(),
         _ => vec!["(names unavailable: nvidia-smi not found)".into()],
     }
 }

@@ -8,7 +8,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tada", version, about = "Self-supervised video pretraining of TAdaConv backbones (MoSI, ParamCrop) on libtorch")]
+#[command(
+    name = "tada",
+    version,
+    about = "Self-supervised video pretraining of TAdaConv backbones (MoSI, ParamCrop) on libtorch"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,9 @@ fn init_logging() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => print!("{}", tada::info::Info::collect()),
-        Command::Config { command: ConfigCommand::Show { config, set } } => {
+        Command::Config {
+            command: ConfigCommand::Show { config, set },
+        } => {
             let loaded = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             print!("{}", loaded.to_yaml());

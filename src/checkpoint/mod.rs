@@ -19,15 +19,29 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid safetensors file: {message}")]
     Format { path: PathBuf, message: String },
     #[error("{path}: tensor {name} has dtype {dtype}, which tada cannot load")]
-    UnsupportedDtype { path: PathBuf, name: String, dtype: String },
+    UnsupportedDtype {
+        path: PathBuf,
+        name: String,
+        dtype: String,
+    },
     #[error("{path}: tensor {name}: {message}")]
-    Tensor { path: PathBuf, name: String, message: String },
+    Tensor {
+        path: PathBuf,
+        name: String,
+        message: String,
+    },
     #[error("{path} is not a tada checkpoint: {message}")]
     NotACheckpoint { path: PathBuf, message: String },
     #[error("{path}: {report}")]

@@ -57,7 +57,11 @@ impl Checkpoint {
         let optim_names: Vec<String> = self.optimizer.iter().map(|(k, _)| optim_name(k)).collect();
         let mut tensors: Vec<(String, &Tensor)> =
             self.model.iter().map(|(k, t)| (k.clone(), t)).collect();
-        tensors.extend(optim_names.into_iter().zip(self.optimizer.iter().map(|(_, t)| t)));
+        tensors.extend(
+            optim_names
+                .into_iter()
+                .zip(self.optimizer.iter().map(|(_, t)| t)),
+        );
         let run = serde_json::to_string(&self.run).map_err(|e| CheckpointError::Format {
             path: path.to_path_buf(),
             message: format!("cannot encode run state: {e}"),
@@ -80,11 +84,22 @@ impl Checkpoint {
         };
         match file.metadata.get("format") {
             Some(f) if f == CHECKPOINT_FORMAT => {}
-            Some(f) => return Err(not_ckpt(format!("format {f:?}, expected {CHECKPOINT_FORMAT:?}"))),
-            None => return Err(not_ckpt("no `format` metadata (a plain weights file?)".into())),
+            Some(f) => {
+                return Err(not_ckpt(format!(
+                    "format {f:?}, expected {CHECKPOINT_FORMAT:?}"
+                )))
+            }
+            None => {
+                return Err(not_ckpt(
+                    "no `format` metadata (a plain weights file?)".into(),
+                ))
+            }
         }
         let meta = |key: &str| {
-            file.metadata.get(key).cloned().ok_or_else(|| not_ckpt(format!("no `{key}` metadata")))
+            file.metadata
+                .get(key)
+                .cloned()
+                .ok_or_else(|| not_ckpt(format!("no `{key}` metadata")))
         };
         let run: RunState = serde_json::from_str(&meta("run")?)
             .map_err(|e| not_ckpt(format!("bad `run` metadata: {e}")))?;
@@ -93,12 +108,21 @@ impl Checkpoint {
         let config_yaml = meta("config")?;
         let (mut model, mut optimizer) = (Vec::new(), Vec::new());
         for (name, t) in file.tensors {
-            match name.strip_prefix("__optim.").and_then(|n| n.strip_suffix("__")) {
+            match name
+                .strip_prefix("__optim.")
+                .and_then(|n| n.strip_suffix("__"))
+            {
                 Some(key) => optimizer.push((key.to_string(), t)),
                 None => model.push((name, t)),
             }
         }
-        Ok(Self { model, optimizer, optimizer_meta, run, config_yaml })
+        Ok(Self {
+            model,
+            optimizer,
+            optimizer_meta,
+            run,
+            config_yaml,
+        })
     }
 }
 
@@ -108,9 +132,9 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("checkpoint_epoch_") && n.ends_with(".safetensors")
-            })
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("checkpoint_epoch_") && n.ends_with(".safetensors"))
         })
         .collect();
     names.sort();

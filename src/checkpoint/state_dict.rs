@@ -43,7 +43,11 @@ impl fmt::Display for LoadReport {
             write!(f, "; not in the model: {}", self.unexpected.join(", "))?;
         }
         for m in &self.mismatched {
-            write!(f, "; shape mismatch for {}: model {:?}, file {:?}", m.name, m.model, m.file)?;
+            write!(
+                f,
+                "; shape mismatch for {}: model {:?}, file {:?}",
+                m.name, m.model, m.file
+            )?;
         }
         Ok(())
     }
@@ -96,16 +100,26 @@ pub fn load_into(
         })?;
         report.loaded += 1;
     }
-    report.missing = vars.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+    report.missing = vars
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .cloned()
+        .collect();
     report.missing.sort();
     if !report.mismatched.is_empty() || (strict && !report.is_complete()) {
-        return Err(CheckpointError::Mismatch { path: path.to_path_buf(), report });
+        return Err(CheckpointError::Mismatch {
+            path: path.to_path_buf(),
+            report,
+        });
     }
     Ok(report)
 }
 
 fn copy_into(dst: &Tensor, src: &Tensor) -> Result<(), String> {
-    let src = src.f_to_kind(dst.kind()).map_err(|e| e.to_string())?.to_device(dst.device());
+    let src = src
+        .f_to_kind(dst.kind())
+        .map_err(|e| e.to_string())?
+        .to_device(dst.device());
     tch::no_grad(|| {
         let mut dst = dst.shallow_clone();
         dst.f_copy_(&src).map_err(|e| e.to_string())

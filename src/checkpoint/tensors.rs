@@ -87,9 +87,14 @@ fn tensor_bytes(path: &Path, name: &str, t: &Tensor) -> Result<TensorBytes, Chec
     let t = t.to_device(Device::Cpu).contiguous();
     let numel = t.numel();
     let mut bytes = vec![0u8; numel * kind.elt_size_in_bytes()];
-    t.f_copy_data_u8(&mut bytes, numel).map_err(|e| err(e.to_string()))?;
+    t.f_copy_data_u8(&mut bytes, numel)
+        .map_err(|e| err(e.to_string()))?;
     let shape = t.size().iter().map(|&d| d as usize).collect();
-    Ok(TensorBytes { dtype, shape, bytes })
+    Ok(TensorBytes {
+        dtype,
+        shape,
+        bytes,
+    })
 }
 
 /// Writes `tensors` and `metadata` to `path` atomically (a crash leaves the old file intact).
@@ -104,15 +109,22 @@ pub fn write_safetensors(
         .collect::<Result<Vec<_>, CheckpointError>>()?;
     let info = (!metadata.is_empty()).then(|| metadata.clone());
     let bytes = safetensors::tensor::serialize(views.iter().map(|(n, v)| (n.as_str(), v)), info)
-        .map_err(|e| CheckpointError::Format { path: path.to_path_buf(), message: e.to_string() })?;
-    crate::atomic_write::write(path, &bytes)
-        .map_err(|source| CheckpointError::Write { path: path.to_path_buf(), source })
+        .map_err(|e| CheckpointError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    crate::atomic_write::write(path, &bytes).map_err(|source| CheckpointError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads every tensor of a safetensors file onto the CPU, in the file's data order.
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors, CheckpointError> {
-    let bytes = std::fs::read(path)
-        .map_err(|source| CheckpointError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let format = |e: safetensors::SafeTensorError| CheckpointError::Format {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -138,5 +150,8 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors, CheckpointError> {
         })?;
         tensors.push((name.to_string(), t));
     }
-    Ok(NamedTensors { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+    Ok(NamedTensors {
+        tensors,
+        metadata: meta.metadata().clone().unwrap_or_default(),
+    })
 }

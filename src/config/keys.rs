@@ -44,15 +44,21 @@ pub const IGNORED_KEYS: &[&str] = &[
 ];
 
 pub(super) fn is_ignored(key: &str) -> bool {
-    IGNORED_KEYS.iter().any(|k| key == *k || key.starts_with(&format!("{k}.")))
+    IGNORED_KEYS
+        .iter()
+        .any(|k| key == *k || key.starts_with(&format!("{k}.")))
 }
 
 /// What the schema says about a dotted key.
 pub(super) enum Known<'a> {
     /// A key of the schema; `default` is its built-in value.
-    Key { default: &'a Value },
+    Key {
+        default: &'a Value,
+    },
     Ignored,
-    Unknown { suggestion: Option<String> },
+    Unknown {
+        suggestion: Option<String>,
+    },
 }
 
 /// Looks `key` up in the tree of built-in defaults (the serialised default config).
@@ -67,10 +73,16 @@ pub(super) fn lookup<'a>(defaults: &'a Map<String, Value>, key: &str) -> Known<'
             Some(Value::Object(inner)) if i + 1 < parts.len() => node = inner,
             // A non-mapping default (null, list, scalar) is a leaf: nothing below it is a key.
             Some(_) if i + 1 < parts.len() => {
-                return Known::Unknown { suggestion: suggest(defaults, key) }
+                return Known::Unknown {
+                    suggestion: suggest(defaults, key),
+                }
             }
             Some(v) => return Known::Key { default: v },
-            None => return Known::Unknown { suggestion: suggest(defaults, key) },
+            None => {
+                return Known::Unknown {
+                    suggestion: suggest(defaults, key),
+                }
+            }
         }
     }
     Known::Unknown { suggestion: None }
@@ -96,7 +108,11 @@ fn check_rec(
 ) -> Result<(), ConfigError> {
     let keys: Vec<String> = map.keys().cloned().collect();
     for k in keys {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match lookup(defaults, &key) {
             Known::Ignored => {
                 map.remove(&k);
@@ -122,7 +138,11 @@ fn check_rec(
 /// All dotted keys of the schema (sections included), for suggestions.
 fn all_keys(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in map {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if let Value::Object(inner) = v {
             all_keys(inner, &key, out);
         }
@@ -151,16 +171,33 @@ fn suggest(defaults: &Map<String, Value>, key: &str) -> Option<String> {
 /// PyYAML reads `1e-4` (no dot) as a string and the reference converts such strings later;
 /// its configs and checkpoints therefore carry numbers as strings. Turn them back into numbers
 /// wherever the schema does not expect a string.
-pub(super) fn coerce_numbers(defaults: &Map<String, Value>, map: &mut Map<String, Value>, prefix: &str) {
+pub(super) fn coerce_numbers(
+    defaults: &Map<String, Value>,
+    map: &mut Map<String, Value>,
+    prefix: &str,
+) {
     for (k, v) in map.iter_mut() {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Object(inner) => coerce_numbers(defaults, inner, &key),
             Value::String(s) => {
-                let wants_string =
-                    matches!(lookup(defaults, &key), Known::Key { default: Value::String(_) });
+                let wants_string = matches!(
+                    lookup(defaults, &key),
+                    Known::Key {
+                        default: Value::String(_)
+                    }
+                );
                 if !wants_string && looks_scientific(s) {
-                    if let Some(n) = s.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                    if let Some(n) = s
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                    {
                         *v = Value::Number(n);
                     }
                 }

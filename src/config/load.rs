@@ -41,7 +41,11 @@ impl Layer {
 
 fn record_leaves(map: &Map<String, Value>, prefix: &str, source: &Source, out: &mut Sources) {
     for (k, v) in map {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Object(inner) if !inner.is_empty() => record_leaves(inner, &key, source, out),
             _ => out.set(&key, source.clone()),
@@ -70,13 +74,20 @@ pub(super) fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>, 
     match value {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
-        other => Err(ConfigError::NotAMapping { path: path.to_path_buf(), found: kind(&other) }),
+        other => Err(ConfigError::NotAMapping {
+            path: path.to_path_buf(),
+            found: kind(&other),
+        }),
     }
 }
 
 /// The parser's messages carry a multi-line source snippet; errors here are one line.
 fn one_line(msg: &str) -> String {
-    msg.lines().map(str::trim).filter(|l| !l.is_empty()).next().unwrap_or("parse error").to_string()
+    msg.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("parse error")
+        .to_string()
 }
 
 pub(super) fn kind(v: &Value) -> &'static str {
@@ -96,18 +107,23 @@ pub(super) fn load_file(path: &Path) -> Result<Layer, ConfigError> {
 }
 
 fn load_rec(path: &Path, stack: &mut Vec<(PathBuf, PathBuf)>) -> Result<Layer, ConfigError> {
-    let canonical = path
-        .canonicalize()
-        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let canonical = path.canonicalize().map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if let Some(pos) = stack.iter().position(|(c, _)| *c == canonical) {
-        let chain: Vec<String> =
-            stack[pos..].iter().map(|(_, shown)| shown.display().to_string()).collect();
+        let chain: Vec<String> = stack[pos..]
+            .iter()
+            .map(|(_, shown)| shown.display().to_string())
+            .collect();
         return Err(ConfigError::IncludeCycle {
             chain: format!("{} -> {}", chain.join(" -> "), path.display()),
         });
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut map = parse_yaml(&text, path)?;
     let [base, run, model] = BASE_KEYS.map(|k| map.remove(k));
     let this = Layer::new(map, &Source::File(path.to_path_buf()));
@@ -134,7 +150,10 @@ fn load_rec(path: &Path, stack: &mut Vec<(PathBuf, PathBuf)>) -> Result<Layer, C
 
 fn resolve_base(file: &Path, key: &str, v: Value) -> Result<PathBuf, ConfigError> {
     let Value::String(s) = v else {
-        return Err(ConfigError::BadBaseKey { file: file.to_path_buf(), key: key.into() });
+        return Err(ConfigError::BadBaseKey {
+            file: file.to_path_buf(),
+            key: key.into(),
+        });
     };
     let p = Path::new(&s);
     let resolved = if p.is_absolute() {

@@ -48,7 +48,10 @@ pub fn load_str(text: &str, name: &str, overrides: &[String]) -> Result<LoadedCo
     let path = PathBuf::from(name);
     let map = load::parse_yaml(text, &path)?;
     if let Some(k) = load::BASE_KEYS.iter().find(|k| map.contains_key(**k)) {
-        return Err(ConfigError::BadBaseKey { file: path, key: format!("{k} (not allowed in embedded configs)") });
+        return Err(ConfigError::BadBaseKey {
+            file: path,
+            key: format!("{k} (not allowed in embedded configs)"),
+        });
     }
     finish(Layer::new(map, &Source::File(path)), overrides)
 }
@@ -84,7 +87,11 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
             ignored_keys.join(", ")
         );
     }
-    Ok(LoadedConfig { config, sources: layer.sources, ignored_keys })
+    Ok(LoadedConfig {
+        config,
+        sources: layer.sources,
+        ignored_keys,
+    })
 }
 
 impl LoadedConfig {

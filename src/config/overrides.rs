@@ -17,11 +17,18 @@ pub(super) fn apply(
     defaults: &Map<String, Value>,
     layer: &mut Layer,
 ) -> Result<(), ConfigError> {
-    let bad = |message: &str| ConfigError::BadOverride { arg: arg.into(), message: message.into() };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
+    let bad = |message: &str| ConfigError::BadOverride {
+        arg: arg.into(),
+        message: message.into(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(bad("the key must be a dotted name such as TRAIN.BATCH_SIZE"));
+        return Err(bad(
+            "the key must be a dotted name such as TRAIN.BATCH_SIZE",
+        ));
     }
     let value = match lookup(defaults, key) {
         Known::Unknown { suggestion } => {
@@ -32,7 +39,9 @@ pub(super) fn apply(
             })
         }
         // A string-typed key keeps the text as written: `--set OUTPUT_DIR=2024` is a path.
-        Known::Key { default: Value::String(_) } => Value::String(raw.to_string()),
+        Known::Key {
+            default: Value::String(_),
+        } => Value::String(raw.to_string()),
         Known::Key { .. } | Known::Ignored => parse_value(raw),
     };
     insert(&mut layer.value, key, value);
@@ -54,7 +63,9 @@ fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
             map.insert(key.to_string(), value);
         }
         Some((head, rest)) => {
-            let slot = map.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let slot = map
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }

@@ -44,7 +44,8 @@ impl Sources {
     /// The origin of `key`, looking at its enclosing keys when the key itself was not recorded
     /// (a list element, or a section replaced as a whole).
     pub fn of(&self, key: &str) -> Source {
-        let mut k = key;
+        // `DATA.MEAN[0]` (a list element) belongs to `DATA.MEAN`.
+        let mut k = key.split('[').next().unwrap_or(key);
         loop {
             if let Some(s) = self.0.get(k) {
                 return s.clone();

@@ -22,7 +22,11 @@ impl Checker<'_> {
     }
 
     fn positive(&self, v: f64, key: &str) -> Result<(), ConfigError> {
-        self.check(v.is_finite() && v > 0.0, key, format!("must be > 0, got {v}"))
+        self.check(
+            v.is_finite() && v > 0.0,
+            key,
+            format!("must be > 0, got {v}"),
+        )
     }
 
     fn at_least_one(&self, v: usize, key: &str) -> Result<(), ConfigError> {
@@ -30,7 +34,11 @@ impl Checker<'_> {
     }
 
     fn probability(&self, v: f64, key: &str) -> Result<(), ConfigError> {
-        self.check((0.0..=1.0).contains(&v), key, format!("must be in [0, 1], got {v}"))
+        self.check(
+            (0.0..=1.0).contains(&v),
+            key,
+            format!("must be in [0, 1], got {v}"),
+        )
     }
 
     fn range_pair(&self, v: &[f64], key: &str) -> Result<(), ConfigError> {
@@ -58,10 +66,20 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     c.at_least_one(cfg.train.batch_size, "TRAIN.BATCH_SIZE")?;
     c.at_least_one(cfg.test.batch_size, "TEST.BATCH_SIZE")?;
     c.at_least_one(cfg.train.num_folds as usize, "TRAIN.NUM_FOLDS")?;
-    c.at_least_one(cfg.train.checkpoint_period as usize, "TRAIN.CHECKPOINT_PERIOD")?;
-    c.at_least_one(cfg.test.num_ensemble_views as usize, "TEST.NUM_ENSEMBLE_VIEWS")?;
+    c.at_least_one(
+        cfg.train.checkpoint_period as usize,
+        "TRAIN.CHECKPOINT_PERIOD",
+    )?;
+    c.at_least_one(
+        cfg.test.num_ensemble_views as usize,
+        "TEST.NUM_ENSEMBLE_VIEWS",
+    )?;
     let crops = cfg.test.num_spatial_crops;
-    c.check(crops == 1 || crops == 3, "TEST.NUM_SPATIAL_CROPS", format!("must be 1 or 3, got {crops}"))?;
+    c.check(
+        crops == 1 || crops == 3,
+        "TEST.NUM_SPATIAL_CROPS",
+        format!("must be 1 or 3, got {crops}"),
+    )?;
     c.at_least_one(cfg.log_period as usize, "LOG_PERIOD")?;
 
     let d = &cfg.data;
@@ -76,10 +94,18 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         c.check(
             v.len() == d.num_input_channels,
             key,
-            format!("needs one value per input channel ({}), got {}", d.num_input_channels, v.len()),
+            format!(
+                "needs one value per input channel ({}), got {}",
+                d.num_input_channels,
+                v.len()
+            ),
         )?;
     }
-    c.check(d.std.iter().all(|s| *s > 0.0), "DATA.STD", "every value must be > 0")?;
+    c.check(
+        d.std.iter().all(|s| *s > 0.0),
+        "DATA.STD",
+        "every value must be > 0",
+    )?;
 
     let o = &cfg.optimizer;
     c.positive(o.base_lr, "OPTIMIZER.BASE_LR")?;
@@ -87,17 +113,36 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     c.check(
         o.warmup_epochs >= 0.0 && o.warmup_epochs <= o.max_epoch as f64,
         "OPTIMIZER.WARMUP_EPOCHS",
-        format!("must be in [0, MAX_EPOCH = {}], got {}", o.max_epoch, o.warmup_epochs),
+        format!(
+            "must be in [0, MAX_EPOCH = {}], got {}",
+            o.max_epoch, o.warmup_epochs
+        ),
     )?;
-    c.check(o.warmup_start_lr >= 0.0, "OPTIMIZER.WARMUP_START_LR", "must be >= 0")?;
-    c.check(o.weight_decay >= 0.0, "OPTIMIZER.WEIGHT_DECAY", "must be >= 0")?;
-    c.check((0.0..1.0).contains(&o.momentum), "OPTIMIZER.MOMENTUM", "must be in [0, 1)")?;
+    c.check(
+        o.warmup_start_lr >= 0.0,
+        "OPTIMIZER.WARMUP_START_LR",
+        "must be >= 0",
+    )?;
+    c.check(
+        o.weight_decay >= 0.0,
+        "OPTIMIZER.WEIGHT_DECAY",
+        "must be >= 0",
+    )?;
+    c.check(
+        (0.0..1.0).contains(&o.momentum),
+        "OPTIMIZER.MOMENTUM",
+        "must be in [0, 1)",
+    )?;
     c.check(
         o.layer_wise_lr_decay > 0.0 && o.layer_wise_lr_decay <= 1.0,
         "OPTIMIZER.LAYER_WISE_LR_DECAY",
         "must be in (0, 1]",
     )?;
-    c.check(o.clip_grad_norm >= 0.0, "OPTIMIZER.CLIP_GRAD_NORM", "must be >= 0 (0 = off)")?;
+    c.check(
+        o.clip_grad_norm >= 0.0,
+        "OPTIMIZER.CLIP_GRAD_NORM",
+        "must be >= 0 (0 = off)",
+    )?;
     match o.lr_policy {
         LrPolicy::CosineV2 => c.check(
             o.cosine_end_lr < o.base_lr,
@@ -105,12 +150,23 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
             "must be below OPTIMIZER.BASE_LR for cosine_v2",
         )?,
         LrPolicy::StepsWithRelativeLrs => {
-            let (steps, lrs) = (o.steps.as_deref().unwrap_or(&[]), o.lrs.as_deref().unwrap_or(&[]));
-            c.check(!steps.is_empty(), "OPTIMIZER.STEPS", "steps_with_relative_lrs needs STEPS")?;
+            let (steps, lrs) = (
+                o.steps.as_deref().unwrap_or(&[]),
+                o.lrs.as_deref().unwrap_or(&[]),
+            );
+            c.check(
+                !steps.is_empty(),
+                "OPTIMIZER.STEPS",
+                "steps_with_relative_lrs needs STEPS",
+            )?;
             c.check(
                 lrs.len() == steps.len(),
                 "OPTIMIZER.LRS",
-                format!("needs one entry per OPTIMIZER.STEPS entry ({}), got {}", steps.len(), lrs.len()),
+                format!(
+                    "needs one entry per OPTIMIZER.STEPS entry ({}), got {}",
+                    steps.len(),
+                    lrs.len()
+                ),
             )?;
         }
         LrPolicy::Cosine => {}

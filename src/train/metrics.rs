@@ -18,7 +18,10 @@ impl MetricsLog {
     /// Opens (or creates) `path` for appending.
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -26,16 +29,29 @@ impl MetricsLog {
     }
 
     /// Writes `{"time": …, "phase": …, "epoch": …, "step": …, <values>}` as one line.
-    pub fn log(&mut self, phase: &str, epoch: u64, step: u64, values: &[(&str, f64)]) -> io::Result<()> {
+    pub fn log(
+        &mut self,
+        phase: &str,
+        epoch: u64,
+        step: u64,
+        values: &[(&str, f64)],
+    ) -> io::Result<()> {
         let mut rec = Map::new();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         rec.insert("time".into(), Value::from(now));
         rec.insert("phase".into(), Value::from(phase));
         rec.insert("epoch".into(), Value::from(epoch));
         rec.insert("step".into(), Value::from(step));
         for (k, v) in values {
             // JSON has no NaN/inf; keep the record and say so explicitly.
-            let v = if v.is_finite() { Value::from(*v) } else { Value::from(v.to_string()) };
+            let v = if v.is_finite() {
+                Value::from(*v)
+            } else {
+                Value::from(v.to_string())
+            };
             rec.insert((*k).to_string(), v);
         }
         let mut line = Value::Object(rec).to_string();

@@ -42,11 +42,24 @@ impl Progress {
 
     /// Plain-line mode writing to `sink` (used when stderr is not a terminal, and by tests).
     pub fn plain(label: &str, total: u64, every: u64, sink: Sink) -> Self {
-        Self::with_mode(label, total, Mode::Plain { sink, every: every.max(1) })
+        Self::with_mode(
+            label,
+            total,
+            Mode::Plain {
+                sink,
+                every: every.max(1),
+            },
+        )
     }
 
     fn with_mode(label: &str, total: u64, mode: Mode) -> Self {
-        Self { label: label.to_string(), total, pos: 0, start: Instant::now(), mode }
+        Self {
+            label: label.to_string(),
+            total,
+            pos: 0,
+            start: Instant::now(),
+            mode,
+        }
     }
 
     /// Advances by `n`; `msg` (e.g. `loss=0.123`) is only built when it will be shown.
@@ -59,7 +72,13 @@ impl Progress {
             }
             Mode::Plain { sink, every } => {
                 if self.pos % *every == 0 || self.pos == self.total {
-                    let line = plain_line(&self.label, self.pos, self.total, self.start.elapsed(), &msg());
+                    let line = plain_line(
+                        &self.label,
+                        self.pos,
+                        self.total,
+                        self.start.elapsed(),
+                        &msg(),
+                    );
                     // A closed log stream must not stop training.
                     let _ = writeln!(sink, "{line}");
                 }
@@ -79,8 +98,16 @@ impl Progress {
 pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &str) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { pos as f64 / secs } else { 0.0 };
-    let pct = if total > 0 { 100.0 * pos as f64 / total as f64 } else { 100.0 };
-    let eta = if rate > 0.0 { (total.saturating_sub(pos)) as f64 / rate } else { 0.0 };
+    let pct = if total > 0 {
+        100.0 * pos as f64 / total as f64
+    } else {
+        100.0
+    };
+    let eta = if rate > 0.0 {
+        (total.saturating_sub(pos)) as f64 / rate
+    } else {
+        0.0
+    };
     let mut line = format!("{label} {pos}/{total} ({pct:.1}%) {rate:.1} it/s eta {eta:.0}s");
     if !msg.is_empty() {
         line.push(' ');

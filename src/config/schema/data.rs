@@ -75,7 +75,10 @@ pub struct DataLoaderConfig {
 
 impl Default for DataLoaderConfig {
     fn default() -> Self {
-        Self { num_workers: 4, pin_memory: false }
+        Self {
+            num_workers: 4,
+            pin_memory: false,
+        }
     }
 }
 
@@ -101,7 +104,13 @@ pub struct MixupConfig {
 
 impl Default for MixupConfig {
     fn default() -> Self {
-        Self { enable: false, alpha: 0.0, prob: 1.0, mode: MixupMode::Batch, switch_prob: 0.5 }
+        Self {
+            enable: false,
+            alpha: 0.0,
+            prob: 1.0,
+            mode: MixupMode::Batch,
+            switch_prob: 0.5,
+        }
     }
 }
 
@@ -162,7 +171,11 @@ pub struct AutoAugmentConfig {
 
 impl Default for AutoAugmentConfig {
     fn default() -> Self {
-        Self { enable: false, kind: "rand-m9-n4-mstd0.5-inc1".into(), before_crop: false }
+        Self {
+            enable: false,
+            kind: "rand-m9-n4-mstd0.5-inc1".into(),
+            before_crop: false,
+        }
     }
 }
 

@@ -13,8 +13,8 @@ mod pretrain;
 mod run;
 
 pub use data::{
-    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, EnsembleMethod, MixupConfig,
-    MixupMode, RandomErasingConfig, RandomErasingMode, SamplingMode,
+    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig,
+    EnsembleMethod, MixupConfig, MixupMode, RandomErasingConfig, RandomErasingMode, SamplingMode,
 };
 pub use model::{
     Activation, BackboneConfig, BnConfig, BranchConfig, BranchName, Depth, EmaConfig, HeadConfig,

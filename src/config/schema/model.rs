@@ -12,7 +12,10 @@ pub struct EmaConfig {
 
 impl Default for EmaConfig {
     fn default() -> Self {
-        Self { enable: false, decay: 0.99996 }
+        Self {
+            enable: false,
+            decay: 0.99996,
+        }
     }
 }
 
@@ -211,6 +214,12 @@ pub struct BnConfig {
 
 impl Default for BnConfig {
     fn default() -> Self {
-        Self { eps: 1e-5, momentum: 0.1, weight_decay: 0.0, wb_lock: false, freeze: false }
+        Self {
+            eps: 1e-5,
+            momentum: 0.1,
+            weight_decay: 0.0,
+            wb_lock: false,
+            freeze: false,
+        }
     }
 }

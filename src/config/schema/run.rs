@@ -49,7 +49,10 @@ impl Dataset {
 
     pub fn from_name(s: &str) -> Option<Self> {
         let lower = s.to_ascii_lowercase();
-        Self::NAMES.iter().position(|n| *n == lower).map(|i| Self::ALL[i])
+        Self::NAMES
+            .iter()
+            .position(|n| *n == lower)
+            .map(|i| Self::ALL[i])
     }
 }
 

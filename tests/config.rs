@@ -1,0 +1,302 @@
+//! Config loading: inheritance, overrides, and one test per kind of bad input, each asserting
+//! that the message names the culprit (file and key).
+
+use tada::config::schema::{LrPolicy, OptimMethod};
+use tada::config::{load, load_str, ConfigError, Source};
+use tempfile::TempDir;
+
+use crate::common::{fixtures_dir, write};
+
+const MIN: &str = "VIDEO:\n  HEAD:\n    NUM_CLASSES: 5\n";
+
+fn err_text(e: &ConfigError) -> String {
+    let s = e.to_string();
+    assert!(!s.contains('\n'), "error must be one line: {s:?}");
+    s
+}
+
+#[test]
+fn base_run_and_model_precedence() {
+    let d = TempDir::new().unwrap();
+    write(d.path(), "pool/model.yaml", "MODEL:\n  NAME: FromModel\nTRAIN:\n  BATCH_SIZE: 7\nOPTIMIZER:\n  BASE_LR: 0.5\n  MAX_EPOCH: 19\n");
+    write(d.path(), "pool/run.yaml", "MODEL:\n  NAME: FromRun\nOPTIMIZER:\n  BASE_LR: 0.25\nVIDEO:\n  HEAD:\n    NUM_CLASSES: 3\n");
+    let top = write(
+        d.path(),
+        "projects/x/top.yaml",
+        "_BASE_RUN: ../../pool/run.yaml\n_BASE_MODEL: ../../pool/model.yaml\nOPTIMIZER:\n  BASE_LR: 0.125\n",
+    );
+    let c = load(&top, &[]).unwrap();
+    assert_eq!(c.config.model.name, "FromRun", "run file beats model file");
+    assert_eq!(c.config.train.batch_size, 7, "model file beats defaults");
+    assert_eq!(c.config.optimizer.base_lr, 0.125, "top file beats both");
+    assert_eq!(c.config.optimizer.max_epoch, 19);
+    assert_eq!(
+        c.sources.of("OPTIMIZER.MAX_EPOCH"),
+        Source::File(d.path().join("projects/x/../../pool/model.yaml"))
+    );
+    assert_eq!(c.sources.of("TRAIN.EVAL_PERIOD"), Source::Default);
+}
+
+#[test]
+fn base_chain_is_relative_to_each_including_file_and_lists_replace() {
+    let d = TempDir::new().unwrap();
+    write(
+        d.path(),
+        "a/base.yaml",
+        &format!("{MIN}DATA:\n  MEAN: [0.1, 0.2, 0.3]\n  STD: [1, 1, 1]\n"),
+    );
+    write(
+        d.path(),
+        "a/b/mid.yaml",
+        "_BASE: ../base.yaml\nDATA:\n  MEAN: [0.5, 0.5, 0.5]\n",
+    );
+    let top = write(
+        d.path(),
+        "a/b/c/top.yaml",
+        "_BASE: ../mid.yaml\nDATA:\n  NUM_INPUT_FRAMES: 4\n",
+    );
+    let c = load(&top, &[]).unwrap().config;
+    assert_eq!(c.data.mean, vec![0.5; 3]);
+    assert_eq!(c.data.std, vec![1.0; 3]);
+    assert_eq!(c.data.num_input_frames, 4);
+}
+
+#[test]
+fn overrides_are_typed_and_win() {
+    let d = TempDir::new().unwrap();
+    let f = write(d.path(), "c.yaml", MIN);
+    let sets = [
+        "TRAIN.BATCH_SIZE=8",
+        "OPTIMIZER.BASE_LR=1e-2",
+        "OPTIMIZER.OPTIM_METHOD=sgd",
+        "OUTPUT_DIR=2024",
+        "DATA.MEAN=[0.4, 0.4, 0.4]",
+    ]
+    .map(String::from);
+    let c = load(&f, &sets).unwrap();
+    assert_eq!(c.config.train.batch_size, 8);
+    assert_eq!(c.config.optimizer.base_lr, 0.01);
+    assert_eq!(c.config.optimizer.optim_method, OptimMethod::Sgd);
+    assert_eq!(c.config.output_dir, "2024", "string keys keep the text");
+    assert_eq!(c.config.data.mean, vec![0.4; 3]);
+    assert_eq!(
+        c.sources.of("TRAIN.BATCH_SIZE"),
+        Source::Override("TRAIN.BATCH_SIZE=8".into())
+    );
+}
+
+#[test]
+fn pyyaml_style_numbers_in_strings_are_numbers() {
+    let c = load_str(
+        &format!("{MIN}OPTIMIZER:\n  WEIGHT_DECAY: \"1e-4\"\n  LR_POLICY: cosine_v2\n"),
+        "x.yaml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.config.optimizer.weight_decay, 1e-4);
+    assert_eq!(c.config.optimizer.lr_policy, LrPolicy::CosineV2);
+}
+
+#[test]
+fn dataset_names_are_case_insensitive() {
+    let c = load_str(
+        &format!("{MIN}TRAIN:\n  DATASET: UCF101\nTEST:\n  DATASET: \"\"\n"),
+        "x.yaml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.config.train.dataset.map(|d| d.name()), Some("ucf101"));
+    assert_eq!(c.config.test.dataset, None);
+}
+
+#[test]
+fn unknown_key_names_file_and_suggests() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "typo.yaml",
+        &format!("{MIN}OPTIMIZER:\n  BASE_LRR: 0.1\n"),
+    );
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(
+        e.contains("OPTIMIZER.BASE_LRR") && e.contains("typo.yaml"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean OPTIMIZER.BASE_LR?"), "{e}");
+}
+
+#[test]
+fn key_in_the_wrong_section_suggests_its_home() {
+    let e =
+        err_text(&load_str(&format!("{MIN}TRAIN:\n  BASE_LR: 0.1\n"), "w.yaml", &[]).unwrap_err());
+    assert!(
+        e.contains("TRAIN.BASE_LR") && e.contains("OPTIMIZER.BASE_LR"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_override_key_is_named() {
+    let d = TempDir::new().unwrap();
+    let f = write(d.path(), "c.yaml", MIN);
+    let e = err_text(&load(&f, &["TRAIN.BATCH_SIZ=3".into()]).unwrap_err());
+    assert!(
+        e.contains("TRAIN.BATCH_SIZ") && e.contains("--set") && e.contains("TRAIN.BATCH_SIZE"),
+        "{e}"
+    );
+    let e = err_text(&load(&f, &["TRAIN.BATCH_SIZE".into()]).unwrap_err());
+    assert!(e.contains("KEY=VALUE"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_key_and_file() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "types.yaml",
+        &format!("{MIN}TRAIN:\n  BATCH_SIZE: lots\n"),
+    );
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(
+        e.contains("TRAIN.BATCH_SIZE") && e.contains("types.yaml"),
+        "{e}"
+    );
+
+    let e = err_text(
+        &load(
+            &f,
+            &[
+                "TRAIN.BATCH_SIZE=4".into(),
+                "OPTIMIZER.OPTIM_METHOD=adamm".into(),
+            ],
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        e.contains("OPTIMIZER.OPTIM_METHOD") && e.contains("--set OPTIMIZER.OPTIM_METHOD=adamm"),
+        "{e}"
+    );
+    assert!(e.contains("adamw"), "lists the choices: {e}");
+
+    let e = err_text(
+        &load_str(&format!("{MIN}DATA:\n  MEAN: [a, b, c]\n"), "m.yaml", &[]).unwrap_err(),
+    );
+    assert!(e.contains("DATA.MEAN") && e.contains("m.yaml"), "{e}");
+}
+
+#[test]
+fn missing_required_value_is_named() {
+    let e = err_text(&load_str("TRAIN:\n  BATCH_SIZE: 4\n", "req.yaml", &[]).unwrap_err());
+    assert!(e.contains("VIDEO.HEAD.NUM_CLASSES"), "{e}");
+    assert!(load_str("{}", "x.yaml", &["VIDEO.HEAD.NUM_CLASSES=4".into()]).is_ok());
+}
+
+#[test]
+fn invalid_value_names_key_and_file() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "bad.yaml",
+        &format!("{MIN}DATA:\n  MEAN: [0.4, 0.4]\n"),
+    );
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(
+        e.contains("DATA.MEAN") && e.contains("bad.yaml") && e.contains("channel"),
+        "{e}"
+    );
+    let e = err_text(
+        &load(
+            &f,
+            &["DATA.MEAN=[1,1,1]".into(), "TRAIN.BATCH_SIZE=0".into()],
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        e.contains("TRAIN.BATCH_SIZE") && e.contains("--set TRAIN.BATCH_SIZE=0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_base_file_is_named() {
+    let d = TempDir::new().unwrap();
+    let f = write(d.path(), "child.yaml", "_BASE_RUN: ../nowhere/run.yaml\n");
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(
+        e.contains("child.yaml") && e.contains("_BASE_RUN") && e.contains("nowhere/run.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn include_cycle_is_detected() {
+    let d = TempDir::new().unwrap();
+    write(d.path(), "a.yaml", "_BASE: b.yaml\n");
+    write(d.path(), "b.yaml", "_BASE: c.yaml\n");
+    write(d.path(), "c.yaml", "_BASE: a.yaml\n");
+    let e = err_text(&load(&d.path().join("a.yaml"), &[]).unwrap_err());
+    assert!(
+        e.contains("cycle") && e.contains("a.yaml -> ") && e.contains("c.yaml"),
+        "{e}"
+    );
+    let own = write(d.path(), "self.yaml", "_BASE: self.yaml\n");
+    assert!(err_text(&load(&own, &[]).unwrap_err()).contains("cycle"));
+}
+
+#[test]
+fn unreadable_and_malformed_files_are_named() {
+    let d = TempDir::new().unwrap();
+    let e = err_text(&load(&d.path().join("absent.yaml"), &[]).unwrap_err());
+    assert!(e.contains("absent.yaml"), "{e}");
+    let f = write(d.path(), "broken.yaml", "TRAIN:\n  BATCH_SIZE: [1, 2\n");
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(e.contains("broken.yaml") && e.contains("YAML"), "{e}");
+    let f = write(d.path(), "list.yaml", "- 1\n- 2\n");
+    assert!(err_text(&load(&f, &[]).unwrap_err()).contains("list.yaml"));
+}
+
+#[test]
+fn unused_reference_keys_are_accepted_and_reported() {
+    let c = load_str(
+        &format!("{MIN}OSS:\n  ENABLE: false\nBN:\n  SYNC: true\nPAI: false\n"),
+        "r.yaml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.ignored_keys, vec!["OSS", "BN.SYNC", "PAI"]);
+}
+
+#[test]
+fn every_fixture_config_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(fixtures_dir()).expect("../shared/fixtures beside the checkout")
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let Some(cfg) = v.get("cfg") else { continue };
+        // JSON is YAML: the fixture's full merged reference config is a valid tada config.
+        let c = load_str(&cfg.to_string(), &path.display().to_string(), &[])
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(c.config.video.head.num_classes.is_some());
+        n += 1;
+    }
+    assert!(n >= 7, "expected the model fixtures, found {n}");
+}
+
+#[test]
+fn resolved_config_is_written_and_reloads_identically() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "c.yaml",
+        &format!("{MIN}OPTIMIZER:\n  BASE_LR: 0.0123\n"),
+    );
+    let c = load(&f, &["TRAIN.BATCH_SIZE=3".into()]).unwrap();
+    let out = c.write_resolved(d.path()).unwrap();
+    let again = load(&out, &[]).unwrap();
+    assert_eq!(again.config, c.config);
+}
