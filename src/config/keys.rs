@@ -211,3 +211,54 @@ fn looks_scientific(s: &str) -> bool {
     let s = s.trim();
     s.contains(['e', 'E']) && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Map<String, Value> {
+        match serde_json::to_value(crate::config::Config::default()) {
+            Ok(Value::Object(m)) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn lookup_classifies_keys() {
+        let d = defaults();
+        assert!(matches!(lookup(&d, "TRAIN.BATCH_SIZE"), Known::Key { .. }));
+        assert!(matches!(lookup(&d, "OSS.KEY"), Known::Ignored));
+        assert!(matches!(
+            lookup(&d, "VIDEO.BACKBONE.NONLOCAL.ENABLE"),
+            Known::Ignored
+        ));
+        // Nothing lives below a leaf.
+        assert!(matches!(
+            lookup(&d, "TRAIN.BATCH_SIZE.X"),
+            Known::Unknown { .. }
+        ));
+        match lookup(&d, "DATA.SAMPLNG_RATE") {
+            Known::Unknown { suggestion } => {
+                assert_eq!(suggestion.as_deref(), Some("DATA.SAMPLING_RATE"))
+            }
+            _ => panic!("typo must be unknown"),
+        }
+        match lookup(&d, "COMPLETELY_DIFFERENT_THING") {
+            Known::Unknown { suggestion } => assert_eq!(suggestion, None),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn scientific_strings_become_numbers_except_for_string_keys() {
+        let d = defaults();
+        let mut m: Map<String, Value> = serde_json::from_str(
+            r#"{"OPTIMIZER": {"BASE_LR": "5e-4", "WEIGHT_DECAY": "abc"}, "OUTPUT_DIR": "1e-3"}"#,
+        )
+        .unwrap();
+        coerce_numbers(&d, &mut m, "");
+        assert_eq!(m["OPTIMIZER"]["BASE_LR"], 5e-4);
+        assert_eq!(m["OPTIMIZER"]["WEIGHT_DECAY"], "abc");
+        assert_eq!(m["OUTPUT_DIR"], "1e-3");
+    }
+}

@@ -57,3 +57,26 @@ impl Sources {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_of_nested_and_list_keys() {
+        let mut s = Sources::default();
+        s.set("DATA.MEAN", Source::File("a.yaml".into()));
+        s.set("DATA", Source::File("b.yaml".into()));
+        assert_eq!(
+            s.of("DATA.MEAN[1]"),
+            Source::File("b.yaml".into()),
+            "a section replaced whole"
+        );
+        s.set("DATA.STD", Source::Override("DATA.STD=[1,1,1]".into()));
+        assert_eq!(
+            s.of("DATA.STD[0]"),
+            Source::Override("DATA.STD=[1,1,1]".into())
+        );
+        assert_eq!(s.of("TRAIN.BATCH_SIZE"), Source::Default);
+    }
+}
