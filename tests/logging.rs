@@ -62,3 +62,47 @@ fn progress_without_terminal_prints_periodic_lines() {
         "{text}"
     );
 }
+
+#[test]
+fn run_dir_writes_config_metrics_and_tensorboard() {
+    use tada::config::load_str;
+    use tada::train::run_dir::RunDir;
+    use tada::train::tensorboard::{images, scalars};
+
+    let d = TempDir::new().unwrap();
+    let cfg = load_str("VIDEO:\n  HEAD:\n    NUM_CLASSES: 3\n", "run.yaml", &[]).unwrap();
+    let root = d.path().join("run");
+    let mut run = RunDir::create(&root, &cfg).unwrap();
+    run.log_scalars("train", 0, 1, &[("loss", 1.5)]).unwrap();
+    run.log_scalars("train", 0, 2, &[("loss", 0.75)]).unwrap();
+    let rgb: Vec<u8> = (0..6 * 10 * 3).map(|i| i as u8).collect();
+    run.log_image("crops/views", &rgb, 6, 10, 2).unwrap();
+    drop(run);
+
+    assert!(root.join("checkpoints").is_dir());
+    let again = tada::config::load(&root.join("config.yaml"), &[]).unwrap();
+    assert_eq!(
+        again.config, cfg.config,
+        "resolved config reloads identically"
+    );
+    assert_eq!(read_metrics(&root.join("metrics.jsonl")).unwrap().len(), 2);
+
+    let events: Vec<_> = std::fs::read_dir(root.join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(events.len(), 1);
+    let s = scalars(&events[0]).unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[1].0.as_str(), s[1].1, s[1].2), ("train/loss", 2, 0.75));
+    let im = images(&events[0]).unwrap();
+    assert_eq!(im.len(), 1);
+    let png = image::load_from_memory(&im[0].4).unwrap().to_rgb8();
+    assert_eq!((png.width(), png.height()), (10, 6));
+    assert_eq!(png.into_raw(), rgb, "non-square image stored unscrambled");
+
+    // A resumed run reopens the folder and appends.
+    let mut run = RunDir::create(&root, &cfg).unwrap();
+    run.log_scalars("train", 0, 3, &[("loss", 0.5)]).unwrap();
+    assert_eq!(read_metrics(&root.join("metrics.jsonl")).unwrap().len(), 3);
+}
