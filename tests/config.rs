@@ -300,3 +300,16 @@ fn resolved_config_is_written_and_reloads_identically() {
     let again = load(&out, &[]).unwrap();
     assert_eq!(again.config, c.config);
 }
+
+#[test]
+fn bases_need_a_file_to_resolve_against() {
+    let e = err_text(&load_str("_BASE: x.yaml\n", "embedded", &[]).unwrap_err());
+    assert!(e.contains("embedded") && e.contains("_BASE"), "{e}");
+    let d = TempDir::new().unwrap();
+    let f = write(d.path(), "n.yaml", "_BASE: 3\n");
+    let e = err_text(&load(&f, &[]).unwrap_err());
+    assert!(
+        e.contains("n.yaml") && e.contains("_BASE must be a path"),
+        "{e}"
+    );
+}

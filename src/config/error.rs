@@ -24,6 +24,8 @@ pub enum ConfigError {
     },
     #[error("{file}: {key} must be a path string")]
     BadBaseKey { file: PathBuf, key: String },
+    #[error("{file}: {key} is not allowed in a config given as text (there is no folder to resolve it against)")]
+    BaseWithoutFolder { file: PathBuf, key: String },
     #[error("config include cycle: {chain}")]
     IncludeCycle { chain: String },
     #[error("unknown config key {key} in {origin}{}", suggestion_text(.suggestion))]

@@ -48,9 +48,9 @@ pub fn load_str(text: &str, name: &str, overrides: &[String]) -> Result<LoadedCo
     let path = PathBuf::from(name);
     let map = load::parse_yaml(text, &path)?;
     if let Some(k) = load::BASE_KEYS.iter().find(|k| map.contains_key(**k)) {
-        return Err(ConfigError::BadBaseKey {
+        return Err(ConfigError::BaseWithoutFolder {
             file: path,
-            key: format!("{k} (not allowed in embedded configs)"),
+            key: k.to_string(),
         });
     }
     finish(Layer::new(map, &Source::File(path)), overrides)
