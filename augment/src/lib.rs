@@ -1,3 +1,5 @@
 //! Training views for tada: MoSI pseudo-motion, clip transforms, ParamCrop and crop
-//! visualisation. Filled in by the augment issue; the crate exists so the workspace layout is
-//! fixed from the start.
+//! visualisation. This crate depends on tch and small imaging crates only; tada's config types
+//! are mapped onto the plain configuration structs defined here.
+
+pub mod mosi;

@@ -1,0 +1,20 @@
+//! MoSI (Self-supervised Motion Learning from Static Images, CVPR'21): pseudo-motion clips made
+//! by sliding a crop window across one image at class-specific speeds.
+
+mod speeds;
+
+pub use speeds::{head_num_classes, Axes, LabelMode, Labels, MosiHead, SpeedConfig, SpeedSet};
+
+/// Why a MoSI configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MosiError {
+    /// A coupled speed set (every (x, y) pair) needs both axes; the reference raises
+    /// NotImplementedError here too (with a message that says the opposite of the cause).
+    #[error(
+        "PRETRAIN.DATA_MODE {0} with PRETRAIN.DECOUPLE false is not supported: a coupled speed set \
+         moves along both axes (use DATA_MODE xy, or DECOUPLE true)"
+    )]
+    CoupledSingleAxis(&'static str),
+    #[error("VIDEO.HEAD.NUM_CLASSES must be at least 2 speeds per axis for MoSI, got {0}")]
+    TooFewClasses(usize),
+}
