@@ -1,8 +1,10 @@
 //! MoSI (Self-supervised Motion Learning from Static Images, CVPR'21): pseudo-motion clips made
 //! by sliding a crop window across one image at class-specific speeds.
 
+mod generator;
 mod speeds;
 
+pub use generator::{AxisMotion, GeneratorConfig, MosiGenerator, MosiSample, Split, Standardize};
 pub use speeds::{head_num_classes, Axes, LabelMode, Labels, MosiHead, SpeedConfig, SpeedSet};
 
 /// Why a MoSI configuration cannot be used.
@@ -17,4 +19,10 @@ pub enum MosiError {
     CoupledSingleAxis(&'static str),
     #[error("VIDEO.HEAD.NUM_CLASSES must be at least 2 speeds per axis for MoSI, got {0}")]
     TooFewClasses(usize),
+    #[error(
+        "image side {len} leaves no room for a moving {crop}-pixel window (DATA.TRAIN_CROP_SIZE)"
+    )]
+    ImageTooSmall { len: usize, crop: usize },
+    #[error("MoSI needs an (H, W, 3) uint8 image, got {0}")]
+    BadImage(String),
 }
