@@ -3,3 +3,4 @@
 //! are mapped onto the plain configuration structs defined here.
 
 pub mod mosi;
+pub mod transforms;

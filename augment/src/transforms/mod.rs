@@ -1,0 +1,3 @@
+//! Transforms on float clips `(3, T, H, W)` in [0, 1].
+
+pub mod color;
