@@ -6,6 +6,7 @@ use rand::Rng;
 use tch::{Device, IndexOp, Kind, Tensor};
 
 use super::{MosiError, SpeedConfig, SpeedSet};
+use crate::transforms::color::{color_jitter, ColorJitterConfig};
 
 /// Which split a clip is made for: training draws random starts and distance jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,21 @@ pub struct Standardize {
     pub aspect_ratio: [f64; 2],
 }
 
+/// How training clips are mirrored (with probability 0.5 per clip, train and val splits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlipMode {
+    /// Mirror the source image before the window moves: content is mirrored, the motion and its
+    /// label stay correct. tada's default.
+    #[default]
+    Image,
+    /// Mirror the finished clip, as the reference does: x-motion is reversed but the label is
+    /// kept, so half the x-moving clips carry the opposite label. Only for reproducing the
+    /// reference's published numbers.
+    Reference,
+    /// No flipping.
+    Off,
+}
+
 /// Everything the generator needs, in its own terms (tada maps its config onto this).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorConfig {
@@ -41,6 +57,9 @@ pub struct GeneratorConfig {
     pub static_mask: Option<[f64; 2]>,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// Colour jitter for the train and val splits (AUGMENTATION.COLOR_AUG).
+    pub color: Option<ColorJitterConfig>,
+    pub flip: FlipMode,
 }
 
 /// The clips of one image.
@@ -179,10 +198,16 @@ impl MosiGenerator {
         let mut clips = Vec::with_capacity(self.speeds.len());
         let mut trajectories = Vec::with_capacity(self.speeds.len());
         for &[sx, sy] in &self.speeds.speeds {
-            let img = match &self.cfg.standardize {
+            let mut img = match &self.cfg.standardize {
                 Some(st) => self.standardize(image, st, rng),
                 None => image.shallow_clone(),
             };
+            let augment = split != Split::Test;
+            let flip = augment && self.cfg.flip != FlipMode::Off && rng.random::<f64>() < 0.5;
+            if flip && self.cfg.flip == FlipMode::Image {
+                // (H, W, 3): mirror the columns.
+                img = img.flip([1]);
+            }
             let (h, w) = (img.size()[0], img.size()[1]);
             let mx = self.axis_motion(w as usize, sx, split, rng)?;
             let my = self.axis_motion(h as usize, sy, split, rng)?;
@@ -201,11 +226,18 @@ impl MosiGenerator {
                 .map(|(&x, &y)| img.i((y..y + s, x..x + s, ..)))
                 .collect();
             // (T, S, S, 3) uint8 -> (3, T, S, S) float in [0, 1], then normalised.
-            let clip = Tensor::stack(&frames, 0)
+            let mut clip = Tensor::stack(&frames, 0)
                 .permute([3, 0, 1, 2])
                 .to_kind(Kind::Float)
                 / 255.0;
+            if let (true, Some(color)) = (augment, &self.cfg.color) {
+                clip = color_jitter(&clip, color, rng);
+            }
             let mut clip = (clip - &mean) / &std;
+            if flip && self.cfg.flip == FlipMode::Reference {
+                // (3, T, S, S): mirror the columns of every frame.
+                clip = clip.flip([3]);
+            }
             if let Some(ratio) = self.cfg.static_mask {
                 clip = static_mask(&clip, ratio, rng);
             }

@@ -2,7 +2,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
+use tch::{IndexOp, Kind, Tensor};
 
 use super::*;
 use crate::mosi::{Axes, LabelMode, SpeedConfig};
@@ -38,6 +38,8 @@ fn config(standardize: Option<Standardize>) -> GeneratorConfig {
         static_mask: None,
         mean: [0.45; 3],
         std: [0.225; 3],
+        color: None,
+        flip: FlipMode::Image,
     }
 }
 
@@ -106,4 +108,91 @@ fn too_small_image_is_an_error() {
         .generate(&image, Split::Test, &mut ChaCha8Rng::seed_from_u64(0))
         .unwrap_err();
     assert!(e.to_string().contains("TRAIN_CROP_SIZE"), "{e}");
+}
+
+/// Horizontal shift of content between the first and last frame of a `(3, T, S, S)` clip:
+/// the `delta` minimising the error of `last[x] = first[x + delta]` (positive: the window moved
+/// right, i.e. the content moved left).
+fn content_shift(clip: &Tensor) -> i64 {
+    let t = clip.size()[1];
+    let s = clip.size()[3];
+    let (first, last) = (clip.select(1, 0), clip.select(1, t - 1));
+    (-(s / 2)..=s / 2)
+        .map(|d| {
+            let n = s - d.abs();
+            let (a, b) = if d >= 0 {
+                (last.narrow(2, 0, n), first.narrow(2, d, n))
+            } else {
+                (last.narrow(2, -d, n), first.narrow(2, 0, n))
+            };
+            ((a - b).square().mean(Kind::Float).double_value(&[]), d)
+        })
+        .min_by(|x, y| x.0.total_cmp(&y.0))
+        .map(|(_, d)| d)
+        .unwrap_or(0)
+}
+
+/// With the default flip mode every clip moves the way its label says, mirrored image or not;
+/// the reference mode reverses the motion of some clips without changing their labels.
+#[test]
+fn image_flip_keeps_motion_consistent_with_label() {
+    // Columns of pseudo-random grey levels: any shift is recognisable.
+    let cols: Vec<u8> = (0..96u32)
+        .map(|x| ((x * x * 7 + x * 13) % 251) as u8)
+        .collect();
+    let image = Tensor::from_slice(&cols)
+        .view([1, 96, 1])
+        .expand([72, 96, 3], false)
+        .contiguous();
+    let shifts = |flip: FlipMode| -> Vec<i64> {
+        let mut cfg = config(None);
+        cfg.flip = flip;
+        let gen = MosiGenerator::new(cfg).unwrap();
+        (0..16)
+            .map(|seed| {
+                let out = gen
+                    .generate(&image, Split::Train, &mut ChaCha8Rng::seed_from_u64(seed))
+                    .unwrap();
+                // Clip 2 has speed [1, 0]: the window moves right by half the free width.
+                content_shift(&out.clips.get(2))
+            })
+            .collect()
+    };
+    assert!(shifts(FlipMode::Off).iter().all(|&d| d > 0));
+    let image_mode = shifts(FlipMode::Image);
+    assert!(
+        image_mode.iter().all(|&d| d > 0),
+        "label 'right' must mean moving right: {image_mode:?}"
+    );
+    // The image mode really mirrors: some first frames are not crops of the unmirrored image.
+    let gen = MosiGenerator::new(config(None)).unwrap();
+    let mirrored = (0..16)
+        .filter(|&seed| {
+            let out = gen
+                .generate(&image, Split::Train, &mut ChaCha8Rng::seed_from_u64(seed))
+                .unwrap();
+            let x0 = out.trajectories.get(2).get(0).get(0).int64_value(&[]);
+            let y0 = out.trajectories.get(2).get(0).get(1).int64_value(&[]);
+            let crop = image
+                .i((y0..y0 + 48, x0..x0 + 48, ..))
+                .permute([2, 0, 1])
+                .to_kind(Kind::Float)
+                / 255.0;
+            let crop = (crop - 0.45) / 0.225;
+            (out.clips.get(2).select(1, 0) - crop)
+                .abs()
+                .max()
+                .double_value(&[])
+                > 1e-4
+        })
+        .count();
+    assert!(
+        mirrored > 0 && mirrored < 16,
+        "about half the clips come from the mirrored image: {mirrored}/16"
+    );
+    let reference = shifts(FlipMode::Reference);
+    assert!(
+        reference.iter().any(|&d| d < 0),
+        "reference mode mirrors some clips: {reference:?}"
+    );
 }

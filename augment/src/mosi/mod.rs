@@ -4,7 +4,9 @@
 mod generator;
 mod speeds;
 
-pub use generator::{AxisMotion, GeneratorConfig, MosiGenerator, MosiSample, Split, Standardize};
+pub use generator::{
+    AxisMotion, FlipMode, GeneratorConfig, MosiGenerator, MosiSample, Split, Standardize,
+};
 pub use speeds::{head_num_classes, Axes, LabelMode, Labels, MosiHead, SpeedConfig, SpeedSet};
 
 /// Why a MoSI configuration cannot be used.
