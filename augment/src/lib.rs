@@ -4,3 +4,4 @@
 
 pub mod mosi;
 pub mod transforms;
+pub mod visualize;

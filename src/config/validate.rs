@@ -1,7 +1,7 @@
 //! Checks of values the types alone cannot express, run before anything is built.
 
 use super::error::ConfigError;
-use super::schema::{Config, LrPolicy};
+use super::schema::{Config, LrPolicy, StandardSize};
 use super::source::Sources;
 
 struct Checker<'a> {
@@ -193,6 +193,14 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "PRETRAIN.MASK_SIZE_RATIO",
         "ratios must be <= 1",
     )?;
-    c.at_least_one(p.standard_size, "PRETRAIN.STANDARD_SIZE")?;
+    let size_ok = match &p.standard_size {
+        StandardSize::Fixed(n) => *n >= 1,
+        StandardSize::Range(v) => v.len() == 3 && v[0] >= 1 && v[0] <= v[1] && v[2] >= 1,
+    };
+    c.check(
+        size_ok,
+        "PRETRAIN.STANDARD_SIZE",
+        "must be a size >= 1 or [lo, hi, crop] with 1 <= lo <= hi",
+    )?;
     Ok(())
 }

@@ -19,6 +19,26 @@ pub enum LabelMode {
     Separate,
 }
 
+/// PRETRAIN.STANDARD_SIZE: a short side (crop of the same size), or `[lo, hi, crop]` with the
+/// short side drawn from [lo, hi].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StandardSize {
+    Fixed(usize),
+    Range(Vec<usize>),
+}
+
+/// PRETRAIN.FLIP_MODE (tada key): how MoSI training clips are mirrored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlipMode {
+    /// Mirror the image before the window moves: motion and label stay consistent (default).
+    Image,
+    /// Mirror the finished clip and keep its label, as the reference does.
+    Reference,
+    None,
+}
+
 /// PRETRAIN section. Defaults are the reference's MoSI recipe (`mosi.yaml`) except ENABLE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
@@ -33,7 +53,7 @@ pub struct PretrainConfig {
     pub data_mode: DataMode,
     pub decouple: bool,
     pub frame_size_standardize_enable: bool,
-    pub standard_size: usize,
+    pub standard_size: StandardSize,
     pub label_mode: LabelMode,
     pub zero_out: bool,
     pub static_mask: bool,
@@ -41,6 +61,7 @@ pub struct PretrainConfig {
     pub mask_size_ratio: Vec<f64>,
     pub num_clips_per_video: usize,
     pub imagenet_data_size: Option<u32>,
+    pub flip_mode: FlipMode,
 }
 
 impl Default for PretrainConfig {
@@ -56,7 +77,7 @@ impl Default for PretrainConfig {
             data_mode: DataMode::Xy,
             decouple: true,
             frame_size_standardize_enable: true,
-            standard_size: 320,
+            standard_size: StandardSize::Fixed(320),
             label_mode: LabelMode::Joint,
             zero_out: false,
             static_mask: true,
@@ -64,6 +85,7 @@ impl Default for PretrainConfig {
             mask_size_ratio: vec![0.3, 0.5],
             num_clips_per_video: 1,
             imagenet_data_size: None,
+            flip_mode: FlipMode::Image,
         }
     }
 }

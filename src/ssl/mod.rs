@@ -1,0 +1,3 @@
+//! Pretext tasks: MoSI (and contrastive learning with ParamCrop, with the trainers issue).
+
+pub mod mosi;
