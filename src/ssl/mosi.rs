@@ -73,7 +73,7 @@ pub fn generator_config(cfg: &Config) -> Result<GeneratorConfig, MosiConfigError
         static_mask: p.static_mask.then(|| pair(&p.mask_size_ratio)),
         mean: three(&cfg.data.mean, "DATA.MEAN")?,
         std: three(&cfg.data.std, "DATA.STD")?,
-        color: a.color_aug.then(|| ColorJitterConfig {
+        color: a.color_aug.then_some(ColorJitterConfig {
             brightness: a.brightness,
             contrast: a.contrast,
             saturation: a.saturation,
