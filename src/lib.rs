@@ -6,6 +6,7 @@
 pub mod atomic_write;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod info;
 pub mod ssl;
 pub mod train;

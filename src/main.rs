@@ -22,6 +22,27 @@ struct Cli {
 enum Command {
     /// Versions, libtorch, CUDA devices, cuDNN and threads.
     Info,
+    /// Write MoSI pseudo-motion samples as GIF/PNG plus labels.json (built-in synthetic images).
+    MosiPreview {
+        /// The YAML config; keys it leaves out default to the reference's MoSI run recipe.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Override a key: --set PRETRAIN.NUM_FRAMES=8 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Number of source images.
+        #[arg(long, default_value_t = 2)]
+        images: usize,
+        /// Seed of the images and of the random draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Split whose behaviour to show: train (random start, jitter, flip, colour) or test.
+        #[arg(long, value_enum, default_value_t = SplitArg::Train)]
+        split: SplitArg,
+    },
     /// Inspect configurations.
     Config {
         #[command(subcommand)]
@@ -42,6 +63,23 @@ enum ConfigCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SplitArg {
+    Train,
+    Val,
+    Test,
+}
+
+impl From<SplitArg> for tada_augment::mosi::Split {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Train => Self::Train,
+            SplitArg::Val => Self::Val,
+            SplitArg::Test => Self::Test,
+        }
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -57,6 +95,29 @@ fn init_logging() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info => print!("{}", tada::info::Info::collect()),
+        Command::MosiPreview {
+            config,
+            out,
+            set,
+            images,
+            seed,
+            split,
+        } => {
+            use tada::ssl::mosi_preview::{
+                mosi_preview, PreviewOptions, MOSI_RECIPE, MOSI_RECIPE_NAME,
+            };
+            let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?;
+            let opts = PreviewOptions {
+                images,
+                seed,
+                split: split.into(),
+                ..PreviewOptions::default()
+            };
+            let files = mosi_preview(&loaded.config, &out, &opts)
+                .with_context(|| format!("cannot make the MoSI preview of {}", config.display()))?;
+            println!("wrote {} files to {}", files.len(), out.display());
+        }
         Command::Config {
             command: ConfigCommand::Show { config, set },
         } => {

@@ -111,3 +111,83 @@ fn bad_input_exits_nonzero_with_one_line() {
         }
     }
 }
+
+#[test]
+fn mosi_preview_writes_gifs_grid_and_labels() {
+    let d = TempDir::new().unwrap();
+    let cfg = write(
+        d.path(),
+        "mosi.yaml",
+        "VIDEO:\n  HEAD:\n    NUM_CLASSES: 3\nPRETRAIN:\n  NUM_FRAMES: 4\n  STANDARD_SIZE: 96\n",
+    );
+    let out = d.path().join("preview");
+    let o = tada(&[
+        "mosi-preview",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--images",
+        "1",
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=48",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 3 speeds per axis, decoupled xy: [-1,0] [1,0] [0,-1] [0,1] [0,0].
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("labels.json")).unwrap()).unwrap();
+    assert_eq!(
+        labels["speed_set"],
+        serde_json::json!([[-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]])
+    );
+    assert_eq!(
+        labels["labels"]["move_joint"],
+        serde_json::json!([0, 1, 2, 3, 4])
+    );
+    for k in 0..5 {
+        let name = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| n.starts_with(&format!("image0_class{k}_")) && n.ends_with(".gif"))
+            .unwrap_or_else(|| panic!("no GIF for class {k}"));
+        let file = std::io::BufReader::new(std::fs::File::open(out.join(name)).unwrap());
+        use image::AnimationDecoder;
+        let frames = image::codecs::gif::GifDecoder::new(file)
+            .unwrap()
+            .into_frames()
+            .collect_frames()
+            .unwrap();
+        assert_eq!(frames.len(), 4);
+        assert_eq!(frames[0].buffer().dimensions(), (48, 48));
+    }
+    let grid = image::open(out.join("image0_grid.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (4 * 50 + 2, 5 * 50 + 2));
+}
+
+#[test]
+fn mosi_preview_rejects_what_the_reference_rejects() {
+    let d = TempDir::new().unwrap();
+    let cfg = write(
+        d.path(),
+        "bad.yaml",
+        "VIDEO:\n  HEAD:\n    NUM_CLASSES: 5\nPRETRAIN:\n  DECOUPLE: false\n  DATA_MODE: x\n",
+    );
+    let o = tada(&[
+        "mosi-preview",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        d.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(
+        err.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("DATA_MODE x") && err.contains("DECOUPLE"),
+        "{err}"
+    );
+}

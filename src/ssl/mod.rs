@@ -1,3 +1,4 @@
 //! Pretext tasks: MoSI (and contrastive learning with ParamCrop, with the trainers issue).
 
 pub mod mosi;
+pub mod mosi_preview;
