@@ -3,5 +3,6 @@
 //! are mapped onto the plain configuration structs defined here.
 
 pub mod mosi;
+pub mod paramcrop;
 pub mod transforms;
 pub mod visualize;
