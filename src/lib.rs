@@ -4,6 +4,7 @@
 //! optimizer -> checkpoint/logs. The `tada` binary only parses arguments and calls this library.
 
 pub mod atomic_write;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

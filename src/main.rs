@@ -43,6 +43,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SplitArg::Train)]
         split: SplitArg,
     },
+    /// Throughput benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Inspect configurations.
     Config {
         #[command(subcommand)]
@@ -60,6 +65,21 @@ enum ConfigCommand {
         /// Override a key: --set TRAIN.BATCH_SIZE=8 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// MoSI generation rate on one core (synthetic 240x320 images); last line `... N clips/s ...`.
+    Data {
+        /// A MoSI config; keys it leaves out default to the reference's MoSI run recipe.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
     },
 }
 
@@ -117,6 +137,29 @@ fn run(cli: Cli) -> Result<()> {
             let files = mosi_preview(&loaded.config, &out, &opts)
                 .with_context(|| format!("cannot make the MoSI preview of {}", config.display()))?;
             println!("wrote {} files to {}", files.len(), out.display());
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Data {
+                    config,
+                    set,
+                    seconds,
+                },
+        } => {
+            use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+            let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?;
+            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
+            let r = tada::bench::data::mosi_generation(&loaded.config, budget, 0)?;
+            println!(
+                "MoSI generation, 1 thread, 240x320 -> {:?} per clip: {} images, {} clips in {:.2} s",
+                r.clip_shape, r.images, r.clips, r.seconds
+            );
+            println!(
+                "{:.2} images/s, {:.1} clips/s per core",
+                r.images_per_second(),
+                r.clips_per_second()
+            );
         }
         Command::Config {
             command: ConfigCommand::Show { config, set },

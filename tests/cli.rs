@@ -191,3 +191,35 @@ fn mosi_preview_rejects_what_the_reference_rejects() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_data_reports_clips_per_second_last() {
+    let d = TempDir::new().unwrap();
+    let cfg = write(
+        d.path(),
+        "m.yaml",
+        "VIDEO:\n  HEAD:\n    NUM_CLASSES: 5\nPRETRAIN:\n  NUM_FRAMES: 4\n",
+    );
+    let o = tada(&[
+        "bench",
+        "data",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seconds",
+        "0.2",
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap_or_default();
+    let n: f64 = last
+        .split_whitespace()
+        .rev()
+        .skip_while(|w| *w != "clips/s")
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(-1.0);
+    assert!(last.contains("clips/s") && n > 0.0, "{out}");
+    assert!(out.contains("[3, 4, 64, 64]"), "{out}");
+}

@@ -1,0 +1,3 @@
+//! `tada bench`: throughput measurements (benchmarks, not tests).
+
+pub mod data;
