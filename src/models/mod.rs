@@ -3,6 +3,7 @@
 
 pub mod backbones;
 mod error;
+pub mod heads;
 mod taps;
 
 pub use error::ModelError;
