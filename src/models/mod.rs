@@ -5,9 +5,13 @@ pub mod backbones;
 mod error;
 pub mod heads;
 mod taps;
+pub mod video_model;
 
 pub use error::ModelError;
 pub use taps::Taps;
+pub use video_model::{ModelOutput, VideoModel};
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tests;
