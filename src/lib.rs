@@ -9,5 +9,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod info;
+pub mod models;
 pub mod ssl;
 pub mod train;

@@ -1,0 +1,50 @@
+//! Backbones (module `backbone`), selected by VIDEO.BACKBONE.META_ARCH.
+
+pub mod resnet3d;
+
+use tch::nn;
+use tch::Tensor;
+
+use crate::config::schema::{BackboneConfig, BnConfig, MetaArch};
+use crate::models::{ModelError, Taps};
+
+pub use resnet3d::ResNet3D;
+
+/// A video backbone: (N, C, T, H, W) clips to feature maps.
+#[derive(Debug)]
+pub enum Backbone {
+    ResNet3D(ResNet3D),
+}
+
+impl Backbone {
+    pub fn new(path: &nn::Path, b: &BackboneConfig, bn: &BnConfig) -> Result<Self, ModelError> {
+        match b.meta_arch {
+            MetaArch::ResNet3D => Ok(Self::ResNet3D(ResNet3D::new(path, b, bn)?)),
+            other => Err(ModelError::Unsupported(format!(
+                "{other:?}: VIDEO.BACKBONE.META_ARCH = {other:?} is not built by this version of tada"
+            ))),
+        }
+    }
+
+    /// Width of the features the head receives.
+    pub fn out_features(&self) -> i64 {
+        match self {
+            Self::ResNet3D(m) => m.out_features(),
+        }
+    }
+
+    /// Channels the backbone expects in its input.
+    pub fn in_channels(&self) -> i64 {
+        match self {
+            Self::ResNet3D(m) => m.in_channels(),
+        }
+    }
+
+    /// # Shapes
+    /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps.
+    pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
+        match self {
+            Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
+        }
+    }
+}

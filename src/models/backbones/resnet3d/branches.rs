@@ -1,0 +1,188 @@
+//! Residual branches (module `conv_branch`), selected by VIDEO.BACKBONE.BRANCH.NAME.
+//!
+//! [`ConvBranch`] is the extension point: the TAda2D bottleneck (`TAda2DBlock`) becomes one more
+//! variant once the TAdaConv operators (`models::ops`) exist; until then
+//! [`ConvBranch::check_supported`] turns it into a typed error.
+
+use tch::nn;
+use tch::Tensor;
+
+use super::layers::{ConvBn, ConvSpec};
+use super::stems::r2plus1d_mid_width;
+use super::{BlockParams, Transformation, KEY_BRANCH, KEY_EXPANSION, KEY_FILTERS};
+use crate::config::schema::BranchName;
+use crate::models::ModelError;
+
+/// The residual branch of one block. No activation after the last BN: the block adds the
+/// shortcut first and applies ReLU to the sum.
+#[derive(Debug)]
+pub enum ConvBranch {
+    R2D3D(R2D3DBranch),
+    R2Plus1D(R2Plus1DBranch),
+}
+
+impl ConvBranch {
+    /// Fails for branch names that exist in the config schema but cannot be built here.
+    pub fn check_supported(name: BranchName) -> Result<(), ModelError> {
+        match name {
+            BranchName::R2D3DBranch | BranchName::R2Plus1DBranch => Ok(()),
+            other => Err(not_buildable(other)),
+        }
+    }
+
+    pub fn new(path: &nn::Path, name: BranchName, p: &BlockParams) -> Result<Self, ModelError> {
+        match name {
+            BranchName::R2D3DBranch => Ok(Self::R2D3D(R2D3DBranch::new(path, p)?)),
+            BranchName::R2Plus1DBranch => Ok(Self::R2Plus1D(R2Plus1DBranch::new(path, p)?)),
+            other => Err(not_buildable(other)),
+        }
+    }
+
+    /// # Shapes
+    /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s) for block stride (s_t, s, s).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match self {
+            Self::R2D3D(b) => b.forward_t(xs, train),
+            Self::R2Plus1D(b) => b.forward_t(xs, train),
+        }
+    }
+}
+
+fn not_buildable(name: BranchName) -> ModelError {
+    match name {
+        BranchName::TAda2DBlock => ModelError::Unsupported(format!(
+            "TAda2DBlock: {KEY_BRANCH} = TAda2DBlock needs the TAdaConv operators \
+             (TAdaConv2d, RouteFuncMLP), which this build of the ResNet3D backbone does not have yet"
+        )),
+        other => ModelError::invalid(
+            KEY_BRANCH,
+            format!("{other:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch or TAda2DBlock"),
+        ),
+    }
+}
+
+fn bottleneck_width(p: &BlockParams) -> Result<i64, ModelError> {
+    p.bottleneck_width
+        .ok_or_else(|| ModelError::missing(KEY_EXPANSION, "bottleneck blocks (DEPTH >= 50)"))
+}
+
+/// Conv+BN units with a ReLU between consecutive units and none after the last, which is how
+/// every non-TAda branch is laid out.
+#[derive(Debug)]
+struct ConvChain(Vec<ConvBn>);
+
+impl ConvChain {
+    /// # Shapes
+    /// (N, C_in, T, H, W) -> (N, C_out, T', H', W'), set by the units' strides.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let last = self.0.len().saturating_sub(1);
+        self.0
+            .iter()
+            .enumerate()
+            .fold(xs.shallow_clone(), |x, (i, unit)| {
+                let y = unit.forward_t(&x, train);
+                if i < last {
+                    y.relu()
+                } else {
+                    y
+                }
+            })
+    }
+}
+
+/// `R2D3DBranch` (MCx of Tran et al.): full k_t×k_h×k_w convs.
+/// Simple: `a` (k, block stride) → `a_bn` → ReLU → `b` (k) → `b_bn`.
+/// Bottleneck: `a` 1×1×1 → ReLU → `b` (k, block stride) → ReLU → `c` 1×1×1, each with its BN.
+#[derive(Debug)]
+pub struct R2D3DBranch(ConvChain);
+
+impl R2D3DBranch {
+    pub fn new(path: &nn::Path, p: &BlockParams) -> Result<Self, ModelError> {
+        let (init, bn, f) = (p.conv_init, p.bn, p.num_filters);
+        let pointwise = ConvSpec::centred([1, 1, 1], [1, 1, 1]);
+        let strided = ConvSpec::centred(p.kernel, p.stride);
+        let units = match p.transformation {
+            Transformation::Simple => vec![
+                ConvBn::new(path, "a", (p.dim_in, f), strided, init, bn),
+                ConvBn::new(
+                    path,
+                    "b",
+                    (f, f),
+                    ConvSpec::centred(p.kernel, [1, 1, 1]),
+                    init,
+                    bn,
+                ),
+            ],
+            Transformation::Bottleneck => {
+                let m = bottleneck_width(p)?;
+                vec![
+                    ConvBn::new(path, "a", (p.dim_in, m), pointwise, init, bn),
+                    ConvBn::new(path, "b", (m, m), strided, init, bn),
+                    ConvBn::new(path, "c", (m, f), pointwise, init, bn),
+                ]
+            }
+        };
+        Ok(Self(ConvChain(units)))
+    }
+
+    /// # Shapes
+    /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.0.forward_t(xs, train)
+    }
+}
+
+/// `R2Plus1DBranch`: every k_t×k_h×k_w conv factorised into (1,k_h,k_w) then (k_t,1,1); the
+/// spatial stride sits on the first, the temporal stride on the second.
+/// Simple: `a1` → `a2` → `b1` → `b2`; bottleneck: `a` 1×1×1 → `b1` → `b2` → `c` 1×1×1; each
+/// conv with its BN, ReLU after all but the last.
+#[derive(Debug)]
+pub struct R2Plus1DBranch(ConvChain);
+
+impl R2Plus1DBranch {
+    pub fn new(path: &nn::Path, p: &BlockParams) -> Result<Self, ModelError> {
+        let (init, bn, f) = (p.conv_init, p.bn, p.num_filters);
+        let [kt, kh, kw] = p.kernel;
+        let [st, s, _] = p.stride;
+        let spatial = |stride| ConvSpec::centred([1, kh, kw], [1, stride, stride]);
+        let temporal = |stride| ConvSpec::centred([kt, 1, 1], [stride, 1, 1]);
+        let units = match p.transformation {
+            Transformation::Simple => {
+                let mid_a = r2plus1d_mid_width(p.kernel, p.dim_in, f);
+                let mid_b = r2plus1d_mid_width(p.kernel, f, f);
+                if mid_a < 1 || mid_b < 1 {
+                    return Err(ModelError::invalid(
+                        KEY_FILTERS,
+                        format!(
+                            "{} -> {f} filters leave an R(2+1)D block no mid channels",
+                            p.dim_in
+                        ),
+                    ));
+                }
+                vec![
+                    ConvBn::new(path, "a1", (p.dim_in, mid_a), spatial(s), init, bn),
+                    ConvBn::new(path, "a2", (mid_a, f), temporal(st), init, bn),
+                    ConvBn::new(path, "b1", (f, mid_b), spatial(1), init, bn),
+                    ConvBn::new(path, "b2", (mid_b, f), temporal(1), init, bn),
+                ]
+            }
+            Transformation::Bottleneck => {
+                let m = bottleneck_width(p)?;
+                let pointwise = ConvSpec::centred([1, 1, 1], [1, 1, 1]);
+                vec![
+                    ConvBn::new(path, "a", (p.dim_in, m), pointwise, init, bn),
+                    ConvBn::new(path, "b1", (m, m), spatial(s), init, bn),
+                    ConvBn::new(path, "b2", (m, m), temporal(st), init, bn),
+                    ConvBn::new(path, "c", (m, f), pointwise, init, bn),
+                ]
+            }
+        };
+        Ok(Self(ConvChain(units)))
+    }
+
+    /// # Shapes
+    /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.0.forward_t(xs, train)
+    }
+}

@@ -1,0 +1,17 @@
+//! Video models: a backbone and a head under the reference's module names, so that parameter
+//! paths equal the reference's state_dict keys (`backbone.…`, `head.…`).
+
+pub mod backbones;
+mod error;
+pub mod heads;
+mod taps;
+pub mod video_model;
+
+pub use error::ModelError;
+pub use taps::Taps;
+pub use video_model::{ModelOutput, VideoModel};
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
