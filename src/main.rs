@@ -20,8 +20,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Versions, libtorch, CUDA devices, cuDNN and threads.
-    Info,
+    /// Versions, libtorch, CUDA devices, cuDNN and threads; with --model, a model's size.
+    Info {
+        /// A config whose model to describe: parameters and output shape for its input.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Run a configured model with given weights on the tensor `__input__` of a safetensors file.
+    Forward {
+        #[arg(long)]
+        config: PathBuf,
+        /// Weights: a safetensors file (tada's, or one written by `tada import`).
+        #[arg(long)]
+        weights: PathBuf,
+        /// A safetensors file holding `__input__`.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write `__output__` and `__out_logits__`.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Write MoSI pseudo-motion samples as GIF/PNG plus labels.json (built-in synthetic images).
     MosiPreview {
         /// The YAML config; keys it leaves out default to the reference's MoSI run recipe.
@@ -114,7 +136,64 @@ fn init_logging() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Info => print!("{}", tada::info::Info::collect()),
+        Command::Info { model, set } => {
+            print!("{}", tada::info::Info::collect());
+            if let Some(path) = model {
+                let cfg = tada::config::load(&path, &set)
+                    .with_context(|| format!("cannot load config {}", path.display()))?
+                    .config;
+                let clips = if cfg.model.name == tada::models::video_model::MOSI_NET {
+                    let speeds = tada::ssl::mosi::speed_config(&cfg)?;
+                    Some(tada_augment::mosi::SpeedSet::new(&speeds)?.len() as i64)
+                } else {
+                    None
+                };
+                let s = tada::models::summary::summarize(&cfg, clips)
+                    .with_context(|| format!("cannot build the model of {}", path.display()))?;
+                println!("model          {}", path.display());
+                println!(
+                    "parameters     {} ({} in the backbone)",
+                    s.parameters, s.backbone_parameters
+                );
+                println!("input          {:?}", s.input_shape);
+                println!("output         {:?}", s.output_shape);
+                if let Some((name, n)) = s.reference {
+                    println!(
+                        "reference      {name} backbone: {n} parameters (BACKBONES.md §8){}",
+                        if n == s.backbone_parameters {
+                            ", equal"
+                        } else {
+                            ", differs (reduced config?)"
+                        }
+                    );
+                }
+            }
+        }
+        Command::Forward {
+            config,
+            weights,
+            input,
+            output,
+            set,
+        } => {
+            let cfg = tada::config::load(&config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?
+                .config;
+            let report = tada::models::inference::forward_file(&cfg, &weights, &input, &output)?;
+            if !report.unexpected.is_empty() {
+                tracing::warn!(
+                    "{} tensor(s) in {} are not in the model: {}",
+                    report.unexpected.len(),
+                    weights.display(),
+                    report.unexpected.join(", ")
+                );
+            }
+            println!(
+                "loaded {} tensors; wrote {}",
+                report.loaded,
+                output.display()
+            );
+        }
         Command::MosiPreview {
             config,
             out,

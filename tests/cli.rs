@@ -223,3 +223,96 @@ fn bench_data_reports_clips_per_second_last() {
     assert!(last.contains("clips/s") && n > 0.0, "{out}");
     assert!(out.contains("[3, 4, 64, 64]"), "{out}");
 }
+
+/// The fixture's reference config written out as YAML (JSON is YAML).
+fn fixture_config(dir: &std::path::Path, case: &str) -> std::path::PathBuf {
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixtures_dir().join(format!("{case}.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    write(dir, &format!("{case}.yaml"), &json["cfg"].to_string())
+}
+
+#[test]
+fn forward_reproduces_a_fixture_through_the_cli() {
+    let d = TempDir::new().unwrap();
+    let case = "r2d3d_mosi_joint";
+    let cfg = fixture_config(d.path(), case);
+    let fixture = crate::common::fixtures_dir().join(format!("{case}.safetensors"));
+    let out = d.path().join("out.safetensors");
+    let o = tada(&[
+        "forward",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--weights",
+        fixture.to_str().unwrap(),
+        "--input",
+        fixture.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = tada::checkpoint::read_safetensors(&out).unwrap();
+    let reference = tada::checkpoint::read_safetensors(&fixture).unwrap();
+    for name in ["__output__", "__out_logits__"] {
+        let diff = tada::models::inference::max_abs_diff(
+            ours.get(name).unwrap(),
+            reference.get(name).unwrap(),
+        );
+        assert!(diff <= 2e-5, "{name}: {diff}");
+    }
+    // A model that does not fit the weights fails by name.
+    let o = tada(&[
+        "forward",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--weights",
+        fixture.to_str().unwrap(),
+        "--input",
+        fixture.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--set",
+        "VIDEO.BACKBONE.NUM_FILTERS=[16,16,32,64,32]",
+        "--set",
+        "VIDEO.BACKBONE.NUM_OUT_FEATURES=32",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("shape mismatch for backbone.conv5"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn info_model_counts_parameters_and_matches_the_reference_figure() {
+    let d = TempDir::new().unwrap();
+    let cfg = fixture_config(d.path(), "r2d3d_mosi_joint");
+    // Released widths of R2D3D-18; a small input keeps the forward quick.
+    let o = tada(&[
+        "info",
+        "--model",
+        cfg.to_str().unwrap(),
+        "--set",
+        "VIDEO.BACKBONE.NUM_FILTERS=[64,64,128,256,256]",
+        "--set",
+        "VIDEO.BACKBONE.NUM_OUT_FEATURES=256",
+        "--set",
+        "PRETRAIN.NUM_FRAMES=8",
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("parameters     14059849 (14057536 in the backbone)"),
+        "{out}"
+    );
+    assert!(out.contains("output         [9, 9]"), "{out}");
+    assert!(
+        out.contains("R2D3D-18 backbone: 14057536 parameters (BACKBONES.md §8), equal"),
+        "{out}"
+    );
+}

@@ -4,6 +4,8 @@
 pub mod backbones;
 mod error;
 pub mod heads;
+pub mod inference;
+pub mod summary;
 mod taps;
 pub mod video_model;
 

@@ -1,0 +1,75 @@
+//! `tada info --model`: parameter counts and the output shape of a configured model.
+
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use super::{ModelError, VideoModel};
+use crate::config::schema::{BranchName, Depth};
+use crate::config::Config;
+
+/// Backbone parameter counts computed from the reference's spec (BACKBONES.md §8), for the
+/// released configurations.
+const REFERENCE_BACKBONES: &[(BranchName, usize, &str, i64)] = &[
+    (BranchName::TAda2DBlock, 50, "TAda2D-R50", 26_665_872),
+    (BranchName::R2D3DBranch, 18, "R2D3D-18", 14_057_536),
+    (BranchName::R2Plus1DBranch, 10, "R(2+1)D-10", 14_365_477),
+];
+
+/// What `tada info --model` prints.
+#[derive(Debug, Clone)]
+pub struct ModelSummary {
+    pub parameters: i64,
+    pub backbone_parameters: i64,
+    pub input_shape: Vec<i64>,
+    pub output_shape: Vec<i64>,
+    /// Name and backbone parameter count of the matching released model, if any.
+    pub reference: Option<(&'static str, i64)>,
+}
+
+/// The input a config trains on: `(1, C, T, S, S)`, or `(1, K, C, T, S, S)` for MoSINet.
+pub fn configured_input_shape(cfg: &Config, mosi_clips: Option<i64>) -> Vec<i64> {
+    let c = cfg.data.num_input_channels as i64;
+    let s = cfg.data.train_crop_size as i64;
+    match mosi_clips {
+        Some(k) => vec![1, k, c, cfg.pretrain.num_frames as i64, s, s],
+        None => vec![1, c, cfg.data.num_input_frames as i64, s, s],
+    }
+}
+
+/// Builds the model on the CPU, counts parameters and runs one eval forward on zeros.
+pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, ModelError> {
+    let vs = VarStore::new(Device::Cpu);
+    let model = VideoModel::new(&vs.root(), cfg)?;
+    let count = |prefix: &str| -> i64 {
+        // Running statistics are variables too, but not trainable ones.
+        vs.variables()
+            .iter()
+            .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
+    };
+    let input_shape = configured_input_shape(cfg, mosi_clips);
+    let xs = Tensor::zeros(input_shape.as_slice(), (Kind::Float, Device::Cpu));
+    model.check_input(&xs)?;
+    let out = tch::no_grad(|| model.forward_t(&xs, false));
+    let output_shape = match &out.predictions {
+        super::heads::Predictions::Tensor(t) => t.size(),
+        super::heads::Predictions::Named(v) => v.first().map(|(_, t)| t.size()).unwrap_or_default(),
+    };
+    let bb = &cfg.video.backbone;
+    let depth = match bb.depth {
+        Some(Depth::Layers(d)) => Some(d),
+        _ => None,
+    };
+    let reference = REFERENCE_BACKBONES
+        .iter()
+        .find(|(b, d, _, _)| Some(*b) == bb.branch.name && Some(*d) == depth)
+        .map(|(_, _, name, n)| (*name, *n));
+    Ok(ModelSummary {
+        parameters: count(""),
+        backbone_parameters: count("backbone."),
+        input_shape,
+        output_shape,
+        reference,
+    })
+}
