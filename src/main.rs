@@ -103,6 +103,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Training-step time (forward + backward + update) of the config's model; last line `... N clips/s ...`.
+    Model {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Batch size (default TRAIN.BATCH_SIZE).
+        #[arg(long)]
+        batch: Option<i64>,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -120,6 +132,17 @@ impl From<SplitArg> for tada_augment::mosi::Split {
             SplitArg::Test => Self::Test,
         }
     }
+}
+
+/// K, the number of clips per MoSINet input item, or None for other models.
+fn mosi_clips(cfg: &tada::config::Config) -> Result<Option<i64>> {
+    if cfg.model.name != tada::models::video_model::MOSI_NET {
+        return Ok(None);
+    }
+    let speeds = tada::ssl::mosi::speed_config(cfg)?;
+    Ok(Some(
+        tada_augment::mosi::SpeedSet::new(&speeds)?.len() as i64
+    ))
 }
 
 fn init_logging() {
@@ -142,12 +165,7 @@ fn run(cli: Cli) -> Result<()> {
                 let cfg = tada::config::load(&path, &set)
                     .with_context(|| format!("cannot load config {}", path.display()))?
                     .config;
-                let clips = if cfg.model.name == tada::models::video_model::MOSI_NET {
-                    let speeds = tada::ssl::mosi::speed_config(&cfg)?;
-                    Some(tada_augment::mosi::SpeedSet::new(&speeds)?.len() as i64)
-                } else {
-                    None
-                };
+                let clips = mosi_clips(&cfg)?;
                 let s = tada::models::summary::summarize(&cfg, clips)
                     .with_context(|| format!("cannot build the model of {}", path.display()))?;
                 println!("model          {}", path.display());
@@ -239,6 +257,28 @@ fn run(cli: Cli) -> Result<()> {
                 r.images_per_second(),
                 r.clips_per_second()
             );
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Model {
+                    config,
+                    set,
+                    batch,
+                    seconds,
+                },
+        } => {
+            let cfg = tada::config::load(&config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?
+                .config;
+            let clips = mosi_clips(&cfg)?;
+            let batch = batch.unwrap_or(cfg.train.batch_size as i64);
+            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
+            let r = tada::bench::model::step_time(&cfg, batch, clips, budget)?;
+            println!(
+                "training step on {:?}, input {:?}, {} threads: median {:.1} ms, mean {:.1} ms over {} steps",
+                r.device, r.input_shape, tch::get_num_threads(), r.median * 1e3, r.mean * 1e3, r.steps
+            );
+            println!("{:.1} clips/s", r.clips_per_second());
         }
         Command::Config {
             command: ConfigCommand::Show { config, set },

@@ -316,3 +316,30 @@ fn info_model_counts_parameters_and_matches_the_reference_figure() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_model_times_a_training_step() {
+    let d = TempDir::new().unwrap();
+    let cfg = fixture_config(d.path(), "r2p1d_mosi_joint");
+    let o = tada(&[
+        "bench",
+        "model",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--batch",
+        "1",
+        "--seconds",
+        "0.1",
+        "--set",
+        "PRETRAIN.NUM_FRAMES=4",
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=32",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("[1, 9, 3, 4, 32, 32]")
+            && out.lines().last().unwrap_or_default().ends_with("clips/s"),
+        "{out}"
+    );
+}

@@ -1,3 +1,4 @@
 //! `tada bench`: throughput measurements (benchmarks, not tests).
 
 pub mod data;
+pub mod model;

@@ -1,0 +1,95 @@
+//! `tada bench model`: training-step time (forward + backward + SGD update) of a configured
+//! model on random input, on the CPU or the configured GPU.
+
+use std::time::{Duration, Instant};
+
+use tch::nn::{OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::Config;
+use crate::models::heads::Predictions;
+use crate::models::summary::configured_input_shape;
+use crate::models::{ModelError, VideoModel};
+
+/// Result of a step-time benchmark.
+#[derive(Debug, Clone)]
+pub struct StepTime {
+    pub input_shape: Vec<i64>,
+    pub steps: usize,
+    /// Median seconds per step.
+    pub median: f64,
+    pub mean: f64,
+    pub device: Device,
+}
+
+impl StepTime {
+    /// Clips per second at the median step time (MoSI: every speed clip counts).
+    pub fn clips_per_second(&self) -> f64 {
+        let clips: i64 = self
+            .input_shape
+            .iter()
+            .take(self.input_shape.len() - 4)
+            .product();
+        clips as f64 / self.median
+    }
+}
+
+/// Times training steps of the config's model at batch `batch` for about `budget` (after two
+/// warm-up steps). `mosi_clips` is K for MoSINet inputs.
+pub fn step_time(
+    cfg: &Config,
+    batch: i64,
+    mosi_clips: Option<i64>,
+    budget: Duration,
+) -> Result<StepTime, ModelError> {
+    let device = if cfg.num_gpus > 0 {
+        Device::cuda_if_available()
+    } else {
+        Device::Cpu
+    };
+    tch::manual_seed(cfg.random_seed as i64);
+    let vs = VarStore::new(device);
+    let model = VideoModel::new(&vs.root(), cfg)?;
+    let mut shape = configured_input_shape(cfg, mosi_clips);
+    shape[0] = batch;
+    let xs = Tensor::randn(shape.as_slice(), (Kind::Float, device));
+    model.check_input(&xs)?;
+    let mut opt = tch::nn::Sgd {
+        momentum: 0.9,
+        ..Default::default()
+    }
+    .build(&vs, 1e-3)
+    .map_err(|e| ModelError::Unsupported(format!("optimizer: {e}")))?;
+    let mut step = || {
+        let out = model.forward_t(&xs, true);
+        let logits = match out.predictions {
+            Predictions::Tensor(t) => t,
+            Predictions::Named(mut v) => v.remove(0).1,
+        };
+        let labels = Tensor::zeros([logits.size()[0]], (Kind::Int64, device));
+        let loss = logits.cross_entropy_for_logits(&labels);
+        opt.backward_step(&loss);
+        if let Device::Cuda(i) = device {
+            // Kernels run asynchronously; wait so the step is really timed.
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    step();
+    step();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || times.len() < 3 {
+        let t = Instant::now();
+        step();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    times.sort_by(f64::total_cmp);
+    Ok(StepTime {
+        input_shape: shape,
+        steps: times.len(),
+        median: times[times.len() / 2],
+        mean,
+        device,
+    })
+}
