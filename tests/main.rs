@@ -4,5 +4,6 @@ mod checkpoint;
 mod cli;
 mod common;
 mod config;
+mod import;
 mod linking;
 mod logging;
