@@ -75,6 +75,20 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Convert an official PyTorch checkpoint (.pyth/.pth/.pt) to safetensors, without Python.
+    ///
+    /// Reads the reference's checkpoint dict (its model_state) or a bare state dict; the pickle
+    /// may only name what rebuilds tensors, anything else is refused before it is read.
+    Import {
+        /// The torch.save file.
+        checkpoint: PathBuf,
+        /// The safetensors file to write.
+        #[arg(short, long, value_name = "OUT.safetensors")]
+        output: PathBuf,
+        /// Import the EMA weights (model_ema_state) instead of model_state.
+        #[arg(long)]
+        ema: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +300,15 @@ fn run(cli: Cli) -> Result<()> {
             let loaded = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             print!("{}", loaded.to_yaml());
+        }
+        Command::Import {
+            checkpoint,
+            output,
+            ema,
+        } => {
+            let options = tada::checkpoint::ImportOptions { ema };
+            let summary = tada::checkpoint::import_to_safetensors(&checkpoint, &output, options)?;
+            println!("{summary}");
         }
     }
     Ok(())

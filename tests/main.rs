@@ -4,6 +4,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod config;
+mod import;
 mod linking;
 mod logging;
 mod model_fixtures;

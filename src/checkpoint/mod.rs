@@ -2,13 +2,17 @@
 //! reference's state_dict keys, optimiser state, and the run state (epoch, step, seed, config) in
 //! the header metadata. Every write is atomic (temporary file + rename).
 //!
-//! Native import of the reference's PyTorch `.pyth`/`.pth` files lives in its own module (see the
-//! models issue); everything here is tada's own format.
+//! Native import of the reference's PyTorch `.pyth`/`.pth` files is in [`import`]: it reads them
+//! without Python or code execution and writes them out in tada's format.
 
+pub mod import;
 mod run;
 mod state_dict;
 mod tensors;
 
+pub use import::{
+    import_checkpoint, import_to_safetensors, ImportOptions, ImportSummary, ImportedCheckpoint,
+};
 pub use run::{latest_checkpoint, Checkpoint, RunState, CHECKPOINT_FORMAT};
 pub use state_dict::{load_into, strip_module_prefix, LoadReport};
 pub use tensors::{read_safetensors, write_safetensors, NamedTensors};
@@ -44,6 +48,9 @@ pub enum CheckpointError {
     },
     #[error("{path} is not a tada checkpoint: {message}")]
     NotACheckpoint { path: PathBuf, message: String },
+    /// A PyTorch checkpoint that cannot (or may not) be imported.
+    #[error("cannot import {path}: {message}")]
+    Import { path: PathBuf, message: String },
     #[error("{path}: {report}")]
     Mismatch { path: PathBuf, report: LoadReport },
 }
