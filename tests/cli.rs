@@ -343,3 +343,32 @@ fn bench_model_times_a_training_step() {
         "{out}"
     );
 }
+
+#[test]
+fn forward_runs_an_official_pyth_checkpoint_directly() {
+    let d = TempDir::new().unwrap();
+    let case = "r2p1d_mosi_joint";
+    let cfg = fixture_config(d.path(), case);
+    let pyth = crate::common::fixtures_dir().join(format!("{case}.pyth"));
+    let fixture = crate::common::fixtures_dir().join(format!("{case}.safetensors"));
+    let out = d.path().join("out.safetensors");
+    let o = tada(&[
+        "forward",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--weights",
+        pyth.to_str().unwrap(),
+        "--input",
+        fixture.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours = tada::checkpoint::read_safetensors(&out).unwrap();
+    let reference = tada::checkpoint::read_safetensors(&fixture).unwrap();
+    let diff = tada::models::inference::max_abs_diff(
+        ours.get("__output__").unwrap(),
+        reference.get("__output__").unwrap(),
+    );
+    assert!(diff <= 5e-6, "__output__: {diff}");
+}

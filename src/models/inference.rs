@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::heads::Predictions;
 use super::{ModelError, VideoModel};
+use crate::checkpoint::{import_checkpoint, ImportOptions};
 use crate::checkpoint::{
     load_into, read_safetensors, write_safetensors, CheckpointError, LoadReport, NamedTensors,
 };
@@ -27,8 +28,17 @@ pub enum ForwardError {
     MissingWeights { path: PathBuf, missing: String },
 }
 
-/// Weights from a file: tada/safetensors directly; anything else goes through the importer.
+/// Weights from a file: `.pyth`/`.pth`/`.pt` (the reference's `torch.save` files) through the
+/// strict native importer, anything else as safetensors.
 pub fn read_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext, "pyth" | "pth" | "pt") {
+        let imported = import_checkpoint(path, ImportOptions::default())?;
+        return Ok(NamedTensors {
+            tensors: imported.tensors,
+            metadata: HashMap::new(),
+        });
+    }
     read_safetensors(path)
 }
 
