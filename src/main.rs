@@ -65,6 +65,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SplitArg::Train)]
         split: SplitArg,
     },
+    /// Draw ParamCrop's two views over synthetic source clips; IoU and centre distance to crops.json.
+    Crops {
+        #[arg(long)]
+        config: PathBuf,
+        /// A checkpoint holding trained ParamCrop weights (paramcrop.*); default: the initial net.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Number of clips.
+        #[arg(long, default_value_t = 4)]
+        clips: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Throughput benchmarks.
     Bench {
         #[command(subcommand)]
@@ -293,6 +310,26 @@ fn run(cli: Cli) -> Result<()> {
                 r.device, r.input_shape, tch::get_num_threads(), r.median * 1e3, r.mean * 1e3, r.steps
             );
             println!("{:.1} clips/s", r.clips_per_second());
+        }
+        Command::Crops {
+            config,
+            weights,
+            out,
+            set,
+            clips,
+            seed,
+        } => {
+            let cfg = tada::config::load(&config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?
+                .config;
+            let stats = tada::ssl::crops::crops(&cfg, weights.as_deref(), &out, clips, seed)?;
+            for (i, s) in stats.iter().enumerate() {
+                println!(
+                    "clip {i}: IoU {:.3} (spatial {:.3}, temporal {:.3}), centre distance {:.3}",
+                    s.iou, s.spatial_iou, s.temporal_iou, s.centre_distance
+                );
+            }
+            println!("wrote {}", out.join("crops.json").display());
         }
         Command::Config {
             command: ConfigCommand::Show { config, set },

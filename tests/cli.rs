@@ -372,3 +372,79 @@ fn forward_runs_an_official_pyth_checkpoint_directly() {
     );
     assert!(diff <= 5e-6, "__output__: {diff}");
 }
+
+#[test]
+fn crops_draws_views_and_reports_overlap_with_and_without_weights() {
+    use tada_augment::paramcrop::{ParamCropConfig, ParamNet};
+    let d = TempDir::new().unwrap();
+    let cfg = write(d.path(), "c.yaml", "VIDEO:\n  HEAD:\n    NUM_CLASSES: 5\nDATA:\n  NUM_INPUT_FRAMES: 4\n  TRAIN_CROP_SIZE: 32\nPRETRAIN:\n  PARAMCROP:\n    INPUT_FRAMES: 8\n");
+    let run = |out: &str, extra: &[&str]| {
+        let out = d.path().join(out);
+        let mut args = vec![
+            "crops",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--clips",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let o = tada(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("crops.json")).unwrap())
+                .unwrap();
+        for k in 0..2 {
+            let png = image::open(out.join(format!("clip{k}_views.png"))).unwrap();
+            assert_eq!(
+                (png.width(), png.height()),
+                (4 * 34 + 2, 2 * 34 + 2),
+                "2 views x 4 frames of 32x32"
+            );
+            assert!(image::open(out.join(format!("clip{k}_source.png"))).is_ok());
+        }
+        j["clips"][0]["iou"].as_f64().unwrap()
+    };
+    let initial = run("init", &[]);
+    assert!((0.0..=1.0).contains(&initial), "{initial}");
+
+    // Trained weights: push the views' width centres apart through the last layer's bias.
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _net = ParamNet::new(&(vs.root() / "paramcrop"), &ParamCropConfig::default());
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        let bias = &vars["paramcrop.out.bias"];
+        let _ = bias.get(4).fill_(5.0); // view 0: b_w -> right edge
+        let _ = bias.get(9).fill_(-5.0); // view 1: b_w -> left edge
+        let _ = bias.get(1).fill_(-5.0); // both views small
+        let _ = bias.get(6).fill_(-5.0);
+    });
+    let named: Vec<(String, &tch::Tensor)> = vars.iter().map(|(k, v)| (k.clone(), v)).collect();
+    let w = d.path().join("paramcrop.safetensors");
+    tada::checkpoint::write_safetensors(&w, &named, &Default::default()).unwrap();
+    let trained = run("trained", &["--weights", w.to_str().unwrap()]);
+    assert!(
+        trained < 0.05 && trained < initial,
+        "trained views are far apart: {trained} vs {initial}"
+    );
+
+    // A weights file without ParamCrop tensors is refused by name.
+    let other = d.path().join("other.safetensors");
+    let t = tch::Tensor::zeros([2], (tch::Kind::Float, tch::Device::Cpu));
+    tada::checkpoint::write_safetensors(&other, &[("x".into(), &t)], &Default::default()).unwrap();
+    let o = tada(&[
+        "crops",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        d.path().join("x").to_str().unwrap(),
+        "--weights",
+        other.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("paramcrop.fc1"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -115,6 +115,29 @@ pub fn write_png(path: &Path, img: &RgbImage) -> Result<(), VisualizeError> {
     })
 }
 
+/// Distinct colours for the views of a crop.
+pub const VIEW_COLOURS: [[u8; 3]; 4] =
+    [[255, 60, 60], [60, 140, 255], [60, 220, 90], [240, 200, 40]];
+
+/// Draws the outline of the box `[x0, x1) x [y0, y1)` (pixels, clipped to the image), 2 px wide.
+pub fn draw_box(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]) {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (x0, x1) = (x0.clamp(0, w - 1), (x1 - 1).clamp(0, w - 1));
+    let (y0, y1) = (y0.clamp(0, h - 1), (y1 - 1).clamp(0, h - 1));
+    for d in 0..2 {
+        for x in x0..=x1 {
+            for y in [(y0 + d).min(y1), (y1 - d).max(y0)] {
+                img.put_pixel(x as u32, y as u32, Rgb(colour));
+            }
+        }
+        for y in y0..=y1 {
+            for x in [(x0 + d).min(x1), (x1 - d).max(x0)] {
+                img.put_pixel(x as u32, y as u32, Rgb(colour));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +185,17 @@ mod tests {
             Err(VisualizeError::BadClip(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn boxes_are_drawn_on_their_outline_only() {
+        let mut img = RgbImage::new(20, 10);
+        draw_box(&mut img, 5, 2, 15, 8, [255, 0, 0]);
+        assert_eq!(img.get_pixel(5, 2)[0], 255);
+        assert_eq!(img.get_pixel(14, 7)[0], 255);
+        assert_eq!(img.get_pixel(10, 5)[0], 0, "inside stays untouched");
+        assert_eq!(img.get_pixel(2, 2)[0], 0, "outside stays untouched");
+        draw_box(&mut img, -5, -5, 40, 40, [0, 255, 0]);
+        assert_eq!(img.get_pixel(0, 0)[1], 255, "clipped to the image");
     }
 }

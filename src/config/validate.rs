@@ -193,6 +193,23 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "PRETRAIN.MASK_SIZE_RATIO",
         "ratios must be <= 1",
     )?;
+    let pc = &p.paramcrop;
+    c.range_pair(&pc.spatial_scale, "PRETRAIN.PARAMCROP.SPATIAL_SCALE")?;
+    c.check(
+        pc.spatial_scale.iter().all(|v| *v <= 1.0),
+        "PRETRAIN.PARAMCROP.SPATIAL_SCALE",
+        "fractions must be <= 1",
+    )?;
+    c.range_pair(&pc.temporal_scale, "PRETRAIN.PARAMCROP.TEMPORAL_SCALE")?;
+    c.check(
+        pc.temporal_scale.iter().all(|v| *v <= 1.0),
+        "PRETRAIN.PARAMCROP.TEMPORAL_SCALE",
+        "fractions must be <= 1",
+    )?;
+    c.range_pair(&pc.aspect, "PRETRAIN.PARAMCROP.ASPECT")?;
+    c.at_least_one(pc.input_frames, "PRETRAIN.PARAMCROP.INPUT_FRAMES")?;
+    c.at_least_one(pc.noise_dim, "PRETRAIN.PARAMCROP.NOISE_DIM")?;
+    c.at_least_one(pc.hidden_dim, "PRETRAIN.PARAMCROP.HIDDEN_DIM")?;
     let size_ok = match &p.standard_size {
         StandardSize::Fixed(n) => *n >= 1,
         StandardSize::Range(v) => v.len() == 3 && v[0] >= 1 && v[0] <= v[1] && v[2] >= 1,

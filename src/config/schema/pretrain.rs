@@ -39,6 +39,39 @@ pub enum FlipMode {
     None,
 }
 
+/// PRETRAIN.PARAMCROP section (tada keys; PARAMCROP.md §2–4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct ParamCropSection {
+    pub enable: bool,
+    /// Side of a view as a fraction of the short side: [min, max].
+    pub spatial_scale: Vec<f64>,
+    /// Length of a view as a fraction of the loaded frames: [min, max].
+    pub temporal_scale: Vec<f64>,
+    /// Aspect range, used when SQUARE is false.
+    pub aspect: Vec<f64>,
+    pub square: bool,
+    /// Frames loaded per video, from which the views are cut.
+    pub input_frames: usize,
+    pub noise_dim: usize,
+    pub hidden_dim: usize,
+}
+
+impl Default for ParamCropSection {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            spatial_scale: vec![0.3, 1.0],
+            temporal_scale: vec![0.5, 1.0],
+            aspect: vec![0.75, 1.333],
+            square: true,
+            input_frames: 32,
+            noise_dim: 16,
+            hidden_dim: 64,
+        }
+    }
+}
+
 /// PRETRAIN section. Defaults are the reference's MoSI recipe (`mosi.yaml`) except ENABLE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
@@ -62,6 +95,7 @@ pub struct PretrainConfig {
     pub num_clips_per_video: usize,
     pub imagenet_data_size: Option<u32>,
     pub flip_mode: FlipMode,
+    pub paramcrop: ParamCropSection,
 }
 
 impl Default for PretrainConfig {
@@ -86,6 +120,7 @@ impl Default for PretrainConfig {
             num_clips_per_video: 1,
             imagenet_data_size: None,
             flip_mode: FlipMode::Image,
+            paramcrop: ParamCropSection::default(),
         }
     }
 }

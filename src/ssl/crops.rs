@@ -1,0 +1,189 @@
+//! `tada crops`: what ParamCrop cuts. For a few synthetic clips, samples the parameter net (its
+//! initial state, or trained weights), draws both view cubes over the source frames (PNG + GIF),
+//! writes the views themselves, and reports IoU and centre distance (printed and `crops.json`).
+
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use tada_augment::paramcrop::{centre_distance, iou, Cube, ParamCropConfig, ParamNet};
+use tada_augment::visualize::{self, clip_frames, draw_box, VIEW_COLOURS};
+use tch::nn::VarStore;
+use tch::{Device, IndexOp, Kind, Tensor};
+
+use crate::checkpoint::{load_into, CheckpointError};
+use crate::config::Config;
+use crate::data::synthetic::synthetic_image;
+use crate::models::inference::read_weights;
+
+/// Why the crop preview failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CropsError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(
+        "{path} has no ParamCrop weights (expected paramcrop.fc1/fc2/out.*): missing {missing}"
+    )]
+    NoParamCropWeights { path: PathBuf, missing: String },
+    #[error(transparent)]
+    Crop(#[from] tada_augment::paramcrop::ParamCropError),
+    #[error(transparent)]
+    Visualize(#[from] visualize::VisualizeError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The overlap measures of one clip's two views.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairStats {
+    pub iou: f64,
+    pub spatial_iou: f64,
+    pub temporal_iou: f64,
+    pub centre_distance: f64,
+}
+
+/// The net's settings from the config.
+pub fn paramcrop_config(cfg: &Config) -> ParamCropConfig {
+    let p = &cfg.pretrain.paramcrop;
+    let pair = |v: &[f64]| [v[0], v[1]];
+    ParamCropConfig {
+        noise_dim: p.noise_dim as i64,
+        hidden: p.hidden_dim as i64,
+        views: 2,
+        spatial_scale: pair(&p.spatial_scale),
+        temporal_scale: pair(&p.temporal_scale),
+        aspect: pair(&p.aspect),
+        square: p.square,
+    }
+}
+
+/// A synthetic panning clip: a wide synthetic image seen through a window sliding 2 px a frame.
+///
+/// # Shapes
+/// `(1, 3, frames, h, w)` float in [0, 1].
+fn synthetic_clip(seed: u64, index: u64, frames: i64, h: i64, w: i64) -> Tensor {
+    let wide = synthetic_image(seed, index, h as usize, (w + 2 * frames) as usize);
+    let frames: Vec<Tensor> = (0..frames)
+        .map(|t| wide.i((.., 2 * t..2 * t + w, ..)))
+        .collect();
+    // (T, H, W, 3) uint8 -> (1, 3, T, H, W) float.
+    Tensor::stack(&frames, 0)
+        .permute([3, 0, 1, 2])
+        .unsqueeze(0)
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+fn pick(cubes: &[Cube], b: i64) -> Vec<Cube> {
+    cubes
+        .iter()
+        .map(|c| Cube {
+            scale: c.scale.i(b..b + 1),
+            centre: c.centre.i(b..b + 1),
+        })
+        .collect()
+}
+
+/// Writes the preview of `clips` clips into `out`; returns the per-clip statistics.
+pub fn crops(
+    cfg: &Config,
+    weights: Option<&Path>,
+    out: &Path,
+    clips: usize,
+    seed: u64,
+) -> Result<Vec<PairStats>, CropsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CropsError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    tch::manual_seed(seed as i64);
+    let vs = VarStore::new(Device::Cpu);
+    let net = ParamNet::new(&(vs.root() / "paramcrop"), &paramcrop_config(cfg));
+    if let Some(path) = weights {
+        let report = load_into(&vs, &read_weights(path)?, path, false)?;
+        if !report.missing.is_empty() {
+            return Err(CropsError::NoParamCropWeights {
+                path: path.to_path_buf(),
+                missing: report.missing.join(", "),
+            });
+        }
+    }
+    let (t_in, h, w) = (cfg.pretrain.paramcrop.input_frames as i64, 128, 170);
+    let s = cfg.data.train_crop_size as i64;
+    let t_out = cfg.data.num_input_frames as i64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let z = net.noise(clips as i64, &mut rng, Device::Cpu);
+    let cubes = tch::no_grad(|| net.cubes(&net.forward(&z), [t_in, h, w]));
+    let (mean, std) = ([0.0; 3], [1.0; 3]);
+    let mut stats = Vec::new();
+    let mut records = Vec::new();
+    for b in 0..clips as i64 {
+        let clip = synthetic_clip(seed, b as u64, t_in, h, w);
+        let views = pick(&cubes, b);
+        let overlap = iou(&views[0], &views[1]);
+        let st = PairStats {
+            iou: overlap.iou.double_value(&[0]),
+            spatial_iou: overlap.spatial.double_value(&[0]),
+            temporal_iou: overlap.temporal.double_value(&[0]),
+            centre_distance: centre_distance(&views[0], &views[1]).double_value(&[0]),
+        };
+        // Source frames with every view's box drawn on the frames it covers.
+        let mut source = clip_frames(&clip.get(0), mean, std)?;
+        for (v, cube) in views.iter().enumerate() {
+            let g = |t: &Tensor, k: i64| t.double_value(&[0, k]);
+            let span = |k: i64, n: i64| {
+                let (c, s) = (g(&cube.centre, k), g(&cube.scale, k));
+                (
+                    ((c - s + 1.0) / 2.0 * n as f64) as i64,
+                    ((c + s + 1.0) / 2.0 * n as f64).ceil() as i64,
+                )
+            };
+            let ((x0, x1), (y0, y1), (f0, f1)) = (span(0, w), span(1, h), span(2, t_in));
+            for (t, frame) in source.iter_mut().enumerate() {
+                if (f0..f1).contains(&(t as i64)) {
+                    draw_box(frame, x0, y0, x1, y1, VIEW_COLOURS[v % VIEW_COLOURS.len()]);
+                }
+            }
+        }
+        let gif = out.join(format!("clip{b}_source.gif"));
+        visualize::write_gif(&gif, &source, 80)?;
+        let step = (source.len() / 8).max(1);
+        let strip: Vec<_> = source.iter().step_by(step).take(8).cloned().collect();
+        visualize::write_png(
+            &out.join(format!("clip{b}_source.png")),
+            &visualize::grid(&[strip])?,
+        )?;
+        let mut rows = Vec::new();
+        for cube in &views {
+            let view = cube.crop(&clip, [t_out, s, s])?;
+            rows.push(clip_frames(&view.get(0), mean, std)?);
+        }
+        visualize::write_png(
+            &out.join(format!("clip{b}_views.png")),
+            &visualize::grid(&rows)?,
+        )?;
+        let cube_json = |c: &Cube| {
+            json!({"scale_whT": Vec::<f64>::try_from(c.scale.get(0)).unwrap_or_default(),
+                   "centre_whT": Vec::<f64>::try_from(c.centre.get(0)).unwrap_or_default()})
+        };
+        records.push(json!({
+            "clip": b, "iou": st.iou, "spatial_iou": st.spatial_iou, "temporal_iou": st.temporal_iou,
+            "centre_distance": st.centre_distance, "views": views.iter().map(cube_json).collect::<Vec<_>>(),
+        }));
+        stats.push(st);
+    }
+    let json_path = out.join("crops.json");
+    let text = serde_json::to_string_pretty(&json!({
+        "source": {"frames": t_in, "height": h, "width": w, "synthetic_seed": seed},
+        "weights": weights.map(|p| p.display().to_string()),
+        "clips": records,
+    }))
+    .unwrap_or_default();
+    std::fs::write(&json_path, text + "\n").map_err(io(&json_path))?;
+    Ok(stats)
+}
