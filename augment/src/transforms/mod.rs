@@ -1,3 +1,6 @@
 //! Transforms on float clips `(3, T, H, W)` in [0, 1].
 
+pub mod clip;
 pub mod color;
+pub mod spatial;
+pub mod temporal;
