@@ -2,28 +2,7 @@
 //! `cargo bench --bench model_step` (TADA_BENCH_SECONDS sets the budget, default 20).
 //! The same measurement as `tada bench model`; numbers go to docs/benchmarks.md.
 
-const R2D3D_18: &str = "
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [64, 64, 128, 256, 256]
-    NUM_OUT_FEATURES: 256
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    BRANCH:
-      NAME: R2D3DBranch
-    STEM:
-      NAME: DownSampleStem
-  HEAD:
-    NUM_CLASSES: 9
-DATA:
-  NUM_INPUT_FRAMES: 16
-  TRAIN_CROP_SIZE: 112
-NUM_GPUS: 0
-";
+const R2D3D_18: &str = include_str!("../configs/models/r2d3d_18_k9.yaml");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loaded = tada::config::load_str(R2D3D_18, "r2d3d_18.yaml", &[])?;

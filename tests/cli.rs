@@ -234,56 +234,82 @@ fn fixture_config(dir: &std::path::Path, case: &str) -> std::path::PathBuf {
     write(dir, &format!("{case}.yaml"), &json["cfg"].to_string())
 }
 
-#[test]
-fn forward_reproduces_a_fixture_through_the_cli() {
+/// Runs `tada forward` on a fixture's input with `weights` (plus extra arguments); returns the
+/// process output and, on success, the largest difference of each output tensor to the fixture.
+fn forward_fixture(
+    case: &str,
+    weights: &str,
+    extra: &[&str],
+) -> (std::process::Output, Vec<(String, f64)>) {
     let d = TempDir::new().unwrap();
-    let case = "r2d3d_mosi_joint";
     let cfg = fixture_config(d.path(), case);
     let fixture = crate::common::fixtures_dir().join(format!("{case}.safetensors"));
+    let weights = crate::common::fixtures_dir().join(weights);
     let out = d.path().join("out.safetensors");
-    let o = tada(&[
+    let mut args = vec![
         "forward",
         "--config",
         cfg.to_str().unwrap(),
         "--weights",
-        fixture.to_str().unwrap(),
+        weights.to_str().unwrap(),
         "--input",
         fixture.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ];
+    args.extend_from_slice(extra);
+    let o = tada(&args);
+    if !o.status.success() {
+        return (o, Vec::new());
+    }
     let ours = tada::checkpoint::read_safetensors(&out).unwrap();
     let reference = tada::checkpoint::read_safetensors(&fixture).unwrap();
-    for name in ["__output__", "__out_logits__"] {
-        let diff = tada::models::inference::max_abs_diff(
-            ours.get(name).unwrap(),
-            reference.get(name).unwrap(),
-        );
+    let diffs = ["__output__", "__out_logits__"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                tada::models::inference::max_abs_diff(
+                    ours.get(n).unwrap(),
+                    reference.get(n).unwrap(),
+                ),
+            )
+        })
+        .collect();
+    (o, diffs)
+}
+
+#[test]
+fn forward_reproduces_a_fixture_through_the_cli() {
+    let (o, diffs) = forward_fixture("r2d3d_mosi_joint", "r2d3d_mosi_joint.safetensors", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (name, diff) in diffs {
         assert!(diff <= 2e-5, "{name}: {diff}");
     }
     // A model that does not fit the weights fails by name.
-    let o = tada(&[
-        "forward",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--weights",
-        fixture.to_str().unwrap(),
-        "--input",
-        fixture.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--set",
-        "VIDEO.BACKBONE.NUM_FILTERS=[16,16,32,64,32]",
-        "--set",
-        "VIDEO.BACKBONE.NUM_OUT_FEATURES=32",
-    ]);
+    let (o, _) = forward_fixture(
+        "r2d3d_mosi_joint",
+        "r2d3d_mosi_joint.safetensors",
+        &[
+            "--set",
+            "VIDEO.BACKBONE.NUM_FILTERS=[16,16,32,64,32]",
+            "--set",
+            "VIDEO.BACKBONE.NUM_OUT_FEATURES=32",
+        ],
+    );
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("shape mismatch for backbone.conv5"),
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn forward_runs_an_official_pyth_checkpoint_directly() {
+    let (o, diffs) = forward_fixture("r2p1d_mosi_joint", "r2p1d_mosi_joint.pyth", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(diffs[0].1 <= 5e-6, "__output__: {}", diffs[0].1);
 }
 
 #[test]
@@ -342,35 +368,6 @@ fn bench_model_times_a_training_step() {
             && out.lines().last().unwrap_or_default().ends_with("clips/s"),
         "{out}"
     );
-}
-
-#[test]
-fn forward_runs_an_official_pyth_checkpoint_directly() {
-    let d = TempDir::new().unwrap();
-    let case = "r2p1d_mosi_joint";
-    let cfg = fixture_config(d.path(), case);
-    let pyth = crate::common::fixtures_dir().join(format!("{case}.pyth"));
-    let fixture = crate::common::fixtures_dir().join(format!("{case}.safetensors"));
-    let out = d.path().join("out.safetensors");
-    let o = tada(&[
-        "forward",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--weights",
-        pyth.to_str().unwrap(),
-        "--input",
-        fixture.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let ours = tada::checkpoint::read_safetensors(&out).unwrap();
-    let reference = tada::checkpoint::read_safetensors(&fixture).unwrap();
-    let diff = tada::models::inference::max_abs_diff(
-        ours.get("__output__").unwrap(),
-        reference.get("__output__").unwrap(),
-    );
-    assert!(diff <= 5e-6, "__output__: {diff}");
 }
 
 #[test]

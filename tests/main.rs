@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod config;
 mod import;
+mod import_hostile;
 mod linking;
 mod logging;
 mod model_fixtures;
