@@ -445,3 +445,17 @@ fn crops_draws_views_and_reports_overlap_with_and_without_weights() {
         stderr(&o)
     );
 }
+
+#[test]
+fn os_errors_are_reported_once() {
+    let o = tada(&[
+        "import",
+        "/nonexistent/x.pyth",
+        "-o",
+        "/tmp/never.safetensors",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/x.pyth"), "{err}");
+}
