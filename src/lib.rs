@@ -7,4 +7,5 @@ pub mod atomic_write;
 pub mod checkpoint;
 pub mod config;
 pub mod info;
+pub mod models;
 pub mod train;
