@@ -16,13 +16,19 @@
 //! `RouteFuncMLP.bn` 1e-5 (TAda2D never passes cfg.BN), `TAdaConv2dV2.bn_a`/`bn_b` 1e-5,
 //! every tadaconv `LayerNorm` 1e-6.
 
+mod norm;
 mod route_func;
+mod route_func_transformer;
 mod tadaconv2d;
+mod tadaconv2d_v2;
 #[cfg(test)]
 mod test_util;
 
+pub use norm::{quick_gelu, DataFormat, LayerNorm, LayerNormConfig};
 pub use route_func::{RouteFuncMLP, RouteFuncMLPConfig};
+pub use route_func_transformer::{Calibration, RouteFuncwTransformer, RouteFuncwTransformerConfig};
 pub use tadaconv2d::{conv2d_weight_to_tada, TAdaConv2d, TAdaConv2dConfig};
+pub use tadaconv2d_v2::{TAdaConv2dV2, TAdaConv2dV2Config};
 
 use std::fmt;
 use std::str::FromStr;
@@ -111,6 +117,9 @@ fn check_temporal_kernels(op: &'static str, kernels: [i64; 2]) -> Result<(), OpE
 enum ConvInit {
     /// PyTorch's `Conv3d.reset_parameters`: weight and bias ~ U(±1/√fan_in).
     TorchDefault,
+    /// The V2 modules' `_init_weights`: trunc-normal(0, 0.02) weight (cut at ±2, i.e. ±100σ, so a
+    /// plain normal), zero bias.
+    TruncNormal02,
     /// Zero weight and bias: calibration heads that must start at a known value.
     Zeros,
 }
@@ -136,6 +145,13 @@ fn temporal_conv(
                 lo: -bound,
                 up: bound,
             },
+        ),
+        ConvInit::TruncNormal02 => (
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            nn::Init::Const(0.0),
         ),
         ConvInit::Zeros => (nn::Init::Const(0.0), nn::Init::Const(0.0)),
     };
