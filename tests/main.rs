@@ -6,3 +6,4 @@ mod common;
 mod config;
 mod linking;
 mod logging;
+mod ops_fixtures;
