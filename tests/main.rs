@@ -9,3 +9,4 @@ mod import_hostile;
 mod linking;
 mod logging;
 mod model_fixtures;
+mod ops_fixtures;

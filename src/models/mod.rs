@@ -3,6 +3,7 @@
 
 pub mod backbones;
 mod error;
+pub mod ops;
 pub mod heads;
 pub mod inference;
 pub mod summary;
