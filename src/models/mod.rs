@@ -3,9 +3,9 @@
 
 pub mod backbones;
 mod error;
-pub mod ops;
 pub mod heads;
 pub mod inference;
+pub mod ops;
 pub mod summary;
 mod taps;
 pub mod video_model;
