@@ -82,6 +82,16 @@ impl fmt::Display for CalDim {
 }
 
 /// Returns an [`OpError::Config`] for `op` unless `ok`.
+/// Hidden width of a routing function, C_r = floor(c_in / ratio); 0 for a non-positive ratio
+/// (which the op constructors then reject).
+fn reduced_width(c_in: i64, ratio: i64) -> i64 {
+    if ratio > 0 {
+        c_in / ratio
+    } else {
+        0
+    }
+}
+
 fn ensure(ok: bool, op: &'static str, message: impl FnOnce() -> String) -> Result<(), OpError> {
     if ok {
         Ok(())

@@ -39,11 +39,7 @@ impl RouteFuncMLPConfig {
 
     /// The hidden width C_r = floor(c_in / ratio).
     pub fn reduced(&self) -> i64 {
-        if self.ratio > 0 {
-            self.c_in / self.ratio
-        } else {
-            0
-        }
+        super::reduced_width(self.c_in, self.ratio)
     }
 }
 
