@@ -20,12 +20,19 @@ want_test=0
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# 1. System packages the build needs (a C++ compiler for torch-sys, readelf, venv support).
+# 1. System packages the build needs (a C++ compiler for torch-sys, readelf, venv support, FFmpeg).
 missing=()
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# FFmpeg for the default `video` feature: the libav* dev packages (ffmpeg-sys-next links them),
+# libclang for its bindgen step, and the CLI that the tests use to make small videos.
+for lib in libavcodec libavformat libavutil libswscale; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+done
+compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || missing+=(libclang-dev)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing system packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -8,5 +8,7 @@ mod import;
 mod import_hostile;
 mod linking;
 mod logging;
+mod media;
 mod model_fixtures;
 mod ops_fixtures;
+mod video_decode;

@@ -1,4 +1,5 @@
-//! Data sources. The datasets, video decoding and the parallel loader arrive with the data
-//! issue; the synthetic image source is here already so MoSI tools run with no data on disk.
+//! Data sources: video decoding (FFmpeg or frame folders), datasets and the parallel loader,
+//! plus synthetic sources so the toolkit runs with no data on disk.
 
 pub mod synthetic;
+pub mod video;

@@ -1,0 +1,58 @@
+//! Why a video could not be read. Every variant names the file, so a loader can log and skip it
+//! and `tada data check` can print it as is.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{}: missing", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: empty file", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a readable video ({reason})", path.display())]
+    Undecodable { path: PathBuf, reason: String },
+    #[error("{}: no video stream", path.display())]
+    NoVideoStream { path: PathBuf },
+    #[error("{}: truncated: frame {wanted} was asked for but decoding stopped after {decoded} frames", path.display())]
+    Truncated {
+        path: PathBuf,
+        wanted: usize,
+        decoded: usize,
+    },
+    #[error("{}: too few frames ({frames}, need at least {needed})", path.display())]
+    TooFewFrames {
+        path: PathBuf,
+        frames: usize,
+        needed: usize,
+    },
+    #[error("{}: frame folder images differ in size ({first} vs {other} in {name})", path.display())]
+    MixedFrameSizes {
+        path: PathBuf,
+        first: String,
+        other: String,
+        name: String,
+    },
+    #[error("{}: is a video file, but tada was built without the `video` feature (FFmpeg)", path.display())]
+    NoVideoSupport { path: PathBuf },
+}
+
+impl DecodeError {
+    /// A one-word kind for summaries (`tada data check` counts by it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing { .. } => "missing",
+            Self::Empty { .. } => "empty",
+            Self::Io { .. } => "unreadable",
+            Self::Undecodable { .. } | Self::NoVideoStream { .. } => "undecodable",
+            Self::Truncated { .. } => "truncated",
+            Self::TooFewFrames { .. } => "too few frames",
+            Self::MixedFrameSizes { .. } => "undecodable",
+            Self::NoVideoSupport { .. } => "unsupported",
+        }
+    }
+}
