@@ -1,5 +1,6 @@
 //! Data sources: video decoding (FFmpeg or frame folders), datasets and the parallel loader,
 //! plus synthetic sources so the toolkit runs with no data on disk.
 
+pub mod dataset;
 pub mod synthetic;
 pub mod video;

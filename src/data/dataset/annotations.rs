@@ -1,0 +1,2 @@
+//! Placeholder: the annotation readers are being written (UCF101, HMDB51, Kinetics-400, SSv2,
+//! image lists).
