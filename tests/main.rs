@@ -7,6 +7,7 @@ mod config;
 mod import;
 mod import_hostile;
 mod linking;
+mod loader;
 mod logging;
 mod media;
 mod model_fixtures;

@@ -89,6 +89,14 @@ fn bad_files_are_named_with_the_reason() {
         "{e}"
     );
 
+    let png = dir.path().join("still.mp4");
+    image::RgbImage::new(8, 8)
+        .save_with_format(&png, image::ImageFormat::Png)
+        .unwrap();
+    let e = probe(&png).unwrap_err();
+    assert!(matches!(e, DecodeError::NotAVideo { .. }), "{e}");
+    assert_eq!(e.kind(), "not a video");
+
     let whole = make_video(&dir.path().join("whole.avi"), Kind::Avi, 50, W, H);
     let bytes = std::fs::read(&whole).unwrap();
     let cut = dir.path().join("cut.avi");

@@ -16,6 +16,8 @@ pub enum DecodeError {
     },
     #[error("{}: not a readable video ({reason})", path.display())]
     Undecodable { path: PathBuf, reason: String },
+    #[error("{}: not a video but {format} data (wrong extension?)", path.display())]
+    NotAVideo { path: PathBuf, format: String },
     #[error("{}: no video stream", path.display())]
     NoVideoStream { path: PathBuf },
     #[error("{}: truncated: frame {wanted} was asked for but decoding stopped after {decoded} frames", path.display())]
@@ -49,6 +51,7 @@ impl DecodeError {
             Self::Empty { .. } => "empty",
             Self::Io { .. } => "unreadable",
             Self::Undecodable { .. } | Self::NoVideoStream { .. } => "undecodable",
+            Self::NotAVideo { .. } => "not a video",
             Self::Truncated { .. } => "truncated",
             Self::TooFewFrames { .. } => "too few frames",
             Self::MixedFrameSizes { .. } => "undecodable",

@@ -52,6 +52,15 @@ fn rate(r: ff::Rational) -> Option<f64> {
 fn open(path: &Path) -> Result<Opened, DecodeError> {
     init();
     let input = ff::format::input(path).map_err(|e| undecodable(path, e))?;
+    // FFmpeg happily reads a lone still image as a one-frame stream; in a video dataset that is
+    // a misnamed file, not a clip.
+    let format = input.format().name().to_string();
+    if format == "image2" || format.ends_with("_pipe") {
+        return Err(DecodeError::NotAVideo {
+            path: path.to_path_buf(),
+            format,
+        });
+    }
     let stream = input
         .streams()
         .best(ff::media::Type::Video)
@@ -171,8 +180,24 @@ impl Converter {
     }
 }
 
-pub fn read_frames(path: &Path, indices: &[usize], resize: Resize) -> Result<Frames, DecodeError> {
+/// Opens `path` once, lets `choose` pick the frame indices from what the file says about
+/// itself, and decodes them.
+pub fn read_with(
+    path: &Path,
+    resize: Resize,
+    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+) -> Result<Frames, DecodeError> {
     let mut o = open(path)?;
+    let indices = choose(&o.info)?;
+    read_opened(&mut o, path, &indices, resize)
+}
+
+fn read_opened(
+    o: &mut Opened,
+    path: &Path,
+    indices: &[usize],
+    resize: Resize,
+) -> Result<Frames, DecodeError> {
     let (out_h, out_w) = resize.apply(o.info.height, o.info.width);
     // Decode each distinct frame once, in increasing order; `order` maps the request onto them.
     let wanted: Vec<usize> = {
@@ -190,8 +215,7 @@ pub fn read_frames(path: &Path, indices: &[usize], resize: Resize) -> Result<Fra
             decoded: 0,
         });
     };
-    let (mut got, mut decoded) =
-        decode_range(&mut o, path, first, last, &wanted, out_h, out_w, true)?;
+    let (mut got, mut decoded) = decode_range(o, path, first, last, &wanted, out_h, out_w, true)?;
     if !got.contains_key(&first) && first > 0 {
         // The seek landed after the wanted frame (a file with a poor index): decode from the start.
         let mut fresh = open(path)?;

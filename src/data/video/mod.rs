@@ -69,11 +69,23 @@ pub fn probe(path: &Path) -> Result<VideoInfo, DecodeError> {
 
 /// Frames `indices` (in that order; repeats allowed) of the video at `path`.
 pub fn read_frames(path: &Path, indices: &[usize], resize: Resize) -> Result<Frames, DecodeError> {
+    read_with(path, resize, |_| Ok(indices.to_vec()))
+}
+
+/// Opens the video once, asks `choose` which frames to take given its [`VideoInfo`] (frame
+/// count and rate decide a clip's indices), and decodes those.
+pub fn read_with(
+    path: &Path,
+    resize: Resize,
+    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+) -> Result<Frames, DecodeError> {
     if is_frame_dir(path) {
-        return FrameDir::open(path)?.read(indices, resize);
+        let dir = FrameDir::open(path)?;
+        let indices = choose(dir.info())?;
+        return dir.read(&indices, resize);
     }
     check_file(path)?;
-    read_file(path, indices, resize)
+    read_file(path, resize, choose)
 }
 
 /// Missing and empty files get their own errors, before FFmpeg gives a vaguer one.
@@ -99,8 +111,12 @@ fn probe_file(path: &Path) -> Result<VideoInfo, DecodeError> {
 }
 
 #[cfg(feature = "video")]
-fn read_file(path: &Path, indices: &[usize], resize: Resize) -> Result<Frames, DecodeError> {
-    ffmpeg::read_frames(path, indices, resize)
+fn read_file(
+    path: &Path,
+    resize: Resize,
+    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+) -> Result<Frames, DecodeError> {
+    ffmpeg::read_with(path, resize, choose)
 }
 
 #[cfg(not(feature = "video"))]
@@ -111,7 +127,11 @@ fn probe_file(path: &Path) -> Result<VideoInfo, DecodeError> {
 }
 
 #[cfg(not(feature = "video"))]
-fn read_file(path: &Path, _: &[usize], _: Resize) -> Result<Frames, DecodeError> {
+fn read_file(
+    path: &Path,
+    _: Resize,
+    _: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+) -> Result<Frames, DecodeError> {
     Err(DecodeError::NoVideoSupport {
         path: path.to_path_buf(),
     })

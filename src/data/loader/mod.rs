@@ -1,0 +1,345 @@
+//! The parallel loader: worker threads make and collate batches while the model trains, through
+//! a bounded queue, and hand them out in a fixed order.
+//!
+//! Results do not depend on the number of workers: the epoch's order comes from (seed, epoch),
+//! every sample from (seed, epoch, index) ([`seed::sample_rng`]), and batches are re-ordered
+//! before they leave. A sample that cannot be made (missing, truncated, undecodable file) is
+//! skipped, counted and logged once per file; the epoch fails only when more than
+//! `max_bad_fraction` of the dataset is bad.
+
+mod bad;
+pub mod seed;
+mod source;
+mod workers;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use rand::seq::SliceRandom;
+use tch::Tensor;
+
+pub use bad::BadSamples;
+pub use source::{Sample, SampleError, SampleSource};
+
+/// How batches are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoaderConfig {
+    pub batch_size: usize,
+    /// Worker threads; 0 makes batches on the calling thread.
+    pub num_workers: usize,
+    /// Finished batches that may wait in the queue (the prefetch depth).
+    pub prefetch: usize,
+    pub shuffle: bool,
+    /// Drop a last batch smaller than `batch_size`.
+    pub drop_last: bool,
+    pub seed: u64,
+    /// Largest share of bad samples (of the dataset) tolerated before the epoch fails.
+    pub max_bad_fraction: f64,
+    /// Page-lock batches for faster host-to-GPU copies (only when CUDA is available).
+    pub pin_memory: bool,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 8,
+            num_workers: 4,
+            prefetch: 4,
+            shuffle: true,
+            drop_last: false,
+            seed: 0,
+            max_bad_fraction: 0.01,
+            pin_memory: false,
+        }
+    }
+}
+
+/// A collated batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// The samples' inputs stacked on a new leading dimension: `(B, ...)`.
+    pub inputs: Tensor,
+    /// The samples' labels stacked: `(B)` or `(B, K)`.
+    pub labels: Tensor,
+    /// Dataset indices of the samples in the batch.
+    pub indices: Vec<usize>,
+    pub sources: Vec<usize>,
+    pub views: Vec<usize>,
+    /// Samples of this batch that were skipped.
+    pub skipped: Vec<SampleError>,
+    /// Seconds the workers spent making this batch (summed over samples).
+    pub make_seconds: f64,
+}
+
+/// Why an epoch stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error("{bad} of {total} samples could not be read ({:.1}% > DATA_LOADER.MAX_BAD_FRACTION {:.1}%); first: {first}", 100.0 * *bad as f64 / *total as f64, 100.0 * limit)]
+    TooManyBad {
+        bad: usize,
+        total: usize,
+        limit: f64,
+        first: String,
+    },
+    #[error("a loader worker stopped unexpectedly: {0}")]
+    Worker(String),
+    #[error("the dataset is empty")]
+    Empty,
+}
+
+/// A dataset with its batching settings; [`Loader::epoch`] starts one pass.
+pub struct Loader<S: SampleSource + 'static> {
+    source: Arc<S>,
+    cfg: LoaderConfig,
+    bad: Arc<BadSamples>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<S: SampleSource + 'static> Loader<S> {
+    pub fn new(source: Arc<S>, cfg: LoaderConfig) -> Self {
+        Self {
+            source,
+            cfg,
+            bad: Arc::new(BadSamples::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Stops every epoch of this loader when `flag` becomes true (e.g. set by a SIGINT handler):
+    /// the iterator ends and the workers exit after their current sample.
+    pub fn with_stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    pub fn config(&self) -> &LoaderConfig {
+        &self.cfg
+    }
+
+    pub fn source(&self) -> &Arc<S> {
+        &self.source
+    }
+
+    /// Bad samples seen so far (all epochs).
+    pub fn bad_samples(&self) -> &BadSamples {
+        &self.bad
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        let (n, b) = (self.source.len(), self.cfg.batch_size.max(1));
+        if self.cfg.drop_last {
+            n / b
+        } else {
+            n.div_ceil(b)
+        }
+    }
+
+    /// The dataset indices of each batch of `epoch`.
+    pub fn plan(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.source.len()).collect();
+        if self.cfg.shuffle {
+            order.shuffle(&mut seed::shuffle_rng(self.cfg.seed, epoch));
+        }
+        let b = self.cfg.batch_size.max(1);
+        let mut plan: Vec<Vec<usize>> = order.chunks(b).map(<[usize]>::to_vec).collect();
+        if self.cfg.drop_last && plan.last().is_some_and(|c| c.len() < b) {
+            plan.pop();
+        }
+        plan
+    }
+
+    /// Starts the workers for one pass over the data.
+    pub fn epoch(&self, epoch: u64) -> Epoch {
+        let plan = Arc::new(self.plan(epoch));
+        let ctx = workers::Context {
+            source: self.source.clone(),
+            plan: plan.clone(),
+            seed: self.cfg.seed,
+            epoch,
+            stop: self.stop.clone(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            pin_memory: self.cfg.pin_memory && tch::Cuda::is_available(),
+        };
+        let cancel = ctx.cancel.clone();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<usize>();
+        let (res_tx, res_rx) = crossbeam_channel::unbounded();
+        let handles = (0..self.cfg.num_workers)
+            .map(|w| workers::spawn(w, ctx.clone(), job_rx.clone(), res_tx.clone()))
+            .collect();
+        let mut e = Epoch {
+            plan_len: plan.len(),
+            inline: (self.cfg.num_workers == 0).then(|| Box::new(ctx) as Box<dyn workers::Make>),
+            jobs: Some(job_tx),
+            results: res_rx,
+            workers: handles,
+            next: 0,
+            fed: 0,
+            ahead: self.cfg.prefetch.max(1) + self.cfg.num_workers,
+            pending: BTreeMap::new(),
+            bad: self.bad.clone(),
+            limit: self.cfg.max_bad_fraction,
+            total: self.source.len(),
+            stop: self.stop.clone(),
+            cancel,
+            wait: Duration::ZERO,
+            failed: false,
+        };
+        e.feed();
+        e
+    }
+}
+
+/// One pass over the data; yields batches in plan order. Dropping it stops and joins the
+/// workers.
+pub struct Epoch {
+    plan_len: usize,
+    /// Batch maker on the calling thread when there are no workers.
+    inline: Option<Box<dyn workers::Make>>,
+    jobs: Option<Sender<usize>>,
+    results: Receiver<(usize, workers::Made)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+    fed: usize,
+    /// Batches handed to the workers but not yet consumed, at most.
+    ahead: usize,
+    pending: BTreeMap<usize, workers::Made>,
+    bad: Arc<BadSamples>,
+    limit: f64,
+    total: usize,
+    stop: Arc<AtomicBool>,
+    /// Set on drop so workers abandon queued batches.
+    cancel: Arc<AtomicBool>,
+    wait: Duration,
+    failed: bool,
+}
+
+impl Epoch {
+    /// Number of batches in this pass.
+    pub fn len(&self) -> usize {
+        self.plan_len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plan_len == 0
+    }
+
+    /// Time the consumer spent waiting for batches so far.
+    pub fn wait_time(&self) -> Duration {
+        self.wait
+    }
+
+    /// True when the stop flag ended the pass early.
+    pub fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) && self.next < self.plan_len
+    }
+
+    /// Keeps `ahead` batches in flight: the bounded queue that caps memory.
+    fn feed(&mut self) {
+        let Some(jobs) = &self.jobs else { return };
+        while self.fed < self.plan_len && self.fed < self.next + self.ahead {
+            if jobs.send(self.fed).is_err() {
+                return;
+            }
+            self.fed += 1;
+        }
+    }
+
+    fn receive(&mut self) -> Result<Option<workers::Made>, LoaderError> {
+        if let Some(made) = self.pending.remove(&self.next) {
+            return Ok(Some(made));
+        }
+        if let Some(inline) = &self.inline {
+            return Ok(Some(inline.make(self.next)));
+        }
+        let t0 = Instant::now();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match self.results.recv_timeout(Duration::from_millis(100)) {
+                Ok((b, made)) if b == self.next => {
+                    self.wait += t0.elapsed();
+                    return Ok(Some(made));
+                }
+                Ok((b, made)) => {
+                    self.pending.insert(b, made);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if self.workers.iter().all(|h| h.is_finished()) {
+                        return Err(LoaderError::Worker("all workers have exited".into()));
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(LoaderError::Worker("the result channel closed".into()));
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Iterator for Epoch {
+    type Item = Result<Batch, LoaderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.failed || self.next >= self.plan_len || self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let made = match self.receive() {
+                Ok(Some(m)) => m,
+                Ok(None) => return None,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            self.next += 1;
+            self.feed();
+            let made = match made {
+                workers::Made::Panicked(msg) => {
+                    self.failed = true;
+                    return Some(Err(LoaderError::Worker(msg)));
+                }
+                workers::Made::Batch(b) => b,
+            };
+            for e in &made.skipped {
+                self.bad.record(e);
+            }
+            if self.bad.count() as f64 > self.limit * self.total as f64 {
+                self.failed = true;
+                return Some(Err(LoaderError::TooManyBad {
+                    bad: self.bad.count(),
+                    total: self.total,
+                    limit: self.limit,
+                    first: self.bad.first().unwrap_or_default(),
+                }));
+            }
+            match made.batch {
+                Some(batch) => return Some(Ok(batch)),
+                // Every sample of this batch was bad: go on with the next one.
+                None => continue,
+            }
+        }
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        // Workers see `cancel` between samples, so this waits for at most one sample each.
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Kind, Tensor};
+
+use super::*;
+
+/// Sample `i` is `(2, 3)` of random draws plus `i`; indices in `bad` fail; `slow` sleeps per sample.
+struct Fake {
+    n: usize,
+    bad: Vec<usize>,
+    slow: Duration,
+    made: AtomicUsize,
+    panic_at: Option<usize>,
+}
+
+impl Fake {
+    fn new(n: usize) -> Self {
+        Self {
+            n,
+            bad: Vec::new(),
+            slow: Duration::ZERO,
+            made: AtomicUsize::new(0),
+            panic_at: None,
+        }
+    }
+}
+
+impl SampleSource for Fake {
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
+        self.made.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(self.slow);
+        if self.panic_at == Some(index) {
+            panic!("sample {index} exploded");
+        }
+        if self.bad.contains(&index) {
+            return Err(SampleError {
+                what: format!("/data/v{index}.mp4: truncated"),
+                kind: "truncated",
+            });
+        }
+        let draws: Vec<f32> = (0..6).map(|_| rng.random::<f32>() + index as f32).collect();
+        Ok(Sample {
+            input: Tensor::from_slice(&draws).view([2, 3]),
+            label: Tensor::from(index as i64),
+            source: index,
+            view: 0,
+        })
+    }
+}
+
+fn cfg(workers: usize) -> LoaderConfig {
+    LoaderConfig {
+        batch_size: 4,
+        num_workers: workers,
+        prefetch: 2,
+        seed: 7,
+        ..LoaderConfig::default()
+    }
+}
+
+fn collect(loader: &Loader<Fake>, epoch: u64) -> Vec<(Vec<usize>, Tensor)> {
+    loader
+        .epoch(epoch)
+        .map(|b| {
+            let b = b.expect("no error");
+            (b.indices, b.inputs)
+        })
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_the_worker_count() {
+    let one = collect(&Loader::new(Arc::new(Fake::new(23)), cfg(1)), 3);
+    for workers in [0, 4] {
+        let other = collect(&Loader::new(Arc::new(Fake::new(23)), cfg(workers)), 3);
+        assert_eq!(one.len(), other.len());
+        for ((ia, ta), (ib, tb)) in one.iter().zip(&other) {
+            assert_eq!(ia, ib, "{workers} workers: batch order");
+            assert!(ta.equal(tb), "{workers} workers: batch content");
+        }
+    }
+}
+
+#[test]
+fn an_epoch_covers_every_sample_once_and_epochs_differ() {
+    let loader = Loader::new(Arc::new(Fake::new(23)), cfg(2));
+    let e0 = collect(&loader, 0);
+    assert_eq!(e0.len(), 6, "23 samples in batches of 4");
+    assert_eq!(e0.last().unwrap().1.size(), [3, 2, 3]);
+    let mut seen: Vec<usize> = e0.iter().flat_map(|(i, _)| i.clone()).collect();
+    let order = seen.clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..23).collect::<Vec<_>>());
+    let e1: Vec<usize> = collect(&loader, 1)
+        .iter()
+        .flat_map(|(i, _)| i.clone())
+        .collect();
+    assert_ne!(order, e1, "shuffled differently per epoch");
+    // Same epoch again: identical.
+    let again: Vec<usize> = collect(&loader, 0)
+        .iter()
+        .flat_map(|(i, _)| i.clone())
+        .collect();
+    assert_eq!(order, again);
+    let mut c = cfg(2);
+    c.drop_last = true;
+    assert_eq!(Loader::new(Arc::new(Fake::new(23)), c).epoch(0).count(), 5);
+}
+
+#[test]
+fn bad_samples_are_skipped_and_counted() {
+    let mut fake = Fake::new(40);
+    fake.bad = vec![3, 17];
+    let mut c = cfg(3);
+    c.max_bad_fraction = 0.1;
+    let loader = Loader::new(Arc::new(fake), c);
+    let mut got = Vec::new();
+    let mut skipped = 0;
+    for b in loader.epoch(0) {
+        let b = b.unwrap();
+        skipped += b.skipped.len();
+        got.extend(b.indices);
+    }
+    got.sort_unstable();
+    assert_eq!(got.len(), 38);
+    assert!(!got.contains(&3) && !got.contains(&17));
+    assert_eq!(skipped, 2);
+    assert_eq!(loader.bad_samples().count(), 2);
+    assert_eq!(
+        loader.bad_samples().distinct(),
+        ["/data/v17.mp4: truncated", "/data/v3.mp4: truncated"]
+    );
+}
+
+#[test]
+fn too_many_bad_samples_fail_with_a_clear_message() {
+    let mut fake = Fake::new(20);
+    fake.bad = vec![0, 1, 2, 5];
+    let mut c = cfg(2);
+    c.shuffle = false;
+    c.max_bad_fraction = 0.1;
+    let loader = Loader::new(Arc::new(fake), c);
+    let results: Vec<_> = loader.epoch(0).collect();
+    let err = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("more than 10% bad must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("3 of 20 samples could not be read"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("MAX_BAD_FRACTION") && msg.contains("/data/v0.mp4"),
+        "{msg}"
+    );
+    assert!(results.last().unwrap().is_err(), "nothing after the error");
+}
+
+#[test]
+fn dropping_an_epoch_stops_the_workers_promptly() {
+    let mut fake = Fake::new(400);
+    fake.slow = Duration::from_millis(5);
+    let fake = Arc::new(fake);
+    let loader = Loader::new(fake.clone(), cfg(3));
+    let mut e = loader.epoch(0);
+    let _ = e.next().unwrap().unwrap();
+    let t0 = Instant::now();
+    drop(e);
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    let made = fake.made.load(Ordering::Relaxed);
+    // Bounded queue: one consumed batch plus at most prefetch + workers batches in flight.
+    assert!(made <= 4 * (1 + 2 + 3) + 3, "made {made} samples");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        fake.made.load(Ordering::Relaxed),
+        made,
+        "workers have stopped"
+    );
+}
+
+#[test]
+fn the_stop_flag_ends_the_epoch() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = Loader::new(Arc::new(Fake::new(40)), cfg(2)).with_stop_flag(stop.clone());
+    let mut e = loader.epoch(0);
+    assert!(e.next().is_some());
+    stop.store(true, Ordering::Relaxed);
+    assert!(e.next().is_none());
+    assert!(e.interrupted());
+}
+
+#[test]
+fn a_panicking_sample_is_an_error_not_a_hang() {
+    let mut fake = Fake::new(12);
+    fake.panic_at = Some(5);
+    let mut c = cfg(2);
+    c.shuffle = false;
+    let loader = Loader::new(Arc::new(fake), c);
+    let results: Vec<_> = loader.epoch(0).collect();
+    let err = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("error");
+    assert!(err.to_string().contains("sample 5 exploded"), "{err}");
+}
+
+#[test]
+fn worker_threads_leave_the_callers_thread_count_alone() {
+    let before = tch::get_num_threads();
+    let loader = Loader::new(Arc::new(Fake::new(8)), cfg(2));
+    assert_eq!(loader.epoch(0).count(), 2);
+    assert_eq!(tch::get_num_threads(), before);
+    let _ = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu));
+}
