@@ -63,6 +63,10 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
     c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")?;
 
+    c.probability(
+        cfg.data_loader.max_bad_fraction,
+        "DATA_LOADER.MAX_BAD_FRACTION",
+    )?;
     c.at_least_one(cfg.train.batch_size, "TRAIN.BATCH_SIZE")?;
     c.at_least_one(cfg.test.batch_size, "TEST.BATCH_SIZE")?;
     c.at_least_one(cfg.train.num_folds as usize, "TRAIN.NUM_FOLDS")?;

@@ -186,6 +186,7 @@ impl SampleSource for VideoClips {
         let views = self.cfg.views_per_video();
         let (video, view) = (index / views, index % views);
         let entry = &self.entries[video];
+        let t0 = std::time::Instant::now();
         let frames = read_with(&entry.path, self.cfg.decode_resize, |info| {
             if info.frames == 0 {
                 return Err(DecodeError::TooFewFrames {
@@ -197,6 +198,7 @@ impl SampleSource for VideoClips {
             Ok(self.indices(info.frames, info.fps, view, rng))
         })
         .map_err(sample_error)?;
+        let decode_seconds = t0.elapsed().as_secs_f64();
         // (T, H, W, 3) uint8 -> (3, T, S, S) float.
         let clip = transform_clip(
             &frames.to_tensor(),
@@ -209,6 +211,7 @@ impl SampleSource for VideoClips {
             label: Tensor::from(entry.label),
             source: video,
             view,
+            decode_seconds,
         })
     }
 }

@@ -71,6 +71,9 @@ impl Default for DataConfig {
 pub struct DataLoaderConfig {
     pub num_workers: usize,
     pub pin_memory: bool,
+    /// tada: largest share of unreadable samples a run tolerates (skipped and logged) before it
+    /// stops with an error naming them.
+    pub max_bad_fraction: f64,
 }
 
 impl Default for DataLoaderConfig {
@@ -78,6 +81,7 @@ impl Default for DataLoaderConfig {
         Self {
             num_workers: 4,
             pin_memory: false,
+            max_bad_fraction: 0.01,
         }
     }
 }

@@ -70,8 +70,10 @@ pub struct Batch {
     pub views: Vec<usize>,
     /// Samples of this batch that were skipped.
     pub skipped: Vec<SampleError>,
-    /// Seconds the workers spent making this batch (summed over samples).
+    /// Seconds the workers spent making this batch (all samples and the collation).
     pub make_seconds: f64,
+    /// The part of `make_seconds` spent reading and decoding media.
+    pub decode_seconds: f64,
 }
 
 /// Why an epoch stopped early.

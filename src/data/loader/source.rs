@@ -14,6 +14,8 @@ pub struct Sample {
     pub source: usize,
     /// Which view of that file (test: temporal x spatial view number; else 0).
     pub view: usize,
+    /// Seconds spent reading and decoding media for this sample (the rest is augmentation).
+    pub decode_seconds: f64,
 }
 
 /// Why one sample could not be made; the loader skips it and counts it.

@@ -52,6 +52,7 @@ impl SampleSource for Fake {
             label: Tensor::from(index as i64),
             source: index,
             view: 0,
+            decode_seconds: 0.0,
         })
     }
 }

@@ -94,6 +94,7 @@ impl<S: SampleSource> Context<S> {
             views: good.iter().map(|(_, s)| s.view).collect(),
             skipped: skipped.clone(),
             make_seconds: t0.elapsed().as_secs_f64(),
+            decode_seconds: good.iter().map(|(_, s)| s.decode_seconds).sum(),
         };
         MadeBatch {
             batch: Some(batch),
