@@ -135,3 +135,50 @@ fn frame_folders_read_like_videos() {
     let small = read_frames(&frames, &[1], Resize::ShortSide(15)).unwrap();
     assert_eq!((small.height, small.width), (15, 20));
 }
+
+#[test]
+fn data_check_names_every_bad_file() {
+    use tada::data::check::check_entries;
+    use tada::data::dataset::Entry;
+    let dir = tempfile::tempdir().unwrap();
+    let good = make_video(&dir.path().join("good.mp4"), Kind::Mp4, 30, W, H);
+    let short = make_video(&dir.path().join("short.avi"), Kind::Avi, 3, W, H);
+    let whole = make_video(&dir.path().join("whole.avi"), Kind::Avi, 50, W, H);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let empty = dir.path().join("empty.webm");
+    std::fs::write(&empty, b"").unwrap();
+    let paths = [
+        good.clone(),
+        dir.path().join("gone.mp4"),
+        short,
+        cut,
+        empty,
+        good,
+    ];
+    let entries: Vec<Entry> = paths
+        .iter()
+        .map(|p| Entry {
+            path: p.clone(),
+            label: 0,
+            id: String::new(),
+        })
+        .collect();
+    let report = check_entries(&entries, 8, 3, &|_| {});
+    assert_eq!(report.checked, 5, "the duplicate is checked once");
+    let kinds: Vec<(&str, &str)> = report
+        .bad
+        .iter()
+        .map(|(p, e)| (p.file_name().unwrap().to_str().unwrap(), e.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("gone.mp4", "missing"),
+            ("short.avi", "too few frames"),
+            ("cut.avi", "truncated"),
+            ("empty.webm", "empty")
+        ]
+    );
+}

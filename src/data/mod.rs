@@ -1,6 +1,7 @@
 //! Data sources: video decoding (FFmpeg or frame folders), datasets and the parallel loader,
 //! plus synthetic sources so the toolkit runs with no data on disk.
 
+pub mod check;
 pub mod clips;
 pub mod dataset;
 pub mod loader;

@@ -1,0 +1,82 @@
+//! `tada data check`: every file a dataset lists, opened and probed in parallel before a long
+//! run finds the bad ones one crash at a time.
+//!
+//! A file passes when it opens as a video (or frame folder), has at least the frames a clip
+//! needs, and its last frame decodes (seeking there is cheap; a truncated file fails it).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::data::dataset::Entry;
+use crate::data::video::{read_with, DecodeError, Resize};
+
+/// The outcome of a scan.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub checked: usize,
+    /// Bad files in list order, with why.
+    pub bad: Vec<(PathBuf, DecodeError)>,
+}
+
+impl CheckReport {
+    pub fn bad_fraction(&self) -> f64 {
+        if self.checked == 0 {
+            0.0
+        } else {
+            self.bad.len() as f64 / self.checked as f64
+        }
+    }
+}
+
+/// Checks one file: readable, at least `min_frames` frames, last frame decodable.
+pub fn check_file(path: &std::path::Path, min_frames: usize) -> Result<(), DecodeError> {
+    // Tiny output: only decodability matters, not pixels.
+    read_with(path, Resize::ShortSide(8), |info| {
+        if info.frames < min_frames.max(1) {
+            return Err(DecodeError::TooFewFrames {
+                path: path.to_path_buf(),
+                frames: info.frames,
+                needed: min_frames.max(1),
+            });
+        }
+        Ok(vec![info.frames - 1])
+    })
+    .map(|_| ())
+}
+
+/// Checks `entries` (duplicates once) on `workers` threads; `progress` is called after each
+/// file with the number done so far.
+pub fn check_entries(
+    entries: &[Entry],
+    min_frames: usize,
+    workers: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> CheckReport {
+    let mut paths: Vec<&PathBuf> = entries.iter().map(|e| &e.path).collect();
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(*p));
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let bad = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = paths.get(i) else { break };
+                if let Err(e) = check_file(path, min_frames) {
+                    bad.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, (*path).clone(), e));
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            });
+        }
+    });
+    let mut bad = bad.into_inner().unwrap_or_else(|p| p.into_inner());
+    bad.sort_by_key(|(i, ..)| *i);
+    CheckReport {
+        checked: paths.len(),
+        bad: bad.into_iter().map(|(_, p, e)| (p, e)).collect(),
+    }
+}
