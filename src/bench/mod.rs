@@ -1,4 +1,5 @@
 //! `tada bench`: throughput measurements (benchmarks, not tests).
 
 pub mod data;
+pub mod loader;
 pub mod model;
