@@ -149,3 +149,52 @@ fn test_views_cover_every_temporal_and_spatial_view_in_frame_order() {
         }
     }
 }
+
+#[test]
+fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
+    use tada::data::mosi_images::{ImageOrigin, MosiImages};
+    use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("mosi.yaml");
+    std::fs::write(
+        &cfg_path,
+        "VIDEO: {HEAD: {NUM_CLASSES: 5}}\nDATA: {TRAIN_CROP_SIZE: 32}\nPRETRAIN: {NUM_FRAMES: 4, STANDARD_SIZE: 48}\n",
+    )
+    .unwrap();
+    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &cfg_path, &[])
+        .unwrap()
+        .config;
+    let make = |workers| {
+        let gen = tada_augment::mosi::MosiGenerator::new(
+            tada::ssl::mosi::generator_config(&cfg).unwrap(),
+        )
+        .unwrap();
+        let origin = ImageOrigin::Synthetic {
+            count: 6,
+            seed: 3,
+            height: 60,
+            width: 80,
+        };
+        let source = MosiImages::new(origin, gen, Split::Train);
+        Loader::new(
+            Arc::new(source),
+            LoaderConfig {
+                batch_size: 3,
+                num_workers: workers,
+                seed: 5,
+                ..LoaderConfig::default()
+            },
+        )
+    };
+    let a: Vec<_> = make(1).epoch(0).map(Result::unwrap).collect();
+    let b: Vec<_> = make(3).epoch(0).map(Result::unwrap).collect();
+    assert_eq!(a.len(), 2);
+    for (x, y) in a.iter().zip(&b) {
+        // Decoupled x/y speeds of 5 classes: 4 + 4 moving clips and one still clip.
+        assert_eq!(x.inputs.size(), [3, 9, 3, 4, 32, 32]);
+        assert_eq!(x.labels.size(), [3, 9]);
+        assert!(x.inputs.equal(&y.inputs));
+        let first = Vec::<i64>::try_from(x.labels.get(0)).unwrap();
+        assert_eq!(first, (0..9).collect::<Vec<_>>());
+    }
+}

@@ -5,5 +5,6 @@ pub mod check;
 pub mod clips;
 pub mod dataset;
 pub mod loader;
+pub mod mosi_images;
 pub mod synthetic;
 pub mod video;

@@ -25,7 +25,7 @@ fn io(path: &Path, e: std::io::Error) -> DecodeError {
     }
 }
 
-fn decode_image(path: &Path) -> Result<image::RgbImage, DecodeError> {
+pub(crate) fn decode_image(path: &Path) -> Result<image::RgbImage, DecodeError> {
     let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
     if bytes.is_empty() {
         return Err(DecodeError::Empty {

@@ -5,7 +5,7 @@
 mod error;
 #[cfg(feature = "video")]
 mod ffmpeg;
-mod frame_dir;
+pub(crate) mod frame_dir;
 mod frames;
 
 use std::path::Path;

@@ -1,0 +1,121 @@
+//! Still images as MoSI samples for the loader: each image becomes one clip per speed class
+//! (`(K, 3, T, S, S)`) with its labels, generated on the worker threads.
+
+use rand_chacha::ChaCha8Rng;
+use tada_augment::mosi::{Labels, MosiGenerator, Split as MosiSplit};
+use tch::Tensor;
+
+use crate::data::dataset::{Entry, Split};
+use crate::data::loader::{Sample, SampleError, SampleSource};
+use crate::data::synthetic::synthetic_image;
+use crate::data::video::frame_dir::decode_image;
+
+/// Where the images come from.
+#[derive(Debug, Clone)]
+pub enum ImageOrigin {
+    /// Image files (an image list or folder dataset).
+    Files(Vec<Entry>),
+    /// tada's embedded synthetic images: `count` pictures of `height x width` from `seed`.
+    Synthetic {
+        count: usize,
+        seed: u64,
+        height: usize,
+        width: usize,
+    },
+}
+
+/// MoSI pretraining samples over a set of images.
+pub struct MosiImages {
+    origin: ImageOrigin,
+    generator: MosiGenerator,
+    split: MosiSplit,
+    /// Joint labels `(K)` or [move_x, move_y] rows `(K, 2)`, flattened; the same for every
+    /// image. Kept as numbers because a `Tensor` cannot be shared between worker threads.
+    labels: Vec<i64>,
+    label_shape: Vec<i64>,
+}
+
+impl MosiImages {
+    pub fn new(origin: ImageOrigin, generator: MosiGenerator, split: Split) -> Self {
+        let (labels, label_shape) = match &generator.speed_set().labels {
+            Labels::Joint { move_joint } => (move_joint.clone(), vec![move_joint.len() as i64]),
+            Labels::Separate { move_x, move_y } => (
+                move_x
+                    .iter()
+                    .zip(move_y)
+                    .flat_map(|(x, y)| [*x, *y])
+                    .collect(),
+                vec![move_x.len() as i64, 2],
+            ),
+        };
+        let split = match split {
+            Split::Train => MosiSplit::Train,
+            Split::Val | Split::Test => MosiSplit::Test,
+        };
+        Self {
+            origin,
+            generator,
+            split,
+            labels,
+            label_shape,
+        }
+    }
+
+    pub fn generator(&self) -> &MosiGenerator {
+        &self.generator
+    }
+
+    fn image(&self, index: usize) -> Result<Tensor, SampleError> {
+        match &self.origin {
+            ImageOrigin::Files(entries) => {
+                let img = decode_image(&entries[index].path).map_err(|e| SampleError {
+                    kind: e.kind(),
+                    what: e.to_string(),
+                })?;
+                let (w, h) = (img.width() as i64, img.height() as i64);
+                // (H, W, 3) uint8, as the generator takes it.
+                Ok(Tensor::from_slice(img.as_raw()).view([h, w, 3]))
+            }
+            ImageOrigin::Synthetic {
+                seed,
+                height,
+                width,
+                ..
+            } => Ok(synthetic_image(*seed, index as u64, *height, *width)),
+        }
+    }
+}
+
+impl SampleSource for MosiImages {
+    fn len(&self) -> usize {
+        match &self.origin {
+            ImageOrigin::Files(e) => e.len(),
+            ImageOrigin::Synthetic { count, .. } => *count,
+        }
+    }
+
+    fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
+        let t0 = std::time::Instant::now();
+        let image = self.image(index)?;
+        let decode_seconds = t0.elapsed().as_secs_f64();
+        let s = self
+            .generator
+            .generate(&image, self.split, rng)
+            .map_err(|e| SampleError {
+                kind: "bad image",
+                what: match &self.origin {
+                    ImageOrigin::Files(entries) => {
+                        format!("{}: {e}", entries[index].path.display())
+                    }
+                    ImageOrigin::Synthetic { .. } => format!("synthetic image {index}: {e}"),
+                },
+            })?;
+        Ok(Sample {
+            input: s.clips,
+            label: Tensor::from_slice(&self.labels).view(self.label_shape.as_slice()),
+            source: index,
+            view: 0,
+            decode_seconds,
+        })
+    }
+}
