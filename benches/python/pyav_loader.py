@@ -8,7 +8,12 @@ LIST.txt: one `path label` per line (UCF101 trainlist style, paths relative to t
 or absolute). Pipeline per clip, as tada's (TRAINING.md §8.2-8.3): interval-based sampling of 16
 frames at rate 4 (fps / target fps 30 scaling), seek to the key frame before the first wanted frame
 and decode forward, RGB uint8 -> float, random flip, short side to U(168, 224), random 112 crop,
-normalise. Colour jitter off on both sides unless --color.
+normalise (no colour jitter, as tada's default COLOR_AUG: false).
+
+--style seek (default): seek, decode forward, convert only the wanted frames (the strongest PyAV
+  pipeline we could write). --style read_video: what torchvision.io.read_video (pyav backend; gone
+  from torchvision 0.26) did: decode every frame of the clip's time span and convert each to RGB,
+  then index. Decoding is single-threaded (codec thread_count 1) so the figure is per core.
 """
 import argparse
 import os
@@ -23,8 +28,9 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class Clips(Dataset):
-    def __init__(self, items, frames=16, rate=4, target_fps=30.0, scales=(168, 224), crop=112):
+    def __init__(self, items, style, frames=16, rate=4, target_fps=30.0, scales=(168, 224), crop=112):
         self.items, self.frames, self.rate, self.target_fps = items, frames, rate, target_fps
+        self.style = style
         self.scales, self.crop = scales, crop
         self.mean = torch.tensor([0.45] * 3).view(3, 1, 1, 1)
         self.std = torch.tensor([0.225] * 3).view(3, 1, 1, 1)
@@ -41,6 +47,7 @@ class Clips(Dataset):
     def decode(self, path):
         with av.open(path) as c:
             s = c.streams.video[0]
+            s.thread_count = 1
             fps = float(s.average_rate)
             n = s.frames or int(round(float(s.duration * s.time_base) * fps))
             want = self.indices(n, fps)
@@ -53,7 +60,10 @@ class Clips(Dataset):
                 i = int(round((f.pts - start) * tb * fps))
                 if i > last:
                     break
-                if i in want and i not in got:
+                if self.style == "read_video":
+                    if i >= first:
+                        got[i] = f.to_ndarray(format="rgb24")
+                elif i in want and i not in got:
                     got[i] = f.to_ndarray(format="rgb24")
             return np.stack([got[i] for i in want])
 
@@ -79,6 +89,7 @@ def main():
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--style", choices=["seek", "read_video"], default="seek")
     a = p.parse_args()
     root = os.path.dirname(os.path.abspath(a.list))
     items = []
@@ -86,7 +97,7 @@ def main():
         if line.strip():
             path, label = line.split()
             items.append((path if os.path.isabs(path) else os.path.join(root, path), int(label)))
-    loader = DataLoader(Clips(items), batch_size=a.batch, shuffle=True, num_workers=a.workers,
+    loader = DataLoader(Clips(items, a.style), batch_size=a.batch, shuffle=True, num_workers=a.workers,
                         persistent_workers=a.workers > 0)
     clips, t0 = 0, None
     while True:
@@ -97,7 +108,7 @@ def main():
             clips += x.shape[0]
             if time.perf_counter() - t0 >= a.seconds:
                 dt = time.perf_counter() - t0
-                print(f"PyAV + DataLoader, {a.workers} workers, clip {tuple(x.shape[1:])}: "
+                print(f"PyAV ({a.style}) + DataLoader, {a.workers} workers, clip {tuple(x.shape[1:])}: "
                       f"{clips} clips in {dt:.2f} s")
                 print(f"{clips / dt:.1f} clips/s, {clips / dt / max(a.workers, 1):.1f} clips/s per worker")
                 return

@@ -316,6 +316,16 @@ fn decode_range(
         if s.index() != o.stream {
             continue;
         }
+        // A frame nobody asked for that no other frame references need not be decoded at all
+        // (B-frames mostly); the packet's timestamp says which frame it holds.
+        let needed = packet
+            .pts()
+            .is_none_or(|ts| wanted.binary_search(&to_index(ts)).is_ok());
+        decoder.skip_frame(if needed {
+            ff::Discard::Default
+        } else {
+            ff::Discard::NonReference
+        });
         if decoder.send_packet(&packet).is_err() {
             // A corrupt packet: keep what decodes, the caller reports missing frames.
             continue;
