@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Dataset tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Inspect configurations.
     Config {
         #[command(subcommand)]
@@ -118,6 +123,21 @@ enum ConfigCommand {
         /// Override a key: --set TRAIN.BATCH_SIZE=8 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Open every file the config's datasets list, in parallel; one line per bad file, then
+    /// `checked N, bad M`. Fails when the bad share exceeds DATA_LOADER.MAX_BAD_FRACTION.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Threads (default: DATA_LOADER.NUM_WORKERS).
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -174,6 +194,96 @@ fn mosi_clips(cfg: &tada::config::Config) -> Result<Option<i64>> {
     Ok(Some(
         tada_augment::mosi::SpeedSet::new(&speeds)?.len() as i64
     ))
+}
+
+/// The config of `tada bench data` when it names a video dataset for training (not MoSI):
+/// then the loader is measured, else MoSI generation.
+fn video_dataset_config(
+    path: &std::path::Path,
+    set: &[String],
+) -> Result<Option<tada::config::Config>> {
+    use tada::config::schema::Dataset;
+    let Ok(loaded) = tada::config::load(path, set) else {
+        return Ok(None);
+    };
+    let cfg = loaded.config;
+    let video = matches!(
+        cfg.train.dataset,
+        Some(
+            Dataset::Ucf101
+                | Dataset::Hmdb51
+                | Dataset::Kinetics400
+                | Dataset::Ssv2
+                | Dataset::SyntheticVideos
+        )
+    );
+    Ok((video && !cfg.pretrain.enable).then_some(cfg))
+}
+
+fn bench_loader(cfg: &tada::config::Config, budget: std::time::Duration) -> Result<()> {
+    use tada::data::dataset::Split;
+    let loader = tada::data::pipeline::video_loader(cfg, Split::Train, 0)?;
+    let r = tada::bench::loader::loader_throughput(&loader, budget)?;
+    println!(
+        "loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
+        r.workers,
+        loader.config().batch_size,
+        r.clip_shape,
+        r.clips,
+        r.seconds,
+        r.skipped,
+        100.0 * r.decode_share()
+    );
+    println!(
+        "{:.1} samples/s, {:.1} clips/s, {:.1} clips/s per worker",
+        r.clips_per_second(),
+        r.clips_per_second(),
+        r.clips_per_second_per_worker()
+    );
+    Ok(())
+}
+
+fn data_check(cfg: &tada::config::Config, workers: Option<usize>) -> Result<()> {
+    use tada::data::dataset::Split;
+    let mut entries = Vec::new();
+    for split in [Split::Train, Split::Test] {
+        match tada::data::pipeline::entries(cfg, split) {
+            Ok(list) => entries.extend(list.entries),
+            Err(tada::data::pipeline::PipelineError::NoDataset { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if entries.is_empty() {
+        anyhow::bail!("nothing to check: set TRAIN.DATASET or TEST.DATASET to a dataset on disk");
+    }
+    let workers = workers.unwrap_or(cfg.data_loader.num_workers).max(1);
+    let progress = std::sync::Mutex::new(tada::train::progress::Progress::new(
+        "checking",
+        entries.len() as u64,
+        (entries.len() as u64 / 20).max(1),
+    ));
+    let report =
+        tada::data::check::check_entries(&entries, cfg.data.num_input_frames, workers, &|_| {
+            if let Ok(mut p) = progress.lock() {
+                p.inc(1, String::new);
+            }
+        });
+    if let Ok(mut p) = progress.lock() {
+        p.finish();
+    }
+    for (_, e) in &report.bad {
+        println!("{e}");
+    }
+    println!("checked {}, bad {}", report.checked, report.bad.len());
+    let limit = cfg.data_loader.max_bad_fraction;
+    if report.bad_fraction() > limit {
+        anyhow::bail!(
+            "{:.1}% of the files are bad, more than DATA_LOADER.MAX_BAD_FRACTION {:.1}%",
+            100.0 * report.bad_fraction(),
+            100.0 * limit
+        );
+    }
+    Ok(())
 }
 
 fn init_logging() {
@@ -274,10 +384,13 @@ fn run(cli: Cli) -> Result<()> {
                     seconds,
                 },
         } => {
+            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
+            if let Some(cfg) = video_dataset_config(&config, &set)? {
+                return bench_loader(&cfg, budget);
+            }
             use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
             let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
-            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
             let r = tada::bench::data::mosi_generation(&loaded.config, budget, 0)?;
             println!(
                 "MoSI generation, 1 thread, 240x320 -> {:?} per clip: {} images, {} clips in {:.2} s",
@@ -310,6 +423,19 @@ fn run(cli: Cli) -> Result<()> {
                 r.device, r.input_shape, tch::get_num_threads(), r.median * 1e3, r.mean * 1e3, r.steps
             );
             println!("{:.1} clips/s", r.clips_per_second());
+        }
+        Command::Data {
+            command:
+                DataCommand::Check {
+                    config,
+                    set,
+                    workers,
+                },
+        } => {
+            let cfg = tada::config::load(&config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?
+                .config;
+            data_check(&cfg, workers)?;
         }
         Command::Crops {
             config,

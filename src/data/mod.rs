@@ -6,5 +6,6 @@ pub mod clips;
 pub mod dataset;
 pub mod loader;
 pub mod mosi_images;
+pub mod pipeline;
 pub mod synthetic;
 pub mod video;

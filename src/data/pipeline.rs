@@ -1,0 +1,79 @@
+//! From a config to loader sources: which dataset a split reads, its entries, and the sample
+//! source (video clips, MoSI samples from images, or the embedded synthetic data).
+
+use std::sync::Arc;
+
+use crate::config::schema::Dataset;
+use crate::config::Config;
+use crate::data::clips::{ClipSourceConfig, VideoClips};
+use crate::data::dataset::{DatasetError, EntryList, Split};
+use crate::data::loader::{Loader, LoaderConfig};
+
+/// Why a split's data cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("no dataset configured for the {split} split: set {key}")]
+    NoDataset {
+        split: &'static str,
+        key: &'static str,
+    },
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+}
+
+/// The dataset a split reads: TRAIN.DATASET for training, TEST.DATASET (or TRAIN.DATASET) for
+/// validation and testing.
+pub fn dataset_for(cfg: &Config, split: Split) -> Result<Dataset, PipelineError> {
+    let d = match split {
+        Split::Train => cfg.train.dataset,
+        Split::Val | Split::Test => cfg.test.dataset.or(cfg.train.dataset),
+    };
+    d.ok_or(PipelineError::NoDataset {
+        split: split.name(),
+        key: match split {
+            Split::Train => "TRAIN.DATASET",
+            Split::Val | Split::Test => "TEST.DATASET",
+        },
+    })
+}
+
+/// The labelled files of a split, read from the dataset's annotation files.
+pub fn entries(cfg: &Config, split: Split) -> Result<EntryList, PipelineError> {
+    let dataset = dataset_for(cfg, split)?;
+    Ok(crate::data::dataset::annotations::read_entries(
+        dataset, &cfg.data, split,
+    )?)
+}
+
+/// Loader settings from DATA_LOADER and the split's batch size.
+pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
+    let train = split == Split::Train;
+    LoaderConfig {
+        batch_size: if train {
+            cfg.train.batch_size
+        } else {
+            cfg.test.batch_size
+        },
+        num_workers: cfg.data_loader.num_workers,
+        prefetch: 2 * cfg.data_loader.num_workers.max(1),
+        shuffle: train,
+        drop_last: train,
+        seed,
+        max_bad_fraction: cfg.data_loader.max_bad_fraction,
+        pin_memory: cfg.data_loader.pin_memory,
+    }
+}
+
+/// A loader of labelled video clips for `split` of the config's dataset.
+pub fn video_loader(
+    cfg: &Config,
+    split: Split,
+    seed: u64,
+) -> Result<Loader<VideoClips>, PipelineError> {
+    let list = entries(cfg, split)?;
+    let source = VideoClips::new(list.entries, ClipSourceConfig::from_config(cfg, split));
+    Ok(Loader::new(
+        Arc::new(source),
+        loader_config(cfg, split, seed),
+    ))
+}
