@@ -19,7 +19,8 @@ use crate::models::{ModelError, Taps};
 pub enum ConvBranch {
     R2D3D(R2D3DBranch),
     R2Plus1D(R2Plus1DBranch),
-    TAda2D(TAda2DBranch),
+    /// Boxed: it holds many more modules than the plain branches.
+    TAda2D(Box<TAda2DBranch>),
 }
 
 impl ConvBranch {
@@ -44,7 +45,7 @@ impl ConvBranch {
                 let tada = spec.tada.as_ref().ok_or_else(|| {
                     ModelError::missing(KEY_ROUTE_FUNC_R, "the TAda2DBlock branch")
                 })?;
-                Ok(Self::TAda2D(TAda2DBranch::new(path, tada, p)?))
+                Ok(Self::TAda2D(Box::new(TAda2DBranch::new(path, tada, p)?)))
             }
             other => Err(not_buildable(other)),
         }
