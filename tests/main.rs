@@ -1,5 +1,6 @@
 //! End-to-end tests, built as one binary so libtorch is linked once.
 
+mod backbone_sweep;
 mod checkpoint;
 mod cli;
 mod common;

@@ -1,7 +1,7 @@
-//! Parity of the ResNet3D MoSI models with the reference: build from each fixture's own config,
-//! load its weights strictly, run the stored input in evaluation mode, and compare the output,
-//! the pooled features and every stored intermediate within the fixture's per-tensor tolerance
-//! (`|ours - ref| <= atol + rtol * |ref|`).
+//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D) with the reference: build from
+//! each fixture's own config, load its weights strictly, run the stored input in evaluation mode,
+//! and compare the output, the pooled features and every stored intermediate within the
+//! fixture's per-tensor tolerance (`|ours - ref| <= atol + rtol * |ref|`).
 
 use std::path::PathBuf;
 
@@ -13,13 +13,15 @@ use tada::models::{ModelError, Taps, VideoModel};
 
 use crate::common::fixtures_dir;
 
-/// Fixture case and the name of the prediction its `__output__` holds.
-const CASES: [(&str, &str); 5] = [
+/// Fixture case and the name of the prediction its `__output__` holds ("" for a head with one
+/// unnamed output).
+const CASES: [(&str, &str); 6] = [
     ("r2d3d_mosi_joint", "move_joint"),
     ("r2d3d_mosi_x", "move_x"),
     ("r2d3d_mosi_y_zero_out", "move_y"),
     ("r2p1d_mosi_joint", "move_joint"),
     ("r2p1d_mosi_joint_coupled", "move_joint"),
+    ("tada2d", ""),
 ];
 
 struct Fixture {
@@ -182,6 +184,24 @@ fn fixture_comparison_detects_a_wrong_bn_eps() {
     assert!(
         !c.pass,
         "BN eps 1e-5 should not match (max |diff| {:.2e})",
+        c.max_abs_diff
+    );
+}
+
+/// The TAda2D comparison can fail: the fixture's `b_avgpool_bn` is not zero, so a wider temporal
+/// pool (POOL_K [5, 1, 1] instead of [3, 1, 1]) must show up at the first stage.
+#[test]
+fn tada2d_fixture_detects_a_wrong_pool_kernel() {
+    let f = fixture("tada2d");
+    let (_vs, m) =
+        model("tada2d", &f, &["VIDEO.BACKBONE.BRANCH.POOL_K=[5, 1, 1]"]).expect("builds and loads");
+    let tensors = our_tensors(&f, "", &m).expect("runs");
+    let name = "__out_backbone.conv2__";
+    let (_, conv2) = tensors.iter().find(|(n, _)| n == name).expect("stored");
+    let c = compare(&f, name, conv2).expect("comparable");
+    assert!(
+        !c.pass,
+        "POOL_K [5, 1, 1] should not match (max |diff| {:.2e})",
         c.max_abs_diff
     );
 }

@@ -6,7 +6,7 @@ use tch::Tensor;
 use super::branches::ConvBranch;
 use super::layers::{ConvBn, ConvSpec};
 use super::{BlockParams, ResNetSpec};
-use crate::models::ModelError;
+use crate::models::{ModelError, Taps};
 
 /// ReLU(shortcut(x) + conv_branch(x)). The shortcut is a strided 1×1×1 projection
 /// (`short_cut` + `short_cut_bn`) when the block changes width or downsamples, else identity.
@@ -33,7 +33,7 @@ impl ResBlock {
                 p.bn,
             )
         });
-        let conv_branch = ConvBranch::new(&(path / "conv_branch"), spec.branch, p)?;
+        let conv_branch = ConvBranch::new(&(path / "conv_branch"), spec, p)?;
         Ok(Self {
             short_cut,
             conv_branch,
@@ -43,10 +43,15 @@ impl ResBlock {
     /// # Shapes
     /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s) for block stride (s_t, s, s).
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_taps(xs, train, &mut Taps::off())
+    }
+
+    /// [`Self::forward_t`], passing `taps` on to the branch.
+    pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         let identity = match &self.short_cut {
             Some(proj) => proj.forward_t(xs, train),
             None => xs.shallow_clone(),
         };
-        (identity + self.conv_branch.forward_t(xs, train)).relu()
+        (identity + self.conv_branch.forward_taps(xs, train, taps)).relu()
     }
 }

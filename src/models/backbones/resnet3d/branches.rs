@@ -1,17 +1,17 @@
 //! Residual branches (module `conv_branch`), selected by VIDEO.BACKBONE.BRANCH.NAME.
 //!
-//! [`ConvBranch`] is the extension point: the TAda2D bottleneck (`TAda2DBlock`) becomes one more
-//! variant once the TAdaConv operators (`models::ops`) exist; until then
-//! [`ConvBranch::check_supported`] turns it into a typed error.
+//! [`ConvBranch`] is the extension point: one variant per branch name. The TAda2D bottleneck
+//! (`TAda2DBlock`) lives in its own module, `tada2d_branch`.
 
 use tch::nn;
 use tch::Tensor;
 
 use super::layers::{ConvBn, ConvSpec};
 use super::stems::r2plus1d_mid_width;
-use super::{BlockParams, Transformation, KEY_BRANCH, KEY_EXPANSION, KEY_FILTERS};
+use super::tada2d_branch::{TAda2DBranch, KEY_ROUTE_FUNC_R};
+use super::{BlockParams, ResNetSpec, Transformation, KEY_BRANCH, KEY_EXPANSION, KEY_FILTERS};
 use crate::config::schema::BranchName;
-use crate::models::ModelError;
+use crate::models::{ModelError, Taps};
 
 /// The residual branch of one block. No activation after the last BN: the block adds the
 /// shortcut first and applies ReLU to the sum.
@@ -19,21 +19,34 @@ use crate::models::ModelError;
 pub enum ConvBranch {
     R2D3D(R2D3DBranch),
     R2Plus1D(R2Plus1DBranch),
+    /// Boxed: it holds many more modules than the plain branches.
+    TAda2D(Box<TAda2DBranch>),
 }
 
 impl ConvBranch {
     /// Fails for branch names that exist in the config schema but cannot be built here.
     pub fn check_supported(name: BranchName) -> Result<(), ModelError> {
         match name {
-            BranchName::R2D3DBranch | BranchName::R2Plus1DBranch => Ok(()),
+            BranchName::R2D3DBranch | BranchName::R2Plus1DBranch | BranchName::TAda2DBlock => {
+                Ok(())
+            }
             other => Err(not_buildable(other)),
         }
     }
 
-    pub fn new(path: &nn::Path, name: BranchName, p: &BlockParams) -> Result<Self, ModelError> {
-        match name {
+    /// The branch `spec.branch` for one block.
+    pub fn new(path: &nn::Path, spec: &ResNetSpec, p: &BlockParams) -> Result<Self, ModelError> {
+        match spec.branch {
             BranchName::R2D3DBranch => Ok(Self::R2D3D(R2D3DBranch::new(path, p)?)),
             BranchName::R2Plus1DBranch => Ok(Self::R2Plus1D(R2Plus1DBranch::new(path, p)?)),
+            BranchName::TAda2DBlock => {
+                // ResNetSpec::from_config fills this in for TAda2DBlock; only a hand-made
+                // spec can lack it.
+                let tada = spec.tada.as_ref().ok_or_else(|| {
+                    ModelError::missing(KEY_ROUTE_FUNC_R, "the TAda2DBlock branch")
+                })?;
+                Ok(Self::TAda2D(Box::new(TAda2DBranch::new(path, tada, p)?)))
+            }
             other => Err(not_buildable(other)),
         }
     }
@@ -41,24 +54,26 @@ impl ConvBranch {
     /// # Shapes
     /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s) for block stride (s_t, s, s).
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_taps(xs, train, &mut Taps::off())
+    }
+
+    /// [`Self::forward_t`], recording the intermediates a branch exposes (TAda2D: `b_rf`, `b`).
+    pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         match self {
             Self::R2D3D(b) => b.forward_t(xs, train),
             Self::R2Plus1D(b) => b.forward_t(xs, train),
+            Self::TAda2D(b) => b.forward_taps(xs, train, taps),
         }
     }
 }
 
 fn not_buildable(name: BranchName) -> ModelError {
-    match name {
-        BranchName::TAda2DBlock => ModelError::Unsupported(format!(
-            "TAda2DBlock: {KEY_BRANCH} = TAda2DBlock needs the TAdaConv operators \
-             (TAdaConv2d, RouteFuncMLP), which this build of the ResNet3D backbone does not have yet"
-        )),
-        other => ModelError::invalid(
-            KEY_BRANCH,
-            format!("{other:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch or TAda2DBlock"),
+    ModelError::invalid(
+        KEY_BRANCH,
+        format!(
+            "{name:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch or TAda2DBlock"
         ),
-    }
+    )
 }
 
 fn bottleneck_width(p: &BlockParams) -> Result<i64, ModelError> {

@@ -65,6 +65,18 @@ pub fn conv3d(path: nn::Path, c_in: i64, c_out: i64, spec: ConvSpec, init: ConvI
     nn::conv(path, c_in, c_out, spec.kernel, config)
 }
 
+/// The reference's ResNet initialiser (`c2_msra_fill`) applied to a Conv3d built elsewhere (the
+/// routing function's convs): Kaiming-normal fan-out weight, zero bias.
+pub fn msra_fill(conv: &nn::Conv3D) {
+    tch::no_grad(|| {
+        let mut w = conv.ws.shallow_clone();
+        ConvInit::KaimingFanOut.init().set(&mut w);
+        if let Some(b) = &conv.bs {
+            let _ = b.shallow_clone().zero_();
+        }
+    });
+}
+
 /// BatchNorm settings shared by every BN of the backbone (BN.EPS, BN.MOMENTUM, BN.FREEZE).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BnParams {
@@ -83,11 +95,21 @@ pub struct Bn {
 
 impl Bn {
     pub fn new(path: nn::Path, channels: i64, p: BnParams) -> Self {
+        Self::with_weight(path, channels, p, 1.0)
+    }
+
+    /// A BatchNorm3d whose weight and bias start at 0, so that its output starts at 0: a term
+    /// added to another starts as a no-op (TAda2D's `b_avgpool_bn`).
+    pub fn zeroed(path: nn::Path, channels: i64, p: BnParams) -> Self {
+        Self::with_weight(path, channels, p, 0.0)
+    }
+
+    fn with_weight(path: nn::Path, channels: i64, p: BnParams, weight: f64) -> Self {
         let config = nn::BatchNormConfig {
             eps: p.eps,
             momentum: p.momentum,
             // tch defaults the weight to U(0, 1); PyTorch (and the reference) start at 1.
-            ws_init: Init::Const(1.0),
+            ws_init: Init::Const(weight),
             bs_init: Init::Const(0.0),
             ..Default::default()
         };

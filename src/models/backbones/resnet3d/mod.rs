@@ -9,6 +9,7 @@ mod block;
 mod branches;
 mod layers;
 mod stems;
+mod tada2d_branch;
 
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use block::ResBlock;
 pub use branches::ConvBranch;
 pub use layers::{BnParams, ConvInit};
 pub use stems::Stem;
+pub use tada2d_branch::{TAda2DBranch, TAda2DSpec};
 
 const KEY_DEPTH: &str = "VIDEO.BACKBONE.DEPTH";
 const KEY_FILTERS: &str = "VIDEO.BACKBONE.NUM_FILTERS";
@@ -78,6 +80,8 @@ pub struct ResNetSpec {
     pub num_input_channels: i64,
     pub stem: StemName,
     pub branch: BranchName,
+    /// The TAda2DBlock keys; `Some` exactly when `branch` is TAda2DBlock.
+    pub tada: Option<TAda2DSpec>,
     pub conv_init: ConvInit,
     pub bn: BnParams,
 }
@@ -207,7 +211,7 @@ impl ResNetSpec {
                 format!("must be in [0, 1], got {}", bn.momentum),
             ));
         }
-        Ok(Self {
+        let mut spec = Self {
             blocks,
             transformation,
             num_filters,
@@ -218,13 +222,18 @@ impl ResNetSpec {
             num_input_channels: to_i64(KEY_IN_CHANNELS, b.num_input_channels)?,
             stem,
             branch,
+            tada: None,
             conv_init,
             bn: BnParams {
                 eps: bn.eps,
                 momentum: bn.momentum,
                 freeze: bn.freeze,
             },
-        })
+        };
+        if branch == BranchName::TAda2DBlock {
+            spec.tada = Some(TAda2DSpec::from_config(&b.branch, &spec)?);
+        }
+        Ok(spec)
     }
 
     /// Parameters of block `block` (from 0) of stage `stage` (1..=4), as the reference's
@@ -294,10 +303,12 @@ impl ResStage {
         Ok(Self { blocks })
     }
 
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    /// # Shapes
+    /// (N, dim_in, T, H, W) -> (N, num_filters, T', H', W'), reduced by the first block's stride.
+    fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         self.blocks
             .iter()
-            .fold(xs.shallow_clone(), |x, b| b.forward_t(&x, train))
+            .fold(xs.shallow_clone(), |x, b| b.forward_taps(&x, train, taps))
     }
 }
 
@@ -358,7 +369,7 @@ impl ResNet3D {
         let mut x = self.conv1.forward_t(xs, train);
         taps.record(&self.names[0], &x);
         for (stage, name) in self.stages.iter().zip(&self.names[1..]) {
-            x = stage.forward_t(&x, train);
+            x = stage.forward_taps(&x, train, taps);
             taps.record(name, &x);
         }
         x

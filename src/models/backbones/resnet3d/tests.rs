@@ -150,10 +150,16 @@ fn run_shapes(cfg: &crate::config::Config, input: &[i64]) -> Vec<Vec<i64>> {
     let mut taps = Taps::collecting();
     let out = m.forward_taps(&xs, false, &mut taps);
     assert!(truthy(&out.isfinite().all()), "non-finite output");
-    let names: Vec<&str> = taps.names().collect();
+    // Stem and stage outputs only; TAda2D branches also record their `b_rf` and `b`.
+    let stages: Vec<(String, Tensor)> = taps
+        .into_vec()
+        .into_iter()
+        .filter(|(n, _)| !n.contains(".res_"))
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
     let expected: Vec<String> = (1..=5).map(|s| format!("backbone.conv{s}")).collect();
     assert_eq!(names, expected);
-    taps.into_vec().into_iter().map(|(_, t)| t.size()).collect()
+    stages.into_iter().map(|(_, t)| t.size()).collect()
 }
 
 #[test]
@@ -300,17 +306,215 @@ VIDEO:
     );
 }
 
+/// TAda2D-R50 as in `configs/pool/backbone/tada2d.yaml` + the K400 project (400 classes).
+const TADA2D: &str = "
+MODEL: {NAME: TAda2D}
+VIDEO:
+  BACKBONE:
+    META_ARCH: ResNet3D
+    DEPTH: 50
+    NUM_FILTERS: [64, 256, 512, 1024, 2048]
+    NUM_OUT_FEATURES: 2048
+    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3]]
+    DOWNSAMPLING: [true, true, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, false, false, false]
+    EXPANSION_RATIO: 4
+    INITIALIZATION: kaiming
+    STEM: {NAME: Base2DStem}
+    BRANCH: {NAME: TAda2DBlock, ROUTE_FUNC_K: [3, 3], ROUTE_FUNC_R: 4, POOL_K: [3, 1, 1]}
+  HEAD: {NAME: BaseHead, NUM_CLASSES: 400, DROPOUT_RATE: 0.5}
+BN: {EPS: 1e-5, MOMENTUM: 0.1}
+";
+
+/// The widths of the `tada2d` fixture: bottleneck widths 4, 8, 16, 32.
+const TADA2D_SMALL: &[&str] = &[
+    "VIDEO.BACKBONE.NUM_FILTERS=[16, 32, 64, 128, 256]",
+    "VIDEO.BACKBONE.NUM_OUT_FEATURES=256",
+    "VIDEO.HEAD.NUM_CLASSES=10",
+];
+
 #[test]
-fn tada2d_branch_is_a_typed_unsupported_error() {
-    let e = error_for(&[
-        "VIDEO.BACKBONE.BRANCH.NAME=TAda2DBlock",
-        "VIDEO.BACKBONE.DEPTH=50",
-    ]);
-    match e {
-        ModelError::Unsupported(msg) => {
-            assert!(msg.starts_with("TAda2DBlock: "), "{msg}");
-            assert!(msg.contains(KEY_BRANCH), "{msg}");
+fn tada2d_r50_parameter_count_matches_backbones_md() {
+    let cfg = config(TADA2D, &[]);
+    let vs = nn::VarStore::new(Device::Cpu);
+    crate::models::VideoModel::new(&vs.root(), &cfg).expect("TAda2D-R50 builds");
+    let (mut backbone, mut total) = (0i64, 0i64);
+    for (name, t) in vs.variables() {
+        if t.requires_grad() {
+            total += t.numel() as i64;
+            if name.starts_with("backbone.") {
+                backbone += t.numel() as i64;
+            }
         }
-        other => panic!("expected Unsupported, got {other}"),
     }
+    // BACKBONES.md §8.
+    assert_eq!((backbone, total), (26_665_872, 27_485_472));
+}
+
+#[test]
+fn tada2d_keys_and_shapes() {
+    let cfg = config(TADA2D, TADA2D_SMALL);
+    let (vs, m) = build(&cfg);
+    m.expect("TAda2D builds");
+    let branch = "backbone.conv3.res_2.conv_branch";
+    let expect: &[(&str, &[i64])] = &[
+        ("backbone.conv1.a.weight", &[16, 3, 1, 7, 7]),
+        // conv2 res_1 has a projection shortcut: 16 -> 32 and stride 2.
+        ("backbone.conv2.res_1.short_cut.weight", &[32, 16, 1, 1, 1]),
+        (
+            "backbone.conv2.res_1.conv_branch.a.weight",
+            &[8, 16, 1, 1, 1],
+        ),
+        ("a.weight", &[16, 64, 1, 1, 1]),
+        ("a_bn.running_var", &[16]),
+        ("b.weight", &[1, 1, 16, 16, 3, 3]),
+        ("b_rf.g.weight", &[16, 16, 1, 1, 1]),
+        ("b_rf.g.bias", &[16]),
+        ("b_rf.a.weight", &[4, 16, 3, 1, 1]),
+        ("b_rf.a.bias", &[4]),
+        ("b_rf.bn.running_mean", &[4]),
+        ("b_rf.b.weight", &[16, 4, 3, 1, 1]),
+        ("b_bn.weight", &[16]),
+        ("b_avgpool_bn.bias", &[16]),
+        ("c.weight", &[64, 16, 1, 1, 1]),
+        ("c_bn.weight", &[64]),
+    ];
+    for (name, dims) in expect {
+        let full = if name.starts_with("backbone.") {
+            name.to_string()
+        } else {
+            format!("{branch}.{name}")
+        };
+        assert_eq!(shape(&vs, &full), *dims, "{full}");
+    }
+    let vars = vs.variables();
+    assert!(!vars.contains_key("backbone.conv2.res_2.short_cut.weight"));
+    assert!(!vars.contains_key(&format!("{branch}.b.bias")));
+    assert!(vars.contains_key("backbone.conv5.res_3.conv_branch.c_bn.running_mean"));
+    // Per block: a, a_bn (weight, bias, running mean and var), b, b_rf (g 2, a 2, bn 4, b 1),
+    // b_bn, b_avgpool_bn, c, c_bn; 16 blocks, 4 shortcuts (conv + BN), the stem (conv + BN).
+    // (tch keeps no num_batches_tracked counter.)
+    let per_block = 1 + 4 + 1 + (2 + 2 + 4 + 1) + 4 + 4 + 1 + 4;
+    assert_eq!(vars.len(), 16 * per_block + 4 * 5 + 5);
+}
+
+#[test]
+fn tada2d_zero_init_and_skip_init_survive_kaiming() {
+    tch::manual_seed(3);
+    let cfg = config(TADA2D, TADA2D_SMALL);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let spec = ResNetSpec::from_config(&cfg.video.backbone, &cfg.bn).expect("spec");
+    let p = spec.block_params(3, 1);
+    let tada = spec.tada.expect("TAda2DBlock keys are read");
+    let branch = TAda2DBranch::new(&(vs.root() / "conv_branch"), &tada, &p).expect("builds");
+    assert_eq!(
+        branch.skip_init(),
+        [
+            "conv_branch.b_rf.b.weight",
+            "conv_branch.b_avgpool_bn.weight",
+            "conv_branch.b_avgpool_bn.bias"
+        ]
+    );
+    let vars = vs.variables();
+    for name in branch.skip_init() {
+        assert!(truthy(&vars[name].eq(0.0).all()), "{name} must start at 0");
+    }
+    // The ResNet initialiser reached the routing function's convs: Kaiming-normal fan-out
+    // (conv4, width 32: g is 32 x 32 x 1 x 1 x 1 -> std sqrt(2/32) = 0.25; PyTorch's default
+    // would give 1/sqrt(3·32) ~ 0.10) and zero biases.
+    let g = &vars["conv_branch.b_rf.g.weight"];
+    let std = g.std(true).double_value(&[]);
+    assert!((std - 0.25).abs() < 0.03, "b_rf.g std {std}");
+    for bias in ["conv_branch.b_rf.g.bias", "conv_branch.b_rf.a.bias"] {
+        assert!(truthy(&vars[bias].eq(0.0).all()), "{bias} must start at 0");
+    }
+    // At initialisation the routing function outputs exactly 1 and the pooled term is 0.
+    let xs = Tensor::randn([2, 128, 4, 6, 6], (Kind::Float, Device::Cpu));
+    let mut taps = Taps::collecting();
+    let out = branch.forward_taps(&xs, true, &mut taps);
+    assert_eq!(out.size(), [2, 128, 4, 6, 6]);
+    let alpha = taps.get("conv_branch.b_rf").expect("alpha recorded");
+    assert_eq!(alpha.size(), [2, 32, 4, 1, 1]);
+    assert!(truthy(&alpha.eq(1.0).all()));
+    assert_eq!(
+        taps.get("conv_branch.b").expect("b recorded").size(),
+        [2, 32, 4, 6, 6]
+    );
+}
+
+#[test]
+fn tada2d_stage_shapes_keep_time() {
+    let cfg = config(TADA2D, TADA2D_SMALL);
+    let shapes = run_shapes(&cfg, &[2, 3, 4, 32, 32]);
+    assert_eq!(
+        shapes,
+        [
+            vec![2, 16, 4, 16, 16],
+            vec![2, 32, 4, 8, 8],
+            vec![2, 64, 4, 4, 4],
+            vec![2, 128, 4, 2, 2],
+            vec![2, 256, 4, 1, 1]
+        ]
+    );
+}
+
+#[test]
+fn tada2d_config_errors_name_the_key() {
+    let cases: &[(&[&str], &str)] = &[
+        // TAda2DBlock has no simple block.
+        (&["VIDEO.BACKBONE.DEPTH=18"], KEY_DEPTH),
+        (&["VIDEO.BACKBONE.DEPTH=34"], KEY_DEPTH),
+        (
+            &["VIDEO.BACKBONE.DOWNSAMPLING_TEMPORAL=[false, false, true, false, false]"],
+            KEY_DOWN_T,
+        ),
+        (
+            &["VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_R=0"],
+            "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_R",
+        ),
+        (
+            &["VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_R=16"],
+            "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_R",
+        ),
+        (
+            &["VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_K=[3, 2]"],
+            "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_K",
+        ),
+        (
+            &["VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_K=[3]"],
+            "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_K",
+        ),
+        (
+            &["VIDEO.BACKBONE.BRANCH.POOL_K=[2, 1, 1]"],
+            "VIDEO.BACKBONE.BRANCH.POOL_K",
+        ),
+    ];
+    let mut all: Vec<&str> = TADA2D_SMALL.to_vec();
+    for (overrides, key) in cases {
+        all.truncate(TADA2D_SMALL.len());
+        all.extend_from_slice(overrides);
+        let cfg = config(TADA2D, &all);
+        let e = match build(&cfg).1 {
+            Ok(_) => panic!("{overrides:?} should not build"),
+            Err(e) => e,
+        };
+        assert_eq!(e.key(), Some(*key), "{overrides:?}: {e}");
+        assert!(e.to_string().contains(key), "message names the key: {e}");
+    }
+    let msg = error_for(&[
+        "VIDEO.BACKBONE.BRANCH.NAME=TAda2DBlock",
+        "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_R=4",
+        "VIDEO.BACKBONE.BRANCH.ROUTE_FUNC_K=[3, 3]",
+        "VIDEO.BACKBONE.BRANCH.POOL_K=[3, 1, 1]",
+    ])
+    .to_string();
+    assert!(msg.contains("bottleneck") && msg.contains("DEPTH"), "{msg}");
+    // The keys have no defaults (neither has the reference): a missing one is named.
+    let mut cfg = config(TADA2D, TADA2D_SMALL);
+    cfg.video.backbone.branch.pool_k = None;
+    let e = build(&cfg).1.expect_err("no POOL_K");
+    assert!(
+        matches!(&e, ModelError::Missing { key, .. } if key == "VIDEO.BACKBONE.BRANCH.POOL_K"),
+        "{e}"
+    );
 }
