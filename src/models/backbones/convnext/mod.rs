@@ -97,12 +97,14 @@ impl ConvNeXtSpec {
     pub fn from_config(b: &BackboneConfig) -> Result<Self, ModelError> {
         let depths = match &b.depth {
             None => return Err(ModelError::missing(KEY_DEPTH, NEEDED_BY)),
-            Some(Depth::Layers(d)) => return Err(ModelError::invalid(
-                KEY_DEPTH,
-                format!(
+            Some(Depth::Layers(d)) => {
+                return Err(ModelError::invalid(
+                    KEY_DEPTH,
+                    format!(
                     "ConvNeXt takes blocks per stage, e.g. [3, 3, 9, 3], got the single number {d}"
                 ),
-            )),
+                ))
+            }
             Some(Depth::PerStage(v)) => four(KEY_DEPTH, v)?,
         };
         let filters = b
@@ -213,7 +215,8 @@ impl ConvNeXtSpec {
             .collect()
     }
 
-    /// Everything block `j` (from 0) of stage `stage` (from 0) needs, `rate` its drop-path rate.
+    /// Everything a block of stage `stage` (from 0) needs; `rate` is its drop-path rate (from
+    /// [`Self::drop_path_rates`]).
     pub fn block_spec(&self, stage: usize, rate: f64) -> BlockSpec {
         BlockSpec {
             dim: self.dims[stage],

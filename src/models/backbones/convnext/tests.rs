@@ -161,8 +161,8 @@ fn drop_path_rates_are_a_float32_linspace() {
 fn drop_path_drops_whole_samples_in_training_only() {
     tch::manual_seed(11);
     let x = randn(&[4000, 3, 2]);
-    assert_eq!(drop_path(&x, 0.3, false).equal(&x), true);
-    assert_eq!(drop_path(&x, 0.0, true).equal(&x), true);
+    assert!(drop_path(&x, 0.3, false).equal(&x));
+    assert!(drop_path(&x, 0.0, true).equal(&x));
     let y = drop_path(&x, 0.3, true);
     // Every sample is either dropped (all 0) or kept and scaled by 1 / 0.7.
     let kept = y.ne(0.0).any_dim(-1, false).any_dim(-1, false);
