@@ -116,7 +116,35 @@ BN: {EPS: 1e-5, MOMENTUM: 0.1}
         // RouteFuncMLP: a -> bn -> relu; `a.bias` is constant over (B, T) per channel.
         train_mode_zero: &[("b_rf.a.bias", BIAS_BEFORE_TRAIN_BN)],
     },
-    // Add TAdaConvNeXtV2 and TAdaFormer entries here.
+    // TAdaConvNeXtV2: four stages of widths 8-32, routing attention heads of 4 channels;
+    // drop path on (train mode). The stem strides time by 2, so 6 frames leave 3. Layer scale
+    // starts at 1 rather than the released 1e-6: at 1e-6 every gradient inside a block is scaled
+    // by 1e-6 and the routing attention's (another ~1e-4 smaller) drops under the sweep's
+    // relative floor although it is not zero.
+    Case {
+        name: "TAdaConvNeXtV2",
+        yaml: "
+MODEL: {NAME: TAdaConvNeXtV2-Tiny}
+VIDEO:
+  BACKBONE:
+    META_ARCH: ConvNeXt
+    DEPTH: [1, 1, 2, 1]
+    NUM_FILTERS: [8, 16, 16, 32]
+    NUM_INPUT_CHANNELS: 3
+    NUM_OUT_FEATURES: 32
+    DROP_PATH: 0.1
+    LARGE_SCALE_INIT_VALUE: 1.0
+    STEM: {T_KERNEL_SIZE: 3, T_STRIDE: 2}
+    BRANCH: {NAME: TAdaConvNeXtV2Block, ROUTE_FUNC_K: [3, 3], ROUTE_FUNC_R: 2, HEAD_DIM: 4}
+  HEAD: {NAME: BaseHead, ACTIVATION: softmax, DROPOUT_RATE: 0.5, NUM_CLASSES: 5}
+DATA: {NUM_INPUT_FRAMES: 6, TRAIN_CROP_SIZE: 32}
+",
+        input: [2, 3, 6, 32, 32],
+        classes: 5,
+        features: 32,
+        train_mode_zero: &[],
+    },
+    // Add the TAdaFormer entry here.
 ];
 
 fn config(case: &Case) -> Config {

@@ -1,7 +1,7 @@
-//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D) with the reference: build from
-//! each fixture's own config, load its weights strictly, run the stored input in evaluation mode,
-//! and compare the output, the pooled features and every stored intermediate within the
-//! fixture's per-tensor tolerance (`|ours - ref| <= atol + rtol * |ref|`).
+//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D) and TAdaConvNeXtV2 with the
+//! reference: build from each fixture's own config, load its weights strictly, run the stored
+//! input in evaluation mode, and compare the output, the pooled features and every stored
+//! intermediate within the fixture's per-tensor tolerance (`|ours - ref| <= atol + rtol * |ref|`).
 
 use std::path::PathBuf;
 
@@ -15,13 +15,15 @@ use crate::common::fixtures_dir;
 
 /// Fixture case and the name of the prediction its `__output__` holds ("" for a head with one
 /// unnamed output).
-const CASES: [(&str, &str); 6] = [
+const CASES: [(&str, &str); 7] = [
     ("r2d3d_mosi_joint", "move_joint"),
     ("r2d3d_mosi_x", "move_x"),
     ("r2d3d_mosi_y_zero_out", "move_y"),
     ("r2p1d_mosi_joint", "move_joint"),
     ("r2p1d_mosi_joint_coupled", "move_joint"),
     ("tada2d", ""),
+    // BaseHead: one unnamed prediction, returned for any name.
+    ("tadaconvnextv2_t_reduced", ""),
 ];
 
 struct Fixture {
@@ -202,6 +204,29 @@ fn tada2d_fixture_detects_a_wrong_pool_kernel() {
     assert!(
         !c.pass,
         "POOL_K [5, 1, 1] should not match (max |diff| {:.2e})",
+        c.max_abs_diff
+    );
+}
+
+/// The ConvNeXt comparison can fail too: splitting the routing attention into heads of 8
+/// channels instead of the fixture's 16 loads the same weights but must change the calibration
+/// of the very first block.
+#[test]
+fn fixture_comparison_detects_a_wrong_attention_split() {
+    let case = "tadaconvnextv2_t_reduced";
+    let f = fixture(case);
+    let (_vs, m) =
+        model(case, &f, &["VIDEO.BACKBONE.BRANCH.HEAD_DIM=8"]).expect("builds and loads");
+    let tensors = our_tensors(&f, "", &m).expect("runs");
+    let name = "__out_backbone.stages.0.0.dwconv_rf.0__";
+    let (_, cal) = tensors
+        .iter()
+        .find(|(n, _)| n == name)
+        .expect("the first calibration is stored");
+    let c = compare(&f, name, cal).expect("comparable");
+    assert!(
+        !c.pass,
+        "HEAD_DIM 8 should not match (max |diff| {:.2e})",
         c.max_abs_diff
     );
 }

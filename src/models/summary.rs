@@ -15,6 +15,29 @@ const REFERENCE_BACKBONES: &[(BranchName, usize, &str, i64)] = &[
     (BranchName::R2Plus1DBranch, 10, "R(2+1)D-10", 14_365_477),
 ];
 
+/// The same for the released ConvNeXt backbones, told apart by DEPTH (blocks per stage) and
+/// NUM_FILTERS.
+const REFERENCE_CONVNEXTS: &[([usize; 4], [usize; 4], &str, i64)] = &[
+    (
+        [3, 3, 9, 3],
+        [96, 192, 384, 768],
+        "TAdaConvNeXtV2-T",
+        45_663_888,
+    ),
+    (
+        [3, 3, 27, 3],
+        [96, 192, 384, 768],
+        "TAdaConvNeXtV2-S",
+        81_941_520,
+    ),
+    (
+        [3, 3, 27, 3],
+        [128, 256, 512, 1024],
+        "TAdaConvNeXtV2-B",
+        145_277_632,
+    ),
+];
+
 /// What `tada info --model` prints.
 #[derive(Debug, Clone)]
 pub struct ModelSummary {
@@ -57,14 +80,22 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
         super::heads::Predictions::Named(v) => v.first().map(|(_, t)| t.size()).unwrap_or_default(),
     };
     let bb = &cfg.video.backbone;
-    let depth = match bb.depth {
-        Some(Depth::Layers(d)) => Some(d),
+    let reference = match &bb.depth {
+        Some(Depth::Layers(d)) => REFERENCE_BACKBONES
+            .iter()
+            .find(|(b, depth, _, _)| Some(*b) == bb.branch.name && depth == d)
+            .map(|(_, _, name, n)| (*name, *n)),
+        Some(Depth::PerStage(d)) if bb.branch.name == Some(BranchName::TAdaConvNeXtV2Block) => {
+            REFERENCE_CONVNEXTS
+                .iter()
+                .find(|(depth, dims, _, _)| {
+                    depth.as_slice() == d.as_slice()
+                        && Some(dims.as_slice()) == bb.num_filters.as_deref()
+                })
+                .map(|(_, _, name, n)| (*name, *n))
+        }
         _ => None,
     };
-    let reference = REFERENCE_BACKBONES
-        .iter()
-        .find(|(b, d, _, _)| Some(*b) == bb.branch.name && Some(*d) == depth)
-        .map(|(_, _, name, n)| (*name, *n));
     Ok(ModelSummary {
         parameters: count(""),
         backbone_parameters: count("backbone."),

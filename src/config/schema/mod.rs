@@ -21,7 +21,10 @@ pub use model::{
     HeadName, MetaArch, ModelConfig, StemConfig, StemName, VideoConfig,
 };
 pub use optim::{LrPolicy, OptimMethod, OptimizerConfig};
-pub use pretrain::{DataMode, FlipMode, LabelMode, ParamCropSection, PretrainConfig, StandardSize};
+pub use pretrain::{
+    ContrastiveSection, DataMode, FlipMode, LabelMode, ParamCropSection, PretrainConfig,
+    StandardSize,
+};
 pub use run::{Dataset, LossFunc, TaskType, TestConfig, TrainConfig};
 
 use serde::{Deserialize, Serialize};

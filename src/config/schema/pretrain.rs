@@ -72,6 +72,32 @@ impl Default for ParamCropSection {
     }
 }
 
+/// PRETRAIN.CONTRASTIVE section: the projection MLP of contrastive pretraining (keys of the
+/// group's contrastive code, `MLP` in its `heads/contrastive_head.py`; PARAMCROP.md §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct ContrastiveSection {
+    /// Width of the two hidden layers.
+    pub head_mid_dim: usize,
+    /// Width of the embedding the loss compares.
+    pub head_out_dim: usize,
+    /// BatchNorm after each hidden Linear.
+    pub head_bn: bool,
+    /// BatchNorm after the output Linear too.
+    pub final_bn: bool,
+}
+
+impl Default for ContrastiveSection {
+    fn default() -> Self {
+        Self {
+            head_mid_dim: 1024,
+            head_out_dim: 128,
+            head_bn: true,
+            final_bn: false,
+        }
+    }
+}
+
 /// PRETRAIN section. Defaults are the reference's MoSI recipe (`mosi.yaml`) except ENABLE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
@@ -96,6 +122,7 @@ pub struct PretrainConfig {
     pub imagenet_data_size: Option<u32>,
     pub flip_mode: FlipMode,
     pub paramcrop: ParamCropSection,
+    pub contrastive: ContrastiveSection,
 }
 
 impl Default for PretrainConfig {
@@ -121,6 +148,7 @@ impl Default for PretrainConfig {
             imagenet_data_size: None,
             flip_mode: FlipMode::Image,
             paramcrop: ParamCropSection::default(),
+            contrastive: ContrastiveSection::default(),
         }
     }
 }

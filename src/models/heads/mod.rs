@@ -4,6 +4,7 @@
 
 mod base;
 mod mosi;
+pub mod projection;
 mod transformer;
 
 #[cfg(test)]

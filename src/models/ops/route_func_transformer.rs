@@ -221,9 +221,18 @@ impl RouteFuncwTransformer {
         // The reference scales by C_r^−½, not head_dim^−½; checkpoints were trained with it.
         let scale = (c as f64).powf(-0.5);
         let attn = (q.matmul(&k.transpose(-2, -1)) * scale).softmax(-1, None::<Kind>);
-        // (B, heads, T, head_dim) -> (B, heads, head_dim, T) -> (B, C_r, T, 1, 1): merged
-        // head-major (channel h·head_dim + d), unlike the split above; kept for checkpoints.
-        let out = attn.matmul(&v).transpose(-2, -1).reshape([b, c, t, 1, 1]);
+        // (B, heads, T, head_dim) -> (B, heads, head_dim, T) -> (B, C_r, T) -> (B, C_r, T, 1, 1):
+        // merged head-major (channel h·head_dim + d), unlike the split above; kept for
+        // checkpoints. With one head the reshape is a view, and the unit dims then get the
+        // strides the reference's `[..., None, None]` gives them (1, 1): a direct 5-D reshape
+        // gives other strides, which make the conv below take another kernel and round
+        // differently (2.4e-7 off the reference in the tadaconvnextv2 fixture).
+        let out = attn
+            .matmul(&v)
+            .transpose(-2, -1)
+            .reshape([b, c, t])
+            .unsqueeze(-1)
+            .unsqueeze(-1);
         self.attn_out.forward(&out)
     }
 }
