@@ -1,6 +1,7 @@
 //! Backbones (module `backbone`), selected by VIDEO.BACKBONE.META_ARCH.
 
 pub mod resnet3d;
+pub mod tadaformer;
 
 use tch::nn;
 use tch::Tensor;
@@ -9,17 +10,20 @@ use crate::config::schema::{BackboneConfig, BnConfig, MetaArch};
 use crate::models::{ModelError, Taps};
 
 pub use resnet3d::ResNet3D;
+pub use tadaformer::TAdaFormer;
 
 /// A video backbone: (N, C, T, H, W) clips to feature maps.
 #[derive(Debug)]
 pub enum Backbone {
     ResNet3D(ResNet3D),
+    VisionTransformer(TAdaFormer),
 }
 
 impl Backbone {
     pub fn new(path: &nn::Path, b: &BackboneConfig, bn: &BnConfig) -> Result<Self, ModelError> {
         match b.meta_arch {
             MetaArch::ResNet3D => Ok(Self::ResNet3D(ResNet3D::new(path, b, bn)?)),
+            MetaArch::VisionTransformer => Ok(Self::VisionTransformer(TAdaFormer::new(path, b, bn)?)),
             other => Err(ModelError::Unsupported(format!(
                 "{other:?}: VIDEO.BACKBONE.META_ARCH = {other:?} is not built by this version of tada"
             ))),
@@ -30,6 +34,7 @@ impl Backbone {
     pub fn out_features(&self) -> i64 {
         match self {
             Self::ResNet3D(m) => m.out_features(),
+            Self::VisionTransformer(m) => m.out_features(),
         }
     }
 
@@ -37,14 +42,17 @@ impl Backbone {
     pub fn in_channels(&self) -> i64 {
         match self {
             Self::ResNet3D(m) => m.in_channels(),
+            Self::VisionTransformer(m) => m.in_channels(),
         }
     }
 
     /// # Shapes
-    /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps.
+    /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
+    /// (VisionTransformer).
     pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         match self {
             Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
+            Self::VisionTransformer(m) => m.forward_taps(xs, train, taps),
         }
     }
 }
