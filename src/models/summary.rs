@@ -15,6 +15,15 @@ const REFERENCE_BACKBONES: &[(BranchName, usize, &str, i64)] = &[
     (BranchName::R2Plus1DBranch, 10, "R(2+1)D-10", 14_365_477),
 ];
 
+/// TAdaFormer backbone parameter counts (BACKBONES.md §8), by (NUM_FEATURES, DEPTH, PATCH_SIZE,
+/// TEMP_ENHANCE and DOUBLE_TADA both on).
+const REFERENCE_TADAFORMERS: &[(usize, usize, usize, bool, &str, i64)] = &[
+    (768, 12, 16, false, "TAdaFormer-B/16 (K400)", 103_888_128),
+    (768, 12, 16, true, "TAdaFormer-B/16 (SSV2)", 134_952_960),
+    (1024, 24, 14, false, "TAdaFormer-L/14 (K400)", 364_417_024),
+    (1024, 24, 14, true, "TAdaFormer-L/14 (SSV2)", 474_781_696),
+];
+
 /// What `tada info --model` prints.
 #[derive(Debug, Clone)]
 pub struct ModelSummary {
@@ -64,7 +73,18 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
     let reference = REFERENCE_BACKBONES
         .iter()
         .find(|(b, d, _, _)| Some(*b) == bb.branch.name && Some(*d) == depth)
-        .map(|(_, _, name, n)| (*name, *n));
+        .map(|(_, _, name, n)| (*name, *n))
+        .or_else(|| {
+            let both = bb.temp_enhance && bb.double_tada;
+            REFERENCE_TADAFORMERS
+                .iter()
+                .find(|(w, d, p, t, _, _)| {
+                    bb.branch.name == Some(BranchName::TAdaFormerBlock)
+                        && (Some(*w), Some(*d), Some(*p), *t)
+                            == (bb.num_features, depth, bb.patch_size, both)
+                })
+                .map(|(.., name, n)| (*name, *n))
+        });
     Ok(ModelSummary {
         parameters: count(""),
         backbone_parameters: count("backbone."),

@@ -16,14 +16,16 @@ pub use tadaformer::TAdaFormer;
 #[derive(Debug)]
 pub enum Backbone {
     ResNet3D(ResNet3D),
-    VisionTransformer(TAdaFormer),
+    VisionTransformer(Box<TAdaFormer>),
 }
 
 impl Backbone {
     pub fn new(path: &nn::Path, b: &BackboneConfig, bn: &BnConfig) -> Result<Self, ModelError> {
         match b.meta_arch {
             MetaArch::ResNet3D => Ok(Self::ResNet3D(ResNet3D::new(path, b, bn)?)),
-            MetaArch::VisionTransformer => Ok(Self::VisionTransformer(TAdaFormer::new(path, b, bn)?)),
+            MetaArch::VisionTransformer => Ok(Self::VisionTransformer(Box::new(TAdaFormer::new(
+                path, b, bn,
+            )?))),
             other => Err(ModelError::Unsupported(format!(
                 "{other:?}: VIDEO.BACKBONE.META_ARCH = {other:?} is not built by this version of tada"
             ))),

@@ -57,8 +57,15 @@ fn temporal_conv(path: nn::Path, c_in: i64, c_out: i64, k: i64, zero: bool) -> n
 /// clips with a 3-frame `tada_pre_proj` (`TAdaBlockTempEnhanced`).
 #[derive(Debug)]
 enum Projections {
-    Tokens { pre: nn::Linear, post: nn::Linear },
-    Clip { pre: nn::Conv3D, post: nn::Conv3D },
+    Tokens {
+        pre: nn::Linear,
+        post: nn::Linear,
+    },
+    // Boxed: a Conv3D carries its whole config, 7× the size of a Linear.
+    Clip {
+        pre: Box<nn::Conv3D>,
+        post: Box<nn::Conv3D>,
+    },
 }
 
 /// A TAda branch (`tada`, `tada2`): `tada_pre_proj` (W → d) → `tadaconv` (depthwise 3×3
@@ -82,8 +89,8 @@ impl TAdaBlock {
         let (w, d) = (spec.width, spec.tada_width);
         let proj = if spec.temp_enhance {
             Projections::Clip {
-                pre: temporal_conv(path / "tada_pre_proj", w, d, 3, false),
-                post: temporal_conv(path / "tada_proj", d, w, 1, true),
+                pre: Box::new(temporal_conv(path / "tada_pre_proj", w, d, 3, false)),
+                post: Box::new(temporal_conv(path / "tada_proj", d, w, 1, true)),
             }
         } else {
             Projections::Tokens {

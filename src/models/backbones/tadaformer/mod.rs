@@ -95,12 +95,14 @@ impl TAdaFormerSpec {
         match b.branch.name {
             Some(BranchName::TAdaFormerBlock) => {}
             None => return Err(ModelError::missing(KEY_BRANCH, NEEDED_BY)),
-            Some(other) => return Err(ModelError::invalid(
-                KEY_BRANCH,
-                format!(
+            Some(other) => {
+                return Err(ModelError::invalid(
+                    KEY_BRANCH,
+                    format!(
                     "the VisionTransformer backbone builds TAdaFormerBlock layers, got {other:?}"
                 ),
-            )),
+                ))
+            }
         }
         if b.require_proj {
             // The projection's width is VIDEO.HEAD.OUTPUT_DIM, and no released config uses it.
