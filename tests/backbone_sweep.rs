@@ -144,7 +144,38 @@ DATA: {NUM_INPUT_FRAMES: 6, TRAIN_CROP_SIZE: 32}
         features: 32,
         train_mode_zero: &[],
     },
-    // Add the TAdaFormer entry here.
+    // TAdaFormer: two layers of width 128 (the routing attention's head_dim is fixed at 64),
+    // TEMP_ENHANCE on. DOUBLE_TADA stays off here: its last layer's second TAda only touches
+    // patch tokens after the last attention, which never reach the class-token output, so those
+    // parameters get no gradient by design (in the reference too; the TAdaFormer unit tests
+    // check that case).
+    Case {
+        name: "TAdaFormer",
+        yaml: "
+MODEL: {NAME: TAdaFormer_tiny}
+VIDEO:
+  BACKBONE:
+    META_ARCH: VisionTransformer
+    INPUT_RES: 32
+    PATCH_SIZE: 16
+    TUBLET_SIZE: 3
+    TUBLET_STRIDE: 2
+    NUM_FEATURES: 128
+    NUM_OUT_FEATURES: 128
+    DEPTH: 2
+    NUM_HEADS: 2
+    DROP_PATH: 0.2
+    REDUCTION: 2
+    BRANCH: {NAME: TAdaFormerBlock, ROUTE_FUNC_K: [3, 3], ROUTE_FUNC_R: 1}
+    TEMP_ENHANCE: true
+  HEAD: {NAME: BaseHead, NUM_CLASSES: 5, DROPOUT_RATE: 0.5}
+DATA: {NUM_INPUT_FRAMES: 6, TRAIN_CROP_SIZE: 32, TEST_CROP_SIZE: 32}
+",
+        input: [2, 3, 6, 32, 32],
+        classes: 5,
+        features: 128,
+        train_mode_zero: &[],
+    },
 ];
 
 fn config(case: &Case) -> Config {

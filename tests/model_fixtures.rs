@@ -248,3 +248,60 @@ fn strict_loading_rejects_another_head() {
         "{e}"
     );
 }
+
+/// Compares one case, printing every tensor's max |diff|; returns the failures.
+fn check_case(case: &str, output: &str) -> Vec<String> {
+    let f = fixture(case);
+    let tensors = match model(case, &f, &[]).and_then(|(_vs, m)| our_tensors(&f, output, &m)) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("{case}: {e}")],
+    };
+    let mut failures = Vec::new();
+    for (name, ours) in tensors {
+        match compare(&f, &name, &ours) {
+            Ok(c) => {
+                println!(
+                    "{case:20} {name:52} max|diff| {:.2e}  atol {:.0e} + rtol {:.0e}·|ref|  {}",
+                    c.max_abs_diff,
+                    c.atol,
+                    c.rtol,
+                    if c.pass { "ok" } else { "FAIL" }
+                );
+                if !c.pass {
+                    failures.push(format!("{case}: {name} max |diff| {:.3e}", c.max_abs_diff));
+                }
+            }
+            Err(e) => failures.push(format!("{case}: {e}")),
+        }
+    }
+    failures
+}
+
+/// TAdaFormer (VisionTransformer + BaseHead): output, features and every stored intermediate,
+/// the routing calibrations of each TAda branch included.
+#[test]
+fn tadaformer_fixture_matches_the_reference() {
+    let failures = check_case("tadaformer_reduced", "unnamed");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The TAdaFormer comparison can fail: the same weights split into 2 attention heads instead of
+/// the fixture's 4 load fine (no shape changes) but must differ from the first layer on.
+#[test]
+fn tadaformer_fixture_detects_a_wrong_head_count() {
+    let case = "tadaformer_reduced";
+    let f = fixture(case);
+    let (_vs, m) = model(case, &f, &["VIDEO.BACKBONE.NUM_HEADS=2"]).expect("builds and loads");
+    let tensors = our_tensors(&f, "unnamed", &m).expect("runs");
+    let name = "__out_backbone.layers.0__";
+    let (_, layer0) = tensors
+        .iter()
+        .find(|(n, _)| n == name)
+        .expect("the first layer's output is stored");
+    let c = compare(&f, name, layer0).expect("comparable");
+    assert!(
+        !c.pass,
+        "2 heads should not match (max |diff| {:.2e})",
+        c.max_abs_diff
+    );
+}

@@ -38,6 +38,15 @@ const REFERENCE_CONVNEXTS: &[([usize; 4], [usize; 4], &str, i64)] = &[
     ),
 ];
 
+/// TAdaFormer backbone parameter counts (BACKBONES.md §8), by (NUM_FEATURES, DEPTH, PATCH_SIZE,
+/// TEMP_ENHANCE and DOUBLE_TADA both on).
+const REFERENCE_TADAFORMERS: &[(usize, usize, usize, bool, &str, i64)] = &[
+    (768, 12, 16, false, "TAdaFormer-B/16 (K400)", 103_888_128),
+    (768, 12, 16, true, "TAdaFormer-B/16 (SSV2)", 134_952_960),
+    (1024, 24, 14, false, "TAdaFormer-L/14 (K400)", 364_417_024),
+    (1024, 24, 14, true, "TAdaFormer-L/14 (SSV2)", 474_781_696),
+];
+
 /// What `tada info --model` prints.
 #[derive(Debug, Clone)]
 pub struct ModelSummary {
@@ -96,6 +105,21 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
         }
         _ => None,
     };
+    let reference = reference.or_else(|| {
+        let depth = match bb.depth {
+            Some(Depth::Layers(d)) => Some(d),
+            _ => None,
+        };
+        let both = bb.temp_enhance && bb.double_tada;
+        REFERENCE_TADAFORMERS
+            .iter()
+            .find(|(w, d, p, t, _, _)| {
+                bb.branch.name == Some(BranchName::TAdaFormerBlock)
+                    && (Some(*w), Some(*d), Some(*p), *t)
+                        == (bb.num_features, depth, bb.patch_size, both)
+            })
+            .map(|(.., name, n)| (*name, *n))
+    });
     Ok(ModelSummary {
         parameters: count(""),
         backbone_parameters: count("backbone."),

@@ -2,6 +2,7 @@
 
 pub mod convnext;
 pub mod resnet3d;
+pub mod tadaformer;
 
 use tch::nn;
 use tch::Tensor;
@@ -11,12 +12,14 @@ use crate::models::{ModelError, Taps};
 
 pub use convnext::ConvNeXt;
 pub use resnet3d::ResNet3D;
+pub use tadaformer::TAdaFormer;
 
 /// A video backbone: (N, C, T, H, W) clips to feature maps.
 #[derive(Debug)]
 pub enum Backbone {
     ResNet3D(ResNet3D),
     ConvNeXt(ConvNeXt),
+    VisionTransformer(Box<TAdaFormer>),
 }
 
 impl Backbone {
@@ -24,9 +27,9 @@ impl Backbone {
         match b.meta_arch {
             MetaArch::ResNet3D => Ok(Self::ResNet3D(ResNet3D::new(path, b, bn)?)),
             MetaArch::ConvNeXt => Ok(Self::ConvNeXt(ConvNeXt::new(path, b)?)),
-            other => Err(ModelError::Unsupported(format!(
-                "{other:?}: VIDEO.BACKBONE.META_ARCH = {other:?} is not built by this version of tada"
-            ))),
+            MetaArch::VisionTransformer => Ok(Self::VisionTransformer(Box::new(TAdaFormer::new(
+                path, b, bn,
+            )?))),
         }
     }
 
@@ -35,6 +38,7 @@ impl Backbone {
         match self {
             Self::ResNet3D(m) => m.out_features(),
             Self::ConvNeXt(m) => m.out_features(),
+            Self::VisionTransformer(m) => m.out_features(),
         }
     }
 
@@ -43,15 +47,18 @@ impl Backbone {
         match self {
             Self::ResNet3D(m) => m.in_channels(),
             Self::ConvNeXt(m) => m.in_channels(),
+            Self::VisionTransformer(m) => m.in_channels(),
         }
     }
 
     /// # Shapes
-    /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features (ConvNeXt).
+    /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
+    /// (ConvNeXt, VisionTransformer).
     pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         match self {
             Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
             Self::ConvNeXt(m) => m.forward_taps(xs, train, taps),
+            Self::VisionTransformer(m) => m.forward_taps(xs, train, taps),
         }
     }
 }
