@@ -246,7 +246,9 @@ fn bench_loader(cfg: &tada::config::Config, budget: std::time::Duration) -> Resu
 fn data_check(cfg: &tada::config::Config, workers: Option<usize>) -> Result<()> {
     use tada::data::dataset::Split;
     let mut entries = Vec::new();
-    for split in [Split::Train, Split::Test] {
+    // The test split only when TEST.DATASET names one (validation otherwise reuses TRAIN's).
+    let splits = [Some(Split::Train), cfg.test.dataset.map(|_| Split::Test)];
+    for split in splits.into_iter().flatten() {
         match tada::data::pipeline::entries(cfg, split) {
             Ok(list) => entries.extend(list.entries),
             Err(tada::data::pipeline::PipelineError::NoDataset { .. }) => {}

@@ -198,3 +198,74 @@ fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
         assert_eq!(first, (0..9).collect::<Vec<_>>());
     }
 }
+
+/// A UCF101-format tree (classInd.txt, trainlist01.txt) with real videos and bad files, through
+/// the config-driven loader and `tada data check`.
+#[test]
+fn a_ucf101_tree_loads_through_the_config_and_data_check_names_bad_files() {
+    use crate::common::{stdout, tada, write};
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("UCF-101");
+    let anno = d.path().join("ucfTrainTestlist");
+    write(&anno, "classInd.txt", "1 Archery\n2 Biking\n");
+    let mut train = String::new();
+    for (i, kind) in Kind::ALL.iter().enumerate() {
+        let class = ["Archery", "Biking"][i % 2];
+        let rel = format!("{class}/v_{class}_g0{i}_c01.{}", kind.ext());
+        make_video(&root.join(&rel), *kind, 40, 64, 48);
+        train.push_str(&format!("{rel} {}\n", i % 2 + 1));
+    }
+    write(&root, "Biking/v_empty.avi", "");
+    train.push_str("Biking/v_empty.avi 2\nArchery/v_gone.avi 1\n");
+    write(&anno, "trainlist01.txt", &train);
+    let cfg_path = write(
+        d.path(),
+        "ucf.yaml",
+        &format!(
+            "{}TRAIN: {{DATASET: ucf101, BATCH_SIZE: 5}}\nDATA_LOADER: {{NUM_WORKERS: 2, MAX_BAD_FRACTION: 0.5}}\n",
+            TINY.replace(
+                "DATA:\n",
+                &format!(
+                    "DATA:\n  DATA_ROOT_DIR: '{}'\n  ANNO_DIR: '{}'\n",
+                    root.display(),
+                    anno.display()
+                )
+            )
+        ),
+    );
+    let cfg = tada::config::load(&cfg_path, &[]).unwrap().config;
+    let loader = tada::data::pipeline::video_loader(&cfg, Split::Train, 0).unwrap();
+    let mut got = Vec::new();
+    for b in loader.epoch(0) {
+        let b = b.unwrap();
+        let l = Vec::<i64>::try_from(&b.labels).unwrap();
+        got.extend(b.indices.into_iter().zip(l));
+    }
+    got.sort_unstable();
+    // One batch of five: the three good videos, each with its class.
+    assert_eq!(got, [(0, 0), (1, 1), (2, 0)]);
+    assert_eq!(
+        loader.bad_samples().distinct().len(),
+        2,
+        "{:?}",
+        loader.bad_samples().distinct()
+    );
+
+    let out = tada(&["data", "check", "--config", cfg_path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("v_empty.avi: empty file"), "{text}");
+    assert!(text.contains("v_gone.avi: missing"), "{text}");
+    assert!(text.trim_end().ends_with("checked 5, bad 2"), "{text}");
+    // Over the limit: a non-zero exit with the reason.
+    let out = tada(&[
+        "data",
+        "check",
+        "--config",
+        cfg_path.to_str().unwrap(),
+        "--set",
+        "DATA_LOADER.MAX_BAD_FRACTION=0.1",
+    ]);
+    assert!(!out.status.success());
+    assert!(crate::common::stderr(&out).contains("MAX_BAD_FRACTION"));
+}

@@ -5,6 +5,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod config;
+mod datasets;
 mod import;
 mod import_hostile;
 mod linking;

@@ -67,6 +67,14 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         cfg.data_loader.max_bad_fraction,
         "DATA_LOADER.MAX_BAD_FRACTION",
     )?;
+    c.check(
+        (1..=3).contains(&cfg.data.split),
+        "DATA.SPLIT",
+        format!(
+            "must be 1, 2 or 3 (the official splits), got {}",
+            cfg.data.split
+        ),
+    )?;
     c.at_least_one(cfg.train.batch_size, "TRAIN.BATCH_SIZE")?;
     c.at_least_one(cfg.test.batch_size, "TEST.BATCH_SIZE")?;
     c.at_least_one(cfg.train.num_folds as usize, "TRAIN.NUM_FOLDS")?;

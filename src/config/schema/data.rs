@@ -40,6 +40,8 @@ pub struct DataConfig {
     /// Frame rate assumed for sources that carry none (image sequences).
     pub fps: f64,
     pub minus_interval: bool,
+    /// tada: which official split of UCF101 / HMDB51 to read (1, 2 or 3).
+    pub split: usize,
 }
 
 impl Default for DataConfig {
@@ -61,6 +63,7 @@ impl Default for DataConfig {
             target_fps: 30.0,
             fps: 30.0,
             minus_interval: false,
+            split: 1,
         }
     }
 }
