@@ -221,13 +221,28 @@ fn video_dataset_config(
 }
 
 fn bench_loader(cfg: &tada::config::Config, budget: std::time::Duration) -> Result<()> {
+    use tada::config::schema::Dataset;
     use tada::data::dataset::Split;
-    let loader = tada::data::pipeline::video_loader(cfg, Split::Train, 0)?;
-    let r = tada::bench::loader::loader_throughput(&loader, budget)?;
+    use tada::data::pipeline;
+    let (r, batch) = if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
+        let source = std::sync::Arc::new(pipeline::synthetic_videos(cfg, Split::Train)?);
+        let loader =
+            tada::data::loader::Loader::new(source, pipeline::loader_config(cfg, Split::Train, 0));
+        (
+            tada::bench::loader::loader_throughput(&loader, budget)?,
+            loader.config().batch_size,
+        )
+    } else {
+        let loader = pipeline::video_loader(cfg, Split::Train, 0)?;
+        (
+            tada::bench::loader::loader_throughput(&loader, budget)?,
+            loader.config().batch_size,
+        )
+    };
     println!(
         "loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
         r.workers,
-        loader.config().batch_size,
+        batch,
         r.clip_shape,
         r.clips,
         r.seconds,

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::data::clips::VideoClips;
-use crate::data::loader::{Loader, LoaderError};
+use crate::data::loader::{Loader, LoaderError, SampleSource};
 
 /// Result of a loader benchmark.
 #[derive(Debug, Clone)]
@@ -41,8 +40,8 @@ impl LoaderRate {
 }
 
 /// Pulls batches for about `budget` (after one warm-up batch), epoch after epoch.
-pub fn loader_throughput(
-    loader: &Loader<VideoClips>,
+pub fn loader_throughput<S: SampleSource + 'static>(
+    loader: &Loader<S>,
     budget: Duration,
 ) -> Result<LoaderRate, LoaderError> {
     let mut r = LoaderRate {

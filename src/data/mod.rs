@@ -8,4 +8,5 @@ pub mod loader;
 pub mod mosi_images;
 pub mod pipeline;
 pub mod synthetic;
+pub mod synthetic_video;
 pub mod video;

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::data::clips::{ClipSourceConfig, VideoClips};
 use crate::data::dataset::{DatasetError, EntryList, Split};
 use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::synthetic_video::{SyntheticVideos, MAX_CLASSES};
 
 /// Why a split's data cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,32 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    #[error("synthetic_videos: VIDEO.HEAD.NUM_CLASSES must be 2 to {MAX_CLASSES} (one class per motion direction), got {0}")]
+    SyntheticClasses(usize),
+}
+
+/// Videos per split of the embedded `synthetic_videos` dataset when TRAIN.NUM_SAMPLES is unset.
+pub const SYNTHETIC_VIDEOS: usize = 512;
+
+/// The embedded labelled videos for `split`: NUM_INPUT_FRAMES x TRAIN_CROP_SIZE² clips, one class
+/// per motion direction.
+pub fn synthetic_videos(cfg: &Config, split: Split) -> Result<SyntheticVideos, PipelineError> {
+    let classes = cfg.video.head.num_classes.unwrap_or(0);
+    if !(2..=MAX_CLASSES).contains(&classes) {
+        return Err(PipelineError::SyntheticClasses(classes));
+    }
+    let count = cfg.train.num_samples.unwrap_or(SYNTHETIC_VIDEOS);
+    let mut s = SyntheticVideos::new(
+        split,
+        count,
+        classes,
+        cfg.data.num_input_frames,
+        cfg.data.train_crop_size,
+    );
+    let three = |v: &[f64]| [0, 1, 2].map(|i| v.get(i).or(v.last()).copied().unwrap_or(0.0));
+    s.mean = three(&cfg.data.mean);
+    s.std = three(&cfg.data.std);
+    Ok(s)
 }
 
 /// The dataset a split reads: TRAIN.DATASET for training, TEST.DATASET (or TRAIN.DATASET) for
