@@ -14,4 +14,5 @@ mod logging;
 mod media;
 mod model_fixtures;
 mod ops_fixtures;
+mod train_e2e;
 mod video_decode;

@@ -1,7 +1,19 @@
-//! Training infrastructure: run folders, metrics, TensorBoard logs, progress reporting.
+//! Training infrastructure: run folders, metrics, TensorBoard logs, progress reporting, and the
+//! training loop with its tasks (MoSI pretraining, fine-tuning, linear probe).
 
+pub mod classify_task;
+mod error;
 pub mod metrics;
+pub mod mosi_task;
 pub mod optim;
 pub mod progress;
 pub mod run_dir;
+pub mod runs;
+pub mod signals;
+pub mod task;
 pub mod tensorboard;
+pub mod trainer;
+
+pub use error::TrainError;
+pub use task::{Task, TaskLoss};
+pub use trainer::{train, Session, Summary, TrainOptions};

@@ -1,0 +1,72 @@
+//! Why a training run stopped with an error.
+
+use std::path::PathBuf;
+
+use super::optim::OptimError;
+use super::run_dir::RunDirError;
+use crate::checkpoint::CheckpointError;
+use crate::data::loader::LoaderError;
+use crate::data::pipeline::PipelineError;
+use crate::models::ModelError;
+
+/// `path` or "none yet", for messages naming the last good checkpoint.
+pub fn describe_checkpoint(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or_else(|| "none yet".to_string(), |p| p.display().to_string())
+}
+
+/// Errors of the training loop and of setting a run up.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "the loss is {value} (not finite) at step {step}; last good checkpoint: {}",
+        describe_checkpoint(last_checkpoint)
+    )]
+    NonFiniteLoss {
+        step: u64,
+        value: f64,
+        last_checkpoint: Option<PathBuf>,
+    },
+    #[error(
+        "the gradient norm is {value} (not finite) at step {step}; last good checkpoint: {}",
+        describe_checkpoint(last_checkpoint)
+    )]
+    NonFiniteGradient {
+        step: u64,
+        value: f64,
+        last_checkpoint: Option<PathBuf>,
+    },
+    #[error("{key}: {message}")]
+    Config { key: &'static str, message: String },
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Task(String),
+    #[error("the training set gives no batch (TRAIN.BATCH_SIZE larger than the dataset?)")]
+    EmptyEpoch,
+    #[error("cannot load weights {path}: {source}")]
+    Weights {
+        path: PathBuf,
+        source: CheckpointError,
+    },
+    #[error("cannot register the SIGINT/SIGTERM handlers: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    MosiConfig(#[from] crate::ssl::mosi::MosiConfigError),
+    #[error(transparent)]
+    Mosi(#[from] tada_augment::mosi::MosiError),
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+}

@@ -1,0 +1,78 @@
+//! MoSI pretraining (MOSI.md §6): classify the pseudo-motion of every clip.
+
+use tch::{Device, Kind, Tensor};
+
+use super::task::{accuracy, Task, TaskLoss};
+use super::TrainError;
+use crate::data::loader::Batch;
+use crate::models::heads::Predictions;
+use crate::models::ModelOutput;
+
+/// Cross-entropy over the B·K clips of a batch of B images × K speeds, summed over the heads
+/// the model has (`move_joint`, or `move_x` / `move_y`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MosiTask;
+
+/// The targets of head `name`, `(B·K)`. Joint labels `(B, K)` serve every head, as in the
+/// reference (its MoSIX/MoSIY losses read `move_joint`); separate labels `(B, K, 2)` give
+/// `move_x` column 0 and `move_y` column 1 and have no joint target.
+fn targets(name: &str, labels: &Tensor) -> Result<Tensor, TrainError> {
+    let size = labels.size();
+    match (size.len(), name) {
+        // (B, K) -> (B·K), sample index fastest inside an image, as MoSINet folds its input.
+        (2, _) => Ok(labels.reshape([-1])),
+        // (B, K, 2) -> (B·K) of one axis.
+        (3, "move_x") => Ok(labels.select(2, 0).reshape([-1])),
+        (3, "move_y") => Ok(labels.select(2, 1).reshape([-1])),
+        _ => Err(TrainError::Task(format!(
+            "MoSI head output {name} cannot be scored against labels of shape {size:?} \
+             (PRETRAIN.LABEL_MODE and VIDEO.HEAD.NAME disagree)"
+        ))),
+    }
+}
+
+impl Task for MosiTask {
+    fn name(&self) -> &str {
+        "mosi"
+    }
+
+    fn clips(&self, batch: &Batch) -> usize {
+        // (B, K, C, T, H, W): every image gives K clips.
+        let s = batch.inputs.size();
+        (s[0] * s.get(1).copied().unwrap_or(1)) as usize
+    }
+
+    fn loss(
+        &self,
+        out: &ModelOutput,
+        batch: &Batch,
+        device: Device,
+    ) -> Result<TaskLoss, TrainError> {
+        let labels = batch.labels.to_device(device).to_kind(Kind::Int64);
+        let heads: Vec<(&str, &Tensor)> = match &out.predictions {
+            Predictions::Named(v) => v.iter().map(|(n, t)| (n.as_str(), t)).collect(),
+            Predictions::Tensor(t) => vec![("move_joint", t)],
+        };
+        let mut total: Option<Tensor> = None;
+        let mut metrics = Vec::new();
+        for (name, logits) in heads {
+            let y = targets(name, &labels)?;
+            if y.size()[0] != logits.size()[0] {
+                return Err(TrainError::Task(format!(
+                    "MoSI head output {name} has {} rows, the labels {}",
+                    logits.size()[0],
+                    y.size()[0]
+                )));
+            }
+            let ce = logits.cross_entropy_for_logits(&y);
+            metrics.push((format!("loss_{name}"), ce.double_value(&[])));
+            metrics.push((format!("acc_{name}"), accuracy(logits, &y)));
+            total = Some(match total {
+                Some(t) => t + ce,
+                None => ce,
+            });
+        }
+        let loss = total.ok_or_else(|| TrainError::Task("the model has no MoSI output".into()))?;
+        Ok(TaskLoss { loss, metrics })
+    }
+}

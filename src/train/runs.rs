@@ -1,0 +1,167 @@
+//! `tada pretrain` and `tada finetune`: from a loaded config to a model, a loader, a task and a
+//! run folder, then [`train`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tada_augment::mosi::MosiGenerator;
+
+use super::classify_task::ClassifyTask;
+use super::mosi_task::MosiTask;
+use super::run_dir::RunDir;
+use super::trainer::{train, Session, Summary, TrainOptions};
+use super::TrainError;
+use crate::checkpoint::{read_safetensors, strip_module_prefix, LoadReport};
+use crate::config::schema::Dataset;
+use crate::config::LoadedConfig;
+use crate::data::dataset::Split;
+use crate::data::loader::Loader;
+use crate::data::mosi_images::{ImageOrigin, MosiImages};
+use crate::data::pipeline::{entries, loader_config, synthetic_videos, video_loader};
+
+/// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
+pub const SYNTHETIC_IMAGES: usize = 256;
+
+/// Where a run writes, and how it starts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run folder; OUTPUT_DIR when unset.
+    pub output: Option<PathBuf>,
+    /// Pretrained weights for fine-tuning; TRAIN.CHECKPOINT_FILE_PATH when unset.
+    pub weights: Option<PathBuf>,
+    pub train: TrainOptions,
+}
+
+/// Pretrained weights loaded into a fine-tuned model.
+#[derive(Debug, Clone)]
+pub struct WeightsReport {
+    pub path: PathBuf,
+    /// `head.*` tensors of the file, dropped: the new task has its own head.
+    pub dropped: Vec<String>,
+    pub load: LoadReport,
+}
+
+fn run_dir(loaded: &LoadedConfig, opts: &RunOptions) -> Result<RunDir, TrainError> {
+    let root = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&loaded.config.output_dir));
+    Ok(RunDir::create(&root, loaded)?)
+}
+
+/// MoSI pretraining (PRETRAIN.ENABLE with the MoSI generator) on TRAIN.DATASET's images, or on
+/// tada's synthetic images when TRAIN.DATASET is unset or `synthetic_images`.
+pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
+    let cfg = &loaded.config;
+    if !cfg.pretrain.enable {
+        return Err(TrainError::Config {
+            key: "PRETRAIN.ENABLE",
+            message: "is false: `tada pretrain` runs a pretext task (use `tada finetune` for \
+                      supervised training)"
+                .into(),
+        });
+    }
+    if cfg.pretrain.generator != "MoSIGenerator" {
+        return Err(TrainError::Unsupported(format!(
+            "PRETRAIN.GENERATOR {} (only MoSIGenerator is built)",
+            cfg.pretrain.generator
+        )));
+    }
+    let crop = cfg.data.train_crop_size;
+    let origin = match cfg.train.dataset {
+        None | Some(Dataset::SyntheticImages) => ImageOrigin::Synthetic {
+            count: cfg.train.num_samples.unwrap_or(SYNTHETIC_IMAGES),
+            seed: cfg.random_seed,
+            // 4:3 pictures comfortably larger than the crop, so the moving window has room.
+            height: (3 * crop / 2).max(48),
+            width: (2 * crop).max(64),
+        },
+        Some(Dataset::Imagenet) => ImageOrigin::Files(entries(cfg, Split::Train)?.entries),
+        Some(d) => {
+            return Err(TrainError::Unsupported(format!(
+                "TRAIN.DATASET {} for MoSI: tada's MoSI source takes images (imagenet, \
+                 synthetic_images); frames of videos are not wired yet",
+                d.name()
+            )))
+        }
+    };
+    let generator = MosiGenerator::new(crate::ssl::mosi::generator_config(cfg)?)?;
+    let source = MosiImages::new(origin, generator, Split::Train);
+    let loader = Loader::new(
+        Arc::new(source),
+        loader_config(cfg, Split::Train, cfg.random_seed),
+    );
+    let session = Session::new(cfg)?;
+    let mut run = run_dir(loaded, opts)?;
+    train(loaded, &session, &MosiTask, loader, &mut run, &opts.train)
+}
+
+/// Copies the tensors of the safetensors file `path` into the model except `head.*`.
+pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
+    let wrap = |source| TrainError::Weights {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = read_safetensors(path).map_err(wrap)?;
+    let mut dropped = Vec::new();
+    file.tensors.retain(|(name, _)| {
+        let keep = !strip_module_prefix(name).starts_with("head.");
+        if !keep {
+            dropped.push(name.clone());
+        }
+        keep
+    });
+    let load = crate::checkpoint::load_into(&session.vs, &file, path, false).map_err(wrap)?;
+    Ok(WeightsReport {
+        path: path.to_path_buf(),
+        dropped,
+        load,
+    })
+}
+
+/// Fine-tuning, or the linear probe with TRAIN.ONLY_LINEAR, on TRAIN.DATASET. Pretrained
+/// weights (`opts.weights` or TRAIN.CHECKPOINT_FILE_PATH) are loaded without their head unless
+/// the run resumes from its own checkpoint.
+pub fn finetune(
+    loaded: &LoadedConfig,
+    opts: &RunOptions,
+) -> Result<(Summary, Option<WeightsReport>), TrainError> {
+    let cfg = &loaded.config;
+    let task = ClassifyTask::from_config(cfg)?;
+    let session = Session::new(cfg)?;
+    let mut run = run_dir(loaded, opts)?;
+    let resuming =
+        opts.train.resume && crate::checkpoint::latest_checkpoint(&run.checkpoints_dir()).is_some();
+    let weights = opts.weights.clone().or_else(|| {
+        let p = &cfg.train.checkpoint_file_path;
+        (!p.is_empty()).then(|| PathBuf::from(p))
+    });
+    let report = match weights {
+        Some(path) if !resuming => {
+            let r = load_backbone_weights(&session, &path)?;
+            tracing::info!(
+                "loaded {} tensors from {}; dropped the pretext head ({}); left at their \
+                 initialisation: {}",
+                r.load.loaded,
+                path.display(),
+                r.dropped.join(", "),
+                r.load.missing.join(", ")
+            );
+            Some(r)
+        }
+        _ => None,
+    };
+    let seed = cfg.random_seed;
+    let summary = match cfg.train.dataset {
+        Some(Dataset::SyntheticVideos) => {
+            let source = synthetic_videos(cfg, Split::Train)?;
+            let loader = Loader::new(Arc::new(source), loader_config(cfg, Split::Train, seed));
+            train(loaded, &session, &task, loader, &mut run, &opts.train)?
+        }
+        _ => {
+            let loader = video_loader(cfg, Split::Train, seed)?;
+            train(loaded, &session, &task, loader, &mut run, &opts.train)?
+        }
+    };
+    Ok((summary, report))
+}

@@ -1,0 +1,354 @@
+//! The one training loop every task runs through (TRAINING.md §5–§7, §10): per step the
+//! scheduled learning rate, forward, loss, backward, clipping and the optimiser step; metrics to
+//! metrics.jsonl, TensorBoard and a progress bar; checkpoints every TRAIN.CHECKPOINT_PERIOD
+//! epochs, at the end, and when stopped (SIGINT/SIGTERM or a step limit).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+use super::optim::{clip_setting, fractional_epoch, LrSchedule, OptimError, Optimizer};
+use super::progress::Progress;
+use super::run_dir::RunDir;
+use super::signals::StopOnSignal;
+use super::task::Task;
+use super::TrainError;
+use crate::checkpoint::{latest_checkpoint, load_into, Checkpoint, NamedTensors, RunState};
+use crate::config::{Config, LoadedConfig};
+use crate::data::loader::{Loader, SampleSource};
+use crate::models::VideoModel;
+
+/// A model with its variables on its device.
+pub struct Session {
+    pub vs: VarStore,
+    pub model: VideoModel,
+    pub device: Device,
+}
+
+/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU.
+pub fn device_for(cfg: &Config) -> Device {
+    if cfg.num_gpus > 0 && tch::Cuda::is_available() {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    }
+}
+
+impl Session {
+    /// Seeds libtorch with RANDOM_SEED (the initialisation draws from it) and builds the model.
+    pub fn new(cfg: &Config) -> Result<Self, TrainError> {
+        let device = device_for(cfg);
+        tch::manual_seed(cfg.random_seed as i64);
+        let vs = VarStore::new(device);
+        let model = VideoModel::new(&vs.root(), cfg)?;
+        Ok(Self { vs, model, device })
+    }
+}
+
+/// How a call of [`train`] runs.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Continue from the newest checkpoint of the run folder, when there is one.
+    pub resume: bool,
+    /// Stop (with a checkpoint) once this many optimiser steps are done in total.
+    pub max_steps: Option<u64>,
+    /// Set to stop the run: the loader's epoch ends, the loop checkpoints and returns.
+    pub stop: Arc<AtomicBool>,
+    /// Let SIGINT and SIGTERM set `stop` while the loop runs.
+    pub handle_signals: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            resume: false,
+            max_steps: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            handle_signals: true,
+        }
+    }
+}
+
+/// What a call of [`train`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Completed epochs and optimiser steps of the run (earlier calls included).
+    pub epochs: u64,
+    pub steps: u64,
+    /// `(step number, loss)` of every step this call took; step numbers count from 1.
+    pub losses: Vec<(u64, f64)>,
+    /// Task metrics of the last step.
+    pub last_metrics: Vec<(String, f64)>,
+    /// The checkpoint written last (or resumed from, when none was written).
+    pub checkpoint: Option<PathBuf>,
+    pub resumed_from: Option<PathBuf>,
+    /// Stopped by the stop flag or the step limit before MAX_EPOCH.
+    pub interrupted: bool,
+    pub seconds: f64,
+}
+
+/// libtorch seed of step `step`: dropout and any other in-model randomness of a step depend on
+/// (seed, step) only, so a resumed run draws what the uninterrupted one drew.
+fn step_seed(seed: u64, step: u64) -> i64 {
+    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64's finaliser: nearby steps get unrelated seeds.
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as i64
+}
+
+fn save_checkpoint(
+    cfg: &LoadedConfig,
+    session: &Session,
+    opt: &Optimizer,
+    state: &RunState,
+    run: &RunDir,
+) -> Result<PathBuf, TrainError> {
+    let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
+    model.sort_by(|a, b| a.0.cmp(&b.0));
+    let ckpt = Checkpoint {
+        model,
+        optimizer: opt.state_tensors(),
+        optimizer_meta: opt.state_meta(),
+        run: state.clone(),
+        config_yaml: cfg.to_yaml(),
+    };
+    let path = run
+        .checkpoints_dir()
+        .join(Checkpoint::file_name(state.epoch));
+    ckpt.save(&path)?;
+    Ok(path)
+}
+
+/// Loads weights, optimiser state and run state of `path`.
+fn restore(path: &PathBuf, session: &Session, opt: &mut Optimizer) -> Result<RunState, TrainError> {
+    let ckpt = Checkpoint::load(path)?;
+    let named = NamedTensors {
+        tensors: ckpt.model,
+        metadata: Default::default(),
+    };
+    load_into(&session.vs, &named, path, true)?;
+    opt.load_state(&ckpt.optimizer, &ckpt.optimizer_meta)?;
+    Ok(ckpt.run)
+}
+
+/// Averages of the metrics logged over one LOG_PERIOD.
+#[derive(Default)]
+struct Window {
+    steps: u64,
+    loss: f64,
+    metrics: Vec<(String, f64)>,
+    clips: usize,
+    data_wait: Duration,
+    start: Option<Instant>,
+}
+
+impl Window {
+    fn add(&mut self, loss: f64, metrics: &[(String, f64)], clips: usize, wait: Duration) {
+        self.steps += 1;
+        self.loss += loss;
+        self.clips += clips;
+        self.data_wait += wait;
+        for (name, v) in metrics {
+            match self.metrics.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum += v,
+                None => self.metrics.push((name.clone(), *v)),
+            }
+        }
+    }
+
+    /// `(name, value)` records of the window, then a fresh window from now.
+    fn take(&mut self, lr: f64) -> Vec<(String, f64)> {
+        let n = self.steps.max(1) as f64;
+        let wall = self.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let mut out = vec![("loss".to_string(), self.loss / n), ("lr".to_string(), lr)];
+        out.extend(self.metrics.iter().map(|(k, v)| (k.clone(), v / n)));
+        if wall > 0.0 {
+            out.push(("clips_per_s".to_string(), self.clips as f64 / wall));
+            out.push((
+                "data_wait_share".to_string(),
+                (self.data_wait.as_secs_f64() / wall).min(1.0),
+            ));
+        }
+        *self = Self {
+            start: Some(Instant::now()),
+            ..Self::default()
+        };
+        out
+    }
+}
+
+/// Trains `session`'s model on `loader` with `task` until OPTIMIZER.MAX_EPOCH, the stop flag or
+/// `opts.max_steps`, writing metrics and checkpoints into `run`.
+///
+/// One epoch is one pass of the loader (NUM_FOLDS must be 1). A resumed run restores weights,
+/// optimiser state and (epoch, step) and skips the batches of its epoch already trained on, so
+/// on the CPU with the same seed it reproduces the uninterrupted run's losses.
+pub fn train<S: SampleSource + 'static>(
+    cfg: &LoadedConfig,
+    session: &Session,
+    task: &dyn Task,
+    loader: Loader<S>,
+    run: &mut RunDir,
+    opts: &TrainOptions,
+) -> Result<Summary, TrainError> {
+    let c = &cfg.config;
+    if c.train.num_folds != 1 {
+        return Err(TrainError::Config {
+            key: "TRAIN.NUM_FOLDS",
+            message: format!(
+                "is {}; tada's loop runs one pass per epoch, set 1",
+                c.train.num_folds
+            ),
+        });
+    }
+    let started = Instant::now();
+    let mut opt = Optimizer::new(&session.vs, c)?;
+    let schedule = LrSchedule::from_config(c)?;
+    let clip = clip_setting(&c.optimizer)?;
+    let mut summary = Summary::default();
+    let mut state = RunState {
+        epoch: 0,
+        step: 0,
+        seed: c.random_seed,
+        extra: serde_json::json!({ "task": task.name() }),
+    };
+    if opts.resume {
+        match latest_checkpoint(&run.checkpoints_dir()) {
+            Some(path) => {
+                state = restore(&path, session, &mut opt)?;
+                if state.seed != c.random_seed {
+                    tracing::warn!(
+                        "resuming a run seeded {} with RANDOM_SEED {}: the rest of the run \
+                         follows the checkpoint's seed",
+                        state.seed,
+                        c.random_seed
+                    );
+                }
+                tracing::info!(
+                    "resuming from {} (epoch {}, step {})",
+                    path.display(),
+                    state.epoch,
+                    state.step
+                );
+                summary.resumed_from = Some(path.clone());
+                summary.checkpoint = Some(path);
+            }
+            None => tracing::info!(
+                "no checkpoint in {} yet: starting fresh",
+                run.root().display()
+            ),
+        }
+    }
+    let seed = state.seed;
+    let loader = loader.with_stop_flag(opts.stop.clone());
+    let iters = loader.batches_per_epoch();
+    if iters == 0 {
+        return Err(TrainError::EmptyEpoch);
+    }
+    let _signals = if opts.handle_signals {
+        Some(StopOnSignal::register(&opts.stop).map_err(TrainError::Signals)?)
+    } else {
+        None
+    };
+    let max_epoch = u64::from(c.optimizer.max_epoch);
+    let period = u64::from(c.train.checkpoint_period.max(1));
+    let log_period = u64::from(c.log_period.max(1));
+    let mut progress = Progress::new(task.name(), max_epoch * iters as u64, log_period);
+    if state.step > 0 {
+        progress.inc(state.step, String::new);
+    }
+    let mut window = Window {
+        start: Some(Instant::now()),
+        ..Window::default()
+    };
+    let mut saved_step = summary.checkpoint.as_ref().map(|_| state.step);
+    let device = session.device;
+    'epochs: for epoch in state.epoch..max_epoch {
+        // Batches of this epoch a resumed run has already trained on.
+        let skip = state.step.saturating_sub(epoch * iters as u64) as usize;
+        let mut batches = loader.epoch(epoch);
+        let mut iter = 0usize;
+        loop {
+            if opts.stop.load(Ordering::Relaxed) || opts.max_steps.is_some_and(|m| state.step >= m)
+            {
+                summary.interrupted = true;
+                break 'epochs;
+            }
+            let t0 = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            let batch = batch?;
+            let wait = t0.elapsed();
+            if iter < skip {
+                iter += 1;
+                continue;
+            }
+            let lr = schedule.lr_at(fractional_epoch(epoch, iter, iters, 1));
+            opt.set_lr(lr);
+            tch::manual_seed(step_seed(seed, state.step));
+            let xs = task.input(&batch, device);
+            let out = task.forward(&session.model, &xs);
+            let tl = task.loss(&out, &batch, device)?;
+            let loss = tl.loss.double_value(&[]);
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: state.step + 1,
+                    value: loss,
+                    last_checkpoint: summary.checkpoint.clone(),
+                });
+            }
+            opt.zero_grad()?;
+            tl.loss.backward();
+            if let Some(max) = clip {
+                opt.clip_grad_norm(max).map_err(|e| match e {
+                    OptimError::NonFiniteGradNorm(value) => TrainError::NonFiniteGradient {
+                        step: state.step + 1,
+                        value,
+                        last_checkpoint: summary.checkpoint.clone(),
+                    },
+                    e => e.into(),
+                })?;
+            }
+            opt.step();
+            state.step += 1;
+            iter += 1;
+            summary.losses.push((state.step, loss));
+            window.add(loss, &tl.metrics, task.clips(&batch), wait);
+            summary.last_metrics = tl.metrics;
+            if state.step % log_period == 0 {
+                let values = window.take(lr);
+                let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                run.log_scalars("train", epoch, state.step, &refs)?;
+            }
+            progress.inc(1, || format!("loss={loss:.4} lr={lr:.2e}"));
+        }
+        if batches.interrupted() || opts.stop.load(Ordering::Relaxed) {
+            summary.interrupted = true;
+            break;
+        }
+        state.epoch = epoch + 1;
+        if state.epoch % period == 0 || state.epoch == max_epoch {
+            summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run)?);
+            saved_step = Some(state.step);
+        }
+    }
+    progress.finish();
+    if saved_step != Some(state.step) {
+        summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run)?);
+    }
+    if summary.interrupted {
+        tracing::info!(
+            "stopped at step {}; continue with --resume from {}",
+            state.step,
+            super::error::describe_checkpoint(&summary.checkpoint)
+        );
+    }
+    summary.epochs = state.epoch;
+    summary.steps = state.step;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

@@ -1,0 +1,213 @@
+//! End-to-end training runs on tiny configs (R2D3D with 4-8 channels, 4 frames of 32x32,
+//! synthetic data): MoSI pretraining learns, the linear probe trains only the head, and a run
+//! stopped and resumed gives the same losses as an uninterrupted one.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use tada::checkpoint::{latest_checkpoint, Checkpoint};
+use tada::config::LoadedConfig;
+use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+use tada::train::runs::{finetune, pretrain, RunOptions};
+use tada::train::{Session, Summary, TrainOptions};
+
+const BACKBONE: &str = "
+VIDEO:
+  BACKBONE:
+    META_ARCH: ResNet3D
+    DEPTH: 18
+    NUM_FILTERS: [4, 4, 8, 8, 8]
+    NUM_OUT_FEATURES: 8
+    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
+    DOWNSAMPLING: [true, false, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
+    EXPANSION_RATIO: 2
+    STEM: {NAME: DownSampleStem}
+    BRANCH: {NAME: R2D3DBranch}
+";
+
+const RUN: &str = "
+NUM_GPUS: 0
+RANDOM_SEED: 3
+LOG_PERIOD: 1
+DATA_LOADER: {NUM_WORKERS: 0}
+BN: {EPS: 1e-3, MOMENTUM: 0.1}
+";
+
+/// MoSI joint pretraining over 12 synthetic images, 4 per step, `epochs` epochs.
+fn mosi_config(dir: &Path, epochs: u32, dropout: f64) -> LoadedConfig {
+    let yaml = format!(
+        "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: {dropout}}}\n{RUN}
+DATA: {{TRAIN_CROP_SIZE: 32}}
+PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
+AUGMENTATION: {{COLOR_AUG: false}}
+TRAIN: {{BATCH_SIZE: 4, NUM_SAMPLES: 12, CHECKPOINT_PERIOD: 2}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPOCHS: 0, LR_POLICY: cosine}}
+"
+    );
+    let path = dir.join("mosi.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
+}
+
+/// libtorch's generator is one per process and a run seeds it (initialisation, per-step
+/// dropout draws): runs of tests in parallel threads would draw from each other's streams.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn options(dir: &Path, resume: bool, max_steps: Option<u64>) -> RunOptions {
+    RunOptions {
+        output: Some(dir.to_path_buf()),
+        weights: None,
+        train: TrainOptions {
+            resume,
+            max_steps,
+            // Tests run in parallel in one process; a signal must not stop the others.
+            handle_signals: false,
+            ..TrainOptions::default()
+        },
+    }
+}
+
+fn mean(v: &[(u64, f64)]) -> f64 {
+    v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64
+}
+
+/// The first and last `n` losses must differ clearly, the last being lower.
+fn assert_loss_falls(s: &Summary, n: usize, factor: f64) {
+    assert!(s.losses.len() >= 2 * n, "{} steps", s.losses.len());
+    let (first, last) = (mean(&s.losses[..n]), mean(&s.losses[s.losses.len() - n..]));
+    eprintln!("first {n} mean {first:.4}, last {n} mean {last:.4}");
+    assert!(
+        last < factor * first,
+        "loss did not fall: first {n} mean {first:.4}, last {n} mean {last:.4}"
+    );
+}
+
+#[test]
+fn mosi_joint_pretraining_loss_falls_and_writes_the_run() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = mosi_config(d.path(), 10, 0.0);
+    let s = pretrain(&cfg, &options(d.path(), false, None)).unwrap();
+    assert_eq!((s.epochs, s.steps), (10, 30));
+    assert!(!s.interrupted);
+    assert_loss_falls(&s, 6, 0.9);
+    // Joint head: 5 decoupled speed classes; the metrics name the head.
+    assert!(s.last_metrics.iter().any(|(n, _)| n == "acc_move_joint"));
+    let metrics = tada::train::metrics::read_metrics(&d.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.len(), 30);
+    for key in [
+        "loss",
+        "lr",
+        "acc_move_joint",
+        "clips_per_s",
+        "data_wait_share",
+    ] {
+        assert!(metrics[29].contains_key(key), "metrics.jsonl lacks {key}");
+    }
+    assert!(d.path().join("config.yaml").is_file());
+    let ckpts: Vec<_> = std::fs::read_dir(d.path().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(ckpts.len(), 5, "{ckpts:?}"); // every 2 epochs of 10
+    let last =
+        Checkpoint::load(&latest_checkpoint(&d.path().join("checkpoints")).unwrap()).unwrap();
+    assert_eq!((last.run.epoch, last.run.step, last.run.seed), (10, 30, 3));
+    assert!(!last.optimizer.is_empty(), "optimiser state missing");
+}
+
+#[test]
+fn linear_probe_trains_only_the_head() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}\n{RUN}
+MODEL: {{NAME: R2D3D}}
+DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
+TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 32, ONLY_LINEAR: true, CHECKPOINT_PERIOD: 100}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.5, MAX_EPOCH: 12, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0}}
+"
+    );
+    let path = d.path().join("probe.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let cfg = tada::config::load(&path, &[]).unwrap();
+    let (s, weights) = finetune(&cfg, &options(d.path(), false, None)).unwrap();
+    assert!(weights.is_none());
+    assert_eq!(s.steps, 48);
+    assert_loss_falls(&s, 4, 0.95);
+    // The same seed rebuilds the initial weights: compare them with the final checkpoint.
+    let init = Session::new(&cfg.config).unwrap();
+    let vars = init.vs.variables();
+    let ckpt = Checkpoint::load(s.checkpoint.as_ref().unwrap()).unwrap();
+    let (mut head, mut backbone) = (0, 0);
+    for (name, t) in &ckpt.model {
+        let same = vars[name].equal(t);
+        if name.starts_with("head.") {
+            head += 1;
+            assert!(!same, "{name} did not train");
+        } else {
+            backbone += 1;
+            // BN statistics included: the frozen backbone runs in evaluation mode.
+            assert!(same, "{name} changed in a linear probe");
+        }
+    }
+    assert!(
+        head == 2 && backbone > 20,
+        "head {head}, backbone {backbone}"
+    );
+}
+
+#[test]
+fn finetune_loads_pretrained_weights_without_the_head() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let pre = d.path().join("pre");
+    std::fs::create_dir_all(&pre).unwrap();
+    let s = pretrain(&mosi_config(&pre, 1, 0.5), &options(&pre, false, None)).unwrap();
+    let ckpt = s.checkpoint.unwrap();
+    let yaml = format!(
+        "{BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.5}}\n{RUN}
+MODEL: {{NAME: R2D3D}}
+DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
+TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 16, FINE_TUNE: true}}
+OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 1, WARMUP_EPOCHS: 0, MOMENTUM: 0.9}}
+"
+    );
+    let path = d.path().join("ft.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let cfg = tada::config::load(&path, &[]).unwrap();
+    let mut opts = options(&d.path().join("ft"), false, None);
+    opts.weights = Some(ckpt);
+    let (s, weights) = finetune(&cfg, &opts).unwrap();
+    let w = weights.unwrap();
+    assert_eq!(w.dropped, ["head.out_joint.bias", "head.out_joint.weight"]);
+    assert_eq!(w.load.missing, ["head.out.bias", "head.out.weight"]);
+    assert!(w.load.unexpected.is_empty() && w.load.loaded > 20);
+    assert_eq!(s.steps, 2);
+}
+
+#[test]
+fn a_stopped_and_resumed_run_repeats_the_uninterrupted_losses() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    // Dropout on: the per-step seeding must make its draws repeat too.
+    let whole = pretrain(&mosi_config(&a, 3, 0.5), &options(&a, false, None)).unwrap();
+    assert_eq!(whole.steps, 9);
+    let cfg = mosi_config(&b, 3, 0.5);
+    // Stop mid-epoch (3 steps per epoch), as a signal would: the loop checkpoints and returns.
+    let first = pretrain(&cfg, &options(&b, false, Some(5))).unwrap();
+    assert!(first.interrupted);
+    assert_eq!((first.epochs, first.steps), (1, 5));
+    let rest = pretrain(&cfg, &options(&b, true, None)).unwrap();
+    assert!(rest.resumed_from.is_some());
+    assert_eq!(rest.steps, 9);
+    assert_eq!(first.losses, whole.losses[..5]);
+    assert_eq!(rest.losses, whole.losses[5..], "resumed losses differ");
+}
