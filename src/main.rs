@@ -18,6 +18,56 @@ struct Cli {
     command: Command,
 }
 
+/// What every training command takes.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// Run folder (default OUTPUT_DIR).
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Continue from the newest checkpoint in the run folder.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl RunArgs {
+    fn options(&self, weights: Option<PathBuf>) -> tada::train::runs::RunOptions {
+        tada::train::runs::RunOptions {
+            output: self.output.clone(),
+            weights,
+            train: tada::train::TrainOptions {
+                resume: self.resume,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+fn print_summary(s: &tada::train::Summary) {
+    let metrics: Vec<String> = s
+        .last_metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect();
+    println!(
+        "{} after {} epochs, {} steps in {:.1} s; last loss {}; {}",
+        if s.interrupted { "stopped" } else { "finished" },
+        s.epochs,
+        s.steps,
+        s.seconds,
+        s.losses
+            .last()
+            .map_or("-".into(), |(_, l)| format!("{l:.4}")),
+        metrics.join(", ")
+    );
+    if let Some(c) = &s.checkpoint {
+        println!("checkpoint {}", c.display());
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Versions, libtorch, CUDA devices, cuDNN and threads; with --model, a model's size.
@@ -43,6 +93,19 @@ enum Command {
         output: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Pretrain with a pretext task (MoSI); keys the config leaves out default to the MoSI recipe.
+    Pretrain {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Fine-tune, or linear-probe with TRAIN.ONLY_LINEAR, from pretrained weights.
+    Finetune {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Pretrained weights (the pretext head is dropped); default TRAIN.CHECKPOINT_FILE_PATH.
+        #[arg(long)]
+        weights: Option<PathBuf>,
     },
     /// Write MoSI pseudo-motion samples as GIF/PNG plus labels.json (built-in synthetic images).
     MosiPreview {
@@ -369,6 +432,28 @@ fn run(cli: Cli) -> Result<()> {
                 report.loaded,
                 output.display()
             );
+        }
+        Command::Pretrain { run } => {
+            use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+            let loaded =
+                tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &run.config, &run.set)
+                    .with_context(|| format!("cannot load config {}", run.config.display()))?;
+            let s = tada::train::runs::pretrain(&loaded, &run.options(None))?;
+            print_summary(&s);
+        }
+        Command::Finetune { run, weights } => {
+            let loaded = tada::config::load(&run.config, &run.set)
+                .with_context(|| format!("cannot load config {}", run.config.display()))?;
+            let (s, report) = tada::train::runs::finetune(&loaded, &run.options(weights))?;
+            if let Some(r) = report {
+                println!(
+                    "weights {}: {}; dropped {}",
+                    r.path.display(),
+                    r.load,
+                    r.dropped.join(", ")
+                );
+            }
+            print_summary(&s);
         }
         Command::MosiPreview {
             config,

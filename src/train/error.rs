@@ -47,14 +47,15 @@ pub enum TrainError {
     #[error("cannot load weights {path}: {source}")]
     Weights {
         path: PathBuf,
-        source: CheckpointError,
+        source: Box<CheckpointError>,
     },
     #[error("cannot register the SIGINT/SIGTERM handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
     Optim(#[from] OptimError),
+    /// Boxed: a load report (names of every tensor) would make every result large.
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Checkpoint(Box<CheckpointError>),
     #[error(transparent)]
     RunDir(#[from] RunDirError),
     #[error(transparent)]
@@ -69,4 +70,10 @@ pub enum TrainError {
     Mosi(#[from] tada_augment::mosi::MosiError),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+}
+
+impl From<CheckpointError> for TrainError {
+    fn from(e: CheckpointError) -> Self {
+        Self::Checkpoint(Box::new(e))
+    }
 }

@@ -100,7 +100,7 @@ pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tra
 pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
     let wrap = |source| TrainError::Weights {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let mut file = read_safetensors(path).map_err(wrap)?;
     let mut dropped = Vec::new();

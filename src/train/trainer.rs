@@ -3,7 +3,7 @@
 //! metrics.jsonl, TensorBoard and a progress bar; checkpoints every TRAIN.CHECKPOINT_PERIOD
 //! epochs, at the end, and when stopped (SIGINT/SIGTERM or a step limit).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,7 +125,7 @@ fn save_checkpoint(
 }
 
 /// Loads weights, optimiser state and run state of `path`.
-fn restore(path: &PathBuf, session: &Session, opt: &mut Optimizer) -> Result<RunState, TrainError> {
+fn restore(path: &Path, session: &Session, opt: &mut Optimizer) -> Result<RunState, TrainError> {
     let ckpt = Checkpoint::load(path)?;
     let named = NamedTensors {
         tensors: ckpt.model,
@@ -258,10 +258,9 @@ pub fn train<S: SampleSource + 'static>(
     let max_epoch = u64::from(c.optimizer.max_epoch);
     let period = u64::from(c.train.checkpoint_period.max(1));
     let log_period = u64::from(c.log_period.max(1));
-    let mut progress = Progress::new(task.name(), max_epoch * iters as u64, log_period);
-    if state.step > 0 {
-        progress.inc(state.step, String::new);
-    }
+    // The steps this call has left, so that a resumed run's rate and ETA are its own.
+    let remaining = (max_epoch * iters as u64).saturating_sub(state.step);
+    let mut progress = Progress::new(task.name(), remaining, log_period);
     let mut window = Window {
         start: Some(Instant::now()),
         ..Window::default()
