@@ -70,6 +70,13 @@ pub enum TrainError {
     Mosi(#[from] tada_augment::mosi::MosiError),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    ConfigLoad(#[from] crate::config::ConfigError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<CheckpointError> for TrainError {

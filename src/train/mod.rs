@@ -2,6 +2,7 @@
 //! training loop with its tasks (MoSI pretraining, fine-tuning, linear probe).
 
 pub mod classify_task;
+pub mod demo;
 mod error;
 pub mod metrics;
 pub mod mosi_task;
