@@ -1,7 +1,11 @@
 //! MoSI (Self-supervised Motion Learning from Static Images, CVPR'21): pseudo-motion clips made
 //! by sliding a crop window across one image at class-specific speeds.
 
+mod assemble;
 mod generator;
+#[cfg(test)]
+mod legacy;
+mod source;
 mod speeds;
 
 pub use generator::{

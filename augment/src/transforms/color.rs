@@ -53,8 +53,13 @@ fn blend(x: &Tensor, other: &Tensor, f: &Tensor) -> Tensor {
     ((x - other) * f + other).clamp(0.0, 1.0)
 }
 
-/// Factors broadcast over the clip: `(1, T, 1, 1)` (one per frame, or the same for every frame).
-fn factors(rng: &mut impl Rng, lo: f64, hi: f64, t: i64, consistent: bool) -> Tensor {
+/// Factors broadcast over the clip: `(1, T, 1, 1)`.
+fn factor_tensor(f: &[f32]) -> Tensor {
+    Tensor::from_slice(f).view([1, f.len() as i64, 1, 1])
+}
+
+/// One factor per frame (all equal when `consistent`), drawn uniformly from `[lo, hi)`.
+fn draw_factors(rng: &mut impl Rng, lo: f64, hi: f64, t: usize, consistent: bool) -> Vec<f32> {
     let mut draw = || {
         if hi > lo {
             rng.random_range(lo..hi) as f32
@@ -62,12 +67,89 @@ fn factors(rng: &mut impl Rng, lo: f64, hi: f64, t: i64, consistent: bool) -> Te
             lo as f32
         }
     };
-    let v: Vec<f32> = if consistent {
-        vec![draw(); t as usize]
+    if consistent {
+        vec![draw(); t]
     } else {
         (0..t).map(|_| draw()).collect()
-    };
-    Tensor::from_slice(&v).view([1, t, 1, 1])
+    }
+}
+
+/// One step of a drawn jitter, with its per-frame factors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColorStep {
+    Gray,
+    Brightness(Vec<f32>),
+    Contrast(Vec<f32>),
+    Saturation(Vec<f32>),
+    /// Hue shift as a fraction of the colour circle.
+    Hue(Vec<f32>),
+}
+
+/// The random part of a colour jitter: which steps run, in which order, with which factors.
+/// Drawing it apart from applying it lets a caller draw every clip's parameters first (in the
+/// same RNG order as [`color_jitter`]) and apply them with its own kernels.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ColorPlan {
+    pub steps: Vec<ColorStep>,
+}
+
+/// Draws a jitter for a clip of `t` frames, consuming the RNG exactly as [`color_jitter`] does.
+pub fn draw_color_plan(cfg: &ColorJitterConfig, t: usize, rng: &mut impl Rng) -> ColorPlan {
+    let mut ops: Vec<Op> = Vec::new();
+    if rng.random::<f64>() < cfg.color_p {
+        ops.extend([Op::Brightness, Op::Contrast, Op::Saturation, Op::Hue]);
+        if cfg.shuffle {
+            ops.shuffle(rng);
+        }
+    }
+    if rng.random::<f64>() < cfg.grayscale {
+        if cfg.gray_first {
+            ops.insert(0, Op::Gray);
+        } else {
+            ops.push(Op::Gray);
+        }
+    }
+    let range = |v: f64| ((1.0 - v).max(0.0), 1.0 + v);
+    let mut draw = |lo: f64, hi: f64| draw_factors(rng, lo, hi, t, cfg.consistent);
+    let steps = ops
+        .into_iter()
+        .map(|op| match op {
+            Op::Gray => ColorStep::Gray,
+            Op::Brightness => {
+                let (lo, hi) = range(cfg.brightness);
+                ColorStep::Brightness(draw(lo, hi))
+            }
+            Op::Contrast => {
+                let (lo, hi) = range(cfg.contrast);
+                ColorStep::Contrast(draw(lo, hi))
+            }
+            Op::Saturation => {
+                let (lo, hi) = range(cfg.saturation);
+                ColorStep::Saturation(draw(lo, hi))
+            }
+            Op::Hue => ColorStep::Hue(draw(-cfg.hue, cfg.hue)),
+        })
+        .collect();
+    ColorPlan { steps }
+}
+
+/// Applies a drawn jitter to a `(3, T, H, W)` clip in [0, 1] with tensor ops.
+pub fn apply_color_plan(x: &Tensor, plan: &ColorPlan) -> Tensor {
+    let mut out = x.shallow_clone();
+    for step in &plan.steps {
+        out = match step {
+            ColorStep::Gray => grayscale(&out),
+            ColorStep::Brightness(f) => (&out * factor_tensor(f)).clamp(0.0, 1.0),
+            ColorStep::Contrast(f) => {
+                // Per-frame mean grey level: (1, T, 1, 1).
+                let mean = luma(&out).mean_dim([2, 3].as_slice(), true, Kind::Float);
+                blend(&out, &mean, &factor_tensor(f))
+            }
+            ColorStep::Saturation(f) => blend(&out, &luma(&out), &factor_tensor(f)),
+            ColorStep::Hue(f) => adjust_hue(&out, &factor_tensor(f)),
+        };
+    }
+    out
 }
 
 /// Hue rotation by `shift` (a fraction of the colour circle), through HSV as torchvision does.
@@ -128,44 +210,8 @@ fn hsv_to_rgb(h: &Tensor, s: &Tensor, v: &Tensor) -> Tensor {
 
 /// Applies the configured jitter to a `(3, T, H, W)` clip in [0, 1].
 pub fn color_jitter(x: &Tensor, cfg: &ColorJitterConfig, rng: &mut impl Rng) -> Tensor {
-    let t = x.size()[1];
-    let mut ops: Vec<Op> = Vec::new();
-    if rng.random::<f64>() < cfg.color_p {
-        ops.extend([Op::Brightness, Op::Contrast, Op::Saturation, Op::Hue]);
-        if cfg.shuffle {
-            ops.shuffle(rng);
-        }
-    }
-    if rng.random::<f64>() < cfg.grayscale {
-        if cfg.gray_first {
-            ops.insert(0, Op::Gray);
-        } else {
-            ops.push(Op::Gray);
-        }
-    }
-    let range = |v: f64| ((1.0 - v).max(0.0), 1.0 + v);
-    let mut out = x.shallow_clone();
-    for op in ops {
-        out = match op {
-            Op::Gray => grayscale(&out),
-            Op::Brightness => {
-                let (lo, hi) = range(cfg.brightness);
-                (&out * factors(rng, lo, hi, t, cfg.consistent)).clamp(0.0, 1.0)
-            }
-            Op::Contrast => {
-                let (lo, hi) = range(cfg.contrast);
-                // Per-frame mean grey level: (1, T, 1, 1).
-                let mean = luma(&out).mean_dim([2, 3].as_slice(), true, Kind::Float);
-                blend(&out, &mean, &factors(rng, lo, hi, t, cfg.consistent))
-            }
-            Op::Saturation => {
-                let (lo, hi) = range(cfg.saturation);
-                blend(&out, &luma(&out), &factors(rng, lo, hi, t, cfg.consistent))
-            }
-            Op::Hue => adjust_hue(&out, &factors(rng, -cfg.hue, cfg.hue, t, cfg.consistent)),
-        };
-    }
-    out
+    let plan = draw_color_plan(cfg, x.size()[1] as usize, rng);
+    apply_color_plan(x, &plan)
 }
 
 #[cfg(test)]

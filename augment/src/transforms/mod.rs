@@ -2,5 +2,6 @@
 
 pub mod clip;
 pub mod color;
+pub mod color_inplace;
 pub mod spatial;
 pub mod temporal;
