@@ -97,6 +97,18 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Multi-view test of a trained model: acc@1, acc@5 and per-class accuracy (JSON).
+    Test {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// Where to write the JSON report (default: test_results.json beside the weights).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// On embedded data: MoSI-pretrain a small backbone, then linear-probe it and a random copy.
     Demo {
         /// Folder for the three runs.
@@ -335,6 +347,28 @@ fn run(cli: Cli) -> Result<()> {
                 "loaded {} tensors; wrote {}",
                 report.loaded,
                 output.display()
+            );
+        }
+        Command::Test {
+            config,
+            weights,
+            output,
+            set,
+        } => {
+            let loaded = tada::config::load(&config, &set)
+                .with_context(|| format!("cannot load config {}", config.display()))?;
+            let r = tada::train::evaluate::test(&loaded, &weights)?;
+            let out = output.unwrap_or_else(|| weights.with_file_name("test_results.json"));
+            std::fs::write(&out, serde_json::to_string_pretty(&r)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "{} videos x {} views ({} fusion): acc@1 {:.2}%, acc@5 {:.2}%; per-class accuracy in {}",
+                r.videos,
+                r.views_per_video,
+                r.ensemble,
+                100.0 * r.acc1,
+                100.0 * r.acc5,
+                out.display()
             );
         }
         Command::Demo { output, seed } => {

@@ -269,3 +269,77 @@ fn a_ucf101_tree_loads_through_the_config_and_data_check_names_bad_files() {
     assert!(!out.status.success());
     assert!(crate::common::stderr(&out).contains("MAX_BAD_FRACTION"));
 }
+
+/// `tada test` fuses every temporal x spatial view of a video into one score and reports
+/// acc@1 / acc@5 / per-class accuracy as JSON.
+#[test]
+fn multi_view_test_fuses_the_views_of_each_video() {
+    use crate::common::{stdout, tada, write};
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("UCF-101");
+    let anno = d.path().join("lists");
+    write(&anno, "classInd.txt", "1 Archery\n2 Biking\n3 Cliff\n");
+    let mut test = String::new();
+    for (i, kind) in Kind::ALL.iter().enumerate() {
+        let class = ["Archery", "Biking", "Cliff"][i];
+        let rel = format!("{class}/v_{i}.{}", kind.ext());
+        make_video(&root.join(&rel), *kind, 40, 64, 48);
+        test.push_str(&format!("{rel}\n"));
+    }
+    write(&anno, "testlist01.txt", &test);
+    let yaml = format!(
+        "{}DATA_LOADER: {{NUM_WORKERS: 2}}\n{}",
+        TINY.replace(
+            "TEST: {NUM_ENSEMBLE_VIEWS: 2, NUM_SPATIAL_CROPS: 3}",
+            "TEST: {NUM_ENSEMBLE_VIEWS: 2, NUM_SPATIAL_CROPS: 3, DATASET: ucf101, BATCH_SIZE: 4}",
+        )
+        .replace(
+            "DATA:\n",
+            &format!(
+                "DATA:\n  DATA_ROOT_DIR: '{}'\n  ANNO_DIR: '{}'\n",
+                root.display(),
+                anno.display()
+            )
+        ),
+        "MODEL: {NAME: R2D3D}\nVIDEO:\n  BACKBONE:\n    META_ARCH: ResNet3D\n    DEPTH: 18\n    NUM_FILTERS: [4, 4, 8, 8, 8]\n    NUM_OUT_FEATURES: 8\n    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]\n    DOWNSAMPLING: [true, false, true, true, true]\n    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]\n    EXPANSION_RATIO: 2\n    STEM: {NAME: DownSampleStem}\n    BRANCH: {NAME: R2D3DBranch}\n  HEAD: {NAME: BaseHead, NUM_CLASSES: 3}\n"
+    );
+    let yaml = yaml.replacen("VIDEO: {HEAD: {NUM_CLASSES: 3}}\n", "", 1);
+    let cfg_path = write(d.path(), "test.yaml", &yaml);
+    let loaded = tada::config::load(&cfg_path, &[]).unwrap();
+    let session = tada::train::Session::new(&loaded.config).unwrap();
+    let weights = d.path().join("w.safetensors");
+    session.vs.save(&weights).unwrap();
+
+    let r = tada::train::evaluate::test(&loaded, &weights).unwrap();
+    assert_eq!(
+        (r.videos, r.views_per_video),
+        (3, 6),
+        "3 videos x 2 temporal x 3 spatial views"
+    );
+    assert_eq!(
+        r.acc5, 1.0,
+        "3 classes: the true one is always in the top 5"
+    );
+    let counted: usize = r.per_class.iter().map(|c| c.videos).sum();
+    assert_eq!(counted, 3);
+    assert!((0.0..=1.0).contains(&r.acc1));
+
+    let out = tada(&[
+        "test",
+        "--config",
+        cfg_path.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert!(
+        stdout(&out).contains("3 videos x 6 views (sum fusion)"),
+        "{}",
+        stdout(&out)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("test_results.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["videos"], 3);
+    assert_eq!(json["per_class"].as_array().unwrap().len(), 3);
+}

@@ -4,6 +4,7 @@
 pub mod classify_task;
 pub mod demo;
 mod error;
+pub mod evaluate;
 pub mod metrics;
 pub mod mosi_task;
 pub mod optim;
