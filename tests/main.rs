@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod config;
 mod datasets;
+mod demo;
 mod import;
 mod import_hostile;
 mod linking;

@@ -1,0 +1,25 @@
+//! The README's main job: `tada demo` runs its three stages on embedded data and the MoSI
+//! backbone's probe beats the random one's by a clear margin (docs/benchmarks.md: 54-59 points).
+
+use crate::common::{stdout, tada};
+
+#[test]
+fn demo_mosi_probe_beats_random_init() {
+    let d = tempfile::tempdir().unwrap();
+    let out = tada(&["demo", "--output", d.path().to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("probe accuracy: random init "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    let pct = |after: &str| -> f64 {
+        let rest = &line[line.find(after).unwrap() + after.len()..];
+        rest[..rest.find('%').unwrap()].trim().parse().unwrap()
+    };
+    let (random, mosi) = (pct("random init "), pct("MoSI "));
+    assert!(mosi > random + 20.0, "{line}");
+    for dir in ["mosi", "probe_random", "probe_mosi"] {
+        assert!(d.path().join(dir).join("metrics.jsonl").is_file(), "{dir}");
+    }
+}
