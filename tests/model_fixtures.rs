@@ -136,37 +136,24 @@ fn our_tensors(f: &Fixture, output: &str, m: &VideoModel) -> Result<Vec<(String,
 
 #[test]
 fn resnet3d_mosi_fixtures_match_the_reference() {
-    let mut failures = Vec::new();
-    for (case, output) in CASES {
-        let f = fixture(case);
-        let built = model(case, &f, &[]);
-        let tensors = built.and_then(|(_vs, m)| our_tensors(&f, output, &m));
-        let tensors = match tensors {
-            Ok(t) => t,
-            Err(e) => {
-                failures.push(format!("{case}: {e}"));
-                continue;
-            }
-        };
-        for (name, ours) in tensors {
-            match compare(&f, &name, &ours) {
-                Ok(c) => {
-                    println!(
-                        "{case:26} {name:28} max|diff| {:.2e}  tolerance atol {:.0e} + rtol {:.0e}·|ref|  {}",
-                        c.max_abs_diff,
-                        c.atol,
-                        c.rtol,
-                        if c.pass { "ok" } else { "FAIL" }
-                    );
-                    if !c.pass {
-                        failures.push(format!("{case}: {name} max |diff| {:.3e}", c.max_abs_diff));
-                    }
-                }
-                Err(e) => failures.push(format!("{case}: {e}")),
-            }
-        }
-    }
+    let failures: Vec<String> = CASES
+        .iter()
+        .flat_map(|(case, output)| check_case(case, output))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Builds `case` with `overrides`, runs it, and compares the stored tensor `name` (a negative
+/// control: the caller asserts it does not pass).
+fn compare_with(case: &str, output: &str, overrides: &[&str], name: &str) -> Compared {
+    let f = fixture(case);
+    let (_vs, m) = model(case, &f, overrides).expect("builds and loads");
+    let tensors = our_tensors(&f, output, &m).expect("runs");
+    let (_, ours) = tensors
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} is stored"));
+    compare(&f, name, ours).expect("comparable")
 }
 
 /// The comparison can fail: the reference's BN eps (1e-3 in the MoSI runs) is not PyTorch's
@@ -174,15 +161,7 @@ fn resnet3d_mosi_fixtures_match_the_reference() {
 #[test]
 fn fixture_comparison_detects_a_wrong_bn_eps() {
     let (case, output) = CASES[0];
-    let f = fixture(case);
-    let (_vs, m) = model(case, &f, &["BN.EPS=1e-5"]).expect("builds and loads");
-    let tensors = our_tensors(&f, output, &m).expect("runs");
-    let name = "__out_backbone.conv1__";
-    let (_, conv1) = tensors
-        .iter()
-        .find(|(n, _)| n == name)
-        .expect("the stem output is stored");
-    let c = compare(&f, name, conv1).expect("comparable");
+    let c = compare_with(case, output, &["BN.EPS=1e-5"], "__out_backbone.conv1__");
     assert!(
         !c.pass,
         "BN eps 1e-5 should not match (max |diff| {:.2e})",
@@ -194,13 +173,12 @@ fn fixture_comparison_detects_a_wrong_bn_eps() {
 /// pool (POOL_K [5, 1, 1] instead of [3, 1, 1]) must show up at the first stage.
 #[test]
 fn tada2d_fixture_detects_a_wrong_pool_kernel() {
-    let f = fixture("tada2d");
-    let (_vs, m) =
-        model("tada2d", &f, &["VIDEO.BACKBONE.BRANCH.POOL_K=[5, 1, 1]"]).expect("builds and loads");
-    let tensors = our_tensors(&f, "", &m).expect("runs");
-    let name = "__out_backbone.conv2__";
-    let (_, conv2) = tensors.iter().find(|(n, _)| n == name).expect("stored");
-    let c = compare(&f, name, conv2).expect("comparable");
+    let c = compare_with(
+        "tada2d",
+        "",
+        &["VIDEO.BACKBONE.BRANCH.POOL_K=[5, 1, 1]"],
+        "__out_backbone.conv2__",
+    );
     assert!(
         !c.pass,
         "POOL_K [5, 1, 1] should not match (max |diff| {:.2e})",
@@ -213,17 +191,12 @@ fn tada2d_fixture_detects_a_wrong_pool_kernel() {
 /// of the very first block.
 #[test]
 fn fixture_comparison_detects_a_wrong_attention_split() {
-    let case = "tadaconvnextv2_t_reduced";
-    let f = fixture(case);
-    let (_vs, m) =
-        model(case, &f, &["VIDEO.BACKBONE.BRANCH.HEAD_DIM=8"]).expect("builds and loads");
-    let tensors = our_tensors(&f, "", &m).expect("runs");
-    let name = "__out_backbone.stages.0.0.dwconv_rf.0__";
-    let (_, cal) = tensors
-        .iter()
-        .find(|(n, _)| n == name)
-        .expect("the first calibration is stored");
-    let c = compare(&f, name, cal).expect("comparable");
+    let c = compare_with(
+        "tadaconvnextv2_t_reduced",
+        "",
+        &["VIDEO.BACKBONE.BRANCH.HEAD_DIM=8"],
+        "__out_backbone.stages.0.0.dwconv_rf.0__",
+    );
     assert!(
         !c.pass,
         "HEAD_DIM 8 should not match (max |diff| {:.2e})",
@@ -261,7 +234,7 @@ fn check_case(case: &str, output: &str) -> Vec<String> {
         match compare(&f, &name, &ours) {
             Ok(c) => {
                 println!(
-                    "{case:20} {name:52} max|diff| {:.2e}  atol {:.0e} + rtol {:.0e}·|ref|  {}",
+                    "{case:26} {name:52} max|diff| {:.2e}  atol {:.0e} + rtol {:.0e}·|ref|  {}",
                     c.max_abs_diff,
                     c.atol,
                     c.rtol,
@@ -289,16 +262,12 @@ fn tadaformer_fixture_matches_the_reference() {
 /// the fixture's 4 load fine (no shape changes) but must differ from the first layer on.
 #[test]
 fn tadaformer_fixture_detects_a_wrong_head_count() {
-    let case = "tadaformer_reduced";
-    let f = fixture(case);
-    let (_vs, m) = model(case, &f, &["VIDEO.BACKBONE.NUM_HEADS=2"]).expect("builds and loads");
-    let tensors = our_tensors(&f, "unnamed", &m).expect("runs");
-    let name = "__out_backbone.layers.0__";
-    let (_, layer0) = tensors
-        .iter()
-        .find(|(n, _)| n == name)
-        .expect("the first layer's output is stored");
-    let c = compare(&f, name, layer0).expect("comparable");
+    let c = compare_with(
+        "tadaformer_reduced",
+        "unnamed",
+        &["VIDEO.BACKBONE.NUM_HEADS=2"],
+        "__out_backbone.layers.0__",
+    );
     assert!(
         !c.pass,
         "2 heads should not match (max |diff| {:.2e})",
