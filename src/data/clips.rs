@@ -59,7 +59,8 @@ pub fn color_config(a: &AugmentationConfig) -> Option<ColorJitterConfig> {
     })
 }
 
-fn triple(v: &[f64]) -> [f64; 3] {
+/// DATA.MEAN / DATA.STD as three channel values.
+pub fn triple(v: &[f64]) -> [f64; 3] {
     // Validation guarantees three values; a shorter list repeats its last (one grey value).
     let at = |i: usize| v.get(i).or(v.last()).copied().unwrap_or(0.0);
     [at(0), at(1), at(2)]

@@ -42,9 +42,8 @@ pub fn synthetic_videos(cfg: &Config, split: Split) -> Result<SyntheticVideos, P
         cfg.data.num_input_frames,
         cfg.data.train_crop_size,
     );
-    let three = |v: &[f64]| [0, 1, 2].map(|i| v.get(i).or(v.last()).copied().unwrap_or(0.0));
-    s.mean = three(&cfg.data.mean);
-    s.std = three(&cfg.data.std);
+    s.mean = crate::data::clips::triple(&cfg.data.mean);
+    s.std = crate::data::clips::triple(&cfg.data.std);
     Ok(s)
 }
 

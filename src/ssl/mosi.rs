@@ -1,7 +1,6 @@
 //! Wiring tada's config onto the MoSI generator of the augment crate.
 
 use tada_augment::mosi::{self as gen, GeneratorConfig, SpeedConfig, Standardize};
-use tada_augment::transforms::color::ColorJitterConfig;
 
 use crate::config::schema::{DataMode, FlipMode, LabelMode, StandardSize};
 use crate::config::Config;
@@ -73,17 +72,7 @@ pub fn generator_config(cfg: &Config) -> Result<GeneratorConfig, MosiConfigError
         static_mask: p.static_mask.then(|| pair(&p.mask_size_ratio)),
         mean: three(&cfg.data.mean, "DATA.MEAN")?,
         std: three(&cfg.data.std, "DATA.STD")?,
-        color: a.color_aug.then_some(ColorJitterConfig {
-            brightness: a.brightness,
-            contrast: a.contrast,
-            saturation: a.saturation,
-            hue: a.hue,
-            color_p: a.color_p,
-            grayscale: a.grayscale,
-            consistent: a.consistent,
-            shuffle: a.shuffle,
-            gray_first: a.gray_first,
-        }),
+        color: crate::data::clips::color_config(a),
         flip: match p.flip_mode {
             FlipMode::Image => gen::FlipMode::Image,
             FlipMode::Reference => gen::FlipMode::Reference,

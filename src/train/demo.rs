@@ -4,20 +4,12 @@
 //! initialised copy, and both probes are scored on held-out videos.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use tch::Kind;
-
-use crate::checkpoint::{load_into, read_safetensors};
 use crate::config::{load_over, load_str, LoadedConfig};
-use crate::data::dataset::Split;
-use crate::data::loader::Loader;
-use crate::data::pipeline::{loader_config, synthetic_videos};
 use crate::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 
 use super::runs::{finetune, pretrain, RunOptions};
-use super::trainer::Session;
 use super::TrainError;
 
 const MOSI_CONFIG: &str = include_str!("../../configs/demo/mosi_pretrain.yaml");
@@ -45,45 +37,6 @@ fn with_seed(loaded: LoadedConfig, seed: u64) -> LoadedConfig {
     let mut l = loaded;
     l.config.random_seed = seed;
     l
-}
-
-/// Top-1 accuracy of the checkpoint `weights` (a probe run's last) on the held-out videos.
-fn test_accuracy(loaded: &LoadedConfig, weights: &Path) -> Result<f64, TrainError> {
-    let cfg = &loaded.config;
-    let session = Session::new(cfg)?;
-    let file = read_safetensors(weights).map_err(|e| TrainError::Weights {
-        path: weights.to_path_buf(),
-        source: Box::new(e),
-    })?;
-    load_into(&session.vs, &file, weights, false).map_err(|e| TrainError::Weights {
-        path: weights.to_path_buf(),
-        source: Box::new(e),
-    })?;
-    let loader = Loader::new(
-        Arc::new(synthetic_videos(cfg, Split::Test)?),
-        loader_config(cfg, Split::Test, cfg.random_seed),
-    );
-    let (mut right, mut total) = (0i64, 0i64);
-    for batch in loader.epoch(0) {
-        let b = batch?;
-        let out = tch::no_grad(|| {
-            session
-                .model
-                .forward_t(&b.inputs.to_device(session.device), false)
-        });
-        let Some(p) = out.predictions.single() else {
-            return Err(TrainError::Task(
-                "the probe model has more than one output".into(),
-            ));
-        };
-        let hit = p
-            .argmax(-1, false)
-            .to_device(tch::Device::Cpu)
-            .eq_tensor(&b.labels);
-        right += hit.sum(Kind::Int64).int64_value(&[]);
-        total += b.labels.size()[0];
-    }
-    Ok(right as f64 / total.max(1) as f64)
 }
 
 /// Runs the three stages under `opts.output` (`mosi/`, `probe_random/`, `probe_mosi/`).
@@ -131,7 +84,8 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
                 "the {dir} run wrote no checkpoint"
             )));
         };
-        scores.push(test_accuracy(&probe, &ckpt)?);
+        // One view per synthetic video, so acc@1 is the share of held-out clips right.
+        scores.push(super::evaluate::test(&probe, &ckpt)?.acc1);
     }
     Ok(DemoReport {
         pretext_accuracy,

@@ -43,6 +43,8 @@ struct Opened {
     /// Timestamp of the first frame, in stream units.
     start: i64,
     info: VideoInfo,
+    /// The stream's opened decoder, taken by the one decode pass an `Opened` serves.
+    decoder: Option<ff::decoder::Video>,
 }
 
 fn rate(r: ff::Rational) -> Option<f64> {
@@ -113,6 +115,7 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         time_base,
         start,
         info,
+        decoder: Some(decoder),
     })
 }
 
@@ -275,10 +278,10 @@ fn decode_range(
             std::mem::swap(o, &mut fresh);
         }
     }
-    let stream = o.input.stream(o.stream).expect("stream index from open()");
-    let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| undecodable(path, e))?;
-    let mut decoder = ctx.decoder().video().map_err(|e| undecodable(path, e))?;
+    let mut decoder = o
+        .decoder
+        .take()
+        .expect("decode_range gets a freshly opened file, whose decoder is unused");
     let (start, time_base) = (o.start, o.time_base);
     let to_index = |ts: i64| -> usize {
         let secs = (ts - start) as f64 * time_base;
