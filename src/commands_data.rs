@@ -28,24 +28,19 @@ pub fn video_dataset_config(
 }
 
 pub fn bench_loader(cfg: &tada::config::Config, budget: std::time::Duration) -> Result<()> {
+    use tada::bench::loader::loader_throughput;
     use tada::config::schema::Dataset;
     use tada::data::dataset::Split;
     use tada::data::pipeline;
-    let (r, batch) = if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
+    let r = if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
         let source = std::sync::Arc::new(pipeline::synthetic_videos(cfg, Split::Train)?);
-        let loader =
-            tada::data::loader::Loader::new(source, pipeline::loader_config(cfg, Split::Train, 0));
-        (
-            tada::bench::loader::loader_throughput(&loader, budget)?,
-            loader.config().batch_size,
-        )
+        let config = pipeline::loader_config(cfg, Split::Train, 0);
+        loader_throughput(&tada::data::loader::Loader::new(source, config), budget)?
     } else {
-        let loader = pipeline::video_loader(cfg, Split::Train, 0)?;
-        (
-            tada::bench::loader::loader_throughput(&loader, budget)?,
-            loader.config().batch_size,
-        )
+        loader_throughput(&pipeline::video_loader(cfg, Split::Train, 0)?, budget)?
     };
+    // The training loader's batch (pipeline::loader_config).
+    let batch = cfg.train.batch_size;
     println!(
         "loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
         r.workers,
