@@ -117,7 +117,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Pretrain with a pretext task (MoSI); keys the config leaves out default to the MoSI recipe.
+    /// Pretrain with a pretext task: MoSI (keys the config leaves out default to the MoSI
+    /// recipe) or contrastive learning (PRETRAIN.GENERATOR: Contrastive).
     Pretrain {
         #[command(flatten)]
         run: RunArgs,
@@ -126,7 +127,7 @@ enum Command {
     Finetune {
         #[command(flatten)]
         run: RunArgs,
-        /// Pretrained weights (the pretext head is dropped); default TRAIN.CHECKPOINT_FILE_PATH.
+        /// Pretrained weights (only `backbone.*` is loaded); default TRAIN.CHECKPOINT_FILE_PATH.
         #[arg(long)]
         weights: Option<PathBuf>,
     },
@@ -398,10 +399,8 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Pretrain { run } => {
-            use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
-            let loaded =
-                tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &run.config, &run.set)
-                    .with_context(|| format!("cannot load config {}", run.config.display()))?;
+            let loaded = tada::train::runs::load_pretrain_config(&run.config, &run.set)
+                .with_context(|| format!("cannot load config {}", run.config.display()))?;
             let s = tada::train::runs::pretrain(&loaded, &run.options(None))?;
             print_summary(&s);
         }
@@ -411,10 +410,10 @@ fn run(cli: Cli) -> Result<()> {
             let (s, report) = tada::train::runs::finetune(&loaded, &run.options(weights))?;
             if let Some(r) = report {
                 println!(
-                    "weights {}: {}; dropped {}",
+                    "weights {}: {}; dropped {} tensors outside backbone.*",
                     r.path.display(),
                     r.load,
-                    r.dropped.join(", ")
+                    r.dropped.len()
                 );
             }
             print_summary(&s);

@@ -44,3 +44,11 @@ pub fn repo() -> PathBuf {
 pub fn fixtures_dir() -> PathBuf {
     repo().join("../shared/fixtures")
 }
+
+/// Holds libtorch's process-wide generator for one training test: a run seeds it
+/// (initialisation, per-step draws), so runs in parallel test threads would draw from each
+/// other's streams.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

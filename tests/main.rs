@@ -5,6 +5,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod config;
+mod contrastive_e2e;
 mod datasets;
 mod demo;
 mod import;

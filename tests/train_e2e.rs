@@ -3,8 +3,8 @@
 //! stopped and resumed gives the same losses as an uninterrupted one.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
+use crate::common::serial;
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::LoadedConfig;
 use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
@@ -48,13 +48,6 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPO
     let path = dir.join("mosi.yaml");
     std::fs::write(&path, yaml).unwrap();
     tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
-}
-
-/// libtorch's generator is one per process and a run seeds it (initialisation, per-step
-/// dropout draws): runs of tests in parallel threads would draw from each other's streams.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn options(dir: &Path, resume: bool, max_steps: Option<u64>) -> RunOptions {

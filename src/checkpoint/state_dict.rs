@@ -55,7 +55,7 @@ impl fmt::Display for LoadReport {
 
 /// Names that are stored beside weights but are not weights: `__…__` entries (inputs, outputs,
 /// optimiser state) and BatchNorm's `num_batches_tracked`, which has no effect on the math.
-fn is_non_weight(name: &str) -> bool {
+pub fn is_non_weight(name: &str) -> bool {
     (name.starts_with("__") && name.ends_with("__")) || name.ends_with("num_batches_tracked")
 }
 

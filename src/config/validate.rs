@@ -1,7 +1,7 @@
 //! Checks of values the types alone cannot express, run before anything is built.
 
 use super::error::ConfigError;
-use super::schema::{Config, LrPolicy, StandardSize};
+use super::schema::{Config, HeadName, LrPolicy, OptimMethod, StandardSize};
 use super::source::Sources;
 
 struct Checker<'a> {
@@ -53,13 +53,16 @@ impl Checker<'_> {
 /// Validates a deserialised config. `sources` lets errors name the file that set the value.
 pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     let c = Checker { sources };
-    let Some(num_classes) = cfg.video.head.num_classes else {
-        return Err(ConfigError::Missing {
-            key: "VIDEO.HEAD.NUM_CLASSES".into(),
-            hint: "set it in the config file or with --set VIDEO.HEAD.NUM_CLASSES=N".into(),
-        });
-    };
-    c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
+    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
+    if cfg.video.head.name != HeadName::ContrastiveHead {
+        let Some(num_classes) = cfg.video.head.num_classes else {
+            return Err(ConfigError::Missing {
+                key: "VIDEO.HEAD.NUM_CLASSES".into(),
+                hint: "set it in the config file or with --set VIDEO.HEAD.NUM_CLASSES=N".into(),
+            });
+        };
+        c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
+    }
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
     c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")?;
 
@@ -222,6 +225,27 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     c.at_least_one(pc.input_frames, "PRETRAIN.PARAMCROP.INPUT_FRAMES")?;
     c.at_least_one(pc.noise_dim, "PRETRAIN.PARAMCROP.NOISE_DIM")?;
     c.at_least_one(pc.hidden_dim, "PRETRAIN.PARAMCROP.HIDDEN_DIM")?;
+    c.at_least_one(pc.input_size, "PRETRAIN.PARAMCROP.INPUT_SIZE")?;
+    c.positive(pc.lr, "PRETRAIN.PARAMCROP.LR")?;
+    c.check(
+        matches!(pc.optim_method, OptimMethod::Adam | OptimMethod::Sgd),
+        "PRETRAIN.PARAMCROP.OPTIM_METHOD",
+        "must be adam or sgd (LARS trust ratios mean nothing on the small parameter net)",
+    )?;
+    c.check(
+        pc.grl_lambda.is_finite() && pc.grl_lambda >= 0.0,
+        "PRETRAIN.PARAMCROP.GRL_LAMBDA",
+        "must be >= 0",
+    )?;
+    c.positive(pc.grl_gamma, "PRETRAIN.PARAMCROP.GRL_GAMMA")?;
+    let ct = &p.contrastive;
+    c.positive(ct.temperature, "PRETRAIN.CONTRASTIVE.TEMPERATURE")?;
+    c.at_least_one(ct.queue_size, "PRETRAIN.CONTRASTIVE.QUEUE_SIZE")?;
+    c.check(
+        (0.0..=1.0).contains(&ct.momentum),
+        "PRETRAIN.CONTRASTIVE.MOMENTUM",
+        "must be in [0, 1]",
+    )?;
     let size_ok = match &p.standard_size {
         StandardSize::Fixed(n) => *n >= 1,
         StandardSize::Range(v) => v.len() == 3 && v[0] >= 1 && v[0] <= v[1] && v[2] >= 1,

@@ -62,6 +62,7 @@ impl VideoModel {
             &video.head,
             backbone.out_features(),
             &cfg.pretrain,
+            &cfg.bn,
         )?;
         Ok(Self {
             backbone,

@@ -1,5 +1,6 @@
-//! Pretext tasks: MoSI (and contrastive learning with ParamCrop, with the trainers issue).
+//! Pretext tasks: MoSI, and contrastive learning with random cubic crops or ParamCrop.
 
+pub mod contrastive;
 pub mod crops;
 pub mod mosi;
 pub mod mosi_preview;

@@ -2,7 +2,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::task::{accuracy, Task, TaskLoss};
+use super::task::{accuracy, StepContext, Task, TaskLoss};
 use super::TrainError;
 use crate::config::schema::LossFunc;
 use crate::config::Config;
@@ -41,7 +41,21 @@ impl Task for ClassifyTask {
         }
     }
 
-    fn forward(&self, model: &VideoModel, xs: &Tensor) -> ModelOutput {
+    fn step(
+        &self,
+        model: &VideoModel,
+        batch: &Batch,
+        device: Device,
+        _ctx: &StepContext,
+    ) -> Result<TaskLoss, TrainError> {
+        let out = self.forward(model, &batch.inputs.to_device(device));
+        self.loss(&out, batch, device)
+    }
+}
+
+impl ClassifyTask {
+    /// Runs the model in training mode; the linear probe keeps the backbone in evaluation mode.
+    pub fn forward(&self, model: &VideoModel, xs: &Tensor) -> ModelOutput {
         if !self.linear_probe {
             return model.forward_t(xs, true);
         }
@@ -54,7 +68,8 @@ impl Task for ClassifyTask {
         }
     }
 
-    fn loss(
+    /// Loss and accuracy of `out` against the labels of `batch`.
+    pub fn loss(
         &self,
         out: &ModelOutput,
         batch: &Batch,

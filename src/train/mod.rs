@@ -1,7 +1,8 @@
 //! Training infrastructure: run folders, metrics, TensorBoard logs, progress reporting, and the
-//! training loop with its tasks (MoSI pretraining, fine-tuning, linear probe).
+//! training loop with its tasks (MoSI and contrastive pretraining, fine-tuning, linear probe).
 
 pub mod classify_task;
+pub mod contrastive_task;
 pub mod demo;
 mod error;
 pub mod evaluate;

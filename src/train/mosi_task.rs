@@ -2,11 +2,11 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::task::{accuracy, Task, TaskLoss};
+use super::task::{accuracy, StepContext, Task, TaskLoss};
 use super::TrainError;
 use crate::data::loader::Batch;
 use crate::models::heads::Predictions;
-use crate::models::ModelOutput;
+use crate::models::{ModelOutput, VideoModel};
 
 /// Cross-entropy over the B·K clips of a batch of B images × K speeds, summed over the heads
 /// the model has (`move_joint`, or `move_x` / `move_y`).
@@ -42,7 +42,21 @@ impl Task for MosiTask {
         (s[0] * s.get(1).copied().unwrap_or(1)) as usize
     }
 
-    fn loss(
+    fn step(
+        &self,
+        model: &VideoModel,
+        batch: &Batch,
+        device: Device,
+        _ctx: &StepContext,
+    ) -> Result<TaskLoss, TrainError> {
+        let out = model.forward_t(&batch.inputs.to_device(device), true);
+        self.loss(&out, batch, device)
+    }
+}
+
+impl MosiTask {
+    /// Loss and metrics of `out` against the labels of `batch`.
+    pub fn loss(
         &self,
         out: &ModelOutput,
         batch: &Batch,

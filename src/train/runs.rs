@@ -7,20 +7,28 @@ use std::sync::Arc;
 use tada_augment::mosi::MosiGenerator;
 
 use super::classify_task::ClassifyTask;
+use super::contrastive_task::ContrastiveTask;
 use super::mosi_task::MosiTask;
 use super::run_dir::RunDir;
 use super::trainer::{train, Session, Summary, TrainOptions};
 use super::TrainError;
-use crate::checkpoint::{read_safetensors, strip_module_prefix, LoadReport};
+use crate::checkpoint::{is_non_weight, read_safetensors, strip_module_prefix, LoadReport};
 use crate::config::schema::Dataset;
-use crate::config::LoadedConfig;
+use crate::config::{load_over, ConfigError, LoadedConfig};
 use crate::data::dataset::Split;
 use crate::data::loader::Loader;
 use crate::data::mosi_images::{ImageOrigin, MosiImages};
-use crate::data::pipeline::{entries, loader_config, synthetic_videos, video_loader};
+use crate::data::pipeline::{
+    entries, loader_config, synthetic_videos, video_loader, SYNTHETIC_VIDEOS,
+};
+use crate::data::synthetic_video::SyntheticVideos;
+use crate::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 
 /// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
 pub const SYNTHETIC_IMAGES: usize = 256;
+
+/// Motion directions of the synthetic videos contrastive pretraining reads (labels unused).
+pub const CONTRASTIVE_SYNTHETIC_DIRECTIONS: usize = 4;
 
 /// Where a run writes, and how it starts.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +44,7 @@ pub struct RunOptions {
 #[derive(Debug, Clone)]
 pub struct WeightsReport {
     pub path: PathBuf,
-    /// `head.*` tensors of the file, dropped: the new task has its own head.
+    /// Tensors of the file outside `backbone.*`, dropped: the new task has its own head.
     pub dropped: Vec<String>,
     pub load: LoadReport,
 }
@@ -49,8 +57,23 @@ fn run_dir(loaded: &LoadedConfig, opts: &RunOptions) -> Result<RunDir, TrainErro
     Ok(RunDir::create(&root, loaded)?)
 }
 
-/// MoSI pretraining (PRETRAIN.ENABLE with the MoSI generator) on TRAIN.DATASET's images, or on
-/// tada's synthetic images when TRAIN.DATASET is unset or `synthetic_images`.
+/// PRETRAIN.GENERATOR of contrastive pretraining (a tada value).
+pub const CONTRASTIVE_GENERATOR: &str = "Contrastive";
+
+/// The config of `tada pretrain`: a contrastive config (PRETRAIN.GENERATOR `Contrastive`) as it
+/// is, anything else over the reference's MoSI run recipe, which supplies the keys a MoSI
+/// config leaves out.
+pub fn load_pretrain_config(path: &Path, set: &[String]) -> Result<LoadedConfig, ConfigError> {
+    if let Ok(plain) = crate::config::load(path, set) {
+        if plain.config.pretrain.generator == CONTRASTIVE_GENERATOR {
+            return Ok(plain);
+        }
+    }
+    load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, path, set)
+}
+
+/// Pretraining (PRETRAIN.ENABLE): MoSI with PRETRAIN.GENERATOR `MoSIGenerator`, contrastive
+/// learning (SimCLR / MoCo v2, random cubic crops or ParamCrop) with `Contrastive`.
 pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     if !cfg.pretrain.enable {
@@ -61,12 +84,19 @@ pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tra
                 .into(),
         });
     }
-    if cfg.pretrain.generator != "MoSIGenerator" {
-        return Err(TrainError::Unsupported(format!(
-            "PRETRAIN.GENERATOR {} (only MoSIGenerator is built)",
-            cfg.pretrain.generator
-        )));
+    match cfg.pretrain.generator.as_str() {
+        "MoSIGenerator" => mosi_pretrain(loaded, opts),
+        CONTRASTIVE_GENERATOR => contrastive_pretrain(loaded, opts),
+        other => Err(TrainError::Unsupported(format!(
+            "PRETRAIN.GENERATOR {other} (tada builds MoSIGenerator and {CONTRASTIVE_GENERATOR})"
+        ))),
     }
+}
+
+/// MoSI pretraining on TRAIN.DATASET's images, or on tada's synthetic images when TRAIN.DATASET
+/// is unset or `synthetic_images`.
+fn mosi_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
+    let cfg = &loaded.config;
     let crop = cfg.data.train_crop_size;
     let origin = match cfg.train.dataset {
         None | Some(Dataset::SyntheticImages) => ImageOrigin::Synthetic {
@@ -96,7 +126,54 @@ pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tra
     train(loaded, &session, &MosiTask, loader, &mut run, &opts.train)
 }
 
-/// Copies the tensors of the safetensors file `path` into the model except `head.*`.
+/// Contrastive pretraining on source clips of PRETRAIN.PARAMCROP.INPUT_FRAMES x INPUT_SIZE²
+/// from TRAIN.DATASET (tada's synthetic videos when unset), in [0, 1]: the task cuts, jitters
+/// and normalises the views on the device.
+fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
+    let cfg = &loaded.config;
+    let p = &cfg.pretrain.paramcrop;
+    let mut src = cfg.clone();
+    src.data.num_input_frames = p.input_frames;
+    src.data.train_crop_size = p.input_size;
+    src.data.train_jitter_scales = vec![p.input_size as f64; 2];
+    src.data.mean = vec![0.0; 3];
+    src.data.std = vec![1.0; 3];
+    src.augmentation.color_aug = false;
+    let session = Session::new(cfg)?;
+    let task = ContrastiveTask::new(&session, cfg)?;
+    let mut run = run_dir(loaded, opts)?;
+    let seed = cfg.random_seed;
+    match cfg.train.dataset {
+        None | Some(Dataset::SyntheticVideos) => {
+            let count = cfg.train.num_samples.unwrap_or(SYNTHETIC_VIDEOS);
+            let mut source = SyntheticVideos::new(
+                Split::Train,
+                count,
+                CONTRASTIVE_SYNTHETIC_DIRECTIONS,
+                p.input_frames,
+                p.input_size,
+            );
+            source.mean = [0.0; 3];
+            source.std = [1.0; 3];
+            let loader = Loader::new(Arc::new(source), loader_config(cfg, Split::Train, seed));
+            train(loaded, &session, &task, loader, &mut run, &opts.train)
+        }
+        Some(Dataset::SyntheticImages) | Some(Dataset::Imagenet) => Err(TrainError::Config {
+            key: "TRAIN.DATASET",
+            message: "contrastive pretraining cuts cubes out of videos: use a video dataset or \
+                      synthetic_videos"
+                .into(),
+        }),
+        Some(_) => {
+            let loader = video_loader(&src, Split::Train, seed)?;
+            train(loaded, &session, &task, loader, &mut run, &opts.train)
+        }
+    }
+}
+
+/// Copies the `backbone.*` tensors of the safetensors file `path` into the model; the rest
+/// (`head.*`, and `paramcrop.*`, `momentum_encoder.*`, `contrastive.*` of contrastive runs)
+/// is dropped.
 pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
     let wrap = |source| TrainError::Weights {
         path: path.to_path_buf(),
@@ -105,7 +182,9 @@ pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsRe
     let mut file = read_safetensors(path).map_err(wrap)?;
     let mut dropped = Vec::new();
     file.tensors.retain(|(name, _)| {
-        let keep = !strip_module_prefix(name).starts_with("head.");
+        // The pretext's head, and a contrastive run's parameter net, key encoder and queue, are
+        // dropped; non-weight entries (optimiser state) are left for the loader to skip.
+        let keep = is_non_weight(name) || strip_module_prefix(name).starts_with("backbone.");
         if !keep {
             dropped.push(name.clone());
         }
@@ -117,6 +196,16 @@ pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsRe
         dropped,
         load,
     })
+}
+
+/// The first few names of a list, for a log line.
+fn brief(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut s = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(", … ({} more)", names.len() - SHOWN));
+    }
+    s
 }
 
 /// Fine-tuning, or the linear probe with TRAIN.ONLY_LINEAR, on TRAIN.DATASET. Pretrained
@@ -140,12 +229,13 @@ pub fn finetune(
         Some(path) if !resuming => {
             let r = load_backbone_weights(&session, &path)?;
             tracing::info!(
-                "loaded {} tensors from {}; dropped the pretext head ({}); left at their \
+                "loaded {} tensors from {}; dropped {} outside backbone.* ({}); left at their \
                  initialisation: {}",
                 r.load.loaded,
                 path.display(),
-                r.dropped.join(", "),
-                r.load.missing.join(", ")
+                r.dropped.len(),
+                brief(&r.dropped),
+                brief(&r.load.missing)
             );
             Some(r)
         }

@@ -5,7 +5,7 @@ use tch::{Device, Tensor};
 
 use super::TrainError;
 use crate::data::loader::Batch;
-use crate::models::{ModelOutput, VideoModel};
+use crate::models::VideoModel;
 
 /// A scalar loss to backpropagate and the step's metrics (accuracy per head, …).
 #[derive(Debug)]
@@ -16,34 +16,51 @@ pub struct TaskLoss {
     pub metrics: Vec<(String, f64)>,
 }
 
+/// Where a step sits in the run, for tasks whose behaviour changes over training (ParamCrop's
+/// gradient-reversal ramp).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepContext {
+    /// Fractional epoch of the step (epoch + iteration / iterations per epoch).
+    pub epoch: f64,
+    /// OPTIMIZER.MAX_EPOCH.
+    pub max_epoch: f64,
+}
+
+impl StepContext {
+    /// Training progress in [0, 1].
+    pub fn progress(&self) -> f64 {
+        if self.max_epoch > 0.0 {
+            (self.epoch / self.max_epoch).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
 /// A pretext or downstream task.
 pub trait Task {
     /// Label for logs and progress bars, e.g. `mosi` or `linear_probe`.
     fn name(&self) -> &str;
-
-    /// The model input of `batch` on `device`.
-    fn input(&self, batch: &Batch, device: Device) -> Tensor {
-        batch.inputs.to_device(device)
-    }
 
     /// Number of clips the model sees for `batch` (for clips/s).
     fn clips(&self, batch: &Batch) -> usize {
         batch.indices.len()
     }
 
-    /// Runs the model in training mode. A linear probe overrides this to keep the backbone in
-    /// evaluation mode.
-    fn forward(&self, model: &VideoModel, xs: &Tensor) -> ModelOutput {
-        model.forward_t(xs, true)
-    }
-
-    /// Loss and metrics of `out` against the labels of `batch`.
-    fn loss(
+    /// Runs the model on `batch` (in training mode, or as the task says) and returns the loss
+    /// to backpropagate with the step's metrics.
+    fn step(
         &self,
-        out: &ModelOutput,
+        model: &VideoModel,
         batch: &Batch,
         device: Device,
+        ctx: &StepContext,
     ) -> Result<TaskLoss, TrainError>;
+
+    /// Called after the optimiser step (MoCo's momentum update and queue).
+    fn after_step(&self) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 /// Top-1 accuracy of `(N, K)` logits against `(N)` class indices.

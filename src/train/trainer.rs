@@ -15,7 +15,7 @@ use super::optim::{clip_setting, fractional_epoch, LrSchedule, OptimError, Optim
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::signals::StopOnSignal;
-use super::task::Task;
+use super::task::{StepContext, Task};
 use super::TrainError;
 use crate::checkpoint::{latest_checkpoint, load_into, Checkpoint, NamedTensors, RunState};
 use crate::config::{Config, LoadedConfig};
@@ -289,9 +289,11 @@ pub fn train<S: SampleSource + 'static>(
             let lr = schedule.lr_at(fractional_epoch(epoch, iter, iters, 1));
             opt.set_lr(lr);
             tch::manual_seed(step_seed(seed, state.step));
-            let xs = task.input(&batch, device);
-            let out = task.forward(&session.model, &xs);
-            let tl = task.loss(&out, &batch, device)?;
+            let ctx = StepContext {
+                epoch: fractional_epoch(epoch, iter, iters, 1),
+                max_epoch: max_epoch as f64,
+            };
+            let tl = task.step(&session.model, &batch, device, &ctx)?;
             let loss = tl.loss.double_value(&[]);
             if !loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -313,6 +315,7 @@ pub fn train<S: SampleSource + 'static>(
                 })?;
             }
             opt.step();
+            task.after_step()?;
             state.step += 1;
             iter += 1;
             summary.losses.push((state.step, loss));

@@ -204,3 +204,44 @@ fn param_net_cubes_are_valid_and_trainable_through_reversal() {
 fn cubes_theta(net: &ParamNet, z: &Tensor) -> Tensor {
     net.cubes(&net.forward(z), [8, 16, 16]).remove(0).theta()
 }
+
+#[test]
+fn uniform_raw_gives_uniform_cubes_inside_the_bounds() {
+    use rand::SeedableRng;
+    let cfg = ParamCropConfig::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let n = 4000;
+    // A square source: the side fraction is the scale on both spatial axes.
+    let cubes = cfg.cubes(&cfg.uniform_raw(n, &mut rng, Device::Cpu), [32, 64, 64]);
+    for c in &cubes {
+        let mean = |col: i64, t: &Tensor| t.select(1, col).mean(Kind::Float).double_value(&[]);
+        let (lo, hi) = (cfg.spatial_scale[0], cfg.spatial_scale[1]);
+        assert!(
+            (mean(0, &c.scale) - (lo + hi) / 2.0).abs() < 0.02,
+            "side ~ U(lo, hi)"
+        );
+        assert!(c.scale.select(1, 0).min().double_value(&[]) >= lo - 1e-6);
+        let (tlo, thi) = (cfg.temporal_scale[0], cfg.temporal_scale[1]);
+        assert!(
+            (mean(2, &c.scale) - (tlo + thi) / 2.0).abs() < 0.02,
+            "length ~ U(lo, hi)"
+        );
+        // Centre as a fraction of its valid range, c / (1 - s), is uniform on (-1, 1): mean 0,
+        // mean |.| 1/2.
+        let slack = (c.scale.ones_like() - &c.scale).clamp_min(1e-6);
+        let rel = &c.centre / slack;
+        assert!(rel.abs().max().double_value(&[]) <= 1.0 + 1e-5);
+        for axis in 0..3 {
+            let r = rel.select(1, axis);
+            assert!(r.mean(Kind::Float).double_value(&[]).abs() < 0.03);
+            let m = r.abs().mean(Kind::Float).double_value(&[]);
+            assert!((m - 0.5).abs() < 0.03, "centre spread {m} on axis {axis}");
+        }
+    }
+    // Random views are independent: far from coinciding on average.
+    let o = iou(&cubes[0], &cubes[1])
+        .iou
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!(o < 0.5, "mean IoU of random views {o}");
+}

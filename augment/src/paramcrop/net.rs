@@ -36,6 +36,73 @@ impl Default for ParamCropConfig {
     }
 }
 
+impl ParamCropConfig {
+    /// Raw numbers per view: 5 for square crops, 6 with a free aspect ratio.
+    pub fn params_per_view(&self) -> i64 {
+        if self.square {
+            5
+        } else {
+            6
+        }
+    }
+
+    /// Raw parameters that [`ParamCropConfig::cubes`] maps to cubes drawn *uniformly* from the same
+    /// bounds: the random cubic crop that ParamCrop replaces, sharing its mapping.
+    /// `σ(logit u) = u` and `tanh(logit(u) / 2) = 2u − 1`, so `u ~ U(0, 1)` gives uniform
+    /// scales and centres uniform over each axis's valid range.
+    ///
+    /// # Shapes
+    /// `(batch, views * P)`.
+    pub fn uniform_raw(&self, batch: i64, rng: &mut impl Rng, device: Device) -> Tensor {
+        let p = self.params_per_view() as usize;
+        let centre_from = if self.square { 2 } else { 3 };
+        let n = batch as usize * self.views as usize * p;
+        let v: Vec<f32> = (0..n)
+            .map(|i| {
+                let u = rng.random::<f64>().clamp(1e-6, 1.0 - 1e-6);
+                let logit = (u / (1.0 - u)).ln();
+                let half = if i % p >= centre_from { 0.5 } else { 1.0 };
+                (logit * half) as f32
+            })
+            .collect();
+        Tensor::from_slice(&v)
+            .view([batch, self.views * p as i64])
+            .to_device(device)
+    }
+
+    /// Maps raw parameters to one cube per view for a source of `[T, H, W]`.
+    pub fn cubes(&self, raw: &Tensor, source: [i64; 3]) -> Vec<Cube> {
+        let p = self.params_per_view();
+        let [t_lo, t_hi] = self.temporal_scale;
+        let [s_lo, s_hi] = self.spatial_scale;
+        let (h, w) = (source[1] as f64, source[2] as f64);
+        let short = h.min(w);
+        (0..self.views)
+            .map(|v| {
+                // (B, P) raw numbers of this view: a_t, a_s, [a_r], b_t, b_h, b_w.
+                let r = raw.narrow(1, v * p, p);
+                let col = |i: i64| r.select(1, i);
+                let s_t = col(0).sigmoid() * (t_hi - t_lo) + t_lo;
+                let side = col(1).sigmoid() * (s_hi - s_lo) + s_lo;
+                let sqrt_aspect = if self.square {
+                    Tensor::ones_like(&side)
+                } else {
+                    let (lo, hi) = (self.aspect[0].ln(), self.aspect[1].ln());
+                    ((col(2).sigmoid() * (hi - lo) + lo) * 0.5).exp()
+                };
+                let b0 = if self.square { 2 } else { 3 };
+                let s_h = (&side * (short / h) / &sqrt_aspect).clamp_max(1.0);
+                let s_w = (&side * (short / w) * &sqrt_aspect).clamp_max(1.0);
+                let scale = Tensor::stack(&[s_w, s_h, s_t], 1);
+                // Keeps every cube inside the source: |c| <= 1 - s on each axis.
+                let b = Tensor::stack(&[col(b0 + 2), col(b0 + 1), col(b0)], 1).tanh();
+                let centre = (scale.ones_like() - &scale) * b;
+                Cube { scale, centre }
+            })
+            .collect()
+    }
+}
+
 /// Noise -> MLP -> raw parameters -> cubes.
 #[derive(Debug)]
 pub struct ParamNet {
@@ -50,7 +117,7 @@ impl ParamNet {
     /// begins centred at mid-range scale and the two views nearly coincide: training starts
     /// from easy positives and the adversary makes them harder.
     pub fn new(path: &nn::Path, cfg: &ParamCropConfig) -> Self {
-        let p = if cfg.square { 5 } else { 6 };
+        let p = cfg.params_per_view();
         let out_cfg = nn::LinearConfig {
             ws_init: nn::Init::Randn {
                 mean: 0.0,
@@ -64,14 +131,6 @@ impl ParamNet {
             fc2: nn::linear(path / "fc2", cfg.hidden, cfg.hidden, Default::default()),
             out: nn::linear(path / "out", cfg.hidden, cfg.views * p, out_cfg),
             cfg: cfg.clone(),
-        }
-    }
-
-    fn params_per_view(&self) -> i64 {
-        if self.cfg.square {
-            5
-        } else {
-            6
         }
     }
 
@@ -104,34 +163,11 @@ impl ParamNet {
 
     /// Maps raw parameters to one cube per view for a source of `[T, H, W]`.
     pub fn cubes(&self, raw: &Tensor, source: [i64; 3]) -> Vec<Cube> {
-        let p = self.params_per_view();
-        let [t_lo, t_hi] = self.cfg.temporal_scale;
-        let [s_lo, s_hi] = self.cfg.spatial_scale;
-        let (h, w) = (source[1] as f64, source[2] as f64);
-        let short = h.min(w);
-        (0..self.cfg.views)
-            .map(|v| {
-                // (B, P) raw numbers of this view: a_t, a_s, [a_r], b_t, b_h, b_w.
-                let r = raw.narrow(1, v * p, p);
-                let col = |i: i64| r.select(1, i);
-                let s_t = col(0).sigmoid() * (t_hi - t_lo) + t_lo;
-                let side = col(1).sigmoid() * (s_hi - s_lo) + s_lo;
-                let sqrt_aspect = if self.cfg.square {
-                    Tensor::ones_like(&side)
-                } else {
-                    let (lo, hi) = (self.cfg.aspect[0].ln(), self.cfg.aspect[1].ln());
-                    ((col(2).sigmoid() * (hi - lo) + lo) * 0.5).exp()
-                };
-                let b0 = if self.cfg.square { 2 } else { 3 };
-                let s_h = (&side * (short / h) / &sqrt_aspect).clamp_max(1.0);
-                let s_w = (&side * (short / w) * &sqrt_aspect).clamp_max(1.0);
-                let scale = Tensor::stack(&[s_w, s_h, s_t], 1);
-                // Keeps every cube inside the source: |c| <= 1 - s on each axis.
-                let b = Tensor::stack(&[col(b0 + 2), col(b0 + 1), col(b0)], 1).tanh();
-                let centre = (scale.ones_like() - &scale) * b;
-                Cube { scale, centre }
-            })
-            .collect()
+        self.cfg.cubes(raw, source)
+    }
+
+    pub fn config(&self) -> &ParamCropConfig {
+        &self.cfg
     }
 
     /// Kind of the network's parameters.

@@ -53,9 +53,12 @@ fn blend(x: &Tensor, other: &Tensor, f: &Tensor) -> Tensor {
     ((x - other) * f + other).clamp(0.0, 1.0)
 }
 
-/// Factors broadcast over the clip: `(1, T, 1, 1)`.
-fn factor_tensor(f: &[f32]) -> Tensor {
-    Tensor::from_slice(f).view([1, f.len() as i64, 1, 1])
+/// Factors broadcast over the clip: `(1, T, 1, 1)`, on the clip's device (the jitter also runs
+/// on CUDA views in contrastive pretraining).
+fn factor_tensor(f: &[f32], like: &Tensor) -> Tensor {
+    Tensor::from_slice(f)
+        .view([1, f.len() as i64, 1, 1])
+        .to_device(like.device())
 }
 
 /// One factor per frame (all equal when `consistent`), drawn uniformly from `[lo, hi)`.
@@ -139,14 +142,14 @@ pub fn apply_color_plan(x: &Tensor, plan: &ColorPlan) -> Tensor {
     for step in &plan.steps {
         out = match step {
             ColorStep::Gray => grayscale(&out),
-            ColorStep::Brightness(f) => (&out * factor_tensor(f)).clamp(0.0, 1.0),
+            ColorStep::Brightness(f) => (&out * factor_tensor(f, x)).clamp(0.0, 1.0),
             ColorStep::Contrast(f) => {
                 // Per-frame mean grey level: (1, T, 1, 1).
                 let mean = luma(&out).mean_dim([2, 3].as_slice(), true, Kind::Float);
-                blend(&out, &mean, &factor_tensor(f))
+                blend(&out, &mean, &factor_tensor(f, x))
             }
-            ColorStep::Saturation(f) => blend(&out, &luma(&out), &factor_tensor(f)),
-            ColorStep::Hue(f) => adjust_hue(&out, &factor_tensor(f)),
+            ColorStep::Saturation(f) => blend(&out, &luma(&out), &factor_tensor(f, x)),
+            ColorStep::Hue(f) => adjust_hue(&out, &factor_tensor(f, x)),
         };
     }
     out

@@ -22,8 +22,8 @@ pub use model::{
 };
 pub use optim::{LrPolicy, OptimMethod, OptimizerConfig};
 pub use pretrain::{
-    ContrastiveSection, DataMode, FlipMode, LabelMode, ParamCropSection, PretrainConfig,
-    StandardSize,
+    ContrastiveFramework, ContrastiveSection, DataMode, FlipMode, GrlSchedule, LabelMode,
+    ParamCropSection, PretrainConfig, StandardSize,
 };
 pub use run::{Dataset, LossFunc, TaskType, TestConfig, TrainConfig};
 

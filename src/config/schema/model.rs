@@ -156,6 +156,8 @@ pub enum HeadName {
     MoSIHeadOnlyX,
     MoSIHeadOnlyY,
     TransformerHead,
+    /// tada's name for the contrastive projection MLP (PRETRAIN.CONTRASTIVE).
+    ContrastiveHead,
 }
 
 /// VIDEO.HEAD.ACTIVATION applied in eval mode.

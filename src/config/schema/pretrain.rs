@@ -39,7 +39,28 @@ pub enum FlipMode {
     None,
 }
 
-/// PRETRAIN.PARAMCROP section (tada keys; PARAMCROP.md §2–4).
+/// PRETRAIN.PARAMCROP.GRL_SCHEDULE: how the gradient-reversal strength grows over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrlSchedule {
+    /// `λ_max · (2 / (1 + exp(−γ p)) − 1)`, p = training progress in [0, 1] (the DANN ramp).
+    Dann,
+    Constant,
+}
+
+/// PRETRAIN.CONTRASTIVE.FRAMEWORK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContrastiveFramework {
+    /// NT-Xent over the 2B views of a batch, one shared encoder.
+    Simclr,
+    /// InfoNCE of queries against their keys and a queue of past keys, keys from a momentum
+    /// encoder (MoCo v2).
+    Moco,
+}
+
+/// PRETRAIN.PARAMCROP section (tada keys; PARAMCROP.md §2–4). With ENABLE false the contrastive
+/// views are random cubes drawn uniformly from the same bounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct ParamCropSection {
@@ -53,8 +74,24 @@ pub struct ParamCropSection {
     pub square: bool,
     /// Frames loaded per video, from which the views are cut.
     pub input_frames: usize,
+    /// Side of the square source clip the views are cut from (short-side resize + crop).
+    pub input_size: usize,
     pub noise_dim: usize,
     pub hidden_dim: usize,
+    /// Learning rate of the parameter net (follows the run's LR schedule shape).
+    pub lr: f64,
+    /// The parameter net's own update rule: `adam` or `sgd` (never LARS, whose trust ratio means
+    /// nothing on a 6k-parameter MLP).
+    pub optim_method: super::OptimMethod,
+    /// Largest gradient-reversal strength λ_max.
+    pub grl_lambda: f64,
+    pub grl_schedule: GrlSchedule,
+    /// γ of the DANN ramp.
+    pub grl_gamma: f64,
+    /// Epochs of random cubes before the parameter net takes over.
+    pub start_epoch: u64,
+    /// MoCo: compute the key view outside `no_grad` so its crop gets gradients too.
+    pub key_grad: bool,
 }
 
 impl Default for ParamCropSection {
@@ -66,8 +103,16 @@ impl Default for ParamCropSection {
             aspect: vec![0.75, 1.333],
             square: true,
             input_frames: 32,
+            input_size: 128,
             noise_dim: 16,
             hidden_dim: 64,
+            lr: 1e-3,
+            optim_method: super::OptimMethod::Adam,
+            grl_lambda: 1.0,
+            grl_schedule: GrlSchedule::Dann,
+            grl_gamma: 10.0,
+            start_epoch: 0,
+            key_grad: true,
         }
     }
 }
@@ -85,6 +130,16 @@ pub struct ContrastiveSection {
     pub head_bn: bool,
     /// BatchNorm after the output Linear too.
     pub final_bn: bool,
+    pub framework: ContrastiveFramework,
+    /// τ of the softmax over similarities.
+    pub temperature: f64,
+    /// MoCo: keys kept as negatives.
+    pub queue_size: usize,
+    /// MoCo: the key encoder follows the query encoder as `m·k + (1 − m)·q` after every step.
+    pub momentum: f64,
+    /// Mirror each view left-right with probability 0.5 (off for data whose label is a
+    /// direction, like the synthetic videos).
+    pub view_flip: bool,
 }
 
 impl Default for ContrastiveSection {
@@ -94,6 +149,11 @@ impl Default for ContrastiveSection {
             head_out_dim: 128,
             head_bn: true,
             final_bn: false,
+            framework: ContrastiveFramework::Simclr,
+            temperature: 0.1,
+            queue_size: 16384,
+            momentum: 0.999,
+            view_flip: true,
         }
     }
 }

@@ -13,11 +13,12 @@ mod tests;
 use tch::nn;
 use tch::Tensor;
 
-use crate::config::schema::{Activation, HeadConfig, HeadName, PretrainConfig};
+use crate::config::schema::{Activation, BnConfig, HeadConfig, HeadName, PretrainConfig};
 use crate::models::{ModelError, Taps};
 
 pub use base::BaseHead;
 pub use mosi::{mosi_num_classes, MoSIHead, MoSIHeadKind};
+pub use projection::{ProjectionConfig, ProjectionMlp};
 pub use transformer::TransformerHead;
 
 const KEY_NUM_CLASSES: &str = "VIDEO.HEAD.NUM_CLASSES";
@@ -73,26 +74,35 @@ pub enum Head {
     Base(BaseHead),
     MoSI(MoSIHead),
     Transformer(TransformerHead),
+    /// `ContrastiveHead`: the projection MLP under `head.mlp`; its prediction is the
+    /// L2-normalised embedding.
+    Contrastive(Box<ProjectionMlp>),
 }
 
 impl Head {
     /// `dim` is the feature width (VIDEO.BACKBONE.NUM_OUT_FEATURES); `pretrain` sizes the MoSI
-    /// heads.
+    /// heads and the projection MLP, whose BNs follow `bn`.
     pub fn new(
         path: &nn::Path,
         head: &HeadConfig,
         dim: i64,
         pretrain: &PretrainConfig,
+        bn: &BnConfig,
     ) -> Result<Self, ModelError> {
-        let p = HeadParams::from_config(head)?;
+        let p = || HeadParams::from_config(head);
         Ok(match head.name {
-            HeadName::BaseHead => Self::Base(BaseHead::new(path, dim, &p)?),
-            HeadName::TransformerHead => {
-                Self::Transformer(TransformerHead::new(path, dim, &p, head.pre_logits)?)
+            // Sized by PRETRAIN.CONTRASTIVE, not by NUM_CLASSES: there are no classes.
+            HeadName::ContrastiveHead => {
+                let c = ProjectionConfig::from_config(dim, &pretrain.contrastive, bn)?;
+                Self::Contrastive(Box::new(ProjectionMlp::new(&(path / "mlp"), &c)?))
             }
-            HeadName::MoSIHeadJoint => Self::mosi(path, MoSIHeadKind::Joint, dim, &p, pretrain)?,
-            HeadName::MoSIHeadOnlyX => Self::mosi(path, MoSIHeadKind::OnlyX, dim, &p, pretrain)?,
-            HeadName::MoSIHeadOnlyY => Self::mosi(path, MoSIHeadKind::OnlyY, dim, &p, pretrain)?,
+            HeadName::BaseHead => Self::Base(BaseHead::new(path, dim, &p()?)?),
+            HeadName::TransformerHead => {
+                Self::Transformer(TransformerHead::new(path, dim, &p()?, head.pre_logits)?)
+            }
+            HeadName::MoSIHeadJoint => Self::mosi(path, MoSIHeadKind::Joint, dim, &p()?, pretrain)?,
+            HeadName::MoSIHeadOnlyX => Self::mosi(path, MoSIHeadKind::OnlyX, dim, &p()?, pretrain)?,
+            HeadName::MoSIHeadOnlyY => Self::mosi(path, MoSIHeadKind::OnlyY, dim, &p()?, pretrain)?,
         })
     }
 
@@ -112,6 +122,7 @@ impl Head {
             Self::Base(h) => h.num_outputs(),
             Self::MoSI(h) => h.num_outputs(),
             Self::Transformer(h) => h.num_outputs(),
+            Self::Contrastive(h) => h.out_dim(),
         }
     }
 
@@ -127,6 +138,20 @@ impl Head {
             Self::Base(h) => h.forward_taps(xs, train, taps),
             Self::MoSI(h) => h.forward_taps(xs, train, taps),
             Self::Transformer(h) => h.forward_taps(xs, train, taps),
+            Self::Contrastive(h) => {
+                let embedding = h.forward_t(xs, train);
+                taps.record("head.mlp", &embedding);
+                let features = if xs.dim() == 5 {
+                    // (N, D, T, H, W) -> (N, D)
+                    xs.mean_dim([2i64, 3, 4].as_slice(), false, xs.kind())
+                } else {
+                    xs.shallow_clone()
+                };
+                HeadOutput {
+                    predictions: Predictions::Tensor(embedding),
+                    features,
+                }
+            }
         }
     }
 }

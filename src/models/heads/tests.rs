@@ -40,7 +40,13 @@ fn mosi_head_sizes_match_the_reference_table() {
 fn head(overrides: &[&str], dim: i64) -> (nn::VarStore, Head) {
     let cfg = config(R2D3D, overrides);
     let vs = nn::VarStore::new(Device::Cpu);
-    let h = Head::new(&(vs.root() / "head"), &cfg.video.head, dim, &cfg.pretrain);
+    let h = Head::new(
+        &(vs.root() / "head"),
+        &cfg.video.head,
+        dim,
+        &cfg.pretrain,
+        &cfg.bn,
+    );
     (vs, h.unwrap_or_else(|e| panic!("{overrides:?}: {e}")))
 }
 
@@ -204,6 +210,7 @@ fn bad_head_values_name_the_key() {
         ],
     );
     let vs = nn::VarStore::new(Device::Cpu);
-    let e = Head::new(&vs.root(), &cfg.video.head, 8, &cfg.pretrain).expect_err("no classes");
+    let e =
+        Head::new(&vs.root(), &cfg.video.head, 8, &cfg.pretrain, &cfg.bn).expect_err("no classes");
     assert_eq!(e.key(), Some(KEY_NUM_CLASSES));
 }

@@ -4,8 +4,12 @@
 use tch::nn::VarStore;
 use tch::Tensor;
 
-use super::{layerwise, OptimError};
+use super::{adjusted_base_lr, layerwise, OptimError};
+use crate::config::schema::OptimMethod;
 use crate::config::Config;
+
+/// Parameters under this prefix belong to ParamCrop's parameter net.
+pub const PARAMCROP_PREFIX: &str = "paramcrop.";
 
 /// Parameters sharing one weight decay and one learning-rate multiplier.
 #[derive(Debug)]
@@ -17,6 +21,8 @@ pub struct ParamGroup {
     pub lr_mult: f64,
     /// `(full parameter name, parameter)`.
     pub params: Vec<(String, Tensor)>,
+    /// An update rule of its own instead of OPTIMIZER.OPTIM_METHOD (ParamCrop's net).
+    pub method: Option<OptimMethod>,
 }
 
 impl ParamGroup {
@@ -26,6 +32,7 @@ impl ParamGroup {
             weight_decay,
             lr_mult,
             params: Vec::new(),
+            method: None,
         }
     }
 }
@@ -46,10 +53,39 @@ pub fn trainable_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
 /// Splits `params` into the optimiser's groups as the reference's `construct_optimizer` does:
 /// ONLY_LINEAR (§4.3), else the layer-wise branch when LAYER_WISE_LR_DECAY < 1 (§4.2), else the
 /// default substring rules (§4.1). Parameters not in any group are not optimised.
+///
+/// ParamCrop's parameter net (`paramcrop.*`) is set aside first into a group of its own
+/// (PARAMCROP.md §4): no weight decay, PRETRAIN.PARAMCROP.LR and OPTIM_METHOD, the run's LR
+/// schedule shape.
 pub fn build_groups(
     params: &[(String, Tensor)],
     cfg: &Config,
 ) -> Result<Vec<ParamGroup>, OptimError> {
+    let (crop, params): (Vec<_>, Vec<_>) = params
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .partition(|(n, _)| n.starts_with(PARAMCROP_PREFIX));
+    let mut groups = model_groups(&params, cfg)?;
+    if !crop.is_empty() {
+        let base = adjusted_base_lr(cfg);
+        if !(base.is_finite() && base > 0.0) {
+            return Err(OptimError::invalid(
+                "OPTIMIZER.BASE_LR",
+                format!(
+                    "is {base}; ParamCrop's learning rate is a multiple of it, so it must be > 0"
+                ),
+            ));
+        }
+        let pc = &cfg.pretrain.paramcrop;
+        let mut g = ParamGroup::empty("paramcrop", 0.0, pc.lr / base);
+        g.method = Some(pc.optim_method);
+        g.params = crop;
+        groups.push(g);
+    }
+    Ok(groups)
+}
+
+fn model_groups(params: &[(String, Tensor)], cfg: &Config) -> Result<Vec<ParamGroup>, OptimError> {
     let o = &cfg.optimizer;
     if cfg.train.only_linear {
         let mut g = ParamGroup::empty("head", o.weight_decay, 1.0);

@@ -120,6 +120,7 @@ pub(super) fn layer_wise_groups(
             weight_decay,
             lr_mult,
             params: vec![(name.clone(), t.shallow_clone())],
+            method: None,
         });
     }
     Ok(groups)

@@ -68,6 +68,8 @@ struct Group {
     name: String,
     weight_decay: f64,
     lr_mult: f64,
+    /// The optimiser's method unless the group has its own.
+    method: OptimMethod,
     params: Vec<Param>,
 }
 
@@ -152,6 +154,7 @@ impl Optimizer {
                 name: g.name,
                 weight_decay: g.weight_decay,
                 lr_mult: g.lr_mult,
+                method: g.method.unwrap_or(method),
                 params,
             });
         }
@@ -225,10 +228,10 @@ impl Optimizer {
 
     /// One update of every parameter that has a gradient.
     pub fn step(&mut self) {
-        let (method, hyper, lr) = (self.method, self.hyper, self.lr);
+        let (hyper, lr) = (self.hyper, self.lr);
         tch::no_grad(|| {
             for g in &mut self.groups {
-                let (glr, wd) = (lr * g.lr_mult, g.weight_decay);
+                let (glr, wd, method) = (lr * g.lr_mult, g.weight_decay, g.method);
                 for p in &mut g.params {
                     let grad = p.tensor.grad();
                     if !grad.defined() {
@@ -267,7 +270,8 @@ impl Optimizer {
             .iter()
             .map(|g| {
                 json!({"name": g.name, "weight_decay": g.weight_decay,
-                       "lr_mult": g.lr_mult, "params": g.params.len()})
+                       "lr_mult": g.lr_mult, "method": method_name(g.method),
+                       "params": g.params.len()})
             })
             .collect();
         json!({"method": method_name(self.method), "lr": self.lr, "groups": groups})
@@ -306,9 +310,9 @@ impl Optimizer {
                 "is not a parameter this optimiser steps (model or parameter groups changed?)",
             ));
         }
-        let adam = is_adam(self.method);
         let mut restored = Vec::new();
         for g in &self.groups {
+            let adam = is_adam(g.method);
             for p in &g.params {
                 let slots = by_param.get(p.name.as_str()).map_or(&[][..], |v| &v[..]);
                 restored.push(ParamState::import(&p.name, &p.tensor, adam, slots)?);

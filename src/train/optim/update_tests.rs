@@ -46,12 +46,14 @@ fn setup(method: OptimMethod, h: Hyper, wd: f64, w: &Tensor, b: &Tensor) -> Opti
             weight_decay: wd,
             lr_mult: 1.0,
             params: vec![("w".into(), w.shallow_clone())],
+            method: None,
         },
         ParamGroup {
             name: "b".into(),
             weight_decay: 0.0,
             lr_mult: 2.0,
             params: vec![("b".into(), b.shallow_clone())],
+            method: None,
         },
     ];
     let all = [
