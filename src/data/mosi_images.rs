@@ -1,6 +1,7 @@
 //! Still images as MoSI samples for the loader: each image becomes one clip per speed class
 //! (`(K, 3, T, S, S)`) with its labels, generated on the worker threads.
 
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tada_augment::mosi::{Labels, MosiGenerator, Split as MosiSplit};
 use tch::Tensor;
@@ -9,12 +10,16 @@ use crate::data::dataset::{Entry, Split};
 use crate::data::loader::{Sample, SampleError, SampleSource};
 use crate::data::synthetic::synthetic_image;
 use crate::data::video::frame_dir::decode_image;
+use crate::data::video::{read_with, DecodeError, Resize};
 
 /// Where the images come from.
 #[derive(Debug, Clone)]
 pub enum ImageOrigin {
     /// Image files (an image list or folder dataset).
     Files(Vec<Entry>),
+    /// One frame of each video (a video dataset's entries), drawn uniformly from the whole
+    /// video every time the sample is read, as the reference's MoSI does on UCF101 / HMDB51.
+    VideoFrames(Vec<Entry>),
     /// tada's embedded synthetic images: `count` pictures of `height x width` from `seed`.
     Synthetic {
         count: usize,
@@ -65,16 +70,35 @@ impl MosiImages {
         &self.generator
     }
 
-    fn image(&self, index: usize) -> Result<Tensor, SampleError> {
+    /// The still image of sample `index` as `(H, W, 3)` uint8, the generator's input. A video's
+    /// frame is the first draw from `rng`, before the generator's own.
+    fn image(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Tensor, SampleError> {
+        let decode_error = |e: DecodeError| SampleError {
+            kind: e.kind(),
+            what: e.to_string(),
+        };
         match &self.origin {
             ImageOrigin::Files(entries) => {
-                let img = decode_image(&entries[index].path).map_err(|e| SampleError {
-                    kind: e.kind(),
-                    what: e.to_string(),
-                })?;
+                let img = decode_image(&entries[index].path).map_err(decode_error)?;
                 let (w, h) = (img.width() as i64, img.height() as i64);
                 // (H, W, 3) uint8, as the generator takes it.
                 Ok(Tensor::from_slice(img.as_raw()).view([h, w, 3]))
+            }
+            ImageOrigin::VideoFrames(entries) => {
+                let path = &entries[index].path;
+                let frames = read_with(path, Resize::None, |info| {
+                    if info.frames == 0 {
+                        return Err(DecodeError::TooFewFrames {
+                            path: path.clone(),
+                            frames: 0,
+                            needed: 1,
+                        });
+                    }
+                    Ok(vec![rng.random_range(0..info.frames)])
+                })
+                .map_err(decode_error)?;
+                // (1, H, W, 3) -> (H, W, 3)
+                Ok(frames.to_tensor().squeeze_dim(0))
             }
             ImageOrigin::Synthetic {
                 seed,
@@ -89,14 +113,14 @@ impl MosiImages {
 impl SampleSource for MosiImages {
     fn len(&self) -> usize {
         match &self.origin {
-            ImageOrigin::Files(e) => e.len(),
+            ImageOrigin::Files(e) | ImageOrigin::VideoFrames(e) => e.len(),
             ImageOrigin::Synthetic { count, .. } => *count,
         }
     }
 
     fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
         let t0 = std::time::Instant::now();
-        let image = self.image(index)?;
+        let image = self.image(index, rng)?;
         let decode_seconds = t0.elapsed().as_secs_f64();
         let s = self
             .generator
@@ -104,7 +128,7 @@ impl SampleSource for MosiImages {
             .map_err(|e| SampleError {
                 kind: "bad image",
                 what: match &self.origin {
-                    ImageOrigin::Files(entries) => {
+                    ImageOrigin::Files(entries) | ImageOrigin::VideoFrames(entries) => {
                         format!("{}: {e}", entries[index].path.display())
                     }
                     ImageOrigin::Synthetic { .. } => format!("synthetic image {index}: {e}"),

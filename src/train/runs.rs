@@ -107,10 +107,14 @@ fn mosi_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tr
             width: (2 * crop).max(64),
         },
         Some(Dataset::Imagenet) => ImageOrigin::Files(entries(cfg, Split::Train)?.entries),
+        Some(Dataset::Ucf101 | Dataset::Hmdb51 | Dataset::Kinetics400 | Dataset::Ssv2) => {
+            ImageOrigin::VideoFrames(entries(cfg, Split::Train)?.entries)
+        }
         Some(d) => {
             return Err(TrainError::Unsupported(format!(
                 "TRAIN.DATASET {} for MoSI: tada's MoSI source takes images (imagenet, \
-                 synthetic_images); frames of videos are not wired yet",
+                 synthetic_images) or frames of a video dataset (ucf101, hmdb51, kinetics400, \
+                 ssv2)",
                 d.name()
             )))
         }
