@@ -305,3 +305,49 @@ OPTIMIZER: {OPTIM_METHOD: adam, BASE_LR: 0.001, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}
     assert_eq!(r.load.missing, ["head.out.bias", "head.out.weight"]);
     assert!(r.load.unexpected.is_empty() && r.load.loaded > 20);
 }
+
+#[test]
+fn simclr_paramcrop_runs_on_a_ucf101_tree_of_real_videos() {
+    use crate::common::write;
+    use crate::media::{make_video, Kind as Media};
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("UCF-101");
+    let anno = d.path().join("ucfTrainTestlist");
+    write(&anno, "classInd.txt", "1 Archery\n2 Biking\n");
+    let mut train = String::new();
+    for (i, kind) in [Media::Avi, Media::Mp4, Media::Avi, Media::Mp4]
+        .into_iter()
+        .enumerate()
+    {
+        let class = ["Archery", "Biking"][i % 2];
+        let rel = format!("{class}/v_{class}_g0{i}_c01.{}", kind.ext());
+        make_video(&root.join(&rel), kind, 20, 64, 48);
+        train.push_str(&format!("{rel} {}\n", i % 2 + 1));
+    }
+    write(&anno, "trainlist01.txt", &train);
+    let model = MODEL.replace(
+        "DATA: {",
+        "DATA: {DATA_ROOT_DIR: '{root}', ANNO_DIR: '{anno}', SAMPLING_RATE: 2, ",
+    );
+    let yaml = format!(
+        "{model}
+PRETRAIN:
+  ENABLE: true
+  GENERATOR: Contrastive
+  CONTRASTIVE: {{HEAD_MID_DIM: 16, HEAD_OUT_DIM: 8}}
+  PARAMCROP: {{ENABLE: true, INPUT_FRAMES: 8, INPUT_SIZE: 40}}
+TRAIN: {{DATASET: ucf101, BATCH_SIZE: 2}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.001, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}}
+"
+    )
+    .replace("{root}", &root.display().to_string())
+    .replace("{anno}", &anno.display().to_string());
+    let path = write(d.path(), "simclr_ucf.yaml", &yaml);
+    let cfg = load_pretrain_config(&path, &[]).unwrap();
+    let s = pretrain(&cfg, &options(&d.path().join("run"), false, None)).unwrap();
+    assert_eq!(s.steps, 2);
+    assert!(s.losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0));
+    assert!(metric(&s, "iou") > 0.0 && metric(&s, "iou") <= 1.0);
+    assert!(s.checkpoint.unwrap().is_file());
+}
