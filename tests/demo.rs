@@ -23,3 +23,36 @@ fn demo_mosi_probe_beats_random_init() {
         assert!(d.path().join(dir).join("metrics.jsonl").is_file(), "{dir}");
     }
 }
+
+/// `--pretext contrastive`: SimCLR + ParamCrop pretraining, both probes, the summary line, and
+/// ParamCrop's views pushed apart by the adversary (they start almost coinciding, IoU ~0.9).
+#[test]
+fn demo_contrastive_variant_runs_and_paramcrop_separates_the_views() {
+    let d = tempfile::tempdir().unwrap();
+    let out = tada(&[
+        "demo",
+        "--pretext",
+        "contrastive",
+        "--output",
+        d.path().to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("probe accuracy: random init ")
+                && l.contains("| SimCLR+ParamCrop ")),
+        "no summary line in:\n{text}"
+    );
+    for dir in ["contrastive", "probe_random", "probe_contrastive"] {
+        assert!(d.path().join(dir).join("metrics.jsonl").is_file(), "{dir}");
+    }
+    let records =
+        tada::train::metrics::read_metrics(&d.path().join("contrastive/metrics.jsonl")).unwrap();
+    let iou = |r: &serde_json::Map<String, serde_json::Value>| r["iou"].as_f64().unwrap();
+    let (first, last) = (iou(&records[0]), iou(records.last().unwrap()));
+    assert!(
+        first > 0.8 && last < first - 0.3,
+        "view IoU {first:.2} -> {last:.2}"
+    );
+}

@@ -18,5 +18,6 @@ mod media;
 mod model_fixtures;
 mod mosi_frames;
 mod ops_fixtures;
+mod signal_resume;
 mod train_e2e;
 mod video_decode;

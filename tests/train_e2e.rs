@@ -204,3 +204,50 @@ fn a_stopped_and_resumed_run_repeats_the_uninterrupted_losses() {
     assert_eq!(first.losses, whole.losses[..5]);
     assert_eq!(rest.losses, whole.losses[5..], "resumed losses differ");
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_checkpoint() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    // Epoch 1 trains normally and is checkpointed; from epoch 2 the learning rate is 1e30, so
+    // the first update of epoch 2 blows the weights up and the next loss is not finite.
+    let yaml = format!(
+        "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
+DATA: {{TRAIN_CROP_SIZE: 32}}
+PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
+AUGMENTATION: {{COLOR_AUG: false}}
+TRAIN: {{BATCH_SIZE: 4, NUM_SAMPLES: 12, CHECKPOINT_PERIOD: 1}}
+OPTIMIZER: {{OPTIM_METHOD: sgd, MOMENTUM: 0.0, NESTEROV: false, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0,
+  LR_POLICY: steps_with_relative_lrs, STEPS: [0, 1], LRS: [1, 1.0e30]}}
+"
+    );
+    let path = d.path().join("nan.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
+    let err = pretrain(&cfg, &options(d.path(), false, None)).unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    let (step, ckpt) = match err {
+        tada::train::TrainError::NonFiniteLoss {
+            step,
+            last_checkpoint,
+            ..
+        }
+        | tada::train::TrainError::NonFiniteGradient {
+            step,
+            last_checkpoint,
+            ..
+        } => (step, last_checkpoint),
+        other => panic!("expected a non-finite loss or gradient, got {other}"),
+    };
+    assert!((4..=6).contains(&step), "stopped at step {step}");
+    let ckpt = ckpt.expect("the epoch-1 checkpoint");
+    assert!(
+        ckpt.ends_with("checkpoint_epoch_00001.safetensors"),
+        "{ckpt:?}"
+    );
+    assert!(msg.contains(&format!("step {step}")) && msg.contains("checkpoint_epoch_00001"));
+    // The last good checkpoint is intact and loads.
+    let c = Checkpoint::load(&ckpt).unwrap();
+    assert_eq!((c.run.epoch, c.run.step), (1, 3));
+}
