@@ -4,6 +4,10 @@
 //! LD_LIBRARY_PATH set, and (2) Rust links with `--as-needed` and no symbol of libtorch_cuda is
 //! referenced directly, so libtorch_cuda.so is dropped and CUDA silently never registers.
 //! `rustc-link-arg` does not propagate from dependencies, so the crate owning the binaries emits it.
+//!
+//! It also compiles csrc/autocast_dtype.cpp, the shim that lets CUDA autocast run in bf16 (tch
+//! only switches autocast on and off, in libtorch's default fp16), against the same libtorch
+//! headers.
 
 use std::path::Path;
 
@@ -15,6 +19,10 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    // The augment crate shares this script for the rpath; only tada calls the shim.
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("tada") {
+        build_autocast_shim(Path::new(&lib));
+    }
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
@@ -22,4 +30,21 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
     println!("cargo:rustc-env=TADA_LIBTORCH_LIB={lib}");
+}
+
+/// Compiles the autocast-dtype shim against `<libtorch>/include` (the lib folder's sibling).
+fn build_autocast_shim(lib: &Path) {
+    let src = "csrc/autocast_dtype.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    let include = lib.parent().unwrap_or(lib).join("include");
+    cc::Build::new()
+        .cpp(true)
+        .file(src)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        // PyPI's libtorch is built with the C++11 ABI.
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .warnings(false)
+        .compile("tada_autocast");
 }

@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod metrics;
 pub mod mosi_task;
 pub mod optim;
+pub mod precision;
 pub mod progress;
 pub mod run_dir;
 pub mod runs;

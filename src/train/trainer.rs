@@ -12,6 +12,7 @@ use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use super::optim::{clip_setting, fractional_epoch, LrSchedule, OptimError, Optimizer};
+use super::precision::{autocast, LossScaler, Precision};
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::signals::StopOnSignal;
@@ -210,6 +211,13 @@ pub fn train<S: SampleSource + 'static>(
     let mut opt = Optimizer::new(&session.vs, c)?;
     let schedule = LrSchedule::from_config(c)?;
     let clip = clip_setting(&c.optimizer)?;
+    let mut scaler = LossScaler::for_precision(c.train.precision, session.device);
+    if c.train.precision != Precision::Fp32 && !session.device.is_cuda() {
+        tracing::warn!(
+            "TRAIN.PRECISION {:?} needs CUDA autocast; this run is on the CPU, in fp32",
+            c.train.precision
+        );
+    }
     let mut summary = Summary::default();
     let mut state = RunState {
         epoch: 0,
@@ -293,7 +301,9 @@ pub fn train<S: SampleSource + 'static>(
                 epoch: fractional_epoch(epoch, iter, iters, 1),
                 max_epoch: max_epoch as f64,
             };
-            let tl = task.step(&session.model, &batch, device, &ctx)?;
+            let tl = autocast(c.train.precision, device, || {
+                task.step(&session.model, &batch, device, &ctx)
+            })?;
             let loss = tl.loss.double_value(&[]);
             if !loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -303,7 +313,22 @@ pub fn train<S: SampleSource + 'static>(
                 });
             }
             opt.zero_grad()?;
-            tl.loss.backward();
+            match &scaler {
+                Some(sc) => sc.scale_loss(&tl.loss).backward(),
+                None => tl.loss.backward(),
+            }
+            if let Some(sc) = &mut scaler {
+                let finite = sc.unscale(&opt.params());
+                sc.update(finite);
+                if !finite {
+                    // fp16 overflow: PyTorch's GradScaler skips the step and lowers the scale.
+                    tracing::debug!(
+                        "fp16 gradients overflowed; step skipped, loss scale {}",
+                        sc.scale
+                    );
+                    opt.zero_grad()?;
+                }
+            }
             if let Some(max) = clip {
                 opt.clip_grad_norm(max).map_err(|e| match e {
                     OptimError::NonFiniteGradNorm(value) => TrainError::NonFiniteGradient {

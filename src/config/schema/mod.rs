@@ -25,7 +25,7 @@ pub use pretrain::{
     ContrastiveFramework, ContrastiveSection, DataMode, FlipMode, GrlSchedule, LabelMode,
     ParamCropSection, PretrainConfig, StandardSize,
 };
-pub use run::{Dataset, LossFunc, TaskType, TestConfig, TrainConfig};
+pub use run::{Dataset, LossFunc, Precision, TaskType, TestConfig, TrainConfig};
 
 use serde::{Deserialize, Serialize};
 

@@ -87,10 +87,22 @@ pub enum LossFunc {
     SoftTarget,
 }
 
+/// TRAIN.PRECISION (a tada key): the dtype of CUDA autocast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
 /// TRAIN section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct TrainConfig {
+    /// tada key: `fp32` (default), or CUDA autocast in `bf16` or `fp16` (with loss scaling).
+    pub precision: Precision,
     pub enable: bool,
     #[serde(deserialize_with = "de_dataset")]
     pub dataset: Option<Dataset>,
@@ -112,6 +124,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
+            precision: Precision::Fp32,
             enable: false,
             dataset: None,
             batch_size: 128,

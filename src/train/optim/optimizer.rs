@@ -210,6 +210,14 @@ impl Optimizer {
             .collect()
     }
 
+    /// The parameters this optimiser steps (handles sharing their storage and gradients).
+    pub fn params(&self) -> Vec<Tensor> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.params.iter().map(|p| p.tensor.shallow_clone()))
+            .collect()
+    }
+
     /// Resets every trainable variable's gradient to undefined.
     pub fn zero_grad(&mut self) -> Result<(), OptimError> {
         Ok(self.grad_reset.zero_grad()?)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Training throughput of a config: runs `tada pretrain` (or `finetune` with --finetune) into a
+# scratch folder and reports clips/s and the data-wait share from its metrics.jsonl, averaged
+# over the logged windows after the first (which holds start-up). Usage:
+#   scripts/bench_train.sh [--finetune] CONFIG [--set K=V]...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmd=pretrain
+if [[ "${1:-}" == "--finetune" ]]; then cmd=finetune; shift; fi
+config=${1:?usage: scripts/bench_train.sh [--finetune] CONFIG [--set K=V]...}
+shift
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+bash scripts/setup.sh
+cargo build --release --quiet --bin tada
+./target/release/tada "$cmd" --config "$config" --output "$out" "$@" >/dev/null
+python3 - "$out/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+if len(rows) < 2:
+    sys.exit("need at least two logged windows (raise OPTIMIZER.MAX_EPOCH or lower LOG_PERIOD)")
+rows = rows[1:]
+clips = sum(r["clips_per_s"] for r in rows) / len(rows)
+wait = sum(r["data_wait_share"] for r in rows) / len(rows)
+print(f"{len(rows)} windows after the first: {clips:.2f} clips/s, data-wait share {100 * wait:.1f}%")
+PY
