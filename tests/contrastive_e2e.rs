@@ -48,7 +48,7 @@ PRETRAIN:
   ENABLE: true
   GENERATOR: Contrastive
   CONTRASTIVE: {{FRAMEWORK: {framework}, HEAD_MID_DIM: 16, HEAD_OUT_DIM: 8, TEMPERATURE: 0.2, QUEUE_SIZE: 24, MOMENTUM: 0.9}}
-  PARAMCROP: {{ENABLE: {paramcrop}, INPUT_FRAMES: 8, INPUT_SIZE: 40, LR: 0.01}}
+  PARAMCROP: {{ENABLE: {paramcrop}, INPUT_FRAMES: 8, INPUT_SIZE: 40, LR: 0.01, IMAGE_PERIOD: 12}}
 TRAIN: {{BATCH_SIZE: 8, NUM_SAMPLES: 16, CHECKPOINT_PERIOD: 100}}
 OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0}}
 "
@@ -128,6 +128,19 @@ fn run_learns(framework: &str, paramcrop: bool) {
     assert_eq!(has("momentum_encoder.backbone."), framework == "moco");
     assert_eq!(has("contrastive.queue"), framework == "moco");
     assert!(has("head.mlp.linear_a.weight"));
+    // The views drawn over their source at steps 12 and 24: 8 frames of 40x40 in a row.
+    let events: Vec<_> = std::fs::read_dir(d.path().join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let images = tada::train::tensorboard::reader::images(&events[0]).unwrap();
+    let steps: Vec<i64> = images.iter().map(|i| i.1).collect();
+    assert_eq!(steps, [12, 24]);
+    assert!(images.iter().all(|i| i.0 == "paramcrop/views"));
+    let png = image::load_from_memory(&images[0].4).unwrap().to_rgb8();
+    // The grid pads its cells.
+    assert!((40..60).contains(&png.height()), "{}", png.height());
+    assert!(png.width() >= 8 * 40, "{}", png.width());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -89,6 +90,35 @@ fn pick(cubes: &[Cube], b: i64) -> Vec<Cube> {
 }
 
 /// Writes the preview of `clips` clips into `out`; returns the per-clip statistics.
+/// Draws sample `b`'s box of every view onto the frames of a `[T, H, W]` source it covers, one
+/// colour per view.
+pub fn draw_views(frames: &mut [RgbImage], views: &[Cube], b: i64, source: [i64; 3]) {
+    let [t_in, h, w] = source;
+    for (v, cube) in views.iter().enumerate() {
+        let g = |t: &Tensor, k: i64| t.double_value(&[b, k]);
+        let span = |k: i64, n: i64| {
+            let (c, s) = (g(&cube.centre, k), g(&cube.scale, k));
+            (
+                ((c - s + 1.0) / 2.0 * n as f64) as i64,
+                ((c + s + 1.0) / 2.0 * n as f64).ceil() as i64,
+            )
+        };
+        let ((x0, x1), (y0, y1), (f0, f1)) = (span(0, w), span(1, h), span(2, t_in));
+        for (t, frame) in frames.iter_mut().enumerate() {
+            if (f0..f1).contains(&(t as i64)) {
+                draw_box(frame, x0, y0, x1, y1, VIEW_COLOURS[v % VIEW_COLOURS.len()]);
+            }
+        }
+    }
+}
+
+/// Up to 8 evenly spaced frames side by side.
+pub fn strip(frames: &[RgbImage]) -> Result<RgbImage, visualize::VisualizeError> {
+    let step = (frames.len() / 8).max(1);
+    let row: Vec<_> = frames.iter().step_by(step).take(8).cloned().collect();
+    visualize::grid(&[row])
+}
+
 pub fn crops(
     cfg: &Config,
     weights: Option<&Path>,
@@ -134,30 +164,10 @@ pub fn crops(
         };
         // Source frames with every view's box drawn on the frames it covers.
         let mut source = clip_frames(&clip.get(0), mean, std)?;
-        for (v, cube) in views.iter().enumerate() {
-            let g = |t: &Tensor, k: i64| t.double_value(&[0, k]);
-            let span = |k: i64, n: i64| {
-                let (c, s) = (g(&cube.centre, k), g(&cube.scale, k));
-                (
-                    ((c - s + 1.0) / 2.0 * n as f64) as i64,
-                    ((c + s + 1.0) / 2.0 * n as f64).ceil() as i64,
-                )
-            };
-            let ((x0, x1), (y0, y1), (f0, f1)) = (span(0, w), span(1, h), span(2, t_in));
-            for (t, frame) in source.iter_mut().enumerate() {
-                if (f0..f1).contains(&(t as i64)) {
-                    draw_box(frame, x0, y0, x1, y1, VIEW_COLOURS[v % VIEW_COLOURS.len()]);
-                }
-            }
-        }
+        draw_views(&mut source, &views, 0, [t_in, h, w]);
         let gif = out.join(format!("clip{b}_source.gif"));
         visualize::write_gif(&gif, &source, 80)?;
-        let step = (source.len() / 8).max(1);
-        let strip: Vec<_> = source.iter().step_by(step).take(8).cloned().collect();
-        visualize::write_png(
-            &out.join(format!("clip{b}_source.png")),
-            &visualize::grid(&[strip])?,
-        )?;
+        visualize::write_png(&out.join(format!("clip{b}_source.png")), &strip(&source)?)?;
         let mut rows = Vec::new();
         for cube in &views {
             let view = cube.crop(&clip, [t_out, s, s])?;

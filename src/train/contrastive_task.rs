@@ -11,7 +11,8 @@ use std::cell::RefCell;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tada_augment::paramcrop::{gradient_reversal, ParamCropConfig, ParamNet};
+use tada_augment::paramcrop::{gradient_reversal, Cube, ParamCropConfig, ParamNet};
+use tada_augment::visualize::clip_frames;
 use tch::nn::Init;
 use tch::{Device, Kind, Tensor};
 
@@ -27,7 +28,7 @@ use crate::ssl::contrastive::loss::{moco_info_nce, nt_xent, Contrast};
 use crate::ssl::contrastive::views::{
     cut_view, grl_lambda, overlap_metrics, step_rng_seed, ViewConfig,
 };
-use crate::ssl::crops::paramcrop_config;
+use crate::ssl::crops::{draw_views, paramcrop_config, strip};
 
 /// Variable path of the parameter net (`paramcrop.fc1.weight`, …), as `tada crops` reads it.
 pub const PARAMCROP_PATH: &str = "paramcrop";
@@ -68,6 +69,10 @@ pub struct ContrastiveTask {
     views: ViewConfig,
     key: Option<KeyEncoder>,
     name: String,
+    /// PARAMCROP.IMAGE_PERIOD.
+    image_period: u64,
+    /// The last step's first source clip `(3, T, H, W)` and its two cubes, on the CPU.
+    last_views: RefCell<Option<(Tensor, Vec<Cube>)>>,
 }
 
 fn config_error(key: &'static str, message: impl Into<String>) -> TrainError {
@@ -146,6 +151,8 @@ impl ContrastiveTask {
             views,
             key,
             name,
+            image_period: p.image_period,
+            last_views: RefCell::new(None),
         })
     }
 
@@ -158,7 +165,7 @@ impl ContrastiveTask {
         ctx: &StepContext,
         rng: &mut ChaCha8Rng,
         device: Device,
-    ) -> (Vec<Tensor>, Vec<(String, f64)>) {
+    ) -> (Vec<Tensor>, Vec<Cube>, Vec<(String, f64)>) {
         let learned = self
             .adversary
             .as_ref()
@@ -185,7 +192,7 @@ impl ContrastiveTask {
         if let Some(l) = lambda {
             metrics.push(("grl_lambda".into(), l));
         }
-        (thetas, metrics)
+        (thetas, cubes, metrics)
     }
 }
 
@@ -275,7 +282,19 @@ impl Task for ContrastiveTask {
         }
         let b = s[0];
         let mut rng = ChaCha8Rng::seed_from_u64(step_rng_seed());
-        let (thetas, mut metrics) = self.thetas(b, [s[2], s[3], s[4]], ctx, &mut rng, device);
+        let (thetas, cubes, mut metrics) =
+            self.thetas(b, [s[2], s[3], s[4]], ctx, &mut rng, device);
+        if self.image_period > 0 {
+            let first = |t: &Tensor| t.narrow(0, 0, 1).detach().to_device(Device::Cpu);
+            let cubes = cubes
+                .iter()
+                .map(|c| Cube {
+                    scale: first(&c.scale),
+                    centre: first(&c.centre),
+                })
+                .collect();
+            *self.last_views.borrow_mut() = Some((first(&x).squeeze_dim(0), cubes));
+        }
         let crop = |t: &Tensor, rng: &mut ChaCha8Rng| {
             cut_view(&x, t, &self.views, rng).map_err(|e| TrainError::Task(e.to_string()))
         };
@@ -304,6 +323,24 @@ impl Task for ContrastiveTask {
         };
         metrics.insert(0, ("acc".into(), accuracy));
         Ok(TaskLoss { loss, metrics })
+    }
+
+    fn images(&self, step: u64) -> Vec<(String, image::RgbImage)> {
+        if self.image_period == 0 || step % self.image_period != 0 {
+            return Vec::new();
+        }
+        let Some((clip, cubes)) = self.last_views.borrow_mut().take() else {
+            return Vec::new();
+        };
+        let s = clip.size();
+        // The source is in [0, 1]: no normalisation to undo.
+        let Ok(mut frames) = clip_frames(&clip, [0.0; 3], [1.0; 3]) else {
+            return Vec::new();
+        };
+        draw_views(&mut frames, &cubes, 0, [s[1], s[2], s[3]]);
+        strip(&frames)
+            .map(|img| vec![("paramcrop/views".to_string(), img)])
+            .unwrap_or_default()
     }
 
     fn after_step(&self) -> Result<(), TrainError> {

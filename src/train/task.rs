@@ -61,6 +61,12 @@ pub trait Task {
     fn after_step(&self) -> Result<(), TrainError> {
         Ok(())
     }
+
+    /// Images to log to TensorBoard after step `step` (`(tag, image)`), e.g. the contrastive
+    /// views drawn over their source; most tasks have none.
+    fn images(&self, _step: u64) -> Vec<(String, image::RgbImage)> {
+        Vec::new()
+    }
 }
 
 /// Top-1 accuracy of `(N, K)` logits against `(N)` class indices.

@@ -342,6 +342,9 @@ pub fn train<S: SampleSource + 'static>(
             opt.step();
             task.after_step()?;
             state.step += 1;
+            for (tag, img) in task.images(state.step) {
+                run.log_image(&tag, img.as_raw(), img.height(), img.width(), state.step)?;
+            }
             iter += 1;
             summary.losses.push((state.step, loss));
             window.add(loss, &tl.metrics, task.clips(&batch), wait);

@@ -92,6 +92,9 @@ pub struct ParamCropSection {
     pub start_epoch: u64,
     /// MoCo: compute the key view outside `no_grad` so its crop gets gradients too.
     pub key_grad: bool,
+    /// Every this many steps, TensorBoard gets the first clip's source frames with both views'
+    /// boxes drawn (`paramcrop/views`); 0 = never.
+    pub image_period: u64,
 }
 
 impl Default for ParamCropSection {
@@ -113,6 +116,7 @@ impl Default for ParamCropSection {
             grl_gamma: 10.0,
             start_epoch: 0,
             key_grad: true,
+            image_period: 500,
         }
     }
 }
