@@ -114,6 +114,31 @@ fn mosi_joint_pretraining_loss_falls_and_writes_the_run() {
 }
 
 #[test]
+fn mosi_separate_labels_train_the_x_head() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    // LABEL_MODE separate gives [x speed, y speed] per clip; MoSIHeadOnlyX (`move_x`) learns the
+    // x column, y-moving clips counting as x-still.
+    let yaml = format!(
+        "{BACKBONE}  HEAD: {{NAME: MoSIHeadOnlyX, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
+DATA: {{TRAIN_CROP_SIZE: 32}}
+PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false, LABEL_MODE: separate}}
+AUGMENTATION: {{COLOR_AUG: false}}
+TRAIN: {{BATCH_SIZE: 4, NUM_SAMPLES: 12, CHECKPOINT_PERIOD: 100}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0, LR_POLICY: cosine}}
+"
+    );
+    let path = d.path().join("mosi_x.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
+    let s = pretrain(&cfg, &options(d.path(), false, None)).unwrap();
+    assert_eq!(s.steps, 30);
+    assert_loss_falls(&s, 6, 0.9);
+    assert!(s.last_metrics.iter().any(|(n, _)| n == "acc_move_x"));
+    assert!(!s.last_metrics.iter().any(|(n, _)| n.ends_with("move_joint")));
+}
+
+#[test]
 fn linear_probe_trains_only_the_head() {
     let _serial = serial();
     let d = tempfile::tempdir().unwrap();
