@@ -135,7 +135,10 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0
     assert_eq!(s.steps, 30);
     assert_loss_falls(&s, 6, 0.9);
     assert!(s.last_metrics.iter().any(|(n, _)| n == "acc_move_x"));
-    assert!(!s.last_metrics.iter().any(|(n, _)| n.ends_with("move_joint")));
+    assert!(!s
+        .last_metrics
+        .iter()
+        .any(|(n, _)| n.ends_with("move_joint")));
 }
 
 #[test]
