@@ -5,6 +5,9 @@ use crate::common::{stdout, tada};
 
 #[test]
 fn demo_mosi_probe_beats_random_init() {
+    // Two demo processes at once oversubscribe the cores (libtorch's threads spin-wait on
+    // each other) and each takes many times as long: one at a time.
+    let _serial = crate::common::serial();
     let d = tempfile::tempdir().unwrap();
     let out = tada(&["demo", "--output", d.path().to_str().unwrap()]);
     let text = stdout(&out);
@@ -28,6 +31,7 @@ fn demo_mosi_probe_beats_random_init() {
 /// ParamCrop's views pushed apart by the adversary (they start almost coinciding, IoU ~0.9).
 #[test]
 fn demo_contrastive_variant_runs_and_paramcrop_separates_the_views() {
+    let _serial = crate::common::serial();
     let d = tempfile::tempdir().unwrap();
     let out = tada(&[
         "demo",

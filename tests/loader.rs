@@ -197,6 +197,16 @@ fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
         let first = Vec::<i64>::try_from(x.labels.get(0)).unwrap();
         assert_eq!(first, (0..9).collect::<Vec<_>>());
     }
+    // A resumed epoch starts at a batch offset and makes the same later batches.
+    let tail: Vec<_> = make(2).epoch_from(0, 1).map(Result::unwrap).collect();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].indices, a[1].indices);
+    assert!(tail[0].inputs.equal(&a[1].inputs));
+    assert_eq!(
+        make(1).epoch_from(0, 5).count(),
+        0,
+        "an offset past the end is empty"
+    );
 }
 
 /// A UCF101-format tree (classInd.txt, trainlist01.txt) with real videos and bad files, through

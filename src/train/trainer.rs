@@ -187,7 +187,7 @@ impl Window {
 /// `opts.max_steps`, writing metrics and checkpoints into `run`.
 ///
 /// One epoch is one pass of the loader (NUM_FOLDS must be 1). A resumed run restores weights,
-/// optimiser state and (epoch, step) and skips the batches of its epoch already trained on, so
+/// optimiser state and (epoch, step) and starts its epoch after the batches already trained on, so
 /// on the CPU with the same seed it reproduces the uninterrupted run's losses.
 pub fn train<S: SampleSource + 'static>(
     cfg: &LoadedConfig,
@@ -276,10 +276,10 @@ pub fn train<S: SampleSource + 'static>(
     let mut saved_step = summary.checkpoint.as_ref().map(|_| state.step);
     let device = session.device;
     'epochs: for epoch in state.epoch..max_epoch {
-        // Batches of this epoch a resumed run has already trained on.
+        // A resumed run starts after the batches of this epoch it has already trained on.
         let skip = state.step.saturating_sub(epoch * iters as u64) as usize;
-        let mut batches = loader.epoch(epoch);
-        let mut iter = 0usize;
+        let mut batches = loader.epoch_from(epoch, skip);
+        let mut iter = skip;
         loop {
             if opts.stop.load(Ordering::Relaxed) || opts.max_steps.is_some_and(|m| state.step >= m)
             {
@@ -290,10 +290,6 @@ pub fn train<S: SampleSource + 'static>(
             let Some(batch) = batches.next() else { break };
             let batch = batch?;
             let wait = t0.elapsed();
-            if iter < skip {
-                iter += 1;
-                continue;
-            }
             let lr = schedule.lr_at(fractional_epoch(epoch, iter, iters, 1));
             opt.set_lr(lr);
             tch::manual_seed(step_seed(seed, state.step));

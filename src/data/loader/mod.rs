@@ -155,6 +155,13 @@ impl<S: SampleSource + 'static> Loader<S> {
 
     /// Starts the workers for one pass over the data.
     pub fn epoch(&self, epoch: u64) -> Epoch {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// Starts the workers for the batches of `epoch` from batch `start` on: what a resumed run
+    /// needs. Batches are the same as [`Self::epoch`]'s (the plan and every sample's randomness
+    /// depend on (seed, epoch, index) only); the first `start` are never made.
+    pub fn epoch_from(&self, epoch: u64, start: usize) -> Epoch {
         let plan = Arc::new(self.plan(epoch));
         let ctx = workers::Context {
             source: self.source.clone(),
@@ -177,8 +184,8 @@ impl<S: SampleSource + 'static> Loader<S> {
             jobs: Some(job_tx),
             results: res_rx,
             workers: handles,
-            next: 0,
-            fed: 0,
+            next: start.min(plan.len()),
+            fed: start.min(plan.len()),
             ahead: self.cfg.prefetch.max(1) + self.cfg.num_workers,
             pending: BTreeMap::new(),
             bad: self.bad.clone(),
