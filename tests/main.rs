@@ -7,6 +7,7 @@ mod common;
 mod config;
 mod configs;
 mod contrastive_e2e;
+mod cuda;
 mod datasets;
 mod demo;
 mod import;

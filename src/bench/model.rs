@@ -47,6 +47,10 @@ pub fn step_time(
     } else {
         Device::Cpu
     };
+    if device.is_cuda() {
+        // As in training (Session::new): fixed shapes, so let cuDNN pick its fastest kernels.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     tch::manual_seed(cfg.random_seed as i64);
     let vs = VarStore::new(device);
     let model = VideoModel::new(&vs.root(), cfg)?;

@@ -43,6 +43,11 @@ impl Session {
     /// Seeds libtorch with RANDOM_SEED (the initialisation draws from it) and builds the model.
     pub fn new(cfg: &Config) -> Result<Self, TrainError> {
         let device = device_for(cfg);
+        if device.is_cuda() {
+            // Training shapes repeat step after step, so cuDNN's one-off search for the
+            // fastest convolution algorithms pays for itself within a few steps.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         tch::manual_seed(cfg.random_seed as i64);
         let vs = VarStore::new(device);
         let model = VideoModel::new(&vs.root(), cfg)?;

@@ -36,6 +36,8 @@ impl Frames {
     }
 
     /// Gathers the frames for `order` (indices into `unique`, the sorted decoded set).
+    // Only the FFmpeg decoder gathers; frame folders build their clips directly.
+    #[cfg_attr(not(feature = "video"), allow(dead_code))]
     pub(crate) fn gather(
         unique: &[Vec<u8>],
         order: &[usize],
