@@ -5,9 +5,9 @@
 //! referenced directly, so libtorch_cuda.so is dropped and CUDA silently never registers.
 //! `rustc-link-arg` does not propagate from dependencies, so the crate owning the binaries emits it.
 //!
-//! It also compiles csrc/autocast_dtype.cpp, the shim that lets CUDA autocast run in bf16 (tch
-//! only switches autocast on and off, in libtorch's default fp16), against the same libtorch
-//! headers.
+//! It also compiles csrc/cuda_shim.cpp against the same libtorch headers: CUDA autocast in bf16
+//! or fp16 and pinned memory through libtorch's current API (tch only switches autocast on in
+//! fp16, through calls libtorch 2.11 deprecates and warns about on every step).
 
 use std::path::Path;
 
@@ -34,7 +34,7 @@ fn main() {
 
 /// Compiles the autocast-dtype shim against `<libtorch>/include` (the lib folder's sibling).
 fn build_autocast_shim(lib: &Path) {
-    let src = "csrc/autocast_dtype.cpp";
+    let src = "csrc/cuda_shim.cpp";
     println!("cargo:rerun-if-changed={src}");
     let include = lib.parent().unwrap_or(lib).join("include");
     cc::Build::new()
@@ -46,5 +46,5 @@ fn build_autocast_shim(lib: &Path) {
         // PyPI's libtorch is built with the C++11 ABI.
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .warnings(false)
-        .compile("tada_autocast");
+        .compile("tada_cuda_shim");
 }

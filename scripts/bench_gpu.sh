@@ -114,3 +114,6 @@ if timeout "${RUN_TIMEOUT:-150}" "$tada" demo --output "$out/demo" >"$out/demo.l
 else
   say "demo: FAILED: $(tail -n 1 "$out/demo.log")"
 fi
+
+# libtorch prints "Warning:" lines for deprecated calls; tada should make none per step.
+say "libtorch warnings in the logs: $(cat "$out"/*.log | grep -c 'Warning:')"

@@ -7,6 +7,7 @@ pub mod atomic_write;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod cuda_shim;
 pub mod data;
 pub mod info;
 pub mod models;

@@ -4,32 +4,20 @@
 
 use tch::{Device, Tensor};
 
+use crate::cuda_shim::AutocastRegion;
+
 pub use crate::config::schema::Precision;
 
-extern "C" {
-    fn tada_set_cuda_autocast_bf16(bf16: i32);
-    fn tada_cuda_autocast_is_bf16() -> i32;
-}
-
-/// Sets the dtype CUDA autocast casts to (bf16, or libtorch's default fp16).
-pub fn set_cuda_autocast_bf16(bf16: bool) {
-    // SAFETY: the shim only writes libtorch's autocast dtype setting; no pointers cross.
-    unsafe { tada_set_cuda_autocast_bf16(i32::from(bf16)) }
-}
-
-/// Whether CUDA autocast currently casts to bf16.
-pub fn cuda_autocast_is_bf16() -> bool {
-    // SAFETY: as above, a read of the setting.
-    unsafe { tada_cuda_autocast_is_bf16() != 0 }
-}
-
 /// Runs `f` (a forward pass and loss) under autocast as `precision` says, on `device`.
+///
+/// CUDA autocast in bf16 or fp16 through libtorch's device-typed API (tch's own `autocast`
+/// is fp16-only and goes through functions libtorch 2.11 warns about on every call).
 pub fn autocast<T>(precision: Precision, device: Device, f: impl FnOnce() -> T) -> T {
     if precision == Precision::Fp32 || !device.is_cuda() {
         return f();
     }
-    set_cuda_autocast_bf16(precision == Precision::Bf16);
-    tch::autocast(true, f)
+    let _region = AutocastRegion::enter(precision == Precision::Bf16);
+    f()
 }
 
 /// Dynamic loss scaling for fp16 (what PyTorch's GradScaler does): the loss is multiplied by
@@ -102,17 +90,6 @@ impl LossScaler {
 mod tests {
     use super::*;
     use tch::Kind;
-
-    #[test]
-    fn the_shim_sets_and_reads_the_cuda_autocast_dtype() {
-        // A thread-local setting of libtorch: no GPU needed to set and read it.
-        let before = cuda_autocast_is_bf16();
-        set_cuda_autocast_bf16(true);
-        assert!(cuda_autocast_is_bf16());
-        set_cuda_autocast_bf16(false);
-        assert!(!cuda_autocast_is_bf16());
-        set_cuda_autocast_bf16(before);
-    }
 
     #[test]
     fn autocast_on_the_cpu_leaves_fp32() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use tch::{Device, Tensor};
+use tch::Tensor;
 
 use super::seed::sample_rng;
 use super::{Batch, SampleError, SampleSource};
@@ -84,7 +84,8 @@ impl<S: SampleSource> Context<S> {
         // (B, ...) from B samples of equal shape.
         let mut inputs = Tensor::stack(&inputs, 0);
         if self.pin_memory {
-            inputs = inputs.pin_memory(Device::Cuda(0));
+            // Unpinned when libtorch cannot pin: the copy to the GPU is then synchronous.
+            inputs = crate::cuda_shim::pinned(&inputs).unwrap_or(inputs);
         }
         let batch = Batch {
             inputs,
