@@ -94,7 +94,7 @@ impl Progress {
     }
 }
 
-/// `label 120/1000 (12.0%) 35.2 it/s eta 25s loss=0.123`
+/// `label 120/1000 (12.0%) 35.2 it/s eta 25s loss=0.123` (`… 11.6 s/it …` below 1 it/s)
 pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &str) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { pos as f64 / secs } else { 0.0 };
@@ -108,10 +108,30 @@ pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &st
     } else {
         0.0
     };
-    let mut line = format!("{label} {pos}/{total} ({pct:.1}%) {rate:.1} it/s eta {eta:.0}s");
+    // Slow steps (seconds each on a CPU) read better as s/it than as "0.0 it/s".
+    let speed = if rate >= 1.0 || rate == 0.0 {
+        format!("{rate:.1} it/s")
+    } else {
+        format!("{:.1} s/it", 1.0 / rate)
+    };
+    let mut line = format!("{label} {pos}/{total} ({pct:.1}%) {speed} eta {eta:.0}s");
     if !msg.is_empty() {
         line.push(' ');
         line.push_str(msg);
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_reads_as_it_per_s_or_s_per_it() {
+        let fast = plain_line("mosi", 30, 100, Duration::from_secs(10), "");
+        assert_eq!(fast, "mosi 30/100 (30.0%) 3.0 it/s eta 23s");
+        let slow = plain_line("mosi", 2, 12, Duration::from_secs(23), "loss=2.5");
+        assert_eq!(slow, "mosi 2/12 (16.7%) 11.5 s/it eta 115s loss=2.5");
+        assert!(plain_line("mosi", 0, 12, Duration::ZERO, "").contains("0.0 it/s"));
+    }
 }
