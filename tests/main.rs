@@ -16,6 +16,7 @@ mod linking;
 mod loader;
 mod logging;
 mod media;
+mod micro_batch;
 mod model_fixtures;
 mod mosi_frames;
 mod ops_fixtures;

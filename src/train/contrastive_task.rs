@@ -266,6 +266,10 @@ impl Task for ContrastiveTask {
         2 * batch.indices.len()
     }
 
+    fn splits_batches(&self) -> bool {
+        false
+    }
+
     fn step(
         &self,
         model: &VideoModel,

@@ -57,6 +57,13 @@ pub trait Task {
         ctx: &StepContext,
     ) -> Result<TaskLoss, TrainError>;
 
+    /// Whether a step may run as several chunks of the batch with gradients accumulated
+    /// (TRAIN.MICRO_BATCH_SIZE). False when the loss couples the batch's samples (InfoNCE:
+    /// every other sample is a negative), since chunks would change the loss itself.
+    fn splits_batches(&self) -> bool {
+        true
+    }
+
     /// Called after the optimiser step (MoCo's momentum update and queue).
     fn after_step(&self) -> Result<(), TrainError> {
         Ok(())

@@ -97,6 +97,17 @@ pub struct Summary {
     pub seconds: f64,
 }
 
+/// Adds `share` x each of `values` to the same-named entry of `sum` (appending new names in
+/// order): the batch's metrics as the share-weighted mean of its chunks'.
+fn accumulate(sum: &mut Vec<(String, f64)>, values: &[(String, f64)], share: f64) {
+    for (name, v) in values {
+        match sum.iter_mut().find(|(n, _)| n == name) {
+            Some((_, total)) => *total += share * v,
+            None => sum.push((name.clone(), share * v)),
+        }
+    }
+}
+
 /// libtorch seed of step `step`: dropout and any other in-model randomness of a step depend on
 /// (seed, step) only, so a resumed run draws what the uninterrupted one drew.
 fn step_seed(seed: u64, step: u64) -> i64 {
@@ -216,6 +227,17 @@ pub fn train<S: SampleSource + 'static>(
     let mut opt = Optimizer::new(&session.vs, c)?;
     let schedule = LrSchedule::from_config(c)?;
     let clip = clip_setting(&c.optimizer)?;
+    let micro = c.train.micro_batch_size;
+    if micro > 0 && micro < c.train.batch_size && !task.splits_batches() {
+        return Err(TrainError::Config {
+            key: "TRAIN.MICRO_BATCH_SIZE",
+            message: format!(
+                "is {micro}, but the {} loss compares every sample of a batch with the others, \
+                 so it cannot be accumulated over chunks; set 0 (and a TRAIN.BATCH_SIZE that fits)",
+                task.name()
+            ),
+        });
+    }
     let mut scaler = LossScaler::for_precision(c.train.precision, session.device);
     if c.train.precision != Precision::Fp32 && !session.device.is_cuda() {
         tracing::warn!(
@@ -302,21 +324,37 @@ pub fn train<S: SampleSource + 'static>(
                 epoch: fractional_epoch(epoch, iter, iters, 1),
                 max_epoch: max_epoch as f64,
             };
-            let tl = autocast(c.train.precision, device, || {
-                task.step(&session.model, &batch, device, &ctx)
-            })?;
-            let loss = tl.loss.double_value(&[]);
-            if !loss.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    step: state.step + 1,
-                    value: loss,
-                    last_checkpoint: summary.checkpoint.clone(),
-                });
-            }
+            // One forward/backward per chunk (the whole batch unless TRAIN.MICRO_BATCH_SIZE
+            // cuts it), each chunk's loss weighted by its share of the batch, so the
+            // accumulated gradient is that of the batch's mean loss.
             opt.zero_grad()?;
-            match &scaler {
-                Some(sc) => sc.scale_loss(&tl.loss).backward(),
-                None => tl.loss.backward(),
+            let chunks = batch.chunks(micro);
+            let mut loss = 0.0;
+            let mut metrics: Vec<(String, f64)> = Vec::new();
+            for chunk in &chunks {
+                let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
+                let tl = autocast(c.train.precision, device, || {
+                    task.step(&session.model, chunk, device, &ctx)
+                })?;
+                let value = tl.loss.double_value(&[]);
+                if !value.is_finite() {
+                    return Err(TrainError::NonFiniteLoss {
+                        step: state.step + 1,
+                        value,
+                        last_checkpoint: summary.checkpoint.clone(),
+                    });
+                }
+                let weighted = if chunks.len() > 1 {
+                    &tl.loss * share
+                } else {
+                    tl.loss.shallow_clone()
+                };
+                match &scaler {
+                    Some(sc) => sc.scale_loss(&weighted).backward(),
+                    None => weighted.backward(),
+                }
+                loss += share * value;
+                accumulate(&mut metrics, &tl.metrics, share);
             }
             if let Some(sc) = &mut scaler {
                 let finite = sc.unscale(&opt.params());
@@ -348,8 +386,8 @@ pub fn train<S: SampleSource + 'static>(
             }
             iter += 1;
             summary.losses.push((state.step, loss));
-            window.add(loss, &tl.metrics, task.clips(&batch), wait);
-            summary.last_metrics = tl.metrics;
+            window.add(loss, &metrics, task.clips(&batch), wait);
+            summary.last_metrics = metrics;
             if state.step % log_period == 0 {
                 let values = window.take(lr);
                 let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();

@@ -108,6 +108,10 @@ pub struct TrainConfig {
     pub dataset: Option<Dataset>,
     /// Batch size of one training step (tada runs one process, so this is the global batch).
     pub batch_size: usize,
+    /// tada key: run each step's batch through the model in chunks of this many samples,
+    /// accumulating gradients for one optimiser step (0, the default: the whole batch at once).
+    /// Lets a recipe's batch fit one device; BatchNorm then sees each chunk's statistics.
+    pub micro_batch_size: usize,
     pub eval_period: u32,
     pub num_folds: u32,
     pub auto_resume: bool,
@@ -128,6 +132,7 @@ impl Default for TrainConfig {
             enable: false,
             dataset: None,
             batch_size: 128,
+            micro_batch_size: 0,
             eval_period: 10,
             num_folds: 1,
             auto_resume: true,

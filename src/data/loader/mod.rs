@@ -76,6 +76,57 @@ pub struct Batch {
     pub decode_seconds: f64,
 }
 
+impl Batch {
+    /// The batch cut into consecutive chunks of at most `size` samples (the whole batch when
+    /// `size` is 0 or not smaller than it), for gradient accumulation. Each chunk keeps its
+    /// samples' bookkeeping; skipped-sample records and timings stay with the first chunk.
+    ///
+    /// # Shapes
+    /// inputs (B, ...) -> (b_i, ...), labels (B) or (B, K) -> (b_i) or (b_i, K), Σ b_i = B.
+    pub fn chunks(&self, size: usize) -> Vec<Batch> {
+        let b = self.indices.len();
+        if size == 0 || size >= b {
+            return vec![self.shallow_clone()];
+        }
+        (0..b)
+            .step_by(size)
+            .enumerate()
+            .map(|(k, start)| {
+                let len = size.min(b - start);
+                let (s, l) = (start as i64, len as i64);
+                Batch {
+                    inputs: self.inputs.narrow(0, s, l),
+                    labels: self.labels.narrow(0, s, l),
+                    indices: self.indices[start..start + len].to_vec(),
+                    sources: self.sources[start..start + len].to_vec(),
+                    views: self.views[start..start + len].to_vec(),
+                    skipped: if k == 0 {
+                        self.skipped.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    make_seconds: if k == 0 { self.make_seconds } else { 0.0 },
+                    decode_seconds: if k == 0 { self.decode_seconds } else { 0.0 },
+                }
+            })
+            .collect()
+    }
+
+    /// The same batch sharing its tensors' storage.
+    pub fn shallow_clone(&self) -> Batch {
+        Batch {
+            inputs: self.inputs.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            indices: self.indices.clone(),
+            sources: self.sources.clone(),
+            views: self.views.clone(),
+            skipped: self.skipped.clone(),
+            make_seconds: self.make_seconds,
+            decode_seconds: self.decode_seconds,
+        }
+    }
+}
+
 /// Why an epoch stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
