@@ -10,27 +10,19 @@ use tada::checkpoint::Checkpoint;
 use tada::config::LoadedConfig;
 use tada::data::loader::Batch;
 use tada::train::contrastive_task::ContrastiveTask;
-use tada::train::runs::{finetune, load_pretrain_config, pretrain, RunOptions};
+use tada::train::runs::{finetune, load_pretrain_config, pretrain};
 use tada::train::task::{StepContext, Task};
-use tada::train::{Session, Summary, TrainOptions};
+use tada::train::{Session, Summary};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::serial;
+use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 
-const MODEL: &str = "
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [4, 4, 8, 8, 8]
-    NUM_OUT_FEATURES: 8
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {NAME: DownSampleStem}
-    BRANCH: {NAME: R2D3DBranch}
-  HEAD: {NAME: ContrastiveHead}
+/// The tiny backbone with a projection head, on the CPU.
+fn model() -> String {
+    format!("{TINY_BACKBONE}{MODEL_REST}")
+}
+
+const MODEL_REST: &str = "  HEAD: {NAME: ContrastiveHead}
 NUM_GPUS: 0
 RANDOM_SEED: 5
 LOG_PERIOD: 1
@@ -42,8 +34,9 @@ AUGMENTATION: {COLOR_AUG: false}
 
 /// A contrastive run over 16 synthetic videos, 8 per step.
 fn config(dir: &Path, framework: &str, paramcrop: bool, epochs: u32) -> LoadedConfig {
+    let model = model();
     let yaml = format!(
-        "{MODEL}
+        "{model}
 PRETRAIN:
   ENABLE: true
   GENERATOR: Contrastive
@@ -58,28 +51,11 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPO
     load_pretrain_config(&path, &[]).unwrap()
 }
 
-fn options(dir: &Path, resume: bool, max_steps: Option<u64>) -> RunOptions {
-    RunOptions {
-        output: Some(dir.to_path_buf()),
-        weights: None,
-        train: TrainOptions {
-            resume,
-            max_steps,
-            handle_signals: false,
-            ..TrainOptions::default()
-        },
-    }
-}
-
-fn mean(v: &[(u64, f64)]) -> f64 {
-    v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64
-}
-
 /// The mean loss of the last `n` steps is below `factor` times that of the `n` steps after the
 /// first `skip`.
 fn assert_loss_falls(s: &Summary, skip: usize, n: usize, factor: f64) {
-    let first = mean(&s.losses[skip..skip + n]);
-    let last = mean(&s.losses[s.losses.len() - n..]);
+    let first = mean_loss(&s.losses[skip..skip + n]);
+    let last = mean_loss(&s.losses[s.losses.len() - n..]);
     eprintln!(
         "steps {}..{} mean {first:.4}, last {n} mean {last:.4}",
         skip + 1,
@@ -106,7 +82,7 @@ fn run_learns(framework: &str, paramcrop: bool) {
     let _serial = serial();
     let d = tempfile::tempdir().unwrap();
     let cfg = config(d.path(), framework, paramcrop, 12);
-    let s = pretrain(&cfg, &options(d.path(), false, None)).unwrap();
+    let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!(s.steps, 24);
     // MoCo starts from a queue of random keys, easy negatives: its loss rises until the queue
     // holds real keys (24 / 8 = 3 steps), and falls from there.
@@ -281,12 +257,12 @@ fn a_stopped_moco_paramcrop_run_resumes_onto_the_same_losses() {
     let (a, b) = (d.path().join("a"), d.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    let whole = pretrain(&config(&a, "moco", true, 3), &options(&a, false, None)).unwrap();
+    let whole = pretrain(&config(&a, "moco", true, 3), &run_options(&a, false, None)).unwrap();
     assert_eq!(whole.steps, 6);
     let cfg = config(&b, "moco", true, 3);
-    let first = pretrain(&cfg, &options(&b, false, Some(3))).unwrap();
+    let first = pretrain(&cfg, &run_options(&b, false, Some(3))).unwrap();
     assert!(first.interrupted);
-    let rest = pretrain(&cfg, &options(&b, true, None)).unwrap();
+    let rest = pretrain(&cfg, &run_options(&b, true, None)).unwrap();
     assert_eq!(first.losses, whole.losses[..3]);
     assert_eq!(rest.losses, whole.losses[3..], "resumed losses differ");
 }
@@ -297,8 +273,12 @@ fn finetune_from_a_contrastive_checkpoint_loads_only_the_backbone() {
     let d = tempfile::tempdir().unwrap();
     let pre = d.path().join("pre");
     std::fs::create_dir_all(&pre).unwrap();
-    let s = pretrain(&config(&pre, "moco", true, 1), &options(&pre, false, None)).unwrap();
-    let yaml = MODEL.replace(
+    let s = pretrain(
+        &config(&pre, "moco", true, 1),
+        &run_options(&pre, false, None),
+    )
+    .unwrap();
+    let yaml = model().replace(
         "HEAD: {NAME: ContrastiveHead}",
         "HEAD: {NAME: BaseHead, NUM_CLASSES: 4}",
     ) + "
@@ -308,7 +288,7 @@ OPTIMIZER: {OPTIM_METHOD: adam, BASE_LR: 0.001, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}
     let path = d.path().join("ft.yaml");
     std::fs::write(&path, yaml).unwrap();
     let cfg = tada::config::load(&path, &[]).unwrap();
-    let mut opts = options(&d.path().join("ft"), false, None);
+    let mut opts = run_options(&d.path().join("ft"), false, None);
     opts.weights = s.checkpoint;
     let (_, report) = finetune(&cfg, &opts).unwrap();
     let r = report.unwrap();
@@ -339,7 +319,7 @@ fn simclr_paramcrop_runs_on_a_ucf101_tree_of_real_videos() {
         train.push_str(&format!("{rel} {}\n", i % 2 + 1));
     }
     write(&anno, "trainlist01.txt", &train);
-    let model = MODEL.replace(
+    let model = model().replace(
         "DATA: {",
         "DATA: {DATA_ROOT_DIR: '{root}', ANNO_DIR: '{anno}', SAMPLING_RATE: 2, ",
     );
@@ -358,7 +338,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.001, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}
     .replace("{anno}", &anno.display().to_string());
     let path = write(d.path(), "simclr_ucf.yaml", &yaml);
     let cfg = load_pretrain_config(&path, &[]).unwrap();
-    let s = pretrain(&cfg, &options(&d.path().join("run"), false, None)).unwrap();
+    let s = pretrain(&cfg, &run_options(&d.path().join("run"), false, None)).unwrap();
     assert_eq!(s.steps, 2);
     assert!(s.losses.iter().all(|(_, l)| l.is_finite() && *l > 0.0));
     assert!(metric(&s, "iou") > 0.0 && metric(&s, "iou") <= 1.0);

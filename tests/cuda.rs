@@ -13,12 +13,12 @@ use tada::cuda_shim::cuda_autocast_is_bf16;
 use tada::models::VideoModel;
 use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::precision::{autocast, Precision};
-use tada::train::runs::{load_pretrain_config, pretrain, RunOptions};
-use tada::train::{Session, Summary, TrainOptions};
+use tada::train::runs::{load_pretrain_config, pretrain};
+use tada::train::{Session, Summary};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::common::serial;
+use crate::common::{mean_loss, run_options, serial};
 
 fn cuda() -> Option<Device> {
     if tch::Cuda::is_available() {
@@ -29,6 +29,7 @@ fn cuda() -> Option<Device> {
     }
 }
 
+/// Twice the width of the CPU tests' tiny backbone, so the GPU kernels do some work.
 const BACKBONE: &str = "
 VIDEO:
   BACKBONE:
@@ -64,21 +65,6 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 30, WARMUP_EPOCHS: 0
     tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
 }
 
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        output: Some(dir.to_path_buf()),
-        weights: None,
-        train: TrainOptions {
-            handle_signals: false,
-            ..TrainOptions::default()
-        },
-    }
-}
-
-fn mean(v: &[(u64, f64)]) -> f64 {
-    v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64
-}
-
 /// Every loss finite, and the last `n` below `factor` times the first `n` on average.
 fn assert_learns(s: &Summary, n: usize, factor: f64, what: &str) {
     assert!(
@@ -86,7 +72,10 @@ fn assert_learns(s: &Summary, n: usize, factor: f64, what: &str) {
         "{what}: {:?}",
         s.losses
     );
-    let (first, last) = (mean(&s.losses[..n]), mean(&s.losses[s.losses.len() - n..]));
+    let (first, last) = (
+        mean_loss(&s.losses[..n]),
+        mean_loss(&s.losses[s.losses.len() - n..]),
+    );
     eprintln!("{what}: first {n} mean {first:.4}, last {n} mean {last:.4}");
     assert!(
         last < factor * first,
@@ -129,7 +118,7 @@ fn mosi_trains_on_cuda_in_every_precision() {
     for precision in ["fp32", "bf16", "fp16"] {
         let d = tempfile::tempdir().unwrap();
         let cfg = mosi_config(d.path(), 1, precision);
-        let s = pretrain(&cfg, &options(d.path())).unwrap();
+        let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
         assert_eq!(s.steps, 90, "{precision}");
         assert_learns(&s, 9, 0.92, precision);
         // The weights stay fp32 masters and load on the CPU.
@@ -189,11 +178,11 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 12, WARMUP_EPOCHS: 0
         // One step into its own folder, then the whole run: every part the step trains must
         // have moved between the two checkpoints.
         let one = d.path().join("one");
-        let mut opts = options(&one);
+        let mut opts = run_options(&one, false, None);
         opts.train.max_steps = Some(1);
         pretrain(&cfg, &opts).unwrap();
         let all = d.path().join("all");
-        let s = pretrain(&cfg, &options(&all)).unwrap();
+        let s = pretrain(&cfg, &run_options(&all, false, None)).unwrap();
         assert_eq!(s.steps, 24, "{framework}");
         // The adversary raises the loss it is trained against, so over 24 steps the loss need
         // not fall (the CPU tests check learning); here it must stay finite.

@@ -7,25 +7,9 @@ use std::path::Path;
 
 use tada::checkpoint::Checkpoint;
 use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
-use tada::train::runs::{finetune, load_pretrain_config, pretrain, RunOptions};
-use tada::train::TrainOptions;
+use tada::train::runs::{finetune, load_pretrain_config, pretrain};
 
-use crate::common::serial;
-
-const BACKBONE: &str = "
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [4, 4, 8, 8, 8]
-    NUM_OUT_FEATURES: 8
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {NAME: DownSampleStem}
-    BRANCH: {NAME: R2D3DBranch}
-";
+use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 
 const RUN: &str = "
 NUM_GPUS: 0
@@ -34,17 +18,6 @@ LOG_PERIOD: 1
 DATA_LOADER: {NUM_WORKERS: 0}
 BN: {EPS: 1e-3, MOMENTUM: 0.1}
 ";
-
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        output: Some(dir.to_path_buf()),
-        weights: None,
-        train: TrainOptions {
-            handle_signals: false,
-            ..TrainOptions::default()
-        },
-    }
-}
 
 fn write(dir: &Path, name: &str, yaml: String) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -60,7 +33,7 @@ fn chunked_probe_steps_equal_whole_batch_steps() {
         d.path(),
         "probe.yaml",
         format!(
-            "{BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}\n{RUN}
+            "{TINY_BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}\n{RUN}
 MODEL: {{NAME: R2D3D}}
 DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
 TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 32, ONLY_LINEAR: true, CHECKPOINT_PERIOD: 100}}
@@ -72,7 +45,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.5, MOMENTUM: 0.9, MAX_EPOCH: 2, WARMU
         let cfg = tada::config::load(&path, &[format!("TRAIN.MICRO_BATCH_SIZE={micro}")]).unwrap();
         assert_eq!(cfg.config.train.micro_batch_size, micro);
         let out = d.path().join(format!("micro{micro}"));
-        let (s, _) = finetune(&cfg, &options(&out)).unwrap();
+        let (s, _) = finetune(&cfg, &run_options(&out, false, None)).unwrap();
         let ckpt = Checkpoint::load(s.checkpoint.as_ref().unwrap()).unwrap();
         (s, ckpt)
     };
@@ -112,7 +85,7 @@ fn mosi_learns_with_micro_batches() {
         d.path(),
         "mosi.yaml",
         format!(
-            "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
+            "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
 PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
 AUGMENTATION: {{COLOR_AUG: false}}
@@ -122,10 +95,9 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0
         ),
     );
     let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
-    let s = pretrain(&cfg, &options(d.path())).unwrap();
+    let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!(s.steps, 30);
-    let mean = |v: &[(u64, f64)]| v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64;
-    let (first, last) = (mean(&s.losses[..6]), mean(&s.losses[24..]));
+    let (first, last) = (mean_loss(&s.losses[..6]), mean_loss(&s.losses[24..]));
     assert!(last < 0.9 * first, "loss {first:.4} -> {last:.4}");
     assert!(s.last_metrics.iter().any(|(n, _)| n == "acc_move_joint"));
 }
@@ -138,7 +110,7 @@ fn a_contrastive_run_refuses_micro_batches() {
         d.path(),
         "simclr.yaml",
         format!(
-            "{BACKBONE}  HEAD: {{NAME: ContrastiveHead}}\n{RUN}
+            "{TINY_BACKBONE}  HEAD: {{NAME: ContrastiveHead}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
 AUGMENTATION: {{COLOR_AUG: false}}
 PRETRAIN:
@@ -152,7 +124,9 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}
         ),
     );
     let cfg = load_pretrain_config(&path, &[]).unwrap();
-    let e = pretrain(&cfg, &options(d.path())).unwrap_err().to_string();
+    let e = pretrain(&cfg, &run_options(d.path(), false, None))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("TRAIN.MICRO_BATCH_SIZE: is 4") && e.contains("set 0"),
         "{e}"

@@ -4,27 +4,12 @@
 
 use std::path::Path;
 
-use crate::common::serial;
+use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::LoadedConfig;
 use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
-use tada::train::runs::{finetune, pretrain, RunOptions};
-use tada::train::{Session, Summary, TrainOptions};
-
-const BACKBONE: &str = "
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [4, 4, 8, 8, 8]
-    NUM_OUT_FEATURES: 8
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {NAME: DownSampleStem}
-    BRANCH: {NAME: R2D3DBranch}
-";
+use tada::train::runs::{finetune, pretrain};
+use tada::train::{Session, Summary};
 
 const RUN: &str = "
 NUM_GPUS: 0
@@ -37,7 +22,7 @@ BN: {EPS: 1e-3, MOMENTUM: 0.1}
 /// MoSI joint pretraining over 12 synthetic images, 4 per step, `epochs` epochs.
 fn mosi_config(dir: &Path, epochs: u32, dropout: f64) -> LoadedConfig {
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: {dropout}}}\n{RUN}
+        "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: {dropout}}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
 PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
 AUGMENTATION: {{COLOR_AUG: false}}
@@ -50,28 +35,13 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPO
     tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
 }
 
-fn options(dir: &Path, resume: bool, max_steps: Option<u64>) -> RunOptions {
-    RunOptions {
-        output: Some(dir.to_path_buf()),
-        weights: None,
-        train: TrainOptions {
-            resume,
-            max_steps,
-            // Tests run in parallel in one process; a signal must not stop the others.
-            handle_signals: false,
-            ..TrainOptions::default()
-        },
-    }
-}
-
-fn mean(v: &[(u64, f64)]) -> f64 {
-    v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64
-}
-
 /// The first and last `n` losses must differ clearly, the last being lower.
 fn assert_loss_falls(s: &Summary, n: usize, factor: f64) {
     assert!(s.losses.len() >= 2 * n, "{} steps", s.losses.len());
-    let (first, last) = (mean(&s.losses[..n]), mean(&s.losses[s.losses.len() - n..]));
+    let (first, last) = (
+        mean_loss(&s.losses[..n]),
+        mean_loss(&s.losses[s.losses.len() - n..]),
+    );
     eprintln!("first {n} mean {first:.4}, last {n} mean {last:.4}");
     assert!(
         last < factor * first,
@@ -84,7 +54,7 @@ fn mosi_joint_pretraining_loss_falls_and_writes_the_run() {
     let _serial = serial();
     let d = tempfile::tempdir().unwrap();
     let cfg = mosi_config(d.path(), 10, 0.0);
-    let s = pretrain(&cfg, &options(d.path(), false, None)).unwrap();
+    let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!((s.epochs, s.steps), (10, 30));
     assert!(!s.interrupted);
     assert_loss_falls(&s, 6, 0.9);
@@ -120,7 +90,7 @@ fn mosi_separate_labels_train_the_x_head() {
     // LABEL_MODE separate gives [x speed, y speed] per clip; MoSIHeadOnlyX (`move_x`) learns the
     // x column, y-moving clips counting as x-still.
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: MoSIHeadOnlyX, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
+        "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadOnlyX, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
 PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false, LABEL_MODE: separate}}
 AUGMENTATION: {{COLOR_AUG: false}}
@@ -131,7 +101,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0
     let path = d.path().join("mosi_x.yaml");
     std::fs::write(&path, yaml).unwrap();
     let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
-    let s = pretrain(&cfg, &options(d.path(), false, None)).unwrap();
+    let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!(s.steps, 30);
     assert_loss_falls(&s, 6, 0.9);
     assert!(s.last_metrics.iter().any(|(n, _)| n == "acc_move_x"));
@@ -146,7 +116,7 @@ fn linear_probe_trains_only_the_head() {
     let _serial = serial();
     let d = tempfile::tempdir().unwrap();
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}\n{RUN}
+        "{TINY_BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}\n{RUN}
 MODEL: {{NAME: R2D3D}}
 DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
 TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 32, ONLY_LINEAR: true, CHECKPOINT_PERIOD: 100}}
@@ -156,7 +126,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.5, MAX_EPOCH: 12, WARMUP_EPOCHS: 0, 
     let path = d.path().join("probe.yaml");
     std::fs::write(&path, yaml).unwrap();
     let cfg = tada::config::load(&path, &[]).unwrap();
-    let (s, weights) = finetune(&cfg, &options(d.path(), false, None)).unwrap();
+    let (s, weights) = finetune(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert!(weights.is_none());
     assert_eq!(s.steps, 48);
     assert_loss_falls(&s, 4, 0.95);
@@ -188,10 +158,10 @@ fn finetune_loads_pretrained_weights_without_the_head() {
     let d = tempfile::tempdir().unwrap();
     let pre = d.path().join("pre");
     std::fs::create_dir_all(&pre).unwrap();
-    let s = pretrain(&mosi_config(&pre, 1, 0.5), &options(&pre, false, None)).unwrap();
+    let s = pretrain(&mosi_config(&pre, 1, 0.5), &run_options(&pre, false, None)).unwrap();
     let ckpt = s.checkpoint.unwrap();
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.5}}\n{RUN}
+        "{TINY_BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.5}}\n{RUN}
 MODEL: {{NAME: R2D3D}}
 DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
 TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 16, FINE_TUNE: true}}
@@ -201,7 +171,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 1, WARMUP_EPOCHS: 0, M
     let path = d.path().join("ft.yaml");
     std::fs::write(&path, yaml).unwrap();
     let cfg = tada::config::load(&path, &[]).unwrap();
-    let mut opts = options(&d.path().join("ft"), false, None);
+    let mut opts = run_options(&d.path().join("ft"), false, None);
     opts.weights = Some(ckpt);
     let (s, weights) = finetune(&cfg, &opts).unwrap();
     let w = weights.unwrap();
@@ -219,14 +189,14 @@ fn a_stopped_and_resumed_run_repeats_the_uninterrupted_losses() {
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     // Dropout on: the per-step seeding must make its draws repeat too.
-    let whole = pretrain(&mosi_config(&a, 3, 0.5), &options(&a, false, None)).unwrap();
+    let whole = pretrain(&mosi_config(&a, 3, 0.5), &run_options(&a, false, None)).unwrap();
     assert_eq!(whole.steps, 9);
     let cfg = mosi_config(&b, 3, 0.5);
     // Stop mid-epoch (3 steps per epoch), as a signal would: the loop checkpoints and returns.
-    let first = pretrain(&cfg, &options(&b, false, Some(5))).unwrap();
+    let first = pretrain(&cfg, &run_options(&b, false, Some(5))).unwrap();
     assert!(first.interrupted);
     assert_eq!((first.epochs, first.steps), (1, 5));
-    let rest = pretrain(&cfg, &options(&b, true, None)).unwrap();
+    let rest = pretrain(&cfg, &run_options(&b, true, None)).unwrap();
     assert!(rest.resumed_from.is_some());
     assert_eq!(rest.steps, 9);
     assert_eq!(first.losses, whole.losses[..5]);
@@ -240,7 +210,7 @@ fn a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_checkpoint() {
     // Epoch 1 trains normally and is checkpointed; from epoch 2 the learning rate is 1e30, so
     // the first update of epoch 2 blows the weights up and the next loss is not finite.
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
+        "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
 PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
 AUGMENTATION: {{COLOR_AUG: false}}
@@ -252,7 +222,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, MOMENTUM: 0.0, NESTEROV: false, BASE_LR: 0.01, M
     let path = d.path().join("nan.yaml");
     std::fs::write(&path, yaml).unwrap();
     let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
-    let err = pretrain(&cfg, &options(d.path(), false, None)).unwrap_err();
+    let err = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap_err();
     let msg = err.to_string();
     eprintln!("{msg}");
     let (step, ckpt) = match err {
