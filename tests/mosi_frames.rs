@@ -15,7 +15,7 @@ use tada::train::runs::{pretrain, RunOptions};
 use tada::train::TrainOptions;
 use tada_augment::mosi::MosiGenerator;
 
-use crate::common::write;
+use crate::common::{write, TINY_BACKBONE};
 use crate::media::{make_video, Kind};
 
 /// Frames per test video; frame n has luma 16 + 4n (tests/media.rs).
@@ -153,20 +153,7 @@ fn mosi_pretraining_runs_on_a_ucf101_tree() {
         "mosi_ucf.yaml",
         &format!(
             "{MOSI}
-MODEL: {{NAME: MoSINet}}
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [4, 4, 8, 8, 8]
-    NUM_OUT_FEATURES: 8
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {{NAME: DownSampleStem}}
-    BRANCH: {{NAME: R2D3DBranch}}
-  HEAD: {HEAD}
+MODEL: {{NAME: MoSINet}}{TINY_BACKBONE}  HEAD: {HEAD}
 TRAIN: {{DATASET: ucf101, BATCH_SIZE: 2, CHECKPOINT_PERIOD: 1}}
 DATA: {{DATA_ROOT_DIR: '{}', ANNO_DIR: '{}', TRAIN_CROP_SIZE: 32}}
 DATA_LOADER: {{NUM_WORKERS: 2, MAX_BAD_FRACTION: 0.5}}

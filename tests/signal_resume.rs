@@ -6,25 +6,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{tada_bin, write};
+use crate::common::{tada_bin, write, TINY_BACKBONE};
 
 /// MoSI on synthetic images, tiny R2D3D, 3 steps per epoch, 40 epochs: long enough to be
 /// interrupted, every step logged.
-const CONFIG: &str = "
-MODEL: {NAME: MoSINet}
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [4, 4, 8, 8, 8]
-    NUM_OUT_FEATURES: 8
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {NAME: DownSampleStem}
-    BRANCH: {NAME: R2D3DBranch}
-  HEAD: {NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.5}
+fn config() -> String {
+    format!("MODEL: {{NAME: MoSINet}}{TINY_BACKBONE}{CONFIG_REST}")
+}
+
+const CONFIG_REST: &str = "  HEAD: {NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.5}
 NUM_GPUS: 0
 RANDOM_SEED: 9
 LOG_PERIOD: 1
@@ -63,7 +53,7 @@ fn pretrain(config: &Path, out: &Path, resume: bool) -> Command {
 #[test]
 fn sigint_then_resume_repeats_the_uninterrupted_losses() {
     let d = tempfile::tempdir().unwrap();
-    let config = write(d.path(), "mosi.yaml", CONFIG);
+    let config = write(d.path(), "mosi.yaml", &config());
     let (whole, cut) = (d.path().join("whole"), d.path().join("cut"));
     let out = pretrain(&config, &whole, false).output().unwrap();
     assert!(
