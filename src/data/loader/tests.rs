@@ -222,3 +222,37 @@ fn worker_threads_leave_the_callers_thread_count_alone() {
     assert_eq!(tch::get_num_threads(), before);
     let _ = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu));
 }
+
+#[test]
+fn a_batch_cuts_into_chunks_that_cover_it_in_order() {
+    let batch = Batch {
+        inputs: Tensor::arange(8 * 3, (Kind::Float, tch::Device::Cpu)).view([8, 3]),
+        labels: Tensor::arange(8, (Kind::Int64, tch::Device::Cpu)),
+        indices: (10..18).collect(),
+        sources: (0..8).collect(),
+        views: vec![0; 8],
+        skipped: vec![SampleError {
+            what: "x.mp4: empty".into(),
+            kind: "empty",
+        }],
+        make_seconds: 1.5,
+        decode_seconds: 0.5,
+    };
+    let chunks = batch.chunks(3);
+    let sizes: Vec<usize> = chunks.iter().map(|c| c.indices.len()).collect();
+    assert_eq!(sizes, [3, 3, 2]);
+    let inputs: Vec<Tensor> = chunks.iter().map(|c| c.inputs.shallow_clone()).collect();
+    assert!(Tensor::cat(&inputs, 0).equal(&batch.inputs));
+    assert_eq!(Vec::<i64>::try_from(&chunks[2].labels).unwrap(), [6, 7]);
+    assert_eq!(chunks[1].indices, [13, 14, 15]);
+    assert_eq!(chunks[0].skipped.len(), 1);
+    assert!(chunks[1..]
+        .iter()
+        .all(|c| c.skipped.is_empty() && c.make_seconds == 0.0));
+    // 0 and sizes not below the batch leave it whole.
+    for size in [0, 8, 20] {
+        let whole = batch.chunks(size);
+        assert_eq!(whole.len(), 1);
+        assert!(whole[0].inputs.equal(&batch.inputs));
+    }
+}
