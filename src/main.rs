@@ -596,6 +596,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    tada::train::step_guard::install_panic_hook();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -21,5 +21,6 @@ mod model_fixtures;
 mod mosi_frames;
 mod ops_fixtures;
 mod signal_resume;
+mod step_failure;
 mod train_e2e;
 mod video_decode;

@@ -36,6 +36,17 @@ pub enum TrainError {
         value: f64,
         last_checkpoint: Option<PathBuf>,
     },
+    #[error(
+        "step {step} failed: {message}{}; the run before it is in {} (--resume continues from there)",
+        hint.map(|h| format!(" ({h})")).unwrap_or_default(),
+        describe_checkpoint(checkpoint)
+    )]
+    StepFailed {
+        step: u64,
+        message: String,
+        hint: Option<&'static str>,
+        checkpoint: Option<PathBuf>,
+    },
     #[error("{key}: {message}")]
     Config { key: &'static str, message: String },
     #[error("not supported yet: {0}")]

@@ -14,6 +14,7 @@ pub mod progress;
 pub mod run_dir;
 pub mod runs;
 pub mod signals;
+pub mod step_guard;
 pub mod task;
 pub mod tensorboard;
 pub mod trainer;

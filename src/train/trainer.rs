@@ -16,6 +16,7 @@ use super::precision::{autocast, LossScaler, Precision};
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::signals::StopOnSignal;
+use super::step_guard::{self, guarded};
 use super::task::{StepContext, Task};
 use super::TrainError;
 use crate::checkpoint::{latest_checkpoint, load_into, Checkpoint, NamedTensors, RunState};
@@ -328,34 +329,57 @@ pub fn train<S: SampleSource + 'static>(
             // cuts it), each chunk's loss weighted by its share of the batch, so the
             // accumulated gradient is that of the batch's mean loss.
             opt.zero_grad()?;
-            let chunks = batch.chunks(micro);
-            let mut loss = 0.0;
-            let mut metrics: Vec<(String, f64)> = Vec::new();
-            for chunk in &chunks {
-                let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
-                let tl = autocast(c.train.precision, device, || {
-                    task.step(&session.model, chunk, device, &ctx)
-                })?;
-                let value = tl.loss.double_value(&[]);
-                if !value.is_finite() {
-                    return Err(TrainError::NonFiniteLoss {
+            // A libtorch failure in here (CUDA out of memory, …) leaves the weights and the
+            // optimiser as the last completed step left them: checkpoint them and stop.
+            let stepped = guarded(|| -> Result<(f64, Vec<(String, f64)>), TrainError> {
+                let chunks = batch.chunks(micro);
+                let mut loss = 0.0;
+                let mut metrics: Vec<(String, f64)> = Vec::new();
+                for chunk in &chunks {
+                    let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
+                    let tl = autocast(c.train.precision, device, || {
+                        task.step(&session.model, chunk, device, &ctx)
+                    })?;
+                    let value = tl.loss.double_value(&[]);
+                    if !value.is_finite() {
+                        return Err(TrainError::NonFiniteLoss {
+                            step: state.step + 1,
+                            value,
+                            last_checkpoint: summary.checkpoint.clone(),
+                        });
+                    }
+                    let weighted = if chunks.len() > 1 {
+                        &tl.loss * share
+                    } else {
+                        tl.loss.shallow_clone()
+                    };
+                    match &scaler {
+                        Some(sc) => sc.scale_loss(&weighted).backward(),
+                        None => weighted.backward(),
+                    }
+                    loss += share * value;
+                    accumulate(&mut metrics, &tl.metrics, share);
+                }
+                Ok((loss, metrics))
+            });
+            let (loss, metrics) = match stepped {
+                Ok(result) => result?,
+                Err(message) => {
+                    let saved = match save_checkpoint(cfg, session, &opt, &state, run) {
+                        Ok(path) => Some(path),
+                        Err(e) => {
+                            tracing::error!("cannot checkpoint after the failed step: {e}");
+                            summary.checkpoint.clone()
+                        }
+                    };
+                    return Err(TrainError::StepFailed {
                         step: state.step + 1,
-                        value,
-                        last_checkpoint: summary.checkpoint.clone(),
+                        hint: step_guard::hint(&message),
+                        message,
+                        checkpoint: saved,
                     });
                 }
-                let weighted = if chunks.len() > 1 {
-                    &tl.loss * share
-                } else {
-                    tl.loss.shallow_clone()
-                };
-                match &scaler {
-                    Some(sc) => sc.scale_loss(&weighted).backward(),
-                    None => weighted.backward(),
-                }
-                loss += share * value;
-                accumulate(&mut metrics, &tl.metrics, share);
-            }
+            };
             if let Some(sc) = &mut scaler {
                 let finite = sc.unscale(&opt.params());
                 sc.update(finite);
