@@ -203,3 +203,27 @@ fn a_checkpoint_is_also_a_weights_file() {
         "optimiser entries are not weights"
     );
 }
+
+#[test]
+fn the_newest_checkpoint_is_found_across_epoch_and_mid_epoch_names() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path();
+    let touch = |name: String| std::fs::write(dir.join(name), b"").unwrap();
+    touch(Checkpoint::file_name(1));
+    touch(Checkpoint::file_name(2));
+    touch(Checkpoint::mid_epoch_file_name(2, 9));
+    assert_eq!(
+        latest_checkpoint(dir).unwrap(),
+        dir.join(Checkpoint::mid_epoch_file_name(2, 9))
+    );
+    touch(Checkpoint::mid_epoch_file_name(2, 10));
+    assert_eq!(
+        latest_checkpoint(dir).unwrap(),
+        dir.join("checkpoint_epoch_00002_step_00000010.safetensors")
+    );
+    touch(Checkpoint::file_name(3));
+    assert_eq!(
+        latest_checkpoint(dir).unwrap(),
+        dir.join(Checkpoint::file_name(3))
+    );
+}

@@ -83,7 +83,7 @@ fn a_failed_step_is_reported_checkpointed_and_resumable() {
             "MODEL: {{NAME: R2D3D}}{TINY_BACKBONE}  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4}}
 NUM_GPUS: 0
 RANDOM_SEED: 4
-TRAIN: {{BATCH_SIZE: 4, CHECKPOINT_PERIOD: 100}}
+TRAIN: {{BATCH_SIZE: 4, CHECKPOINT_PERIOD: 1}}
 OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
 "
         ),
@@ -133,6 +133,13 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
         "{text}"
     );
     assert_eq!(Checkpoint::load(ckpt).unwrap().run.step, 3);
+    // Written inside epoch 2, beside (not over) the checkpoint of epoch 1.
+    assert!(
+        ckpt.ends_with("checkpoint_epoch_00001_step_00000003.safetensors"),
+        "{ckpt:?}"
+    );
+    let epoch1 = out.join("checkpoints").join(Checkpoint::file_name(1));
+    assert_eq!(Checkpoint::load(&epoch1).unwrap().run.step, 2);
 
     // Resuming with a task that works continues after step 3.
     let session = Session::new(&cfg.config).unwrap();

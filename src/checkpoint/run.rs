@@ -52,6 +52,14 @@ impl Checkpoint {
         format!("checkpoint_epoch_{epoch:05}.safetensors")
     }
 
+    /// File name of a checkpoint written inside an epoch (stop signal, step limit, failed
+    /// step) after `step` steps, `epoch` epochs complete. It sorts after that epoch's
+    /// checkpoint and before the next epoch's, so [`latest_checkpoint`] finds the newest, and
+    /// it leaves the epoch-end checkpoint in place.
+    pub fn mid_epoch_file_name(epoch: u64, step: u64) -> String {
+        format!("checkpoint_epoch_{epoch:05}_step_{step:08}.safetensors")
+    }
+
     /// Writes the checkpoint atomically: an interrupted write leaves no partial file.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let optim_names: Vec<String> = self.optimizer.iter().map(|(k, _)| optim_name(k)).collect();

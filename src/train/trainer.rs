@@ -125,6 +125,7 @@ fn save_checkpoint(
     opt: &Optimizer,
     state: &RunState,
     run: &RunDir,
+    iters: usize,
 ) -> Result<PathBuf, TrainError> {
     let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
     model.sort_by(|a, b| a.0.cmp(&b.0));
@@ -135,9 +136,12 @@ fn save_checkpoint(
         run: state.clone(),
         config_yaml: cfg.to_yaml(),
     };
-    let path = run
-        .checkpoints_dir()
-        .join(Checkpoint::file_name(state.epoch));
+    let name = if state.step == state.epoch * iters as u64 {
+        Checkpoint::file_name(state.epoch)
+    } else {
+        Checkpoint::mid_epoch_file_name(state.epoch, state.step)
+    };
+    let path = run.checkpoints_dir().join(name);
     ckpt.save(&path)?;
     Ok(path)
 }
@@ -365,7 +369,7 @@ pub fn train<S: SampleSource + 'static>(
             let (loss, metrics) = match stepped {
                 Ok(result) => result?,
                 Err(message) => {
-                    let saved = match save_checkpoint(cfg, session, &opt, &state, run) {
+                    let saved = match save_checkpoint(cfg, session, &opt, &state, run, iters) {
                         Ok(path) => Some(path),
                         Err(e) => {
                             tracing::error!("cannot checkpoint after the failed step: {e}");
@@ -425,13 +429,13 @@ pub fn train<S: SampleSource + 'static>(
         }
         state.epoch = epoch + 1;
         if state.epoch % period == 0 || state.epoch == max_epoch {
-            summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run)?);
+            summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run, iters)?);
             saved_step = Some(state.step);
         }
     }
     progress.finish();
     if saved_step != Some(state.step) {
-        summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run)?);
+        summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run, iters)?);
     }
     if summary.interrupted {
         tracing::info!(
