@@ -61,6 +61,14 @@ fn sigint_then_resume_repeats_the_uninterrupted_losses() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The run says what it trains where before it starts.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mosi: ")
+            && stderr.contains(" parameters trained on the CPU (")
+            && stderr.contains("40 epochs x 3 steps, batch 4, fp32; run folder "),
+        "{stderr}"
+    );
     let reference = losses(&whole);
     assert_eq!(reference.len(), 120);
 

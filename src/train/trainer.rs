@@ -98,6 +98,44 @@ pub struct Summary {
     pub seconds: f64,
 }
 
+/// One line saying what is about to train where: task, parameters the optimiser updates,
+/// device, steps, batch, precision and the run folder.
+fn run_banner(
+    c: &Config,
+    session: &Session,
+    task: &dyn Task,
+    trained: usize,
+    iters: usize,
+    max_epoch: u64,
+    run: &RunDir,
+) -> String {
+    let trained = if trained >= 1_000_000 {
+        format!("{:.2}M", trained as f64 / 1e6)
+    } else {
+        trained.to_string()
+    };
+    let device = match session.device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ if c.num_gpus > 0 => format!(
+            "the CPU ({} threads; NUM_GPUS is {} but CUDA is not available)",
+            tch::get_num_threads(),
+            c.num_gpus
+        ),
+        _ => format!("the CPU ({} threads)", tch::get_num_threads()),
+    };
+    let micro = match c.train.micro_batch_size {
+        m if m > 0 && m < c.train.batch_size => format!(" in chunks of {m}"),
+        _ => String::new(),
+    };
+    format!(
+        "{}: {trained} parameters trained on {device}; {max_epoch} epochs x {iters} steps, batch {}{micro}, {}; run folder {}",
+        task.name(),
+        c.train.batch_size,
+        format!("{:?}", c.train.precision).to_lowercase(),
+        run.root().display()
+    )
+}
+
 /// Adds `share` x each of `values` to the same-named entry of `sum` (appending new names in
 /// order): the batch's metrics as the share-weighted mean of its chunks'.
 fn accumulate(sum: &mut Vec<(String, f64)>, values: &[(String, f64)], share: f64) {
@@ -296,6 +334,11 @@ pub fn train<S: SampleSource + 'static>(
         None
     };
     let max_epoch = u64::from(c.optimizer.max_epoch);
+    let trained: usize = opt.params().iter().map(Tensor::numel).sum();
+    tracing::info!(
+        "{}",
+        run_banner(c, session, task, trained, iters, max_epoch, run)
+    );
     let period = u64::from(c.train.checkpoint_period.max(1));
     let log_period = u64::from(c.log_period.max(1));
     // The steps this call has left, so that a resumed run's rate and ETA are its own.

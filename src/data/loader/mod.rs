@@ -327,6 +327,9 @@ impl Epoch {
                 Ok((b, made)) => {
                     self.pending.insert(b, made);
                 }
+                // Workers also exit when the stop flag is set (a signal), which can happen
+                // while this waits: then the pass ends quietly, as if checked above.
+                Err(_) if self.stop.load(Ordering::Relaxed) => return Ok(None),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     if self.workers.iter().all(|h| h.is_finished()) {
                         return Err(LoaderError::Worker("all workers have exited".into()));
@@ -364,6 +367,11 @@ impl Iterator for Epoch {
                     return Some(Err(e));
                 }
             };
+            // A worker that saw the stop flag halted between samples: what it sent may be
+            // a partial batch, which must not be trained on (a resumed run re-makes it whole).
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
             self.next += 1;
             self.feed();
             let made = match made {

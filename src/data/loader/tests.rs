@@ -256,3 +256,29 @@ fn a_batch_cuts_into_chunks_that_cover_it_in_order() {
         assert!(whole[0].inputs.equal(&batch.inputs));
     }
 }
+
+#[test]
+fn a_stop_in_the_middle_of_a_batch_never_yields_a_partial_batch() {
+    // A worker halts between samples when the flag is set; the batch it was making must not
+    // reach training (a shorter step would break exact resume).
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut fake = Fake::new(40);
+    fake.slow = Duration::from_millis(40);
+    let loader = Loader::new(Arc::new(fake), cfg(1)).with_stop_flag(stop.clone());
+    let mut e = loader.epoch(0);
+    let setter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // During the first of the first batch's 4 samples, while the consumer waits.
+            std::thread::sleep(Duration::from_millis(20));
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let got: Vec<_> = e.by_ref().collect();
+    setter.join().unwrap();
+    for r in &got {
+        let b = r.as_ref().expect("no error");
+        assert_eq!(b.indices.len(), 4, "a partial batch was yielded");
+    }
+    assert!(e.interrupted());
+}
