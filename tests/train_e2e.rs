@@ -249,3 +249,47 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, MOMENTUM: 0.0, NESTEROV: false, BASE_LR: 0.01, M
     let c = Checkpoint::load(&ckpt).unwrap();
     assert_eq!((c.run.epoch, c.run.step), (1, 3));
 }
+
+#[test]
+fn a_second_run_into_the_same_folder_resumes_or_refuses() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = mosi_config(d.path(), 2, 0.0);
+    assert!(
+        cfg.config.train.auto_resume,
+        "the MoSI recipe auto-resumes, as the reference"
+    );
+    // Stopped after 2 of 6 steps; the same call again (no --resume) continues, as the
+    // reference's TRAIN.AUTO_RESUME does.
+    let first = pretrain(&cfg, &run_options(d.path(), false, Some(2))).unwrap();
+    assert_eq!(first.steps, 2);
+    let again = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
+    assert_eq!(again.resumed_from, first.checkpoint);
+    assert_eq!((again.steps, again.losses.len()), (6, 4));
+
+    // With AUTO_RESUME off, starting over in a folder that holds a run is refused, and the
+    // run's checkpoints stay as they were.
+    let path = d.path().join("mosi.yaml");
+    let off = tada::config::load_over(
+        MOSI_RECIPE,
+        MOSI_RECIPE_NAME,
+        &path,
+        &["TRAIN.AUTO_RESUME=false".to_string()],
+    )
+    .unwrap();
+    let newest = latest_checkpoint(&d.path().join("checkpoints")).unwrap();
+    let before = std::fs::read(&newest).unwrap();
+    let e = pretrain(&off, &run_options(d.path(), false, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already holds a run")
+            && e.contains("--resume")
+            && e.contains(&newest.display().to_string()),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&newest).unwrap(), before);
+    // --resume still continues it.
+    let resumed = pretrain(&off, &run_options(d.path(), true, None)).unwrap();
+    assert_eq!((resumed.steps, resumed.losses.len()), (6, 0));
+}

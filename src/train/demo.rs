@@ -97,6 +97,13 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
         DemoPretext::Mosi => load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &pre_cfg, &[])?,
         DemoPretext::Contrastive => load(&pre_cfg, &[])?,
     };
+    // Each demo starts its stages afresh: their folders belong to the demo.
+    for dir in [pre_dir, "probe_random", probe_dir] {
+        let stage = opts.output.join(dir);
+        if stage.exists() {
+            std::fs::remove_dir_all(&stage).map_err(io(&stage))?;
+        }
+    }
     let run = |dir: &str, weights: Option<PathBuf>| RunOptions {
         output: Some(opts.output.join(dir)),
         weights,

@@ -47,6 +47,13 @@ pub enum TrainError {
         hint: Option<&'static str>,
         checkpoint: Option<PathBuf>,
     },
+    #[error(
+        "{} already holds a run (newest checkpoint {}) and TRAIN.AUTO_RESUME is false: pass \
+         --resume to continue it, or choose another --output",
+        dir.display(),
+        newest.display()
+    )]
+    RunExists { dir: PathBuf, newest: PathBuf },
     #[error("{key}: {message}")]
     Config { key: &'static str, message: String },
     #[error("not supported yet: {0}")]

@@ -223,8 +223,8 @@ pub fn finetune(
     let task = ClassifyTask::from_config(cfg)?;
     let session = Session::new(cfg)?;
     let mut run = run_dir(loaded, opts)?;
-    let resuming =
-        opts.train.resume && crate::checkpoint::latest_checkpoint(&run.checkpoints_dir()).is_some();
+    let resuming = crate::train::trainer::resumes(cfg, &opts.train)
+        && crate::checkpoint::latest_checkpoint(&run.checkpoints_dir()).is_some();
     let weights = opts.weights.clone().or_else(|| {
         let p = &cfg.train.checkpoint_file_path;
         (!p.is_empty()).then(|| PathBuf::from(p))

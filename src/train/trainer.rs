@@ -56,10 +56,17 @@ impl Session {
     }
 }
 
+/// Whether a run continues from the newest checkpoint of its folder: `--resume`, or
+/// TRAIN.AUTO_RESUME (on by default, as in the reference).
+pub fn resumes(cfg: &Config, opts: &TrainOptions) -> bool {
+    opts.resume || cfg.train.auto_resume
+}
+
 /// How a call of [`train`] runs.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
-    /// Continue from the newest checkpoint of the run folder, when there is one.
+    /// Continue from the newest checkpoint of the run folder, when there is one (also done
+    /// when TRAIN.AUTO_RESUME is true, see [`resumes`]).
     pub resume: bool,
     /// Stop (with a checkpoint) once this many optimiser steps are done in total.
     pub max_steps: Option<u64>,
@@ -295,8 +302,17 @@ pub fn train<S: SampleSource + 'static>(
         seed: c.random_seed,
         extra: serde_json::json!({ "task": task.name() }),
     };
-    if opts.resume {
-        match latest_checkpoint(&run.checkpoints_dir()) {
+    let newest = latest_checkpoint(&run.checkpoints_dir());
+    if !resumes(c, opts) {
+        if let Some(newest) = newest {
+            // Starting over would overwrite that run's checkpoints and mix two runs' metrics.
+            return Err(TrainError::RunExists {
+                dir: run.root().to_path_buf(),
+                newest,
+            });
+        }
+    } else {
+        match newest {
             Some(path) => {
                 state = restore(&path, session, &mut opt)?;
                 if state.seed != c.random_seed {
@@ -316,10 +332,11 @@ pub fn train<S: SampleSource + 'static>(
                 summary.resumed_from = Some(path.clone());
                 summary.checkpoint = Some(path);
             }
-            None => tracing::info!(
+            None if opts.resume => tracing::info!(
                 "no checkpoint in {} yet: starting fresh",
                 run.root().display()
             ),
+            None => {}
         }
     }
     let seed = state.seed;
