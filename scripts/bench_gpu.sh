@@ -73,18 +73,6 @@ with_peak_mem "$out/bench_model.log" "$tada" bench model --config configs/bench/
 say "bench model, batch 8 images (40 clips), fp32: $(tail -n 2 "$out/bench_model.log" | tr '\n' ' ')peak ${peak_mib} MiB"
 
 # --- training runs
-summarise() {  # summarise METRICS.jsonl -> "N clips/s, data-wait X%, loss a -> b"
-  python3 - "$1" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-if len(rows) < 2:
-    sys.exit("fewer than two logged windows")
-w = rows[1:]
-clips = sum(r["clips_per_s"] for r in w) / len(w)
-wait = sum(r["data_wait_share"] for r in w) / len(w)
-print(f"{clips:.1f} clips/s, data-wait {100 * wait:.1f}%, loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f} over {rows[-1]['step']} steps")
-PY
-}
 run_bench() {  # run_bench NAME CONFIG STEPS BATCH PRECISION
   local name=$1 config=$2 steps=$3 batch=$4 precision=$5
   local dir="$out/$name"
@@ -92,7 +80,7 @@ run_bench() {  # run_bench NAME CONFIG STEPS BATCH PRECISION
   if with_peak_mem "$out/$name.log" "$tada" pretrain --config "$config" --output "$dir" \
     --set TRAIN.BATCH_SIZE="$batch" --set TRAIN.NUM_SAMPLES=$((batch * steps)) \
     --set TRAIN.PRECISION="$precision"; then
-    say "$name: $(summarise "$dir/metrics.jsonl"), peak ${peak_mib} MiB"
+    say "$name: $(python3 scripts/metrics_summary.py "$dir/metrics.jsonl" --loss), peak ${peak_mib} MiB"
   else
     say "$name: FAILED: $(tail -n 1 "$out/$name.log")"
   fi

@@ -14,13 +14,4 @@ trap 'rm -rf "$out"' EXIT
 bash scripts/setup.sh
 cargo build --release --quiet --bin tada
 ./target/release/tada "$cmd" --config "$config" --output "$out" "$@" >/dev/null
-python3 - "$out/metrics.jsonl" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-if len(rows) < 2:
-    sys.exit("need at least two logged windows (raise OPTIMIZER.MAX_EPOCH or lower LOG_PERIOD)")
-rows = rows[1:]
-clips = sum(r["clips_per_s"] for r in rows) / len(rows)
-wait = sum(r["data_wait_share"] for r in rows) / len(rows)
-print(f"{len(rows)} windows after the first: {clips:.2f} clips/s, data-wait share {100 * wait:.1f}%")
-PY
+python3 scripts/metrics_summary.py "$out/metrics.jsonl"

@@ -18,7 +18,7 @@ use tada::train::{Session, Summary};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{mean_loss, run_options, serial};
+use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 
 fn cuda() -> Option<Device> {
     if tch::Cuda::is_available() {
@@ -29,25 +29,20 @@ fn cuda() -> Option<Device> {
     }
 }
 
-/// Twice the width of the CPU tests' tiny backbone, so the GPU kernels do some work.
-const BACKBONE: &str = "
-VIDEO:
-  BACKBONE:
-    META_ARCH: ResNet3D
-    DEPTH: 18
-    NUM_FILTERS: [8, 8, 16, 16, 16]
-    NUM_OUT_FEATURES: 16
-    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]]
-    DOWNSAMPLING: [true, false, true, true, true]
-    DOWNSAMPLING_TEMPORAL: [false, false, false, true, true]
-    EXPANSION_RATIO: 2
-    STEM: {NAME: DownSampleStem}
-    BRANCH: {NAME: R2D3DBranch}
-";
+/// The CPU tests' tiny backbone at twice the width, so the GPU kernels do some work.
+fn backbone() -> String {
+    TINY_BACKBONE
+        .replace(
+            "NUM_FILTERS: [4, 4, 8, 8, 8]",
+            "NUM_FILTERS: [8, 8, 16, 16, 16]",
+        )
+        .replace("NUM_OUT_FEATURES: 8", "NUM_OUT_FEATURES: 16")
+}
 
 fn mosi_config(dir: &Path, gpus: u32, precision: &str) -> LoadedConfig {
+    let backbone = backbone();
     let yaml = format!(
-        "{BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}
+        "{backbone}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}
 NUM_GPUS: {gpus}
 RANDOM_SEED: 3
 LOG_PERIOD: 1
@@ -154,8 +149,9 @@ fn contrastive_paramcrop_trains_on_cuda_in_bf16() {
     let Some(_) = cuda() else { return };
     for framework in ["simclr", "moco"] {
         let d = tempfile::tempdir().unwrap();
+        let backbone = backbone();
         let yaml = format!(
-            "{BACKBONE}  HEAD: {{NAME: ContrastiveHead}}
+            "{backbone}  HEAD: {{NAME: ContrastiveHead}}
 NUM_GPUS: 1
 RANDOM_SEED: 5
 LOG_PERIOD: 1

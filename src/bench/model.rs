@@ -42,15 +42,8 @@ pub fn step_time(
     mosi_clips: Option<i64>,
     budget: Duration,
 ) -> Result<StepTime, ModelError> {
-    let device = if cfg.num_gpus > 0 {
-        Device::cuda_if_available()
-    } else {
-        Device::Cpu
-    };
-    if device.is_cuda() {
-        // As in training (Session::new): fixed shapes, so let cuDNN pick its fastest kernels.
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
+    // The device training would use, cuDNN's benchmark mode included.
+    let device = crate::train::trainer::device_for(cfg);
     tch::manual_seed(cfg.random_seed as i64);
     let vs = VarStore::new(device);
     let model = VideoModel::new(&vs.root(), cfg)?;

@@ -21,7 +21,7 @@ use super::task::{StepContext, Task};
 use super::TrainError;
 use crate::checkpoint::{latest_checkpoint, load_into, Checkpoint, NamedTensors, RunState};
 use crate::config::{Config, LoadedConfig};
-use crate::data::loader::{Loader, SampleSource};
+use crate::data::loader::{Batch, Loader, SampleSource};
 use crate::models::VideoModel;
 
 /// A model with its variables on its device.
@@ -31,9 +31,12 @@ pub struct Session {
     pub device: Device,
 }
 
-/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU.
+/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU. On CUDA it also turns
+/// on cuDNN's benchmark mode: training shapes repeat step after step, so its one-off search
+/// for the fastest convolution algorithms pays for itself within a few steps.
 pub fn device_for(cfg: &Config) -> Device {
     if cfg.num_gpus > 0 && tch::Cuda::is_available() {
+        tch::Cuda::cudnn_set_benchmark(true);
         Device::Cuda(0)
     } else {
         Device::Cpu
@@ -44,11 +47,6 @@ impl Session {
     /// Seeds libtorch with RANDOM_SEED (the initialisation draws from it) and builds the model.
     pub fn new(cfg: &Config) -> Result<Self, TrainError> {
         let device = device_for(cfg);
-        if device.is_cuda() {
-            // Training shapes repeat step after step, so cuDNN's one-off search for the
-            // fastest convolution algorithms pays for itself within a few steps.
-            tch::Cuda::cudnn_set_benchmark(true);
-        }
         tch::manual_seed(cfg.random_seed as i64);
         let vs = VarStore::new(device);
         let model = VideoModel::new(&vs.root(), cfg)?;
@@ -141,6 +139,51 @@ fn run_banner(
         format!("{:?}", c.train.precision).to_lowercase(),
         run.root().display()
     )
+}
+
+/// Why [`forward_backward`] stopped.
+enum StepError {
+    /// A chunk's loss was not finite (its value); nothing was backpropagated from it.
+    NonFinite(f64),
+    Failed(TrainError),
+}
+
+/// The forward and backward passes of one step: one per chunk of `batch` (the whole batch
+/// unless `micro` cuts it, TRAIN.MICRO_BATCH_SIZE), each chunk's loss weighted by its share of
+/// the batch so the accumulated gradient is that of the batch's mean loss. Returns the
+/// batch's loss and metrics (share-weighted means of the chunks').
+fn forward_backward(
+    task: &dyn Task,
+    session: &Session,
+    batch: &Batch,
+    micro: usize,
+    precision: Precision,
+    scaler: Option<&LossScaler>,
+    ctx: &StepContext,
+) -> Result<(f64, Vec<(String, f64)>), StepError> {
+    let device = session.device;
+    let mut loss = 0.0;
+    let mut metrics: Vec<(String, f64)> = Vec::new();
+    for chunk in &batch.chunks(micro) {
+        let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
+        let tl = autocast(precision, device, || {
+            task.step(&session.model, chunk, device, ctx)
+        })
+        .map_err(StepError::Failed)?;
+        let value = tl.loss.double_value(&[]);
+        if !value.is_finite() {
+            return Err(StepError::NonFinite(value));
+        }
+        // share is 1 for a whole batch, and x * 1 is exact: one path for both.
+        let weighted = &tl.loss * share;
+        match scaler {
+            Some(sc) => sc.scale_loss(&weighted).backward(),
+            None => weighted.backward(),
+        }
+        loss += share * value;
+        accumulate(&mut metrics, &tl.metrics, share);
+    }
+    Ok((loss, metrics))
 }
 
 /// Adds `share` x each of `values` to the same-named entry of `sum` (appending new names in
@@ -366,7 +409,6 @@ pub fn train<S: SampleSource + 'static>(
         ..Window::default()
     };
     let mut saved_step = summary.checkpoint.as_ref().map(|_| state.step);
-    let device = session.device;
     'epochs: for epoch in state.epoch..max_epoch {
         // A resumed run starts after the batches of this epoch it has already trained on.
         let skip = state.step.saturating_sub(epoch * iters as u64) as usize;
@@ -389,45 +431,30 @@ pub fn train<S: SampleSource + 'static>(
                 epoch: fractional_epoch(epoch, iter, iters, 1),
                 max_epoch: max_epoch as f64,
             };
-            // One forward/backward per chunk (the whole batch unless TRAIN.MICRO_BATCH_SIZE
-            // cuts it), each chunk's loss weighted by its share of the batch, so the
-            // accumulated gradient is that of the batch's mean loss.
             opt.zero_grad()?;
             // A libtorch failure in here (CUDA out of memory, …) leaves the weights and the
             // optimiser as the last completed step left them: checkpoint them and stop.
-            let stepped = guarded(|| -> Result<(f64, Vec<(String, f64)>), TrainError> {
-                let chunks = batch.chunks(micro);
-                let mut loss = 0.0;
-                let mut metrics: Vec<(String, f64)> = Vec::new();
-                for chunk in &chunks {
-                    let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
-                    let tl = autocast(c.train.precision, device, || {
-                        task.step(&session.model, chunk, device, &ctx)
-                    })?;
-                    let value = tl.loss.double_value(&[]);
-                    if !value.is_finite() {
-                        return Err(TrainError::NonFiniteLoss {
-                            step: state.step + 1,
-                            value,
-                            last_checkpoint: summary.checkpoint.clone(),
-                        });
-                    }
-                    let weighted = if chunks.len() > 1 {
-                        &tl.loss * share
-                    } else {
-                        tl.loss.shallow_clone()
-                    };
-                    match &scaler {
-                        Some(sc) => sc.scale_loss(&weighted).backward(),
-                        None => weighted.backward(),
-                    }
-                    loss += share * value;
-                    accumulate(&mut metrics, &tl.metrics, share);
-                }
-                Ok((loss, metrics))
+            let stepped = guarded(|| {
+                forward_backward(
+                    task,
+                    session,
+                    &batch,
+                    micro,
+                    c.train.precision,
+                    scaler.as_ref(),
+                    &ctx,
+                )
             });
             let (loss, metrics) = match stepped {
-                Ok(result) => result?,
+                Ok(Ok(done)) => done,
+                Ok(Err(StepError::NonFinite(value))) => {
+                    return Err(TrainError::NonFiniteLoss {
+                        step: state.step + 1,
+                        value,
+                        last_checkpoint: summary.checkpoint.clone(),
+                    })
+                }
+                Ok(Err(StepError::Failed(e))) => return Err(e),
                 Err(message) => {
                     let saved = match save_checkpoint(cfg, session, &opt, &state, run, iters) {
                         Ok(path) => Some(path),
