@@ -5,6 +5,7 @@ pub mod check;
 pub mod clips;
 pub mod dataset;
 pub mod loader;
+pub mod media_file;
 pub mod mosi_images;
 pub mod pipeline;
 pub mod synthetic;
