@@ -71,6 +71,15 @@ fn print_summary(s: &tada::train::Summary) {
     }
 }
 
+/// A run that a signal stopped has checkpointed; it still fails, so that a shell chain such as
+/// `tada pretrain … && tada finetune …` stops there (exit 130 / 143, see [`main`]).
+fn stopped_by_signal(s: &tada::train::Summary) -> Result<()> {
+    match tada::train::TrainError::interrupted(s) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Versions, libtorch, CUDA devices, cuDNN and threads; with --model, a model's size.
@@ -436,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot load config {}", run.config.display()))?;
             let s = tada::train::runs::pretrain(&loaded, &run.options(None))?;
             print_summary(&s);
+            stopped_by_signal(&s)?;
         }
         Command::Finetune { run, weights } => {
             let loaded = tada::config::load(&run.config, &run.set)
@@ -450,6 +460,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             print_summary(&s);
+            stopped_by_signal(&s)?;
         }
         Command::MosiPreview {
             config,
@@ -600,8 +611,20 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            let status = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<tada::train::TrainError>())
+                .and_then(tada::train::TrainError::exit_status);
+            match status {
+                Some(code) => {
+                    eprintln!("{}", one_line(&e));
+                    ExitCode::from(code)
+                }
+                None => {
+                    eprintln!("error: {}", one_line(&e));
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

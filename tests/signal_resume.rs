@@ -1,5 +1,5 @@
 //! The README's promise about Ctrl-C, through the real binary: `tada pretrain` stopped by SIGINT
-//! mid-run checkpoints and exits 0, and `--resume` then logs exactly the losses an uninterrupted
+//! mid-run checkpoints and exits 130, and `--resume` then logs exactly the losses an uninterrupted
 //! run logs (CPU, same seed).
 
 use std::path::Path;
@@ -89,7 +89,8 @@ fn sigint_then_resume_repeats_the_uninterrupted_losses() {
     assert!(status.success());
     let first = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert!(first.status.success(), "interrupted run failed: {stderr}");
+    // Non-zero, so that `tada pretrain … && tada finetune …` stops here.
+    assert_eq!(first.status.code(), Some(130), "interrupted run: {stderr}");
     let done = losses(&cut).len();
     assert!(
         (8..120).contains(&done),

@@ -136,8 +136,16 @@ impl Checkpoint {
 
 /// The newest checkpoint in `dir` (names sort by epoch), ignoring unfinished temporary files.
 pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
+    checkpoints_newest_first(dir).into_iter().next()
+}
+
+/// The checkpoints in `dir`, newest first (names sort by epoch, then step), ignoring unfinished
+/// temporary files; empty when `dir` cannot be read.
+pub fn checkpoints_newest_first(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -146,5 +154,6 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
         })
         .collect();
     names.sort();
-    names.pop()
+    names.reverse();
+    names
 }

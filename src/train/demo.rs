@@ -110,6 +110,10 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
         ..RunOptions::default()
     };
     let pre = pretrain(&with_seed(pre_loaded, opts.seed), &run(pre_dir, None))?;
+    // Ctrl-C stops the demo, not only the stage it arrived in.
+    if let Some(e) = TrainError::interrupted(&pre) {
+        return Err(e);
+    }
     let pretrain_seconds = t0.elapsed().as_secs_f64();
     let metric = |name: &str| {
         pre.last_metrics
@@ -131,6 +135,9 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
     let mut scores = Vec::new();
     for (dir, weights) in [("probe_random", None), (probe_dir, Some(pre_weights))] {
         let (summary, _) = finetune(&probe, &run(dir, weights))?;
+        if let Some(e) = TrainError::interrupted(&summary) {
+            return Err(e);
+        }
         let Some(ckpt) = summary.checkpoint else {
             return Err(TrainError::Task(format!(
                 "the {dir} run wrote no checkpoint"

@@ -67,6 +67,16 @@ pub enum TrainError {
         path: PathBuf,
         source: Box<CheckpointError>,
     },
+    #[error(
+        "stopped by {} at step {step}; the run is in {} (--resume continues from there)",
+        super::signals::name(*signal),
+        describe_checkpoint(checkpoint)
+    )]
+    Interrupted {
+        signal: i32,
+        step: u64,
+        checkpoint: Option<PathBuf>,
+    },
     #[error("cannot register the SIGINT/SIGTERM handlers: {0}")]
     Signals(std::io::Error),
     #[error(transparent)]
@@ -95,6 +105,27 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl TrainError {
+    /// The process exit status this error calls for, when it is not the generic failure: a
+    /// run stopped by a signal exits as if the signal had killed it (130 for SIGINT, 143 for
+    /// SIGTERM), after its checkpoint.
+    pub fn exit_status(&self) -> Option<u8> {
+        match self {
+            Self::Interrupted { signal, .. } => Some(super::signals::exit_status(*signal)),
+            _ => None,
+        }
+    }
+
+    /// The error for a run that `summary` says a signal stopped.
+    pub fn interrupted(summary: &super::Summary) -> Option<Self> {
+        summary.signal.map(|signal| Self::Interrupted {
+            signal,
+            step: summary.steps,
+            checkpoint: summary.checkpoint.clone(),
+        })
+    }
 }
 
 impl From<CheckpointError> for TrainError {

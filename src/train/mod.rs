@@ -12,6 +12,7 @@ pub mod optim;
 pub mod precision;
 pub mod progress;
 pub mod run_dir;
+pub mod run_lock;
 pub mod runs;
 pub mod signals;
 pub mod step_guard;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::metrics::MetricsLog;
+use super::run_lock::{RunLock, RunLockError};
 use super::tensorboard::{self, EventWriter};
 use crate::config::LoadedConfig;
 
@@ -16,6 +17,8 @@ pub enum RunDirError {
     },
     #[error(transparent)]
     TensorBoard(#[from] tensorboard::Error),
+    #[error(transparent)]
+    Locked(#[from] RunLockError),
 }
 
 /// An open run folder. Creating it again for the same folder (a resumed run) keeps what is
@@ -24,10 +27,13 @@ pub struct RunDir {
     root: PathBuf,
     metrics: MetricsLog,
     tensorboard: EventWriter,
+    /// Held while the folder is open: a second run in the same folder is refused.
+    _lock: RunLock,
 }
 
 impl RunDir {
-    /// Creates `root` (and `checkpoints/`, `tensorboard/`) and writes `config.yaml` into it.
+    /// Creates `root` (and `checkpoints/`, `tensorboard/`), locks it for this process (see
+    /// [`RunLock`]), removes what interrupted writes left and writes `config.yaml` into it.
     pub fn create(root: &Path, config: &LoadedConfig) -> Result<Self, RunDirError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -35,6 +41,11 @@ impl RunDir {
         };
         let checkpoints = root.join("checkpoints");
         std::fs::create_dir_all(&checkpoints).map_err(io(&checkpoints))?;
+        let lock = RunLock::acquire(root)?;
+        // With the lock held no other run writes here, so every temporary file is a leftover.
+        for dir in [root, checkpoints.as_path()] {
+            remove_unfinished_writes(dir).map_err(io(dir))?;
+        }
         config.write_resolved(root).map_err(io(root))?;
         let metrics_path = root.join("metrics.jsonl");
         let metrics = MetricsLog::open(&metrics_path).map_err(io(&metrics_path))?;
@@ -43,6 +54,7 @@ impl RunDir {
             root: root.to_path_buf(),
             metrics,
             tensorboard,
+            _lock: lock,
         })
     }
 
@@ -88,4 +100,30 @@ impl RunDir {
         self.tensorboard.flush()?;
         Ok(())
     }
+}
+
+/// Deletes the temporary files of atomic writes in `dir` that a killed process never renamed
+/// into place (a checkpoint's can be hundreds of MB), saying how much was freed.
+fn remove_unfinished_writes(dir: &Path) -> std::io::Result<()> {
+    let (mut files, mut bytes) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !crate::atomic_write::is_temp_name(&entry.file_name()) {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        if meta.is_file() {
+            std::fs::remove_file(entry.path())?;
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    if files > 0 {
+        tracing::warn!(
+            "removed {files} unfinished file(s) of interrupted writes ({:.1} MB) from {}",
+            bytes as f64 / 1e6,
+            dir.display()
+        );
+    }
+    Ok(())
 }

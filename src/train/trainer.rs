@@ -19,7 +19,7 @@ use super::signals::StopOnSignal;
 use super::step_guard::{self, guarded};
 use super::task::{StepContext, Task};
 use super::TrainError;
-use crate::checkpoint::{latest_checkpoint, load_into, Checkpoint, NamedTensors, RunState};
+use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
 use crate::config::{Config, LoadedConfig};
 use crate::data::loader::{Batch, Loader, SampleSource};
 use crate::models::VideoModel;
@@ -100,6 +100,8 @@ pub struct Summary {
     pub resumed_from: Option<PathBuf>,
     /// Stopped by the stop flag or the step limit before MAX_EPOCH.
     pub interrupted: bool,
+    /// The signal (SIGINT, SIGTERM) that stopped the run, if one did.
+    pub signal: Option<i32>,
     pub seconds: f64,
 }
 
@@ -217,15 +219,21 @@ fn save_checkpoint(
 ) -> Result<PathBuf, TrainError> {
     let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
     model.sort_by(|a, b| a.0.cmp(&b.0));
-    let ckpt = Checkpoint {
+    let mut ckpt = Checkpoint {
         model,
         optimizer: opt.state_tensors(),
         optimizer_meta: opt.state_meta(),
         run: state.clone(),
         config_yaml: cfg.to_yaml(),
     };
-    let name = if state.step == state.epoch * iters as u64 {
-        Checkpoint::file_name(state.epoch)
+    // A state on an epoch boundary is that epoch's end, whichever way the loop got there (a
+    // stop after an epoch's last batch has not yet counted the epoch): its checkpoint gets the
+    // epoch's name, and only states inside an epoch get mid-epoch names.
+    let iters = iters as u64;
+    let boundary = iters > 0 && state.step % iters == 0;
+    let name = if boundary {
+        ckpt.run.epoch = ckpt.run.epoch.max(state.step / iters);
+        Checkpoint::file_name(ckpt.run.epoch)
     } else {
         Checkpoint::mid_epoch_file_name(state.epoch, state.step)
     };
@@ -234,9 +242,33 @@ fn save_checkpoint(
     Ok(path)
 }
 
-/// Loads weights, optimiser state and run state of `path`.
-fn restore(path: &Path, session: &Session, opt: &mut Optimizer) -> Result<RunState, TrainError> {
-    let ckpt = Checkpoint::load(path)?;
+/// The newest of `candidates` (newest first) that reads as a checkpoint. A newer one that does
+/// not (a disk filled up, a file copied half-way) is passed over with a warning; when none reads,
+/// the newest one's error.
+fn newest_readable(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Checkpoint)>, TrainError> {
+    let mut first_error = None;
+    for path in candidates {
+        match Checkpoint::load(path) {
+            Ok(ckpt) => return Ok(Some((path.clone(), ckpt))),
+            Err(e) => {
+                tracing::warn!("{e}; trying the checkpoint before it");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(None),
+    }
+}
+
+/// Loads the weights, optimiser state and run state of `ckpt`, read from `path`.
+fn restore(
+    path: &Path,
+    ckpt: Checkpoint,
+    session: &Session,
+    opt: &mut Optimizer,
+) -> Result<RunState, TrainError> {
     let named = NamedTensors {
         tensors: ckpt.model,
         metadata: Default::default(),
@@ -345,19 +377,19 @@ pub fn train<S: SampleSource + 'static>(
         seed: c.random_seed,
         extra: serde_json::json!({ "task": task.name() }),
     };
-    let newest = latest_checkpoint(&run.checkpoints_dir());
+    let candidates = checkpoints_newest_first(&run.checkpoints_dir());
     if !resumes(c, opts) {
-        if let Some(newest) = newest {
+        if let Some(newest) = candidates.first() {
             // Starting over would overwrite that run's checkpoints and mix two runs' metrics.
             return Err(TrainError::RunExists {
                 dir: run.root().to_path_buf(),
-                newest,
+                newest: newest.clone(),
             });
         }
     } else {
-        match newest {
-            Some(path) => {
-                state = restore(&path, session, &mut opt)?;
+        match newest_readable(&candidates)? {
+            Some((path, ckpt)) => {
+                state = restore(&path, ckpt, session, &mut opt)?;
                 if state.seed != c.random_seed {
                     tracing::warn!(
                         "resuming a run seeded {} with RANDOM_SEED {}: the rest of the run \
@@ -388,7 +420,7 @@ pub fn train<S: SampleSource + 'static>(
     if iters == 0 {
         return Err(TrainError::EmptyEpoch);
     }
-    let _signals = if opts.handle_signals {
+    let signals = if opts.handle_signals {
         Some(StopOnSignal::register(&opts.stop).map_err(TrainError::Signals)?)
     } else {
         None
@@ -521,6 +553,7 @@ pub fn train<S: SampleSource + 'static>(
         }
     }
     progress.finish();
+    summary.signal = signals.as_ref().and_then(StopOnSignal::received);
     if saved_step != Some(state.step) {
         summary.checkpoint = Some(save_checkpoint(cfg, session, &opt, &state, run, iters)?);
     }
