@@ -103,7 +103,10 @@ fn a_new_run_removes_the_leftovers_of_interrupted_writes() {
     for p in &left {
         assert!(!p.exists(), "{} is still there", p.display());
     }
-    assert!(keep.exists(), "a file that is not a temporary write was removed");
+    assert!(
+        keep.exists(),
+        "a file that is not a temporary write was removed"
+    );
 }
 
 /// `tada pretrain` on the config, 40 epochs long, stderr piped.
@@ -122,10 +125,14 @@ fn spawn_pretrain(config: &Path, out: &Path, resume: bool) -> Child {
     c.spawn().unwrap()
 }
 
+fn lines(file: &Path) -> usize {
+    std::fs::read_to_string(file).map_or(0, |t| t.lines().count())
+}
+
 /// Waits until `file` has at least `lines` lines.
 fn wait_for_lines(file: &Path, lines: usize) {
     let t0 = Instant::now();
-    while std::fs::read_to_string(file).map_or(0, |t| t.lines().count()) < lines {
+    while self::lines(file) < lines {
         assert!(
             t0.elapsed() < Duration::from_secs(180),
             "{} never reached {lines} lines",
@@ -158,7 +165,9 @@ fn one_run_per_folder_and_a_signal_exits_non_zero_after_its_checkpoint() {
     wait_for_lines(&out.join("metrics.jsonl"), 4);
 
     // A second run in the same folder refuses at once, naming the holder.
-    let second = spawn_pretrain(&config, &out, true).wait_with_output().unwrap();
+    let second = spawn_pretrain(&config, &out, true)
+        .wait_with_output()
+        .unwrap();
     assert!(!second.status.success());
     let msg = text(&second);
     assert!(
@@ -172,29 +181,30 @@ fn one_run_per_folder_and_a_signal_exits_non_zero_after_its_checkpoint() {
     let first = first.wait_with_output().unwrap();
     let msg = text(&first);
     assert_eq!(first.status.code(), Some(143), "{msg}");
-    assert!(msg.contains("stopped by SIGTERM") && msg.contains("--resume"), "{msg}");
+    assert!(
+        msg.contains("stopped by SIGTERM") && msg.contains("--resume"),
+        "{msg}"
+    );
     let ckpts = checkpoints_newest_first(&out.join("checkpoints"));
     assert!(!ckpts.is_empty(), "no checkpoint after SIGTERM");
 
     // A run killed outright leaves its pid in the lock; the next run takes the lock over.
+    let metrics = out.join("metrics.jsonl");
     let mut killed = spawn_pretrain(&config, &out, true);
-    wait_for_lines(&out.join("metrics.jsonl"), 8);
+    wait_for_lines(&metrics, lines(&metrics) + 3);
     kill(&killed, "-KILL");
     killed.wait().unwrap();
     let held = std::fs::read_to_string(out.join("run.lock")).unwrap();
     assert_eq!(held.trim(), killed.id().to_string());
     let mut next = spawn_pretrain(&config, &out, true);
-    wait_for_lines(&out.join("metrics.jsonl"), 12);
+    wait_for_lines(&metrics, lines(&metrics) + 3);
     kill(&next, "-INT");
     let status = next.wait().unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(next.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "taking over the lock of process {}",
-            killed.id()
-        )),
+        stderr.contains(&format!("taking over the lock of process {}", killed.id())),
         "{stderr}"
     );
 }

@@ -141,7 +141,9 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     let epoch1 = out.join("checkpoints").join(Checkpoint::file_name(1));
     assert_eq!(Checkpoint::load(&epoch1).unwrap().run.step, 2);
 
-    // Resuming with a task that works continues after step 3.
+    // Resuming with a task that works continues after step 3 (the failed run's folder closed
+    // first: a folder is locked while open).
+    drop(run);
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
     let working = FailingTask {

@@ -13,7 +13,9 @@ mod tensors;
 pub use import::{
     import_checkpoint, import_to_safetensors, ImportOptions, ImportSummary, ImportedCheckpoint,
 };
-pub use run::{checkpoints_newest_first, latest_checkpoint, Checkpoint, RunState, CHECKPOINT_FORMAT};
+pub use run::{
+    checkpoints_newest_first, latest_checkpoint, Checkpoint, RunState, CHECKPOINT_FORMAT,
+};
 pub use state_dict::{is_non_weight, load_into, strip_module_prefix, LoadReport};
 pub use tensors::{read_safetensors, write_safetensors, NamedTensors};
 

@@ -123,7 +123,10 @@ mod tests {
             "{msg}"
         );
         drop(first);
-        assert_eq!(std::fs::read_to_string(d.path().join(LOCK_FILE)).unwrap(), "");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(LOCK_FILE)).unwrap(),
+            ""
+        );
         RunLock::acquire(d.path()).unwrap();
     }
 
