@@ -43,9 +43,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared fixtures folder (`../shared/fixtures` beside the checkout).
+/// The golden fixtures of the reference, in the repository (docs/fixtures.md).
 pub fn fixtures_dir() -> PathBuf {
-    repo().join("../shared/fixtures")
+    repo().join("tests/fixtures")
 }
 
 /// Holds libtorch's process-wide generator for one training test: a run seeds it

@@ -269,8 +269,7 @@ fn unused_reference_keys_are_accepted_and_reported() {
 #[test]
 fn every_fixture_config_loads() {
     let mut n = 0;
-    for entry in std::fs::read_dir(fixtures_dir()).expect("../shared/fixtures beside the checkout")
-    {
+    for entry in std::fs::read_dir(fixtures_dir()).expect("tests/fixtures") {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
             continue;

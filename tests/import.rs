@@ -66,7 +66,7 @@ fn fixture_cfg() -> serde_json::Value {
 }
 
 /// The reference tensors: `r2p1d_mosi_joint.safetensors` minus its `__…__` entries, which the
-/// fixtures README says are exactly the checkpoint's `model_state`.
+/// fixture docs (docs/fixtures.md) say are exactly the checkpoint's `model_state`.
 fn reference_tensors() -> Vec<(String, Tensor)> {
     let st = read_safetensors(&common::fixtures_dir().join("r2p1d_mosi_joint.safetensors"))
         .expect("fixture safetensors");

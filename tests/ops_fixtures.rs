@@ -1,10 +1,10 @@
 //! Parity of the TAdaConv operators with the reference's golden tensors
-//! (`../shared/fixtures/tadaconv2d_op_*` and `tadaconv2dv2_op_*`, see the fixtures README).
+//! (`tests/fixtures/tadaconv2d_op_*` and `tadaconv2dv2_op_*`, see docs/fixtures.md).
 //!
-//! Each case builds the op with the configuration of the README table, wired like the reference
-//! (V1: `b_rf` + `b` as in TAda2DBlock; V2: `tadaconv`), loads the fixture strictly (a missing or
-//! unexpected key fails), runs it in eval mode and compares `__output__` and every stored
-//! `__out_*__` intermediate with the per-tensor tolerance of the fixture's json:
+//! Each case builds the op with the configuration of scripts/fixtures/cases.py, wired like the
+//! reference (V1: `b_rf` + `b` as in TAda2DBlock; V2: `tadaconv`), loads the fixture strictly (a
+//! missing or unexpected key fails), runs it in eval mode and compares `__output__` and every
+//! stored `__out_*__` intermediate with the per-tensor tolerance of the fixture's json:
 //! |ours − ref| ≤ atol + rtol·|ref|. Run with `--nocapture` to see the max abs diffs.
 
 use std::collections::BTreeSet;
@@ -136,7 +136,8 @@ fn cal_dim(v: &Value) -> CalDim {
 
 /// V1 wiring as in TAda2DBlock: `y = b(x, b_rf(x))`.
 fn run_v1(fx: &Fixture, conv: &TAdaConv2dConfig, ratio: i64) -> Vec<(String, Tensor)> {
-    // The README table is what we build; it must agree with the json's record of the reference.
+    // What cases.py describes is what we build; it must agree with the json's record of the
+    // reference.
     let j = fx.op("TAdaConv2d");
     let [kh, kw] = conv.kernel_size;
     assert_eq!(j["in_channels"], conv.in_channels);

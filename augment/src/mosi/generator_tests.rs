@@ -9,10 +9,10 @@ use crate::mosi::{Axes, LabelMode, SpeedConfig};
 
 fn fixture(name: &str) -> Vec<(String, Tensor)> {
     let path = format!(
-        "{}/../../shared/fixtures/{name}.safetensors",
+        "{}/../tests/fixtures/{name}.safetensors",
         env!("CARGO_MANIFEST_DIR")
     );
-    Tensor::read_safetensors(&path).expect("../shared/fixtures beside the checkout")
+    Tensor::read_safetensors(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn get<'a>(ts: &'a [(String, Tensor)], name: &str) -> &'a Tensor {

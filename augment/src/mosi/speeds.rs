@@ -176,9 +176,9 @@ mod tests {
     fn fixture() -> Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/mosi_labels.json"
+            "/../tests/fixtures/mosi_labels.json"
         );
-        let text = std::fs::read_to_string(path).expect("../shared/fixtures beside the checkout");
+        let text = std::fs::read_to_string(path).expect("tests/fixtures/mosi_labels.json");
         serde_json::from_str(&text).unwrap()
     }
 
