@@ -1,5 +1,7 @@
 //! Writing files so that a crash or a full disk never leaves a half-written file behind:
 //! write a temporary file beside the target, fsync it, then rename it over the target.
+//! The rename would replace whatever the target is, so a target that exists and is not a
+//! regular file (a symbolic link, a device such as /dev/full, a FIFO, a folder) is refused.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -30,6 +32,15 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Atomically replaces `path` with whatever `fill` writes into the temporary file.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    if let Ok(m) = fs::symlink_metadata(path) {
+        if !m.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it exists and is not a regular file (a symbolic link, device, FIFO or folder); \
+                 not replacing it",
+            ));
+        }
+    }
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -48,4 +59,40 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_replaces_a_link_or_a_fifo() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write(&link, b"new").is_err());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(write(&fifo, b"new").is_err());
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
+        write(&target, b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(
+            fs::read_dir(d.path()).unwrap().count(),
+            3,
+            "no temporary left"
+        );
+    }
 }

@@ -11,5 +11,6 @@ pub mod cuda_shim;
 pub mod data;
 pub mod info;
 pub mod models;
+pub mod output_path;
 pub mod ssl;
 pub mod train;

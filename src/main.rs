@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod cli_io;
 mod commands_data;
+use cli_io::{batch_size, one_line, print_summary, seconds, workers};
 use commands_data::{bench_loader, data_check, video_dataset_config};
+use tada::output_path::{check_output_dir, check_output_file};
 
 #[derive(Parser)]
 #[command(
@@ -46,28 +49,6 @@ impl RunArgs {
                 ..Default::default()
             },
         }
-    }
-}
-
-fn print_summary(s: &tada::train::Summary) {
-    let metrics: Vec<String> = s
-        .last_metrics
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect();
-    println!(
-        "{} after {} epochs, {} steps in {:.1} s; last loss {}; {}",
-        if s.interrupted { "stopped" } else { "finished" },
-        s.epochs,
-        s.steps,
-        s.seconds,
-        s.losses
-            .last()
-            .map_or("-".into(), |(_, l)| format!("{l:.4}")),
-        metrics.join(", ")
-    );
-    if let Some(c) = &s.checkpoint {
-        println!("checkpoint {}", c.display());
     }
 }
 
@@ -243,8 +224,8 @@ enum DataCommand {
         config: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Threads (default: DATA_LOADER.NUM_WORKERS).
-        #[arg(long)]
+        /// Threads (default: DATA_LOADER.NUM_WORKERS), 1 to 256.
+        #[arg(long, value_parser = workers)]
         workers: Option<usize>,
     },
 }
@@ -258,8 +239,8 @@ enum BenchCommand {
         config: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Seconds to measure.
-        #[arg(long, default_value_t = 10.0)]
+        /// Seconds to measure (over 0, at most 1e6).
+        #[arg(long, default_value_t = 10.0, value_parser = seconds)]
         seconds: f64,
     },
     /// Training-step time (forward + backward + update) of the config's model; last line `... N clips/s ...`.
@@ -268,10 +249,11 @@ enum BenchCommand {
         config: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Batch size (default TRAIN.BATCH_SIZE).
-        #[arg(long)]
+        /// Batch size, 1 to 65536 (default TRAIN.BATCH_SIZE).
+        #[arg(long, value_parser = batch_size)]
         batch: Option<i64>,
-        #[arg(long, default_value_t = 10.0)]
+        /// Seconds to measure (over 0, at most 1e6).
+        #[arg(long, default_value_t = 10.0, value_parser = seconds)]
         seconds: f64,
     },
 }
@@ -353,6 +335,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
             set,
         } => {
+            check_output_file(&output, &[&config, &weights, &input])?;
             let cfg = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?
                 .config;
@@ -377,19 +360,24 @@ fn run(cli: Cli) -> Result<()> {
             output,
             set,
         } => {
+            // Checked before the evaluation, which can take hours.
+            let out = output.unwrap_or_else(|| weights.with_file_name("test_results.json"));
+            check_output_file(&out, &[&config, &weights])?;
             let loaded = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             let r = tada::train::evaluate::test(&loaded, &weights)?;
-            let out = output.unwrap_or_else(|| weights.with_file_name("test_results.json"));
-            std::fs::write(&out, serde_json::to_string_pretty(&r)?)
+            tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
-                "{} videos x {} views ({} fusion): acc@1 {:.2}%, acc@5 {:.2}%; per-class accuracy in {}",
+                "{} videos x {} views ({} fusion): acc@1 {:.2}%, acc@5 {}; per-class accuracy in {}",
                 r.videos,
                 r.views_per_video,
                 r.ensemble,
                 100.0 * r.acc1,
-                100.0 * r.acc5,
+                r.acc5.map_or("n/a (fewer than 5 classes)".into(), |a| format!(
+                    "{:.2}%",
+                    100.0 * a
+                )),
                 out.display()
             );
         }
@@ -473,6 +461,7 @@ fn run(cli: Cli) -> Result<()> {
             use tada::ssl::mosi_preview::{
                 mosi_preview, PreviewOptions, MOSI_RECIPE, MOSI_RECIPE_NAME,
             };
+            check_output_dir(&out, &["labels.json"], &[&config])?;
             let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             let opts = PreviewOptions {
@@ -493,7 +482,7 @@ fn run(cli: Cli) -> Result<()> {
                     seconds,
                 },
         } => {
-            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
+            let budget = std::time::Duration::from_secs_f64(seconds);
             if let Some(cfg) = video_dataset_config(&config, &set)? {
                 return bench_loader(&cfg, budget);
             }
@@ -525,7 +514,7 @@ fn run(cli: Cli) -> Result<()> {
                 .config;
             let clips = mosi_clips(&cfg)?;
             let batch = batch.unwrap_or(cfg.train.batch_size as i64);
-            let budget = std::time::Duration::from_secs_f64(seconds.max(0.0));
+            let budget = std::time::Duration::from_secs_f64(seconds);
             let r = tada::bench::model::step_time(&cfg, batch, clips, budget)?;
             println!(
                 "training step on {:?}, input {:?}, {} threads: median {:.1} ms, mean {:.1} ms over {} steps",
@@ -554,6 +543,11 @@ fn run(cli: Cli) -> Result<()> {
             clips,
             seed,
         } => {
+            let inputs: Vec<&std::path::Path> = [Some(config.as_path()), weights.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            check_output_dir(&out, &["crops.json"], &inputs)?;
             let cfg = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?
                 .config;
@@ -586,29 +580,18 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// The context chain joined into one line, innermost cause last, skipping causes whose text an
-/// outer message already includes (library errors often quote their source).
-fn one_line(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-    }
-    msg.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cli_io::usage_error(e),
+    };
     init_logging();
     tada::train::step_guard::install_panic_hook();
-    match run(cli) {
+    // A libtorch failure that tch turns into a panic (an allocation, a shape a layer cannot
+    // take) is reported as one line like any error; RUST_LOG=debug shows the whole text.
+    let result = tada::train::step_guard::guarded(|| run(cli))
+        .unwrap_or_else(|message| Err(anyhow::anyhow!(message)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let status = e

@@ -312,3 +312,106 @@ fn bases_need_a_file_to_resolve_against() {
         "{e}"
     );
 }
+
+#[test]
+fn a_section_written_as_a_list_or_scalar_is_a_type_error() {
+    let d = TempDir::new().unwrap();
+    for (text, key) in [
+        (format!("{MIN}TRAIN: [bf16]\n"), "TRAIN"),
+        (format!("{MIN}TRAIN: 5\n"), "TRAIN"),
+        (format!("{MIN}TRAIN:\n"), "TRAIN"),
+        ("VIDEO:\n  HEAD: [BaseHead]\n".to_string(), "VIDEO.HEAD"),
+    ] {
+        let f = write(d.path(), "s.yaml", &text);
+        let e = err_text(&load(&f, &[]).unwrap_err());
+        assert!(
+            e.contains(&format!("key {key} ")) && e.contains("s.yaml") && e.contains("mapping"),
+            "{text:?}: {e}"
+        );
+        // A later key of the section cannot hide it either.
+        let e = err_text(&load(&f, &["TRAIN.BATCH_SIZE=8".into()]).unwrap_err());
+        assert!(e.contains("s.yaml"), "{e}");
+    }
+    // In a base, under a file that writes the section properly.
+    write(d.path(), "base.yaml", &format!("{MIN}TRAIN: [bf16]\n"));
+    let top = write(
+        d.path(),
+        "top.yaml",
+        "_BASE: base.yaml\nTRAIN:\n  BATCH_SIZE: 8\n",
+    );
+    let e = err_text(&load(&top, &[]).unwrap_err());
+    assert!(e.contains("TRAIN") && e.contains("base.yaml"), "{e}");
+
+    // On the command line: a mapping sets keys of the section, anything else is refused.
+    let f = write(
+        d.path(),
+        "ok.yaml",
+        &format!("{MIN}TRAIN:\n  EVAL_PERIOD: 3\n"),
+    );
+    let e = err_text(&load(&f, &["TRAIN=[bf16]".into()]).unwrap_err());
+    assert!(
+        e.contains("TRAIN") && e.contains("--set TRAIN=[bf16]"),
+        "{e}"
+    );
+    let c = load(&f, &["TRAIN={BATCH_SIZE: 8}".into()]).unwrap().config;
+    assert_eq!((c.train.batch_size, c.train.eval_period), (8, 3));
+}
+
+#[test]
+fn an_empty_output_dir_is_refused() {
+    let e = err_text(&load_str(MIN, "o.yaml", &["OUTPUT_DIR=".into()]).unwrap_err());
+    assert!(
+        e.contains("OUTPUT_DIR") && e.contains("--set OUTPUT_DIR="),
+        "{e}"
+    );
+    let e = err_text(&load_str(&format!("{MIN}OUTPUT_DIR: ''\n"), "o.yaml", &[]).unwrap_err());
+    assert!(e.contains("OUTPUT_DIR") && e.contains("o.yaml"), "{e}");
+}
+
+#[test]
+fn sizes_beyond_the_documented_limits_are_refused_by_key() {
+    assert!(load_str(MIN, "ok.yaml", &[]).is_ok(), "the defaults fit");
+    for (set, key) in [
+        ("DATA_LOADER.NUM_WORKERS=257", "DATA_LOADER.NUM_WORKERS"),
+        ("TRAIN.BATCH_SIZE=65537", "TRAIN.BATCH_SIZE"),
+        ("TEST.BATCH_SIZE=100000000", "TEST.BATCH_SIZE"),
+        ("DATA.TRAIN_CROP_SIZE=100000", "DATA.TRAIN_CROP_SIZE"),
+        ("DATA.TEST_SCALE=5000", "DATA.TEST_SCALE"),
+        (
+            "DATA.TRAIN_JITTER_SCALES=[256, 100000]",
+            "DATA.TRAIN_JITTER_SCALES",
+        ),
+        ("PRETRAIN.STANDARD_SIZE=100000", "PRETRAIN.STANDARD_SIZE"),
+        ("DATA.NUM_INPUT_FRAMES=1000000", "DATA.NUM_INPUT_FRAMES"),
+        (
+            "VIDEO.BACKBONE.NUM_FILTERS=[64, 1000000]",
+            "VIDEO.BACKBONE.NUM_FILTERS",
+        ),
+        (
+            "VIDEO.HEAD.NUM_CLASSES=100000000000",
+            "VIDEO.HEAD.NUM_CLASSES",
+        ),
+        (
+            "PRETRAIN.CONTRASTIVE.QUEUE_SIZE=100000000",
+            "PRETRAIN.CONTRASTIVE.QUEUE_SIZE",
+        ),
+        // Each within its bound; a batch of such clips is terabytes.
+        ("DATA.NUM_INPUT_FRAMES=4096", "DATA.TRAIN_CROP_SIZE"),
+    ] {
+        let mut overrides = vec![set.to_string()];
+        if set.starts_with("DATA.NUM_INPUT_FRAMES=4096") {
+            overrides.push("DATA.TRAIN_CROP_SIZE=1024".into());
+        }
+        let e = err_text(&load_str(MIN, "m.yaml", &overrides).unwrap_err());
+        assert!(e.contains(key) && e.contains("--set"), "{set}: {e}");
+    }
+    let e = err_text(
+        &load_str(
+            "VIDEO:\n  HEAD: {NUM_CLASSES: 5}\n  BACKBONE: {NUM_OUT_FEATURES: 2048}\n",
+            "h.yaml",
+            &["VIDEO.HEAD.NUM_CLASSES=1000000".into()],
+        )
+        .unwrap_err(),
+    );
+    assert!(e.contains("1000000 classes x 2048 features"), "{e}");
+}

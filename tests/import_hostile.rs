@@ -153,7 +153,7 @@ fn ints(values: &[u64]) -> Vec<u8> {
 }
 
 /// `_rebuild_tensor_v2(storage(FloatStorage, key, numel), offset, shape, stride, False, OrderedDict())`
-fn tensor(key: &str, numel: u64, offset: u64, shape: &[u64], stride: &[u64]) -> Vec<u8> {
+pub(crate) fn tensor(key: &str, numel: u64, offset: u64, shape: &[u64], stride: &[u64]) -> Vec<u8> {
     let mut p = global("torch._utils", "_rebuild_tensor_v2");
     p.extend(b"((");
     p.extend(unicode("storage"));
@@ -173,7 +173,7 @@ fn tensor(key: &str, numel: u64, offset: u64, shape: &[u64], stride: &[u64]) -> 
 }
 
 /// An OrderedDict state dict pickle from (name, value ops) pairs.
-fn state_dict(items: &[(&str, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn state_dict(items: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut p = b"\x80\x02".to_vec();
     p.extend(global("collections", "OrderedDict"));
     p.extend(b")R");
@@ -186,7 +186,7 @@ fn state_dict(items: &[(&str, Vec<u8>)]) -> Vec<u8> {
     p
 }
 
-fn floats(values: &[f32]) -> Vec<u8> {
+pub(crate) fn floats(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests, built as one binary so libtorch is linked once.
 
 mod backbone_sweep;
+mod bad_input;
 mod checkpoint;
 mod cli;
 mod common;

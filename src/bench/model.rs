@@ -6,10 +6,23 @@ use std::time::{Duration, Instant};
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::Config;
+use crate::config::{Config, MAX_BATCH_SIZE};
 use crate::models::heads::Predictions;
 use crate::models::summary::configured_input_shape;
 use crate::models::{ModelError, VideoModel};
+use crate::train::step_guard::{guarded, libtorch_message};
+
+/// Why a step-time benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("batch size must be 1 to {MAX_BATCH_SIZE}, got {0}")]
+    Batch(i64),
+    /// libtorch failed (out of memory, most likely); the message is its first line.
+    #[error("{what} failed: {message}")]
+    Torch { what: String, message: String },
+}
 
 /// Result of a step-time benchmark.
 #[derive(Debug, Clone)]
@@ -41,15 +54,28 @@ pub fn step_time(
     batch: i64,
     mosi_clips: Option<i64>,
     budget: Duration,
-) -> Result<StepTime, ModelError> {
+) -> Result<StepTime, BenchError> {
+    if !(1..=MAX_BATCH_SIZE as i64).contains(&batch) {
+        return Err(BenchError::Batch(batch));
+    }
     // The device training would use, cuDNN's benchmark mode included.
     let device = crate::train::trainer::device_for(cfg);
     tch::manual_seed(cfg.random_seed as i64);
     let vs = VarStore::new(device);
-    let model = VideoModel::new(&vs.root(), cfg)?;
     let mut shape = configured_input_shape(cfg, mosi_clips);
     shape[0] = batch;
-    let xs = Tensor::randn(shape.as_slice(), (Kind::Float, device));
+    // Building the model and the input allocate; libtorch failing comes back as a panic.
+    let torch = |what: String| move |message| BenchError::Torch { what, message };
+    let model = guarded(|| VideoModel::new(&vs.root(), cfg))
+        .map_err(torch("building the model".into()))??;
+    let xs = Tensor::f_randn(shape.as_slice(), (Kind::Float, device)).map_err(|e| {
+        let full = e.to_string();
+        tracing::debug!("{full}");
+        BenchError::Torch {
+            what: format!("allocating the input {shape:?}"),
+            message: libtorch_message(&full),
+        }
+    })?;
     model.check_input(&xs)?;
     let mut opt = tch::nn::Sgd {
         momentum: 0.9,
@@ -71,15 +97,18 @@ pub fn step_time(
             tch::Cuda::synchronize(i as i64);
         }
     };
-    step();
-    step();
     let mut times = Vec::new();
-    let start = Instant::now();
-    while start.elapsed() < budget || times.len() < 3 {
-        let t = Instant::now();
+    guarded(|| {
         step();
-        times.push(t.elapsed().as_secs_f64());
-    }
+        step();
+        let start = Instant::now();
+        while start.elapsed() < budget || times.len() < 3 {
+            let t = Instant::now();
+            step();
+            times.push(t.elapsed().as_secs_f64());
+        }
+    })
+    .map_err(torch(format!("a training step on {shape:?}")))?;
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     times.sort_by(f64::total_cmp);
     Ok(StepTime {

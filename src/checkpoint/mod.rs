@@ -55,4 +55,30 @@ pub enum CheckpointError {
     Import { path: PathBuf, message: String },
     #[error("{path}: {report}")]
     Mismatch { path: PathBuf, report: LoadReport },
+    /// Weights of which not one tensor fits the model: using them would silently train or
+    /// test from the initialisation. The message leaves the path to the caller's context.
+    #[error(
+        "none of its {tensors} tensor(s) is a parameter of the model ({})",
+        names_hint(.file_names, .model_names)
+    )]
+    NothingLoaded {
+        path: PathBuf,
+        tensors: usize,
+        /// A few names of the file and of the model, to show how they differ.
+        file_names: Vec<String>,
+        model_names: Vec<String>,
+    },
+    #[error(transparent)]
+    Output(#[from] crate::output_path::OutputPathError),
+}
+
+fn names_hint(file: &[String], model: &[String]) -> String {
+    let few = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!("file: {}; model: {}", few(file), few(model))
 }

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ConfigError;
-use super::source::Sources;
+use super::source::{Source, Sources};
 
 /// Reference keys (and whole sections) that tada accepts and ignores, with one warning:
 /// cluster, storage and logging settings of the Python code base, and features tada replaces.
@@ -133,6 +133,47 @@ fn check_rec(
         }
     }
     Ok(())
+}
+
+/// Checks that every section of a layer's `map` (a key whose default is a mapping, such as
+/// `TRAIN` or `VIDEO.HEAD`) is written as a mapping. A list would otherwise fill the section's
+/// fields by position and a scalar would replace the section of every base underneath, both
+/// silently. Unknown and ignored keys are left to [`check_tree`].
+pub(super) fn check_sections(
+    defaults: &Map<String, Value>,
+    map: &Map<String, Value>,
+    prefix: &str,
+    origin: &Source,
+) -> Result<(), ConfigError> {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if let Known::Key {
+            default: Value::Object(_),
+        } = lookup(defaults, &key)
+        {
+            match v {
+                Value::Object(inner) => check_sections(defaults, inner, &key, origin)?,
+                other => return Err(not_a_section(&key, other, origin)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a section written as something other than a mapping.
+pub(super) fn not_a_section(key: &str, found: &Value, origin: &Source) -> ConfigError {
+    ConfigError::WrongType {
+        key: key.to_string(),
+        origin: origin.clone(),
+        message: format!(
+            "{key} is a section: expected a mapping of its keys, found {}",
+            super::load::kind(found)
+        ),
+    }
 }
 
 /// All dotted keys of the schema (sections included), for suggestions.

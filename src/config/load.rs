@@ -24,11 +24,13 @@ pub(super) struct Layer {
 }
 
 impl Layer {
-    /// A layer whose every leaf is attributed to `source`.
-    pub fn new(value: Map<String, Value>, source: &Source) -> Self {
+    /// A layer whose every leaf is attributed to `source`; fails when a section of the
+    /// schema is written as anything but a mapping.
+    pub fn new(value: Map<String, Value>, source: &Source) -> Result<Self, ConfigError> {
+        super::keys::check_sections(&super::defaults_tree(), &value, "", source)?;
         let mut sources = Sources::default();
         record_leaves(&value, "", source, &mut sources);
-        Self { value, sources }
+        Ok(Self { value, sources })
     }
 
     /// Deep-merges `top` over `self`: `top` wins on every key it has.
@@ -39,7 +41,12 @@ impl Layer {
     }
 }
 
-fn record_leaves(map: &Map<String, Value>, prefix: &str, source: &Source, out: &mut Sources) {
+pub(super) fn record_leaves(
+    map: &Map<String, Value>,
+    prefix: &str,
+    source: &Source,
+    out: &mut Sources,
+) {
     for (k, v) in map {
         let key = if prefix.is_empty() {
             k.clone()
@@ -126,7 +133,7 @@ fn load_rec(path: &Path, stack: &mut Vec<(PathBuf, PathBuf)>) -> Result<Layer, C
     })?;
     let mut map = parse_yaml(&text, path)?;
     let [base, run, model] = BASE_KEYS.map(|k| map.remove(k));
-    let this = Layer::new(map, &Source::File(path.to_path_buf()));
+    let this = Layer::new(map, &Source::File(path.to_path_buf()))?;
 
     stack.push((canonical, path.to_path_buf()));
     let mut load_base = |key: &str, v: Value| -> Result<Layer, ConfigError> {

@@ -20,7 +20,10 @@ pub use error::ConfigError;
 pub use keys::IGNORED_KEYS;
 pub use schema::Config;
 pub use source::{Source, Sources};
-pub use validate::validate;
+pub use validate::{
+    validate, MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_FRAMES, MAX_NUM_WORKERS, MAX_PARAMETER_BYTES,
+    MAX_SPATIAL_SIZE, MAX_WIDTH,
+};
 
 use load::Layer;
 
@@ -53,7 +56,7 @@ pub fn load_str(text: &str, name: &str, overrides: &[String]) -> Result<LoadedCo
             key: k.to_string(),
         });
     }
-    finish(Layer::new(map, &Source::File(path)), overrides)
+    finish(Layer::new(map, &Source::File(path))?, overrides)
 }
 
 /// Like [`load`], with the YAML text `base` (labelled `base_name`) as a layer between the
@@ -68,7 +71,7 @@ pub fn load_over(
     let base = Layer::new(
         load::parse_yaml(base, &base_path)?,
         &Source::File(base_path),
-    );
+    )?;
     finish(base.merged_with(load::load_file(path)?), overrides)
 }
 

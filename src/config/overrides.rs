@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use super::error::ConfigError;
-use super::keys::{lookup, Known};
-use super::load::Layer;
+use super::keys::{check_sections, lookup, not_a_section, Known};
+use super::load::{merge_maps, record_leaves, Layer};
 use super::source::Source;
 
 /// Applies one `KEY=VALUE` argument on top of `layer`.
@@ -30,11 +30,12 @@ pub(super) fn apply(
             "the key must be a dotted name such as TRAIN.BATCH_SIZE",
         ));
     }
+    let origin = Source::Override(arg.into());
     let value = match lookup(defaults, key) {
         Known::Unknown { suggestion } => {
             return Err(ConfigError::UnknownKey {
                 key: key.into(),
-                origin: Source::Override(arg.into()),
+                origin,
                 suggestion,
             })
         }
@@ -42,11 +43,27 @@ pub(super) fn apply(
         Known::Key {
             default: Value::String(_),
         } => Value::String(raw.to_string()),
+        Known::Key {
+            default: Value::Object(_),
+        } => {
+            // `--set TRAIN={BATCH_SIZE: 8}` sets keys of the section, like a file would.
+            let value = parse_value(raw);
+            let Value::Object(inner) = &value else {
+                return Err(not_a_section(key, &value, &origin));
+            };
+            let prefix = key.to_string();
+            check_sections(defaults, inner, &prefix, &origin)?;
+            value
+        }
         Known::Key { .. } | Known::Ignored => parse_value(raw),
     };
-    insert(&mut layer.value, key, value);
-    layer.sources.set(key, Source::Override(arg.into()));
-    Ok(())
+    match &value {
+        Value::Object(inner) if !inner.is_empty() => {
+            record_leaves(inner, key, &origin, &mut layer.sources)
+        }
+        _ => layer.sources.set(key, origin.clone()),
+    }
+    insert(&mut layer.value, key, value, &origin)
 }
 
 fn parse_value(raw: &str) -> Value {
@@ -57,21 +74,44 @@ fn parse_value(raw: &str) -> Value {
     serde_saphyr::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
 }
 
-fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
-    match key.split_once('.') {
+/// Puts `value` at the dotted `key`; a mapping is merged into the section already there.
+fn insert(
+    map: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+    origin: &Source,
+) -> Result<(), ConfigError> {
+    insert_at(map, key, key, value, origin)
+}
+
+fn insert_at(
+    map: &mut Map<String, Value>,
+    full_key: &str,
+    rest: &str,
+    value: Value,
+    origin: &Source,
+) -> Result<(), ConfigError> {
+    match rest.split_once('.') {
         None => {
-            map.insert(key.to_string(), value);
+            match (map.get_mut(rest), value) {
+                (Some(Value::Object(old)), Value::Object(new)) => merge_maps(old, new),
+                (_, value) => {
+                    map.insert(rest.to_string(), value);
+                }
+            }
+            Ok(())
         }
-        Some((head, rest)) => {
+        Some((head, tail)) => {
             let slot = map
                 .entry(head.to_string())
                 .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert(inner, rest, value);
-            }
+            let Value::Object(inner) = slot else {
+                // Layers are checked when read, so this is a key below a leaf that was set
+                // earlier on the command line; never replace it silently.
+                let section = &full_key[..full_key.len() - rest.len() + head.len()];
+                return Err(not_a_section(section, slot, origin));
+            };
+            insert_at(inner, full_key, tail, value, origin)
         }
     }
 }

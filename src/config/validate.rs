@@ -4,6 +4,28 @@ use super::error::ConfigError;
 use super::schema::{Config, HeadName, LrPolicy, OptimMethod, StandardSize};
 use super::source::Sources;
 
+/// Largest DATA_LOADER.NUM_WORKERS (and `tada data check --workers`): one OS thread each, and
+/// a thread that cannot be started would fail the run.
+pub const MAX_NUM_WORKERS: usize = 256;
+/// Largest batch size (TRAIN/TEST.BATCH_SIZE, `tada bench model --batch`).
+pub const MAX_BATCH_SIZE: usize = 65536;
+/// Largest side in pixels of a crop, a resize target or a source clip.
+pub const MAX_SPATIAL_SIZE: usize = 4096;
+/// Largest number of frames of one clip.
+pub const MAX_FRAMES: usize = 4096;
+/// Largest width of a layer (channels, features, hidden units).
+pub const MAX_WIDTH: usize = 65536;
+/// Largest single parameter or buffer (the classifier's weight, MoCo's queue): over this a
+/// config is a typo, and libtorch would fail (or the OS kill the process) allocating it.
+pub const MAX_PARAMETER_BYTES: u64 = 4 << 30;
+/// Largest input batch (batch x clips of frames x side²) as float32 bytes.
+pub const MAX_BATCH_BYTES: u64 = 64 << 30;
+
+/// Bytes in words, for the size checks' messages.
+fn gib(bytes: f64) -> String {
+    format!("{:.1} GiB", bytes / f64::from(1u32 << 30))
+}
+
 struct Checker<'a> {
     sources: &'a Sources,
 }
@@ -41,6 +63,34 @@ impl Checker<'_> {
         )
     }
 
+    fn at_most(&self, v: usize, max: usize, key: &str) -> Result<(), ConfigError> {
+        self.check(v <= max, key, format!("must be at most {max}, got {v}"))
+    }
+
+    /// `count` float32 values (computed in f64: the product of user values may overflow).
+    fn bytes_at_most(
+        &self,
+        count: f64,
+        max: u64,
+        key: &str,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), ConfigError> {
+        let bytes = 4.0 * count;
+        if bytes <= max as f64 {
+            return Ok(());
+        }
+        self.check(
+            false,
+            key,
+            format!(
+                "{} would take {}, more than the {} tada allows",
+                what(),
+                gib(bytes),
+                gib(max as f64)
+            ),
+        )
+    }
+
     fn range_pair(&self, v: &[f64], key: &str) -> Result<(), ConfigError> {
         self.check(
             v.len() == 2 && v[0] <= v[1] && v.iter().all(|x| x.is_finite() && *x > 0.0),
@@ -50,9 +100,151 @@ impl Checker<'_> {
     }
 }
 
+/// Sizes whose tensors could not be allocated: refused here, by name, rather than by an
+/// allocation failure (an abort, for memory Rust itself allocates) once the run has started.
+fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    c.at_most(
+        cfg.data_loader.num_workers,
+        MAX_NUM_WORKERS,
+        "DATA_LOADER.NUM_WORKERS",
+    )?;
+    c.at_most(cfg.train.batch_size, MAX_BATCH_SIZE, "TRAIN.BATCH_SIZE")?;
+    c.at_most(cfg.test.batch_size, MAX_BATCH_SIZE, "TEST.BATCH_SIZE")?;
+    let d = &cfg.data;
+    let p = &cfg.pretrain;
+    let pc = &p.paramcrop;
+    for (v, key) in [
+        (d.train_crop_size, "DATA.TRAIN_CROP_SIZE"),
+        (d.test_crop_size, "DATA.TEST_CROP_SIZE"),
+        (d.test_scale, "DATA.TEST_SCALE"),
+        (pc.input_size, "PRETRAIN.PARAMCROP.INPUT_SIZE"),
+    ] {
+        c.at_most(v, MAX_SPATIAL_SIZE, key)?;
+    }
+    // Above 1, the jitter range is a short side in pixels.
+    c.check(
+        d.train_jitter_scales
+            .iter()
+            .all(|s| *s <= MAX_SPATIAL_SIZE as f64),
+        "DATA.TRAIN_JITTER_SCALES",
+        format!(
+            "sides must be at most {MAX_SPATIAL_SIZE}, got {:?}",
+            d.train_jitter_scales
+        ),
+    )?;
+    let standard = match &p.standard_size {
+        StandardSize::Fixed(n) => vec![*n],
+        StandardSize::Range(v) => v.clone(),
+    };
+    c.check(
+        standard.iter().all(|s| *s <= MAX_SPATIAL_SIZE),
+        "PRETRAIN.STANDARD_SIZE",
+        format!("sizes must be at most {MAX_SPATIAL_SIZE}, got {standard:?}"),
+    )?;
+    for (v, key) in [
+        (d.num_input_frames, "DATA.NUM_INPUT_FRAMES"),
+        (p.num_frames, "PRETRAIN.NUM_FRAMES"),
+        (pc.input_frames, "PRETRAIN.PARAMCROP.INPUT_FRAMES"),
+    ] {
+        c.at_most(v, MAX_FRAMES, key)?;
+    }
+    let b = &cfg.video.backbone;
+    let widths = [
+        (b.num_out_features, "VIDEO.BACKBONE.NUM_OUT_FEATURES"),
+        (b.num_features, "VIDEO.BACKBONE.NUM_FEATURES"),
+        (Some(pc.noise_dim), "PRETRAIN.PARAMCROP.NOISE_DIM"),
+        (Some(pc.hidden_dim), "PRETRAIN.PARAMCROP.HIDDEN_DIM"),
+        (
+            Some(p.contrastive.head_mid_dim),
+            "PRETRAIN.CONTRASTIVE.HEAD_MID_DIM",
+        ),
+        (
+            Some(p.contrastive.head_out_dim),
+            "PRETRAIN.CONTRASTIVE.HEAD_OUT_DIM",
+        ),
+    ];
+    for (v, key) in widths {
+        c.at_most(v.unwrap_or(0), MAX_WIDTH, key)?;
+    }
+    let filters = b.num_filters.as_deref().unwrap_or(&[]);
+    c.check(
+        filters.iter().all(|f| *f <= MAX_WIDTH),
+        "VIDEO.BACKBONE.NUM_FILTERS",
+        format!("widths must be at most {MAX_WIDTH}, got {filters:?}"),
+    )?;
+
+    // The classifier: NUM_CLASSES x the backbone's output width (unknown here for some
+    // architectures; then at least NUM_CLASSES itself must fit).
+    if let Some(classes) = cfg.video.head.num_classes {
+        let features = b.num_out_features.or(b.num_features).unwrap_or(1).max(1);
+        c.bytes_at_most(
+            classes as f64 * features as f64,
+            MAX_PARAMETER_BYTES,
+            "VIDEO.HEAD.NUM_CLASSES",
+            || format!("a classifier of {classes} classes x {features} features"),
+        )?;
+    }
+    let ct = &p.contrastive;
+    c.bytes_at_most(
+        ct.queue_size as f64 * ct.head_out_dim as f64,
+        MAX_PARAMETER_BYTES,
+        "PRETRAIN.CONTRASTIVE.QUEUE_SIZE",
+        || {
+            format!(
+                "a queue of {} keys x {} dims (PRETRAIN.CONTRASTIVE.HEAD_OUT_DIM)",
+                ct.queue_size, ct.head_out_dim
+            )
+        },
+    )?;
+
+    // One input batch; MoSI items hold several clips, which the loader knows, not the config.
+    let channels = d.num_input_channels as f64;
+    for (batch, frames, frames_key, side, side_key) in [
+        (
+            cfg.train.batch_size,
+            d.num_input_frames,
+            "DATA.NUM_INPUT_FRAMES",
+            d.train_crop_size,
+            "DATA.TRAIN_CROP_SIZE",
+        ),
+        (
+            cfg.test.batch_size,
+            d.num_input_frames,
+            "DATA.NUM_INPUT_FRAMES",
+            d.test_crop_size,
+            "DATA.TEST_CROP_SIZE",
+        ),
+        (
+            cfg.train.batch_size,
+            pc.input_frames,
+            "PRETRAIN.PARAMCROP.INPUT_FRAMES",
+            pc.input_size,
+            "PRETRAIN.PARAMCROP.INPUT_SIZE",
+        ),
+    ] {
+        c.bytes_at_most(
+            batch as f64 * channels * frames as f64 * (side as f64).powi(2),
+            MAX_BATCH_BYTES,
+            side_key,
+            || {
+                format!(
+                    "a batch of {batch} clips of {channels} x {frames} ({frames_key}) x \
+                     {side}² pixels"
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Validates a deserialised config. `sources` lets errors name the file that set the value.
 pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     let c = Checker { sources };
+    c.check(
+        !cfg.output_dir.trim().is_empty(),
+        "OUTPUT_DIR",
+        "must name a folder, got an empty value",
+    )?;
     // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
     if cfg.video.head.name != HeadName::ContrastiveHead {
         let Some(num_classes) = cfg.video.head.num_classes else {
@@ -255,5 +447,5 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "PRETRAIN.STANDARD_SIZE",
         "must be a size >= 1 or [lo, hi, crop] with 1 <= lo <= hi",
     )?;
-    Ok(())
+    check_sizes(cfg, &c)
 }

@@ -14,6 +14,8 @@ use crate::checkpoint::{
     load_into, read_safetensors, write_safetensors, CheckpointError, LoadReport, NamedTensors,
 };
 use crate::config::Config;
+use crate::output_path::check_output_file;
+use crate::train::step_guard::guarded;
 
 /// Why `tada forward` failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,13 @@ pub enum ForwardError {
     NoInput { path: PathBuf },
     #[error("{path}: the model has parameters the file does not: {missing}")]
     MissingWeights { path: PathBuf, missing: String },
+    #[error("{path}: `__input__` has shape {shape:?}; every dimension (batch and frames included) must be at least 1")]
+    EmptyInput { path: PathBuf, shape: Vec<i64> },
+    /// libtorch failed (out of memory, most likely); the message is its first line.
+    #[error("{what} failed: {message}")]
+    Torch { what: String, message: String },
+    #[error(transparent)]
+    Output(#[from] crate::output_path::OutputPathError),
 }
 
 /// Weights from a file: `.pyth`/`.pth`/`.pt` (the reference's `torch.save` files) through the
@@ -43,15 +52,22 @@ pub fn read_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
 }
 
 /// Loads `weights` into a new model of `cfg`, runs eval forward on `input`'s `__input__` and
-/// writes `__output__` (and `__out_logits__`, the pooled features) to `output`.
+/// writes `__output__` (and `__out_logits__`, the pooled features) to `output`, which is
+/// checked first (see [`check_output_file`]).
 pub fn forward_file(
     cfg: &Config,
     weights: &Path,
     input: &Path,
     output: &Path,
 ) -> Result<LoadReport, ForwardError> {
+    check_output_file(output, &[weights, input])?;
     let vs = VarStore::new(Device::Cpu);
-    let model = VideoModel::new(&vs.root(), cfg)?;
+    // Building allocates every parameter; libtorch failing at that comes back as a panic.
+    let model =
+        guarded(|| VideoModel::new(&vs.root(), cfg)).map_err(|message| ForwardError::Torch {
+            what: "building the model".into(),
+            message,
+        })??;
     let file = read_weights(weights)?;
     let report = load_into(&vs, &file, weights, false)?;
     if !report.missing.is_empty() {
@@ -70,9 +86,22 @@ pub fn forward_file(
         .ok_or_else(|| ForwardError::NoInput {
             path: input.to_path_buf(),
         })?;
+    if xs.size().contains(&0) {
+        return Err(ForwardError::EmptyInput {
+            path: input.to_path_buf(),
+            shape: xs.size(),
+        });
+    }
     let xs = xs.to_kind(Kind::Float);
     model.check_input(&xs)?;
-    let out = tch::no_grad(|| model.forward_t(&xs, false));
+    // A shape the layers cannot take (frames fewer than a temporal kernel, a side smaller
+    // than the strides) or memory running out panics inside tch.
+    let out = guarded(|| tch::no_grad(|| model.forward_t(&xs, false))).map_err(|message| {
+        ForwardError::Torch {
+            what: format!("the forward pass on {} {:?}", input.display(), xs.size()),
+            message,
+        }
+    })?;
     let pred = match out.predictions {
         Predictions::Tensor(t) => t,
         // MoSINet returns a dict; its first (usually only) entry is the output, as in the fixtures.

@@ -35,7 +35,9 @@ pub struct TestReport {
     pub views_per_video: usize,
     pub ensemble: String,
     pub acc1: f64,
-    pub acc5: f64,
+    /// Top-5 accuracy; `None` (JSON null) when the model has fewer than 5 classes, where every
+    /// video would count as a hit.
+    pub acc5: Option<f64>,
     pub per_class: Vec<ClassAccuracy>,
 }
 
@@ -120,6 +122,7 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
         1
     } else {
         let loader = video_loader(cfg, Split::Test, seed)?;
+        super::runs::check_class_count(cfg, "TEST.DATASET", loader.source().entries())?;
         let views = loader.source().config().views_per_video();
         run(&session, loader, &mut fusion)?;
         views
@@ -129,8 +132,10 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
 
 fn score(fusion: &Fusion, views: usize) -> TestReport {
     let (mut top1, mut top5, mut n) = (0usize, 0usize, 0usize);
+    let mut classes = i64::MAX;
     let mut per_class: std::collections::BTreeMap<i64, (usize, usize)> = Default::default();
     for (label, scores) in fusion.videos.iter().flatten() {
+        classes = classes.min(scores.size()[0]);
         let k = scores.size()[0].min(5);
         let (_, idx) = scores.topk(k, 0, true, true);
         let idx = Vec::<i64>::try_from(&idx).unwrap_or_default();
@@ -148,7 +153,7 @@ fn score(fusion: &Fusion, views: usize) -> TestReport {
         views_per_video: views,
         ensemble: format!("{:?}", fusion.method).to_lowercase(),
         acc1: frac(top1, n),
-        acc5: frac(top5, n),
+        acc5: (classes >= 5).then(|| frac(top5, n)),
         per_class: per_class
             .into_iter()
             .map(|(class, (videos, right))| ClassAccuracy {

@@ -12,16 +12,17 @@ use super::mosi_task::MosiTask;
 use super::run_dir::RunDir;
 use super::trainer::{train, Session, Summary, TrainOptions};
 use super::TrainError;
-use crate::checkpoint::{is_non_weight, read_safetensors, strip_module_prefix, LoadReport};
+use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
 use crate::config::schema::Dataset;
-use crate::config::{load_over, ConfigError, LoadedConfig};
-use crate::data::dataset::Split;
+use crate::config::{load_over, Config, ConfigError, LoadedConfig};
+use crate::data::dataset::{Entry, Split};
 use crate::data::loader::Loader;
 use crate::data::mosi_images::{ImageOrigin, MosiImages};
 use crate::data::pipeline::{
     entries, loader_config, synthetic_videos, video_loader, SYNTHETIC_VIDEOS,
 };
 use crate::data::synthetic_video::SyntheticVideos;
+use crate::models::inference::read_weights;
 use crate::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 
 /// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
@@ -175,15 +176,24 @@ fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summ
     }
 }
 
-/// Copies the `backbone.*` tensors of the safetensors file `path` into the model; the rest
-/// (`head.*`, and `paramcrop.*`, `momentum_encoder.*`, `contrastive.*` of contrastive runs)
-/// is dropped.
+/// Copies the `backbone.*` tensors of `path` into the model: a safetensors file, or the
+/// reference's `.pyth`/`.pth`/`.pt` read through the native importer (as `tada test` and
+/// `tada forward` read them). The rest (`head.*`, and `paramcrop.*`, `momentum_encoder.*`,
+/// `contrastive.*` of contrastive runs) is dropped. Weights of which not one tensor loads are
+/// an error: the run would silently start from the initialisation.
 pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
     let wrap = |source| TrainError::Weights {
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let mut file = read_safetensors(path).map_err(wrap)?;
+    let mut file = read_weights(path).map_err(wrap)?;
+    let tensors = file.tensors.len();
+    let file_names: Vec<String> = file
+        .tensors
+        .iter()
+        .take(3)
+        .map(|(n, _)| n.clone())
+        .collect();
     let mut dropped = Vec::new();
     file.tensors.retain(|(name, _)| {
         // The pretext's head, and a contrastive run's parameter net, key encoder and queue, are
@@ -195,11 +205,52 @@ pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsRe
         keep
     });
     let load = crate::checkpoint::load_into(&session.vs, &file, path, false).map_err(wrap)?;
+    if load.loaded == 0 {
+        let mut model_names: Vec<String> = session.vs.variables().into_keys().collect();
+        model_names.sort();
+        model_names.truncate(3);
+        return Err(wrap(CheckpointError::NothingLoaded {
+            path: path.to_path_buf(),
+            tensors,
+            file_names,
+            model_names,
+        }));
+    }
     Ok(WeightsReport {
         path: path.to_path_buf(),
         dropped,
         load,
     })
+}
+
+/// Fails when a labelled dataset has more classes than the classifier: found here, at the
+/// start, rather than as "Target 3 is out of bounds" at the first step with such a label.
+pub fn check_class_count(
+    cfg: &Config,
+    dataset_key: &'static str,
+    entries: &[Entry],
+) -> Result<(), TrainError> {
+    let Some(max_label) = entries.iter().map(|e| e.label).max() else {
+        return Ok(());
+    };
+    let classes = cfg.video.head.num_classes.unwrap_or(0);
+    if max_label < 0 || max_label as u64 >= classes as u64 {
+        let dataset = match dataset_key {
+            "TRAIN.DATASET" => cfg.train.dataset,
+            _ => cfg.test.dataset.or(cfg.train.dataset),
+        };
+        return Err(TrainError::Config {
+            key: "VIDEO.HEAD.NUM_CLASSES",
+            message: format!(
+                "is {classes}, but {dataset_key} {} has {} classes (labels 0 to {max_label}); \
+                 set VIDEO.HEAD.NUM_CLASSES to at least {}",
+                dataset.map_or("?", |d| d.name()),
+                max_label + 1,
+                max_label + 1
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The first few names of a list, for a log line.
@@ -221,6 +272,16 @@ pub fn finetune(
 ) -> Result<(Summary, Option<WeightsReport>), TrainError> {
     let cfg = &loaded.config;
     let task = ClassifyTask::from_config(cfg)?;
+    let seed = cfg.random_seed;
+    // The dataset first: labels the classifier cannot take fail the run before it starts.
+    let videos = match cfg.train.dataset {
+        Some(Dataset::SyntheticVideos) => None,
+        _ => {
+            let loader = video_loader(cfg, Split::Train, seed)?;
+            check_class_count(cfg, "TRAIN.DATASET", loader.source().entries())?;
+            Some(loader)
+        }
+    };
     let session = Session::new(cfg)?;
     let mut run = run_dir(loaded, opts)?;
     let resuming = crate::train::trainer::resumes(cfg, &opts.train)
@@ -245,17 +306,13 @@ pub fn finetune(
         }
         _ => None,
     };
-    let seed = cfg.random_seed;
-    let summary = match cfg.train.dataset {
-        Some(Dataset::SyntheticVideos) => {
+    let summary = match videos {
+        None => {
             let source = synthetic_videos(cfg, Split::Train)?;
             let loader = Loader::new(Arc::new(source), loader_config(cfg, Split::Train, seed));
             train(loaded, &session, &task, loader, &mut run, &opts.train)?
         }
-        _ => {
-            let loader = video_loader(cfg, Split::Train, seed)?;
-            train(loaded, &session, &task, loader, &mut run, &opts.train)?
-        }
+        Some(loader) => train(loaded, &session, &task, loader, &mut run, &opts.train)?,
     };
     Ok((summary, report))
 }

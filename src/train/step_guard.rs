@@ -25,7 +25,10 @@ pub fn in_guard() -> bool {
 pub fn install_panic_hook() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !in_guard() {
+        if in_guard() {
+            // The whole text (libtorch's C++ frames included) for whoever asks for it.
+            tracing::debug!("{info}");
+        } else {
             default_hook(info);
         }
     }));
@@ -50,22 +53,32 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     let text = raw
         .split_once("Torch(\"")
         .map_or(raw, |(_, rest)| rest.trim_end_matches("\")"));
-    // libtorch appends "Exception raised from …" and a frame list; tch escapes its newlines.
-    let text = text.replace("\\n", "\n");
-    let first = text
-        .split("Exception raised from")
-        .next()
-        .unwrap_or(&text)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    // The payload is the error's Debug text, whose newlines are escaped.
+    let first = libtorch_message(&text.replace("\\n", "\n"));
     if first.is_empty() {
         raw.lines().next().unwrap_or(raw).to_string()
     } else {
         first
     }
+}
+
+/// A libtorch error text without what libtorch appends to the message ("Exception raised
+/// from …" and a C++ frame list, kilobytes of it), on one line. Text that is not libtorch's
+/// comes back on one line, otherwise unchanged.
+pub fn libtorch_message(text: &str) -> String {
+    // c10::Error appends "Exception raised from …" then the frames; an enforce failure (an
+    // allocation, for one) appends the frames alone.
+    let end = ["Exception raised from", "frame #0:"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A hint for a step failure's message, where one is known.
@@ -98,6 +111,25 @@ mod tests {
         );
         assert_eq!(guarded(|| 7).unwrap(), 7);
         assert_eq!(guarded(|| panic!("plain")).unwrap_err(), "plain");
+    }
+
+    #[test]
+    fn libtorch_text_loses_its_cpp_frames() {
+        let e = Tensor::zeros([2, 3], tch::kind::FLOAT_CPU)
+            .f_matmul(&Tensor::zeros([4, 5], tch::kind::FLOAT_CPU))
+            .unwrap_err()
+            .to_string();
+        let m = libtorch_message(&e);
+        assert!(
+            m.contains("cannot be multiplied") && !m.contains("frame #"),
+            "{m}"
+        );
+        assert!(m.len() < 200, "{m}");
+        assert_eq!(libtorch_message("a\nb"), "a b");
+        assert_eq!(
+            libtorch_message("can't allocate memory\nframe #0: c10::alloc_cpu + 0x365\n"),
+            "can't allocate memory"
+        );
     }
 
     #[test]

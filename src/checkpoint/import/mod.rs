@@ -139,12 +139,14 @@ impl fmt::Display for ImportSummary {
 }
 
 /// Reads `src` and writes its model tensors to `out` as safetensors (atomically), with the
-/// metadata `format`, `source`, `weights`, and `epoch`/`cfg` when the file has them.
+/// metadata `format`, `source`, `weights`, and `epoch`/`cfg` when the file has them. `out` is
+/// checked first: never `src` itself, a link or a device, and its folder must take a file.
 pub fn import_to_safetensors(
     src: &Path,
     out: &Path,
     options: ImportOptions,
 ) -> Result<ImportSummary, CheckpointError> {
+    crate::output_path::check_output_file(out, &[src])?;
     let imported = import_checkpoint(src, options)?;
     let source = src
         .file_name()
