@@ -134,6 +134,9 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
     })
 }
 
+/// Decoded frames as packed RGB24, one buffer each.
+type RgbFrames = Vec<Vec<u8>>;
+
 /// The distinct indices of a request, ascending: each frame is decoded once.
 fn distinct(indices: &[usize]) -> Vec<usize> {
     let mut w = indices.to_vec();
@@ -209,7 +212,7 @@ pub fn read_with(
 /// The request's frames from the distinct ones decoded (`unique[k]` is frame `wanted[k]`).
 fn gather(
     conv: &Converter,
-    unique: Vec<Vec<u8>>,
+    unique: RgbFrames,
     indices: &[usize],
     wanted: &[usize],
     decoded: usize,
@@ -253,7 +256,7 @@ fn by_timestamp(
     path: &Path,
     wanted: &[usize],
     conv: &mut Converter,
-) -> Result<(Option<Vec<Vec<u8>>>, usize), DecodeError> {
+) -> Result<(Option<RgbFrames>, usize), DecodeError> {
     let (Some(start), Some(step_fps)) = (o.start, o.step_fps) else {
         return Ok((None, 0));
     };
@@ -342,7 +345,7 @@ fn by_timestamp(
 /// What decoding by position found.
 enum Positioned {
     /// Every wanted frame, ascending.
-    All(Vec<Vec<u8>>),
+    All(RgbFrames),
     /// The file ended after `frames` frames, before the last wanted one (with nothing wanted:
     /// the frame count).
     Ended { frames: usize },
