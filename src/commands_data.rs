@@ -81,12 +81,11 @@ pub fn data_check(cfg: &tada::config::Config, workers: Option<usize>) -> Result<
         entries.len() as u64,
         (entries.len() as u64 / 20).max(1),
     ));
-    let report =
-        tada::data::check::check_entries(&entries, cfg.data.num_input_frames, workers, &|_| {
-            if let Ok(mut p) = progress.lock() {
-                p.inc(1, String::new);
-            }
-        });
+    let report = tada::data::check::check_entries(&entries, workers, &|_| {
+        if let Ok(mut p) = progress.lock() {
+            p.inc(1, String::new);
+        }
+    });
     if let Ok(mut p) = progress.lock() {
         p.finish();
     }

@@ -45,7 +45,8 @@ impl Kind {
     }
 }
 
-fn ffmpeg(args: &[&str]) {
+/// Runs the ffmpeg CLI quietly with `args`; returns its stdout.
+pub fn ffmpeg(args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args(args)
@@ -56,11 +57,26 @@ fn ffmpeg(args: &[&str]) {
         "ffmpeg {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
 }
 
 /// A `frames`-frame, 25 fps, `width x height` video at `path`, key frame every 10 frames; frame
 /// `n` has luma `16 + 4n` (keep `frames` <= 55) over a test pattern's chroma.
 pub fn make_video(path: &Path, kind: Kind, frames: usize, width: usize, height: usize) -> PathBuf {
+    make_video_with(path, kind, frames, (width, height), "", &[])
+}
+
+/// [`make_video`] with `filter` appended to the video filter chain (e.g. `,setpts=...`) and
+/// `out_args` before the output (e.g. `-f h264`). An output of `pipe:1` is written to `path`
+/// through the CLI's stdout, as a pipe leaves it (no duration, no index).
+pub fn make_video_with(
+    path: &Path,
+    kind: Kind,
+    frames: usize,
+    (width, height): (usize, usize),
+    filter: &str,
+    out_args: &[&str],
+) -> PathBuf {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }
@@ -68,29 +84,41 @@ pub fn make_video(path: &Path, kind: Kind, frames: usize, width: usize, height: 
         "testsrc=size={width}x{height}:rate=25:duration={}",
         frames as f64 / 25.0
     );
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        &src,
-        "-vf",
-        "geq=lum='16+4*N':cb=128:cr=128",
-        "-g",
-        "10",
-    ];
+    let vf = format!("geq=lum='16+4*N':cb=128:cr=128{filter}");
+    let mut args = vec!["-f", "lavfi", "-i", &src, "-vf", &vf, "-g", "10"];
     args.extend_from_slice(kind.codec_args());
+    args.extend_from_slice(out_args);
     let p = path.to_string_lossy().into_owned();
-    args.push(&p);
-    ffmpeg(&args);
+    if out_args.contains(&"pipe:1") {
+        let bytes = ffmpeg(&args);
+        std::fs::write(path, bytes).unwrap();
+    } else {
+        args.push(&p);
+        ffmpeg(&args);
+    }
     path.to_path_buf()
 }
 
-/// Every frame of `path` as the ffmpeg CLI decodes it to RGB24, one `Vec` per frame.
+/// `src` copied into `dst` without re-encoding (`-c copy`), with `args` (e.g.
+/// `-output_ts_offset 100`) before the output.
+pub fn remux(src: &Path, dst: &Path, in_args: &[&str], args: &[&str]) -> PathBuf {
+    let (s, d) = (src.to_string_lossy(), dst.to_string_lossy());
+    let mut all: Vec<&str> = in_args.to_vec();
+    all.extend_from_slice(&["-i", &s, "-c", "copy"]);
+    all.extend_from_slice(args);
+    all.push(&d);
+    ffmpeg(&all);
+    dst.to_path_buf()
+}
+
+/// Every frame of `path` as the ffmpeg CLI decodes it to RGB24, one `Vec` per frame, in
+/// presentation order (passed through: a variable-rate file is not resampled to a fixed rate).
 pub fn cli_frames(path: &Path, width: usize, height: usize) -> Vec<Vec<u8>> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+        .args(["-fps_mode", "passthrough", "-pix_fmt", "rgb24"])
+        .args(["-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg runs");
     assert!(

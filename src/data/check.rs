@@ -1,13 +1,15 @@
 //! `tada data check`: every file a dataset lists, opened and probed in parallel before a long
 //! run finds the bad ones one crash at a time.
 //!
-//! A file passes when it opens as a video (or frame folder), has at least the frames a clip
-//! needs, and its last frame decodes (seeking there is cheap; a truncated file fails it).
+//! A file passes when training can read it: it opens as a video (or frame folder), has the
+//! frames a clip needs by the training reader's rule, and its last frame decodes (seeking there
+//! is cheap).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::data::clips::require_clip_frames;
 use crate::data::dataset::Entry;
 use crate::data::video::{read_with, DecodeError, Resize};
 
@@ -29,17 +31,13 @@ impl CheckReport {
     }
 }
 
-/// Checks one file: readable, at least `min_frames` frames, last frame decodable.
-pub fn check_file(path: &std::path::Path, min_frames: usize) -> Result<(), DecodeError> {
+/// Checks one file exactly as training reads it: readable, the frames a training clip needs
+/// ([`require_clip_frames`], counted the way the clip reader counts them), and its last frame
+/// decodes (for a file that is the clip reaching furthest).
+pub fn check_file(path: &std::path::Path) -> Result<(), DecodeError> {
     // Tiny output: only decodability matters, not pixels.
     read_with(path, Resize::ShortSide(8), |info| {
-        if info.frames < min_frames.max(1) {
-            return Err(DecodeError::TooFewFrames {
-                path: path.to_path_buf(),
-                frames: info.frames,
-                needed: min_frames.max(1),
-            });
-        }
+        require_clip_frames(path, info)?;
         Ok(vec![info.frames - 1])
     })
     .map(|_| ())
@@ -49,7 +47,6 @@ pub fn check_file(path: &std::path::Path, min_frames: usize) -> Result<(), Decod
 /// file with the number done so far.
 pub fn check_entries(
     entries: &[Entry],
-    min_frames: usize,
     workers: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> CheckReport {
@@ -64,7 +61,7 @@ pub fn check_entries(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                if let Err(e) = check_file(path, min_frames) {
+                if let Err(e) = check_file(path) {
                     bad.lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push((i, (*path).clone(), e));

@@ -1,6 +1,8 @@
 //! Labelled video clips as loader samples: a dataset's entries, the temporal sampling and the
 //! clip transforms of the config (TRAINING.md §8), and the test views (temporal x spatial).
 
+use std::path::Path;
+
 use rand_chacha::ChaCha8Rng;
 use tada_augment::transforms::clip::{transform_clip, ClipConfig, ClipView};
 use tada_augment::transforms::color::ColorJitterConfig;
@@ -13,7 +15,7 @@ use crate::config::schema::{AugmentationConfig, SamplingMode};
 use crate::config::Config;
 use crate::data::dataset::{Entry, Split};
 use crate::data::loader::{Sample, SampleError, SampleSource};
-use crate::data::video::{read_with, DecodeError, Resize};
+use crate::data::video::{read_with, DecodeError, Resize, VideoInfo};
 
 /// How frame indices are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +173,23 @@ impl VideoClips {
     }
 }
 
+/// Frames a video needs to give a clip: one. Both samplers clamp their indices to the last
+/// frame, so a video shorter than a clip repeats frames (a 1-frame video gives a still clip)
+/// rather than failing. `tada data check` applies this same rule.
+pub const MIN_CLIP_FRAMES: usize = 1;
+
+/// Whether the video at `path` described by `info` has the frames a clip needs.
+pub fn require_clip_frames(path: &Path, info: &VideoInfo) -> Result<(), DecodeError> {
+    if info.frames < MIN_CLIP_FRAMES {
+        return Err(DecodeError::TooFewFrames {
+            path: path.to_path_buf(),
+            frames: info.frames,
+            needed: MIN_CLIP_FRAMES,
+        });
+    }
+    Ok(())
+}
+
 fn sample_error(e: DecodeError) -> SampleError {
     SampleError {
         kind: e.kind(),
@@ -189,13 +208,7 @@ impl SampleSource for VideoClips {
         let entry = &self.entries[video];
         let t0 = std::time::Instant::now();
         let frames = read_with(&entry.path, self.cfg.decode_resize, |info| {
-            if info.frames == 0 {
-                return Err(DecodeError::TooFewFrames {
-                    path: entry.path.clone(),
-                    frames: 0,
-                    needed: 1,
-                });
-            }
+            require_clip_frames(&entry.path, info)?;
             Ok(self.indices(info.frames, info.fps, view, rng))
         })
         .map_err(sample_error)?;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::data::media_file::MediaFileError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("{}: missing", path.display())]
@@ -14,6 +16,9 @@ pub enum DecodeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not a regular file, or too large (a FIFO named `.mp4` would block FFmpeg forever).
+    #[error(transparent)]
+    File(MediaFileError),
     #[error("{}: not a readable video ({reason})", path.display())]
     Undecodable { path: PathBuf, reason: String },
     #[error("{}: not a video but {format} data (wrong extension?)", path.display())]
@@ -25,6 +30,14 @@ pub enum DecodeError {
         path: PathBuf,
         wanted: usize,
         decoded: usize,
+    },
+    /// Frames decode again after a stretch that does not: the file is damaged inside, so frame
+    /// positions after the damage cannot be trusted.
+    #[error("{}: damaged inside: decoding fails at frame {frame} and resumes later ({reason})", path.display())]
+    Corrupt {
+        path: PathBuf,
+        frame: usize,
+        reason: String,
     },
     #[error("{}: too few frames ({frames}, need at least {needed})", path.display())]
     TooFewFrames {
@@ -50,12 +63,27 @@ impl DecodeError {
             Self::Missing { .. } => "missing",
             Self::Empty { .. } => "empty",
             Self::Io { .. } => "unreadable",
+            Self::File(MediaFileError::Missing { .. }) => "missing",
+            Self::File(MediaFileError::NotRegular { .. }) => "not a regular file",
+            Self::File(MediaFileError::TooLarge { .. }) => "too large",
+            Self::File(MediaFileError::Io { .. }) => "unreadable",
+            Self::Corrupt { .. } => "corrupt",
             Self::Undecodable { .. } | Self::NoVideoStream { .. } => "undecodable",
             Self::NotAVideo { .. } => "not a video",
             Self::Truncated { .. } => "truncated",
             Self::TooFewFrames { .. } => "too few frames",
             Self::MixedFrameSizes { .. } => "undecodable",
             Self::NoVideoSupport { .. } => "unsupported",
+        }
+    }
+}
+
+impl From<MediaFileError> for DecodeError {
+    fn from(e: MediaFileError) -> Self {
+        match e {
+            MediaFileError::Missing { path } => Self::Missing { path },
+            MediaFileError::Io { path, source } => Self::Io { path, source },
+            other => Self::File(other),
         }
     }
 }

@@ -1,20 +1,34 @@
-//! Container files through FFmpeg (`ffmpeg-next` over the system's libav*): open, find the best
-//! video stream, seek to the key frame before the first wanted frame, decode forward only as far
-//! as the last wanted frame, and convert to RGB24 (resized on the way when asked).
+//! Container files through FFmpeg (`ffmpeg-next` over the system's libav*).
 //!
-//! Frame `i` is the frame whose presentation time is `start + i / fps`: the index comes from the
-//! frame's own timestamp, so a seek that lands on an earlier key frame costs decoding time but
-//! never shifts the clip.
+//! Frame `i` of a file is the `i`-th frame in presentation order, counted from the first frame
+//! that decodes. Two ways find it:
+//!
+//! - **By timestamp** (the fast path): frame `i` is shown at `start + i / fps`, `start` being the
+//!   stream's first timestamp (not 0: files cut with `-c copy` or muxed with an offset start
+//!   late). The demuxer seeks to the key frame before the first wanted frame and decoding goes
+//!   forward only as far as the last. This holds for constant-rate files, and each read checks
+//!   it: every packet's time lies on that frame grid, the first decoded frame does not lie past
+//!   the first wanted one, every frame from there to the last wanted one has exactly one packet,
+//!   and every wanted frame comes out.
+//! - **By position** (the fallback): decode from the start and count. Taken when that check
+//!   fails (a wrong rate, a seek that lands late or past the end), for streams whose average
+//!   rate differs from the rate their timestamps step by (variable frame rate) and for streams
+//!   without timestamps (raw H.264).
+//!
+//! The frame count is the container's (its frame count, or duration x rate) as long as decoding
+//! agrees. When the container has none, or decoding ends before a frame the count promised, the
+//! frames are counted by decoding to the end and the clip is chosen again from that count; no
+//! count is kept between reads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Once;
 
 use ff::format::context::Input;
-use ff::software::scaling;
 use ff::util::frame::video::Video as VideoFrame;
 use ffmpeg_next as ff;
 
+use super::convert::{undecodable, Converter};
 use super::{DecodeError, Frames, Resize, VideoInfo};
 
 fn init() {
@@ -27,24 +41,18 @@ fn init() {
     });
 }
 
-fn undecodable(path: &Path, e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Undecodable {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
-}
-
-/// An opened file with its chosen video stream.
+/// An opened file with its chosen video stream and a fresh decoder: one decoding pass.
 struct Opened {
     input: Input,
     stream: usize,
     /// Seconds per timestamp unit of the stream.
     time_base: f64,
-    /// Timestamp of the first frame, in stream units.
-    start: i64,
+    /// The stream's first timestamp, in stream units (none in raw bitstreams).
+    start: Option<i64>,
+    /// Frames per second by which timestamps step, when the stream looks constant-rate.
+    step_fps: Option<f64>,
     info: VideoInfo,
-    /// The stream's opened decoder, taken by the one decode pass an `Opened` serves.
-    decoder: Option<ff::decoder::Video>,
+    decoder: ff::decoder::Video,
 }
 
 fn rate(r: ff::Rational) -> Option<f64> {
@@ -73,19 +81,25 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
     let ctx =
         ff::codec::context::Context::from_parameters(params).map_err(|e| undecodable(path, e))?;
     let decoder = ctx.decoder().video().map_err(|e| undecodable(path, e))?;
-    let fps = rate(stream.avg_frame_rate())
-        .or_else(|| rate(stream.rate()))
+    let (avg, base) = (rate(stream.avg_frame_rate()), rate(stream.rate()));
+    let fps = avg
+        .or(base)
         .ok_or_else(|| undecodable(path, "the video stream has no frame rate"))?;
+    // FFmpeg's base rate is read off the timestamps, the average is frames over duration: a
+    // variable-rate file (MP4) shows as the two disagreeing, and then only counting finds a
+    // frame. The base rate is the exact step of a constant-rate stream.
+    let step_fps = match (avg, base) {
+        (Some(a), Some(b)) => ((a / b - 1.0).abs() < 0.01).then_some(b),
+        (a, b) => a.or(b),
+    };
     let time_base = rate(stream.time_base())
         .ok_or_else(|| undecodable(path, "the video stream has no time base"))?;
-    let start = match stream.start_time() {
-        ts if ts == ff::ffi::AV_NOPTS_VALUE => 0,
-        ts => ts,
-    };
+    let start = Some(stream.start_time()).filter(|&ts| ts != ff::ffi::AV_NOPTS_VALUE);
+    // A first guess, checked while decoding: WebM/Matroska store no frame count, piped files
+    // and raw bitstreams no duration either (0: count by decoding).
     let frames = if stream.frames() > 0 {
         stream.frames() as usize
     } else {
-        // WebM/Matroska store no frame count: estimate from the stream (or container) duration.
         let secs = if stream.duration() > 0 {
             stream.duration() as f64 * time_base
         } else if input.duration() > 0 {
@@ -114,233 +128,312 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         stream: index,
         time_base,
         start,
+        step_fps,
         info,
-        decoder: Some(decoder),
+        decoder,
     })
 }
 
-pub fn probe(path: &Path) -> Result<VideoInfo, DecodeError> {
-    open(path).map(|o| o.info)
+/// Decoded frames as packed RGB24, one buffer each.
+type RgbFrames = Vec<Vec<u8>>;
+
+/// The distinct indices of a request, ascending: each frame is decoded once.
+fn distinct(indices: &[usize]) -> Vec<usize> {
+    let mut w = indices.to_vec();
+    w.sort_unstable();
+    w.dedup();
+    w
 }
 
-/// RGB24 conversion of decoded frames into tightly packed rows.
-struct Converter {
-    scaler: Option<(scaling::Context, ff::format::Pixel, u32, u32)>,
-    out_h: u32,
-    out_w: u32,
-    rgb: VideoFrame,
-}
-
-impl Converter {
-    fn new(out_h: u32, out_w: u32) -> Self {
-        Self {
-            scaler: None,
-            out_h,
-            out_w,
-            rgb: VideoFrame::empty(),
-        }
-    }
-
-    /// Bicubic is the CLI's default, so a same-size conversion gives frames byte-equal to
-    /// `ffmpeg -pix_fmt rgb24` (tested); a resize on decode is bilinear like the reference's
-    /// `interpolate(mode="bilinear")` that it replaces.
-    fn flags(&self, in_w: u32, in_h: u32) -> scaling::Flags {
-        if (in_w, in_h) == (self.out_w, self.out_h) {
-            scaling::Flags::BICUBIC
-        } else {
-            scaling::Flags::BILINEAR
-        }
-    }
-
-    fn convert(&mut self, path: &Path, frame: &VideoFrame) -> Result<Vec<u8>, DecodeError> {
-        let key = (frame.format(), frame.width(), frame.height());
-        let stale = !matches!(&self.scaler, Some((_, f, w, h)) if (*f, *w, *h) == key);
-        if stale {
-            let ctx = scaling::Context::get(
-                key.0,
-                key.1,
-                key.2,
-                ff::format::Pixel::RGB24,
-                self.out_w,
-                self.out_h,
-                self.flags(key.1, key.2),
-            )
-            .map_err(|e| undecodable(path, e))?;
-            self.scaler = Some((ctx, key.0, key.1, key.2));
-        }
-        let (ctx, ..) = self.scaler.as_mut().expect("scaler set above");
-        ctx.run(frame, &mut self.rgb)
-            .map_err(|e| undecodable(path, e))?;
-        // swscale pads rows to its alignment; copy row by row into a packed buffer.
-        let row = self.out_w as usize * 3;
-        let stride = self.rgb.stride(0);
-        let plane = self.rgb.data(0);
-        let mut out = Vec::with_capacity(row * self.out_h as usize);
-        for y in 0..self.out_h as usize {
-            out.extend_from_slice(&plane[y * stride..y * stride + row]);
-        }
-        Ok(out)
-    }
-}
-
-/// Opens `path` once, lets `choose` pick the frame indices from what the file says about
-/// itself, and decodes them.
+/// Opens `path`, lets `choose` pick the frame indices from what the file says about itself,
+/// and decodes them; when decoding shows the file's count was wrong, `choose` picks again from
+/// the counted frames.
 pub fn read_with(
     path: &Path,
     resize: Resize,
-    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+    mut choose: impl FnMut(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
 ) -> Result<Frames, DecodeError> {
-    let mut o = open(path)?;
-    let indices = choose(&o.info)?;
-    read_opened(&mut o, path, &indices, resize)
-}
-
-fn read_opened(
-    o: &mut Opened,
-    path: &Path,
-    indices: &[usize],
-    resize: Resize,
-) -> Result<Frames, DecodeError> {
-    let (out_h, out_w) = resize.apply(o.info.height, o.info.width);
-    // Decode each distinct frame once, in increasing order; `order` maps the request onto them.
-    let wanted: Vec<usize> = {
-        let mut w = indices.to_vec();
-        w.sort_unstable();
-        w.dedup();
-        w
-    };
-    let Some((&first, &last)) = wanted.first().zip(wanted.last()) else {
-        return Ok(Frames {
-            data: Vec::new(),
-            t: 0,
-            height: out_h as usize,
-            width: out_w as usize,
-            decoded: 0,
-        });
-    };
-    let (mut got, mut decoded) = decode_range(o, path, first, last, &wanted, out_h, out_w, true)?;
-    if !got.contains_key(&first) && first > 0 {
-        // The seek landed after the wanted frame (a file with a poor index): decode from the start.
-        let mut fresh = open(path)?;
-        let (again, n) = decode_range(&mut fresh, path, first, last, &wanted, out_h, out_w, false)?;
-        got = again;
+    let opened = open(path)?;
+    let mut info = opened.info.clone();
+    let (out_h, out_w) = resize.apply(info.height, info.width);
+    let mut conv = Converter::new(out_h, out_w);
+    let mut decoded = 0;
+    if info.frames > 0 {
+        let indices = choose(&info)?;
+        let wanted = distinct(&indices);
+        if wanted.is_empty() {
+            return Ok(gather(&conv, Vec::new(), &indices, &wanted, decoded));
+        }
+        let (unique, n) = by_timestamp(opened, path, &wanted, &mut conv)?;
         decoded += n;
-    }
-    let decoded_max = got.keys().next_back().copied();
-    let mut unique = Vec::with_capacity(wanted.len());
-    for &w in &wanted {
-        match got.remove(&w) {
-            Some(f) => unique.push(f),
-            None => {
-                return Err(DecodeError::Truncated {
-                    path: path.to_path_buf(),
-                    wanted: w,
-                    decoded: decoded_max.map_or(0, |m| m + 1),
-                })
+        if let Some(unique) = unique {
+            return Ok(gather(&conv, unique, &indices, &wanted, decoded));
+        }
+        let (found, n) = by_position(open(path)?, path, &wanted, &mut conv)?;
+        decoded += n;
+        match found {
+            Positioned::All(unique) => {
+                return Ok(gather(&conv, unique, &indices, &wanted, decoded))
             }
+            Positioned::Ended { frames } => info.frames = frames,
+        }
+    } else {
+        let (found, n) = by_position(opened, path, &[], &mut conv)?;
+        decoded += n;
+        if let Positioned::Ended { frames } = found {
+            info.frames = frames;
         }
     }
+    if info.frames == 0 {
+        return Err(undecodable(path, "no frame of the video stream decodes"));
+    }
+    // The count is now the decoded one: choose again from it.
+    let indices = choose(&info)?;
+    let wanted = distinct(&indices);
+    let Some(&last) = wanted.last() else {
+        return Ok(gather(&conv, Vec::new(), &indices, &wanted, decoded));
+    };
+    let truncated = DecodeError::Truncated {
+        path: path.to_path_buf(),
+        wanted: last,
+        decoded: info.frames,
+    };
+    if last >= info.frames {
+        return Err(truncated);
+    }
+    let (found, n) = by_position(open(path)?, path, &wanted, &mut conv)?;
+    match found {
+        Positioned::All(unique) => Ok(gather(&conv, unique, &indices, &wanted, decoded + n)),
+        // The file changed between two reads.
+        Positioned::Ended { .. } => Err(truncated),
+    }
+}
+
+/// The request's frames from the distinct ones decoded (`unique[k]` is frame `wanted[k]`).
+fn gather(
+    conv: &Converter,
+    unique: RgbFrames,
+    indices: &[usize],
+    wanted: &[usize],
+    decoded: usize,
+) -> Frames {
+    let (h, w) = conv.size();
     let order: Vec<usize> = indices
         .iter()
-        .map(|i| wanted.binary_search(i).expect("every index is in `wanted`"))
+        .map(|i| wanted.binary_search(i).unwrap_or_default())
         .collect();
-    Ok(Frames::gather(
-        &unique,
-        &order,
-        out_h as usize,
-        out_w as usize,
-        decoded,
-    ))
+    Frames::gather(&unique, &order, h as usize, w as usize, decoded)
 }
 
-/// Decodes frames `first..=last` (keeping those in `wanted`), seeking first when `seek`;
-/// otherwise `o` must be freshly opened.
-#[allow(clippy::too_many_arguments)]
-fn decode_range(
+fn is_again(e: &ff::Error) -> bool {
+    matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EAGAIN)
+}
+
+/// The next packet of the chosen stream, `None` at the end. Data the demuxer cannot parse is
+/// skipped (it resyncs after it) and reported to `bad`.
+fn next_packet(
     o: &mut Opened,
     path: &Path,
-    first: usize,
-    last: usize,
-    wanted: &[usize],
-    out_h: u32,
-    out_w: u32,
-    seek: bool,
-) -> Result<(BTreeMap<usize, Vec<u8>>, usize), DecodeError> {
-    let secs_per_frame = 1.0 / o.info.fps;
-    // Seek by container time (AV_TIME_BASE units) to at most the wanted frame's time; the demuxer
-    // moves to the key frame at or before it.
-    let target_secs = first as f64 * secs_per_frame + o.start as f64 * o.time_base;
-    // Without a seek a freshly opened file reads from its first packet.
-    if seek && first > 0 {
-        let ts = (target_secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
-        if o.input.seek(ts, ..ts).is_err() {
-            let mut fresh = open(path)?;
-            std::mem::swap(o, &mut fresh);
+    bad: &mut impl FnMut(ff::Error),
+) -> Result<Option<ff::Packet>, DecodeError> {
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut o.input) {
+            Ok(()) if packet.stream() == o.stream => return Ok(Some(packet)),
+            Ok(()) => {}
+            Err(ff::Error::Eof) => return Ok(None),
+            Err(e @ ff::Error::InvalidData) => bad(e),
+            // An I/O error is latched by FFmpeg: every later read fails the same way.
+            Err(e) => return Err(undecodable(path, e)),
         }
     }
-    let mut decoder = o
-        .decoder
-        .take()
-        .expect("decode_range gets a freshly opened file, whose decoder is unused");
-    let (start, time_base) = (o.start, o.time_base);
-    let to_index = |ts: i64| -> usize {
-        let secs = (ts - start) as f64 * time_base;
-        (secs / secs_per_frame).round().max(0.0) as usize
+}
+
+/// Frames `wanted` (distinct, ascending) found by their timestamps after a seek, or `None` when
+/// the file's timestamps turn out not to give frame positions; with the frames decoded.
+fn by_timestamp(
+    mut o: Opened,
+    path: &Path,
+    wanted: &[usize],
+    conv: &mut Converter,
+) -> Result<(Option<RgbFrames>, usize), DecodeError> {
+    let (Some(start), Some(step_fps)) = (o.start, o.step_fps) else {
+        return Ok((None, 0));
     };
-    let mut conv = Converter::new(out_h, out_w);
-    let mut got = BTreeMap::new();
-    let mut frame = VideoFrame::empty();
-    let mut counter: Option<usize> = None;
+    let (first, last) = (wanted[0], wanted[wanted.len() - 1]);
+    let frame_secs = 1.0 / step_fps;
+    let time_base = o.time_base;
+    // The frame shown at `ts`; none off the frame grid (by more than a quarter frame: timestamps
+    // rounded to a millisecond stay far within it) or before the first frame.
+    let index = move |ts: i64| -> Option<usize> {
+        let x = (ts - start) as f64 * time_base / frame_secs;
+        let i = x.round();
+        (i >= 0.0 && (x - i).abs() <= 0.25).then_some(i as usize)
+    };
+    if first > 0 {
+        // Seek by container time (AV_TIME_BASE units) to at most the wanted frame's time; the
+        // demuxer moves to the key frame at or before it.
+        let secs = first as f64 * frame_secs + start as f64 * time_base;
+        let ts = (secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+        if o.input.seek(ts, ..ts).is_err() {
+            return Ok((None, 0));
+        }
+    }
+    // Packets per frame index up to the last wanted: exactly one each, or the timestamps do not
+    // step by one frame (variable rate, a wrong rate).
+    let mut packets_at: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut got: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut first_out: Option<usize> = None;
     let mut produced = 0usize;
-    let mut done = false;
-    let mut receive = |decoder: &mut ff::decoder::Video,
-                       got: &mut BTreeMap<usize, Vec<u8>>,
-                       counter: &mut Option<usize>,
-                       produced: &mut usize|
-     -> Result<bool, DecodeError> {
-        while decoder.receive_frame(&mut frame).is_ok() {
-            *produced += 1;
-            let idx = match frame.timestamp().or(frame.pts()) {
-                Some(ts) => to_index(ts),
-                // No timestamps at all: count frames (only correct from the start).
-                None => counter.map_or(0, |c| c + 1),
+    let mut frame = VideoFrame::empty();
+    'packets: loop {
+        let packet = next_packet(&mut o, path, &mut |_| {})?;
+        match &packet {
+            Some(p) => {
+                let Some(i) = p.pts().and_then(index) else {
+                    return Ok((None, produced));
+                };
+                if i <= last {
+                    let n = packets_at.entry(i).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        return Ok((None, produced));
+                    }
+                }
+                // A frame nobody asked for that no other frame references need not be decoded
+                // at all (B-frames mostly).
+                o.decoder.skip_frame(if wanted.binary_search(&i).is_ok() {
+                    ff::Discard::Default
+                } else {
+                    ff::Discard::NonReference
+                });
+                // A packet that does not decode shows as a missing frame below.
+                let _ = o.decoder.send_packet(p);
+            }
+            None => {
+                let _ = o.decoder.send_eof();
+            }
+        }
+        while o.decoder.receive_frame(&mut frame).is_ok() {
+            produced += 1;
+            let Some(i) = frame.timestamp().or(frame.pts()).and_then(index) else {
+                return Ok((None, produced));
             };
-            *counter = Some(idx);
-            if idx > last {
-                return Ok(true);
+            if *first_out.get_or_insert(i) > first {
+                // The seek landed after the wanted frame (a file with a poor index).
+                return Ok((None, produced));
             }
-            if wanted.binary_search(&idx).is_ok() && !got.contains_key(&idx) {
-                got.insert(idx, conv.convert(path, &frame)?);
+            if i > last {
+                break 'packets;
+            }
+            if wanted.binary_search(&i).is_ok() && !got.contains_key(&i) {
+                got.insert(i, conv.convert(path, &frame)?);
             }
         }
-        Ok(false)
-    };
-    for (s, packet) in o.input.packets() {
-        if s.index() != o.stream {
-            continue;
-        }
-        // A frame nobody asked for that no other frame references need not be decoded at all
-        // (B-frames mostly); the packet's timestamp says which frame it holds.
-        let needed = packet
-            .pts()
-            .is_none_or(|ts| wanted.binary_search(&to_index(ts)).is_ok());
-        decoder.skip_frame(if needed {
-            ff::Discard::Default
-        } else {
-            ff::Discard::NonReference
-        });
-        if decoder.send_packet(&packet).is_err() {
-            // A corrupt packet: keep what decodes, the caller reports missing frames.
-            continue;
-        }
-        if receive(&mut decoder, &mut got, &mut counter, &mut produced)? {
-            done = true;
+        if packet.is_none() {
             break;
         }
     }
-    if !done {
-        let _ = decoder.send_eof();
-        receive(&mut decoder, &mut got, &mut counter, &mut produced)?;
+    let from = first_out.unwrap_or(first);
+    let regular = (from..=last).all(|i| packets_at.get(&i) == Some(&1));
+    if !regular || got.len() != wanted.len() {
+        return Ok((None, produced));
     }
-    Ok((got, produced))
+    Ok((Some(got.into_values().collect()), produced))
+}
+
+/// What decoding by position found.
+enum Positioned {
+    /// Every wanted frame, ascending.
+    All(RgbFrames),
+    /// The file ended after `frames` frames, before the last wanted one (with nothing wanted:
+    /// the frame count).
+    Ended { frames: usize },
+}
+
+/// Where decoding first failed. A failure before the first frame is no damage (a cut file may
+/// open with frames whose references were cut off); one after which no packet decodes is a file
+/// cut short; one followed by frames from later packets is damage inside the file.
+#[derive(Default)]
+struct Damage {
+    /// Frames decoded before the first failure, and its reason.
+    first: Option<(usize, String)>,
+    /// A packet after the failure was accepted by the decoder.
+    resumed: bool,
+}
+
+impl Damage {
+    fn note(&mut self, decoded: usize, e: ff::Error) {
+        if self.first.is_none() && decoded > 0 {
+            self.first = Some((decoded, e.to_string()));
+        }
+    }
+
+    fn accepted(&mut self) {
+        self.resumed = self.first.is_some();
+    }
+}
+
+/// Frames `wanted` (distinct, ascending) by position, decoding from the start; with nothing
+/// wanted, counts the frames. With the frames decoded.
+fn by_position(
+    mut o: Opened,
+    path: &Path,
+    wanted: &[usize],
+    conv: &mut Converter,
+) -> Result<(Positioned, usize), DecodeError> {
+    let last = wanted.last().copied();
+    let mut got = Vec::with_capacity(wanted.len());
+    let mut damage = Damage::default();
+    let mut n = 0usize;
+    let mut frame = VideoFrame::empty();
+    'packets: loop {
+        let packet = next_packet(&mut o, path, &mut |e| damage.note(n, e))?;
+        match &packet {
+            Some(p) => match o.decoder.send_packet(p) {
+                Ok(()) => damage.accepted(),
+                Err(e) => damage.note(n, e),
+            },
+            None => {
+                let _ = o.decoder.send_eof();
+            }
+        }
+        loop {
+            match o.decoder.receive_frame(&mut frame) {
+                Ok(()) => {
+                    if damage.resumed {
+                        if let Some((at, reason)) = damage.first.take() {
+                            return Err(DecodeError::Corrupt {
+                                path: path.to_path_buf(),
+                                frame: at,
+                                reason,
+                            });
+                        }
+                    }
+                    let pos = n;
+                    n += 1;
+                    if last.is_some_and(|l| pos > l) {
+                        break 'packets;
+                    }
+                    if wanted.get(got.len()) == Some(&pos) {
+                        got.push(conv.convert(path, &frame)?);
+                    }
+                }
+                Err(e) if is_again(&e) || e == ff::Error::Eof => break,
+                Err(e) => {
+                    damage.note(n, e);
+                    break;
+                }
+            }
+        }
+        if packet.is_none() {
+            break;
+        }
+    }
+    let found = if last.is_some() && got.len() == wanted.len() {
+        Positioned::All(got)
+    } else {
+        Positioned::Ended { frames: n }
+    };
+    Ok((found, n))
 }

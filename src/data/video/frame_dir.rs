@@ -1,9 +1,11 @@
 //! A folder of per-frame images (`img_00001.jpg`, … or any names that sort in frame order), the
-//! layout many pre-extracted datasets ship. Frame `i` is the `i`-th file in name order.
+//! layout many pre-extracted datasets ship. Frame `i` is the `i`-th image file in name order;
+//! images are read only from regular files and with a size bound (`media_file.rs`).
 
 use std::path::{Path, PathBuf};
 
 use super::{DecodeError, Frames, Resize, VideoInfo};
+use crate::data::media_file::{check_regular, read_bounded, MAX_IMAGE_BYTES};
 
 const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
@@ -25,8 +27,10 @@ fn io(path: &Path, e: std::io::Error) -> DecodeError {
     }
 }
 
+/// Decodes one image file: only a regular file, read with a size bound (a FIFO named `.jpg`
+/// would block the read forever, a link to `/dev/zero` would fill memory).
 pub(crate) fn decode_image(path: &Path) -> Result<image::RgbImage, DecodeError> {
-    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    let bytes = read_bounded(path, MAX_IMAGE_BYTES)?;
     if bytes.is_empty() {
         return Err(DecodeError::Empty {
             path: path.to_path_buf(),
@@ -40,19 +44,43 @@ pub(crate) fn decode_image(path: &Path) -> Result<image::RgbImage, DecodeError> 
         })
 }
 
+fn is_frame_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The folder's frame images in name order. An entry with an image name that is not a regular
+/// file (a FIFO, a folder, a link to a device) fails the whole video: reading it would hang or
+/// never end, and skipping it would shift every later frame.
+fn list_frames(path: &Path) -> Result<Vec<PathBuf>, DecodeError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
+        let entry = entry.map_err(|e| io(path, e))?;
+        let p = entry.path();
+        if !is_frame_name(&p) {
+            continue;
+        }
+        // The entry's own type costs no system call; only links need following.
+        let regular = match entry.file_type() {
+            Ok(t) if t.is_file() => true,
+            Ok(t) if t.is_symlink() => std::fs::metadata(&p).is_ok_and(|m| m.is_file()),
+            _ => false,
+        };
+        if !regular {
+            // The error says what the entry is instead (a FIFO, a folder, a missing target).
+            check_regular(&p, None)?;
+        }
+        files.push(p);
+    }
+    files.sort();
+    Ok(files)
+}
+
 impl FrameDir {
     /// Lists the folder's images and reads the first to learn the frame size.
     pub fn open(path: &Path) -> Result<Self, DecodeError> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| io(path, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            })
-            .collect();
-        files.sort();
+        let files = list_frames(path)?;
         let Some(first) = files.first() else {
             return Err(DecodeError::TooFewFrames {
                 path: path.to_path_buf(),
@@ -120,5 +148,40 @@ impl FrameDir {
             width: out_w as usize,
             decoded: indices.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_named_as_a_frame_that_is_no_file_fails_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        image::RgbImage::new(4, 4)
+            .save(d.path().join("img_00001.png"))
+            .unwrap();
+        std::fs::create_dir(d.path().join("img_00002.jpg")).unwrap();
+        let e = FrameDir::open(d.path()).unwrap_err();
+        assert_eq!(e.kind(), "not a regular file", "{e}");
+        assert!(
+            e.to_string().contains("img_00002.jpg: is a directory"),
+            "{e}"
+        );
+        std::fs::remove_dir(d.path().join("img_00002.jpg")).unwrap();
+        // A link to nothing: missing, named.
+        std::os::unix::fs::symlink(d.path().join("gone.png"), d.path().join("img_00003.png"))
+            .unwrap();
+        let e = FrameDir::open(d.path()).unwrap_err();
+        assert!(matches!(e, DecodeError::Missing { .. }), "{e}");
+        assert!(e.to_string().contains("img_00003.png"), "{e}");
+        // Links to images are frames like files.
+        std::fs::remove_file(d.path().join("img_00003.png")).unwrap();
+        std::os::unix::fs::symlink(
+            d.path().join("img_00001.png"),
+            d.path().join("img_00004.png"),
+        )
+        .unwrap();
+        assert_eq!(FrameDir::open(d.path()).unwrap().info().frames, 2);
     }
 }

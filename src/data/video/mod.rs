@@ -2,6 +2,8 @@
 //! folders of per-frame images. Both give uint8 RGB `(T, H, W, 3)` frames for the indices a clip
 //! needs, which is what the clip transforms of `tada-augment` take.
 
+#[cfg(feature = "video")]
+mod convert;
 mod error;
 #[cfg(feature = "video")]
 mod ffmpeg;
@@ -10,6 +12,8 @@ mod frames;
 
 use std::path::Path;
 
+use crate::data::media_file::check_regular;
+
 pub use error::DecodeError;
 pub use frame_dir::FrameDir;
 pub use frames::Frames;
@@ -17,7 +21,8 @@ pub use frames::Frames;
 /// What a source knows about its video before decoding any frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
-    /// Number of frames (from the container; estimated from duration x rate when it has none).
+    /// Number of frames: the container's count (or duration x rate) while decoding agrees with
+    /// it, otherwise the frames counted by decoding the file (see `ffmpeg.rs`).
     pub frames: usize,
     pub fps: f64,
     pub width: u32,
@@ -58,13 +63,22 @@ fn is_frame_dir(path: &Path) -> bool {
     path.is_dir()
 }
 
-/// Facts about the video at `path` (a file, or a folder of frame images).
+/// Facts about the video at `path` (a file, or a folder of frame images). For a file the frame
+/// count is the one a clip is chosen from: its last frame is decoded, and a count the container
+/// got wrong is replaced by the frames counted.
 pub fn probe(path: &Path) -> Result<VideoInfo, DecodeError> {
     if is_frame_dir(path) {
         return FrameDir::open(path).map(|d| d.info().clone());
     }
-    check_file(path)?;
-    probe_file(path)
+    let mut last = None;
+    read_with(path, Resize::ShortSide(8), |info| {
+        last = Some(info.clone());
+        Ok(info.frames.checked_sub(1).into_iter().collect())
+    })?;
+    last.ok_or_else(|| DecodeError::Undecodable {
+        path: path.to_path_buf(),
+        reason: "no frame count".into(),
+    })
 }
 
 /// Frames `indices` (in that order; repeats allowed) of the video at `path`.
@@ -72,12 +86,14 @@ pub fn read_frames(path: &Path, indices: &[usize], resize: Resize) -> Result<Fra
     read_with(path, resize, |_| Ok(indices.to_vec()))
 }
 
-/// Opens the video once, asks `choose` which frames to take given its [`VideoInfo`] (frame
-/// count and rate decide a clip's indices), and decodes those.
+/// Opens the video, asks `choose` which frames to take given its [`VideoInfo`] (frame count and
+/// rate decide a clip's indices), and decodes those. Frame `i` is the `i`-th frame in
+/// presentation order. `choose` is asked again, with the counted frames, when decoding shows
+/// that the container's frame count was wrong.
 pub fn read_with(
     path: &Path,
     resize: Resize,
-    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+    mut choose: impl FnMut(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
 ) -> Result<Frames, DecodeError> {
     if is_frame_dir(path) {
         let dir = FrameDir::open(path)?;
@@ -88,49 +104,32 @@ pub fn read_with(
     read_file(path, resize, choose)
 }
 
-/// Missing and empty files get their own errors, before FFmpeg gives a vaguer one.
+/// Refuses what FFmpeg must not open: a missing or empty file gets its own error before FFmpeg
+/// gives a vaguer one, and anything but a regular file (a FIFO would block the open forever, a
+/// device would stream endlessly) is refused without opening it for long.
 fn check_file(path: &Path) -> Result<(), DecodeError> {
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DecodeError::Missing {
+    match check_regular(path, None)? {
+        0 => Err(DecodeError::Empty {
             path: path.to_path_buf(),
         }),
-        Err(e) => Err(DecodeError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-        Ok(m) if m.len() == 0 => Err(DecodeError::Empty {
-            path: path.to_path_buf(),
-        }),
-        Ok(_) => Ok(()),
+        _ => Ok(()),
     }
-}
-
-#[cfg(feature = "video")]
-fn probe_file(path: &Path) -> Result<VideoInfo, DecodeError> {
-    ffmpeg::probe(path)
 }
 
 #[cfg(feature = "video")]
 fn read_file(
     path: &Path,
     resize: Resize,
-    choose: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+    choose: impl FnMut(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
 ) -> Result<Frames, DecodeError> {
     ffmpeg::read_with(path, resize, choose)
-}
-
-#[cfg(not(feature = "video"))]
-fn probe_file(path: &Path) -> Result<VideoInfo, DecodeError> {
-    Err(DecodeError::NoVideoSupport {
-        path: path.to_path_buf(),
-    })
 }
 
 #[cfg(not(feature = "video"))]
 fn read_file(
     path: &Path,
     _: Resize,
-    _: impl FnOnce(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
+    _: impl FnMut(&VideoInfo) -> Result<Vec<usize>, DecodeError>,
 ) -> Result<Frames, DecodeError> {
     Err(DecodeError::NoVideoSupport {
         path: path.to_path_buf(),
