@@ -1,6 +1,7 @@
 //! End-to-end tests, built as one binary so libtorch is linked once.
 
 mod backbone_sweep;
+mod bad_samples;
 mod checkpoint;
 mod cli;
 mod common;
@@ -10,6 +11,7 @@ mod contrastive_e2e;
 mod cuda;
 mod datasets;
 mod demo;
+mod image_data;
 mod import;
 mod import_hostile;
 mod linking;
