@@ -227,3 +227,38 @@ fn an_empty_split_is_an_error_naming_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn an_image_folder_lists_names_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("imagenet");
+    write(&root, "train/n01/a.jpg", "");
+    let odd = root
+        .join("train/n01")
+        .join(OsStr::from_bytes(b"bad\xff.jpg"));
+    std::fs::write(&odd, b"").unwrap();
+    // A class folder whose own name is not UTF-8 either.
+    let class = root.join("train").join(OsStr::from_bytes(b"n\xfe2"));
+    std::fs::create_dir_all(&class).unwrap();
+    std::fs::write(class.join("b.png"), b"").unwrap();
+    let train = read(
+        Dataset::Imagenet,
+        &root,
+        &d.path().join("anno"),
+        Split::Train,
+    )
+    .unwrap();
+    assert_eq!(
+        labels(&train),
+        [
+            ("n01/a.jpg".into(), 0),
+            ("n01/bad\u{fffd}.jpg".into(), 0),
+            ("n\u{fffd}2/b.png".into(), 1)
+        ]
+    );
+    // The path itself keeps its bytes, so the file is still opened.
+    assert_eq!(train.entries[1].path, odd);
+    assert_eq!(train.classes[1], "n\u{fffd}2");
+}

@@ -2,6 +2,7 @@
 
 mod backbone_sweep;
 mod bad_input;
+mod bad_samples;
 mod checkpoint;
 mod cli;
 mod common;
@@ -11,6 +12,7 @@ mod contrastive_e2e;
 mod cuda;
 mod datasets;
 mod demo;
+mod image_data;
 mod import;
 mod import_hostile;
 mod linking;

@@ -1,6 +1,7 @@
-//! `tada bench data` for a video dataset config: the configured training pipeline (decode,
-//! sample, crop, jitter, normalise, collate) through the parallel loader, with the share of
-//! worker time spent decoding.
+//! `tada bench data` for a dataset on disk: the configured training pipeline through the
+//! parallel loader (video clips: decode, sample, crop, jitter, normalise, collate; MoSI: read
+//! and decode the image or frame, generate the pseudo-motion clips, collate), with the share of
+//! worker time spent reading and decoding.
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,8 @@ impl LoaderRate {
     }
 }
 
-/// Pulls batches for about `budget` (after one warm-up batch), epoch after epoch.
+/// Pulls batches for about `budget` (after one warm-up batch), epoch after epoch. Each epoch is
+/// a fresh pass: its bad samples are counted against DATA_LOADER.MAX_BAD_FRACTION on their own.
 pub fn loader_throughput<S: SampleSource + 'static>(
     loader: &Loader<S>,
     budget: Duration,
@@ -54,6 +56,7 @@ pub fn loader_throughput<S: SampleSource + 'static>(
         clip_shape: Vec::new(),
         skipped: 0,
     };
+    loader.check_batches()?;
     let mut start: Option<Instant> = None;
     let mut epoch = 0;
     'outer: loop {
@@ -77,7 +80,9 @@ pub fn loader_throughput<S: SampleSource + 'static>(
             }
         }
         if !any {
-            return Err(LoaderError::Empty);
+            return Err(LoaderError::NothingReadable {
+                first: loader.bad_samples().first().unwrap_or_default(),
+            });
         }
         epoch += 1;
     }

@@ -1,5 +1,11 @@
 //! Still images as MoSI samples for the loader: each image becomes one clip per speed class
 //! (`(K, 3, T, S, S)`) with its labels, generated on the worker threads.
+//!
+//! Image files are read through [`read_image`]: only regular files, at most
+//! [`MAX_IMAGE_BYTES`], so a FIFO or a link to `/dev/zero` named `.jpg` is a skipped sample, not
+//! a hang (`tada data check` uses the same reader).
+
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -8,9 +14,50 @@ use tch::Tensor;
 
 use crate::data::dataset::{Entry, Split};
 use crate::data::loader::{Sample, SampleError, SampleSource};
+use crate::data::media_file::{read_bounded, MediaFileError, MAX_IMAGE_BYTES};
 use crate::data::synthetic::synthetic_image;
-use crate::data::video::frame_dir::decode_image;
 use crate::data::video::{read_with, DecodeError, Resize};
+
+/// Why an image file could not be read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    File(#[from] MediaFileError),
+    #[error("{}: empty file", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: not a readable image ({reason})", path.display())]
+    Undecodable { path: PathBuf, reason: String },
+}
+
+impl ImageError {
+    /// A short kind for summaries, as [`DecodeError::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::File(MediaFileError::Missing { .. }) => "missing",
+            Self::File(MediaFileError::NotRegular { .. }) => "not a regular file",
+            Self::File(MediaFileError::TooLarge { .. }) => "too large",
+            Self::File(MediaFileError::Io { .. }) => "unreadable",
+            Self::Empty { .. } => "empty",
+            Self::Undecodable { .. } => "undecodable",
+        }
+    }
+}
+
+/// Reads and decodes the image file `path` (JPEG, PNG, …) to RGB.
+pub fn read_image(path: &Path) -> Result<image::RgbImage, ImageError> {
+    let bytes = read_bounded(path, MAX_IMAGE_BYTES)?;
+    if bytes.is_empty() {
+        return Err(ImageError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    image::load_from_memory(&bytes)
+        .map(|i| i.to_rgb8())
+        .map_err(|e| ImageError::Undecodable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
 
 /// Where the images come from.
 #[derive(Debug, Clone)]
@@ -79,7 +126,10 @@ impl MosiImages {
         };
         match &self.origin {
             ImageOrigin::Files(entries) => {
-                let img = decode_image(&entries[index].path).map_err(decode_error)?;
+                let img = read_image(&entries[index].path).map_err(|e| SampleError {
+                    kind: e.kind(),
+                    what: e.to_string(),
+                })?;
                 let (w, h) = (img.width() as i64, img.height() as i64);
                 // (H, W, 3) uint8, as the generator takes it.
                 Ok(Tensor::from_slice(img.as_raw()).view([h, w, 3]))

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::data::clips::{ClipSourceConfig, VideoClips};
 use crate::data::dataset::{DatasetError, EntryList, Split};
 use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::mosi_images::ImageOrigin;
 use crate::data::synthetic_video::{SyntheticVideos, MAX_CLASSES};
 
 /// Why a split's data cannot be set up.
@@ -22,6 +23,8 @@ pub enum PipelineError {
     Dataset(#[from] DatasetError),
     #[error("synthetic_videos: VIDEO.HEAD.NUM_CLASSES must be 2 to {MAX_CLASSES} (one class per motion direction), got {0}")]
     SyntheticClasses(usize),
+    #[error("TRAIN.DATASET {0} for MoSI: tada's MoSI source takes images (imagenet, synthetic_images) or frames of a video dataset (ucf101, hmdb51, kinetics400, ssv2)")]
+    NotImages(&'static str),
 }
 
 /// Videos per split of the embedded `synthetic_videos` dataset when TRAIN.NUM_SAMPLES is unset.
@@ -71,6 +74,22 @@ pub fn entries(cfg: &Config, split: Split) -> Result<EntryList, PipelineError> {
     )?)
 }
 
+/// The files MoSI pretraining reads when TRAIN.DATASET names a dataset on disk: image files
+/// (imagenet), or one frame of each video of a video dataset. `None` when the config asks for
+/// tada's synthetic images (TRAIN.DATASET unset or `synthetic_images`).
+pub fn mosi_files(cfg: &Config) -> Result<Option<ImageOrigin>, PipelineError> {
+    match cfg.train.dataset {
+        None | Some(Dataset::SyntheticImages) => Ok(None),
+        Some(Dataset::Imagenet) => Ok(Some(ImageOrigin::Files(
+            entries(cfg, Split::Train)?.entries,
+        ))),
+        Some(Dataset::Ucf101 | Dataset::Hmdb51 | Dataset::Kinetics400 | Dataset::Ssv2) => Ok(Some(
+            ImageOrigin::VideoFrames(entries(cfg, Split::Train)?.entries),
+        )),
+        Some(d @ Dataset::SyntheticVideos) => Err(PipelineError::NotImages(d.name())),
+    }
+}
+
 /// Loader settings from DATA_LOADER and the split's batch size.
 pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
     let train = split == Split::Train;
@@ -87,6 +106,11 @@ pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
         seed,
         max_bad_fraction: cfg.data_loader.max_bad_fraction,
         pin_memory: cfg.data_loader.pin_memory,
+        batch_size_key: if train {
+            "TRAIN.BATCH_SIZE"
+        } else {
+            "TEST.BATCH_SIZE"
+        },
     }
 }
 

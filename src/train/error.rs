@@ -60,8 +60,20 @@ pub enum TrainError {
     Unsupported(String),
     #[error("{0}")]
     Task(String),
-    #[error("the training set gives no batch (TRAIN.BATCH_SIZE larger than the dataset?)")]
-    EmptyEpoch,
+    #[error("the training set gives no batch: {0}")]
+    EmptyEpoch(LoaderError),
+    #[error(
+        "the loader stopped the run before step {step}: {error}; {}",
+        checkpoint.as_ref().map_or_else(
+            || "no checkpoint was written".to_string(),
+            |p| format!("the run before it is in {} (--resume continues from there)", p.display())
+        )
+    )]
+    LoaderStopped {
+        step: u64,
+        error: LoaderError,
+        checkpoint: Option<PathBuf>,
+    },
     #[error("cannot load weights {path}: {source}")]
     Weights {
         path: PathBuf,

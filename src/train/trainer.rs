@@ -21,7 +21,7 @@ use super::task::{StepContext, Task};
 use super::TrainError;
 use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
 use crate::config::{Config, LoadedConfig};
-use crate::data::loader::{Batch, Loader, SampleSource};
+use crate::data::loader::{Batch, Loader, LoaderError, SampleSource};
 use crate::models::VideoModel;
 
 /// A model with its variables on its device.
@@ -418,7 +418,9 @@ pub fn train<S: SampleSource + 'static>(
     let loader = loader.with_stop_flag(opts.stop.clone());
     let iters = loader.batches_per_epoch();
     if iters == 0 {
-        return Err(TrainError::EmptyEpoch);
+        return Err(TrainError::EmptyEpoch(
+            loader.check_batches().err().unwrap_or(LoaderError::Empty),
+        ));
     }
     let signals = if opts.handle_signals {
         Some(StopOnSignal::register(&opts.stop).map_err(TrainError::Signals)?)
@@ -454,7 +456,29 @@ pub fn train<S: SampleSource + 'static>(
             }
             let t0 = Instant::now();
             let Some(batch) = batches.next() else { break };
-            let batch = batch?;
+            let batch = match batch {
+                Ok(batch) => batch,
+                // Too many bad files, or a loader worker died: keep the steps done so far, as
+                // a failed step does, so fixing the data and `--resume` loses nothing.
+                Err(error) => {
+                    let checkpoint = if state.step == 0 || saved_step == Some(state.step) {
+                        summary.checkpoint.clone()
+                    } else {
+                        match save_checkpoint(cfg, session, &opt, &state, run, iters) {
+                            Ok(path) => Some(path),
+                            Err(e) => {
+                                tracing::error!("cannot checkpoint after the loader stopped: {e}");
+                                summary.checkpoint.clone()
+                            }
+                        }
+                    };
+                    return Err(TrainError::LoaderStopped {
+                        step: state.step + 1,
+                        error,
+                        checkpoint,
+                    });
+                }
+            };
             let wait = t0.elapsed();
             let lr = schedule.lr_at(fractional_epoch(epoch, iter, iters, 1));
             opt.set_lr(lr);

@@ -1,10 +1,15 @@
-//! Bookkeeping of samples that could not be made: counted every time, logged once per file.
+//! Bookkeeping of samples that could not be made.
+//!
+//! Two scopes: [`BadSamples`] is the loader's record over the whole run (each bad sample goes to
+//! the log once, however many epochs read it), [`EpochBad`] the distinct bad samples of one pass,
+//! which is what `DATA_LOADER.MAX_BAD_FRACTION` limits.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use super::SampleError;
 
+/// Bad samples over every epoch of a loader, logged once each.
 #[derive(Debug, Default)]
 pub struct BadSamples {
     inner: Mutex<Inner>,
@@ -12,27 +17,35 @@ pub struct BadSamples {
 
 #[derive(Debug, Default)]
 struct Inner {
-    count: usize,
+    indices: BTreeSet<usize>,
     named: BTreeSet<String>,
     first: Option<String>,
 }
 
 impl BadSamples {
-    /// Counts `e`; the first time a message is seen it goes to the log.
-    pub fn record(&self, e: &SampleError) {
+    /// Records that sample `index` failed with `e`. It goes to the log the first time the
+    /// sample fails, unless the very same line was logged already (the views of one file in a
+    /// test loader are separate samples with one message); a file whose message changes from
+    /// epoch to epoch (truncated at another frame) is still logged once.
+    pub fn record(&self, index: usize, e: &SampleError) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.count += 1;
         if g.first.is_none() {
             g.first = Some(e.what.clone());
         }
-        if g.named.insert(e.what.clone()) {
+        let new_sample = g.indices.insert(index);
+        let new_line = g.named.insert(e.what.clone());
+        if new_sample && new_line {
             tracing::warn!("skipped a sample: {}", e.what);
         }
     }
 
-    /// Bad samples so far (a file that fails in two epochs counts twice).
+    /// Distinct samples that failed at least once, over all epochs.
     pub fn count(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).count
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .indices
+            .len()
     }
 
     /// Distinct failures (one line each: file and reason).
@@ -48,4 +61,43 @@ impl BadSamples {
             .first
             .clone()
     }
+}
+
+/// The distinct bad samples of one epoch, in the order they were met.
+#[derive(Debug, Default)]
+pub(crate) struct EpochBad {
+    seen: HashSet<usize>,
+    lines: Vec<String>,
+}
+
+impl EpochBad {
+    pub fn record(&mut self, index: usize, e: &SampleError) {
+        if self.seen.insert(index) {
+            self.lines.push(e.what.clone());
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+}
+
+/// Failure lines for a one-line message: the first `shown`, then "and N more". Lines repeated
+/// (the views of one file) appear once.
+pub fn brief_list(lines: &[String], shown: usize) -> String {
+    let mut seen = HashSet::new();
+    let unique: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| seen.insert(*l))
+        .collect();
+    let mut s = unique[..unique.len().min(shown)].join("; ");
+    if unique.len() > shown {
+        s.push_str(&format!("; and {} more", unique.len() - shown));
+    }
+    s
 }

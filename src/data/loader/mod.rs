@@ -4,8 +4,9 @@
 //! Results do not depend on the number of workers: the epoch's order comes from (seed, epoch),
 //! every sample from (seed, epoch, index) ([`seed::sample_rng`]), and batches are re-ordered
 //! before they leave. A sample that cannot be made (missing, truncated, undecodable file) is
-//! skipped, counted and logged once per file; the epoch fails only when more than
-//! `max_bad_fraction` of the dataset is bad.
+//! skipped and logged once per run; an epoch fails as soon as more than `max_bad_fraction` of
+//! the dataset's samples have been bad in that epoch (distinct samples, counted afresh in every
+//! pass, so a file that stays bad does not add up over epochs).
 
 mod bad;
 pub mod seed;
@@ -22,6 +23,7 @@ use rand::seq::SliceRandom;
 use tch::Tensor;
 
 pub use bad::BadSamples;
+use bad::{brief_list, EpochBad};
 pub use source::{Sample, SampleError, SampleSource};
 
 /// How batches are made.
@@ -36,10 +38,12 @@ pub struct LoaderConfig {
     /// Drop a last batch smaller than `batch_size`.
     pub drop_last: bool,
     pub seed: u64,
-    /// Largest share of bad samples (of the dataset) tolerated before the epoch fails.
+    /// Largest share of the dataset's samples that may be bad in one epoch before it fails.
     pub max_bad_fraction: f64,
     /// Page-lock batches for faster host-to-GPU copies (only when CUDA is available).
     pub pin_memory: bool,
+    /// The setting `batch_size` came from, for messages (`TRAIN.BATCH_SIZE`, …).
+    pub batch_size_key: &'static str,
 }
 
 impl Default for LoaderConfig {
@@ -53,6 +57,7 @@ impl Default for LoaderConfig {
             seed: 0,
             max_bad_fraction: 0.01,
             pin_memory: false,
+            batch_size_key: "batch_size",
         }
     }
 }
@@ -127,20 +132,38 @@ impl Batch {
     }
 }
 
-/// Why an epoch stopped early.
+/// Bad files named in one error line; the rest are counted.
+const NAMED_IN_ERRORS: usize = 5;
+
+/// Why an epoch stopped early, or gives no batch.
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
-    #[error("{bad} of {total} samples could not be read ({:.1}% > DATA_LOADER.MAX_BAD_FRACTION {:.1}%); first: {first}", 100.0 * *bad as f64 / *total as f64, 100.0 * limit)]
+    #[error(
+        "{bad} of {total} samples could not be read in this epoch ({:.1}% > DATA_LOADER.MAX_BAD_FRACTION {:.1}%): {}",
+        100.0 * *bad as f64 / *total as f64,
+        100.0 * limit,
+        brief_list(files, NAMED_IN_ERRORS)
+    )]
     TooManyBad {
+        /// Distinct bad samples of the epoch so far.
         bad: usize,
         total: usize,
         limit: f64,
-        first: String,
+        /// The failures (file and reason), in the order met.
+        files: Vec<String>,
     },
     #[error("a loader worker stopped unexpectedly: {0}")]
     Worker(String),
     #[error("the dataset is empty")]
     Empty,
+    #[error("{samples} samples, fewer than one batch of {batch} ({key}) with drop_last")]
+    SmallerThanBatch {
+        samples: usize,
+        batch: usize,
+        key: &'static str,
+    },
+    #[error("no batch could be made: every sample of the epoch failed (first: {first})")]
+    NothingReadable { first: String },
 }
 
 /// A dataset with its batching settings; [`Loader::epoch`] starts one pass.
@@ -179,6 +202,22 @@ impl<S: SampleSource + 'static> Loader<S> {
     /// Bad samples seen so far (all epochs).
     pub fn bad_samples(&self) -> &BadSamples {
         &self.bad
+    }
+
+    /// Why an epoch has no batch at all ([`Self::batches_per_epoch`] is 0): an empty dataset,
+    /// or one smaller than a batch when the last partial batch is dropped.
+    pub fn check_batches(&self) -> Result<(), LoaderError> {
+        if self.batches_per_epoch() > 0 {
+            return Ok(());
+        }
+        match self.source.len() {
+            0 => Err(LoaderError::Empty),
+            samples => Err(LoaderError::SmallerThanBatch {
+                samples,
+                batch: self.cfg.batch_size,
+                key: self.cfg.batch_size_key,
+            }),
+        }
     }
 
     pub fn batches_per_epoch(&self) -> usize {
@@ -240,6 +279,7 @@ impl<S: SampleSource + 'static> Loader<S> {
             ahead: self.cfg.prefetch.max(1) + self.cfg.num_workers,
             pending: BTreeMap::new(),
             bad: self.bad.clone(),
+            epoch_bad: EpochBad::default(),
             limit: self.cfg.max_bad_fraction,
             total: self.source.len(),
             stop: self.stop.clone(),
@@ -267,6 +307,8 @@ pub struct Epoch {
     ahead: usize,
     pending: BTreeMap<usize, workers::Made>,
     bad: Arc<BadSamples>,
+    /// This pass's distinct bad samples: what the limit applies to.
+    epoch_bad: EpochBad,
     limit: f64,
     total: usize,
     stop: Arc<AtomicBool>,
@@ -284,6 +326,11 @@ impl Epoch {
 
     pub fn is_empty(&self) -> bool {
         self.plan_len == 0
+    }
+
+    /// Distinct samples of this pass that could not be made so far.
+    pub fn bad_count(&self) -> usize {
+        self.epoch_bad.count()
     }
 
     /// Time the consumer spent waiting for batches so far.
@@ -381,16 +428,19 @@ impl Iterator for Epoch {
                 }
                 workers::Made::Batch(b) => b,
             };
-            for e in &made.skipped {
-                self.bad.record(e);
+            for (index, e) in &made.skipped {
+                self.bad.record(*index, e);
+                self.epoch_bad.record(*index, e);
             }
-            if self.bad.count() as f64 > self.limit * self.total as f64 {
+            // Checked as bad samples arrive, so a run over the limit stops at the first batch
+            // that crosses it rather than after a whole epoch of them.
+            if self.epoch_bad.count() as f64 > self.limit * self.total as f64 {
                 self.failed = true;
                 return Some(Err(LoaderError::TooManyBad {
-                    bad: self.bad.count(),
+                    bad: self.epoch_bad.count(),
                     total: self.total,
                     limit: self.limit,
-                    first: self.bad.first().unwrap_or_default(),
+                    files: self.epoch_bad.lines().to_vec(),
                 }));
             }
             match made.batch {

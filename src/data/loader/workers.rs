@@ -21,7 +21,8 @@ pub enum Made {
 pub struct MadeBatch {
     /// `None` when every sample was bad.
     pub batch: Option<Batch>,
-    pub skipped: Vec<SampleError>,
+    /// The samples that failed, with their dataset indices.
+    pub skipped: Vec<(usize, SampleError)>,
 }
 
 /// Everything a worker needs; cheap to clone (shared pointers).
@@ -70,7 +71,7 @@ impl<S: SampleSource> Context<S> {
             let mut rng = sample_rng(self.seed, self.epoch, index);
             match self.source.get(index, &mut rng) {
                 Ok(s) => good.push((index, s)),
-                Err(e) => skipped.push(e),
+                Err(e) => skipped.push((index, e)),
             }
         }
         if good.is_empty() {
@@ -93,7 +94,7 @@ impl<S: SampleSource> Context<S> {
             indices: good.iter().map(|(i, _)| *i).collect(),
             sources: good.iter().map(|(_, s)| s.source).collect(),
             views: good.iter().map(|(_, s)| s.view).collect(),
-            skipped: skipped.clone(),
+            skipped: skipped.iter().map(|(_, e)| e.clone()).collect(),
             make_seconds: t0.elapsed().as_secs_f64(),
             decode_seconds: good.iter().map(|(_, s)| s.decode_seconds).sum(),
         };
