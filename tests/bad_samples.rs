@@ -182,7 +182,9 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
         "{ckpt:?}"
     );
 
-    // With the files back, `--resume` continues after step 3.
+    // With the files back, `--resume` continues after step 3 (the stopped run's folder closed
+    // first: a folder is locked while open).
+    drop(run);
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
     let mut opts = opts.clone();
