@@ -42,9 +42,9 @@ fn mkfifo(path: &Path) {
 }
 
 /// An ImageNet-style folder `root/train/{cat,dog}/…`: three good images, and in `dog/` a FIFO
-/// named `.jpg`, a link to /dev/zero named `.jpg` and an unreadable file whose name is not
-/// UTF-8. Returns the paths of the three bad ones.
-fn image_tree(root: &Path) -> [PathBuf; 3] {
+/// named `.jpg`, a link to the character device `device` named `.jpg` and an unreadable file
+/// whose name is not UTF-8. Returns the paths of the three bad ones.
+fn image_tree(root: &Path, device: &str) -> [PathBuf; 3] {
     png(&root.join("train/cat/a.png"), 10);
     png(&root.join("train/cat/b.jpg"), 90);
     png(&root.join("train/dog/c.png"), 200);
@@ -52,21 +52,36 @@ fn image_tree(root: &Path) -> [PathBuf; 3] {
     let fifo = dog.join("fifo.jpg");
     mkfifo(&fifo);
     let zero = dog.join("zero.jpg");
-    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    std::os::unix::fs::symlink(device, &zero).unwrap();
     let odd = dog.join(OsStr::from_bytes(b"bad\xff.jpg"));
     std::fs::write(&odd, b"not an image").unwrap();
     [fifo, zero, odd]
 }
 
-/// `tada ARGS`, killed after [`PATIENCE`].
+/// `tada ARGS`, killed after [`PATIENCE`], with at most 4 GiB of data memory: a regression that
+/// reads /dev/zero to the end fails on an allocation instead of filling the machine.
 fn tada_within(args: &[&str]) -> Output {
-    let mut child = Command::new(tada_bin())
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(tada_bin());
+    command
         .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tada");
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("run tada");
     let t0 = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if t0.elapsed() > PATIENCE {
@@ -90,7 +105,9 @@ fn text(bytes: &[u8]) -> String {
 fn special_files_in_an_image_folder_are_skipped_samples_not_a_hang() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("images");
-    let [fifo, zero, odd] = image_tree(&root);
+    // /dev/null, not /dev/zero, in this process: should reading it ever be unbounded again,
+    // only the child processes below (memory-limited) would meet /dev/zero.
+    let [fifo, zero, odd] = image_tree(&root, "/dev/null");
     let yaml = format!(
         "{MOSI}TRAIN: {{DATASET: imagenet}}\nDATA: {{DATA_ROOT_DIR: '{}', TRAIN_CROP_SIZE: 32}}\n",
         root.display()
@@ -125,7 +142,7 @@ fn special_files_in_an_image_folder_are_skipped_samples_not_a_hang() {
         (images, loader.bad_samples().distinct())
     });
     rx.recv_timeout(PATIENCE)
-        .expect("an epoch over a FIFO and /dev/zero must not hang");
+        .expect("an epoch over a FIFO must not hang");
     let (images, bad) = pass.join().unwrap();
     assert_eq!(images, 3);
     let bad = bad.join("\n");
@@ -168,7 +185,7 @@ fn data_check_checks_an_image_dataset_as_images() {
 
     // With special files and a name that is not UTF-8: one line each, printed lossily.
     let root = d.path().join("mixed");
-    let [fifo, zero, _] = image_tree(&root);
+    let [fifo, zero, _] = image_tree(&root, "/dev/zero");
     let cfg = config(&root);
     let out = tada_within(&["data", "check", "--config", cfg.to_str().unwrap()]);
     let stdout = text(&out.stdout);
@@ -268,4 +285,48 @@ fn bench_data_measures_the_configured_images_and_refuses_an_empty_folder() {
     assert!(!out.status.success(), "{}", text(&out.stdout));
     assert!(stderr.contains(&empty.display().to_string()), "{stderr}");
     assert!(!text(&out.stdout).contains("clips/s"));
+}
+
+#[test]
+fn pretraining_skips_special_files_in_an_image_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("images");
+    let [fifo, zero, odd] = image_tree(&root, "/dev/zero");
+    let cfg = write(
+        d.path(),
+        "mosi.yaml",
+        &format!(
+            "PRETRAIN: {{ENABLE: true, NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
+AUGMENTATION: {{COLOR_AUG: false}}
+MODEL: {{NAME: MoSINet}}{}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}
+TRAIN: {{DATASET: imagenet, BATCH_SIZE: 2, CHECKPOINT_PERIOD: 1}}
+DATA: {{DATA_ROOT_DIR: '{}', TRAIN_CROP_SIZE: 32}}
+DATA_LOADER: {{NUM_WORKERS: 2, MAX_BAD_FRACTION: 0.6}}
+OPTIMIZER: {{MAX_EPOCH: 2, WARMUP_EPOCHS: 0}}
+NUM_GPUS: 0
+",
+            crate::common::TINY_BACKBONE,
+            root.display()
+        ),
+    );
+    let out = tada_within(&[
+        "pretrain",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        d.path().join("run").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        text(&out.stdout).contains("finished after 2 epochs"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Each special file skipped and named once, though both epochs met it.
+    for bad in [&fifo, &zero, &odd] {
+        let name = bad.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(stderr.matches(&name).count(), 1, "{name}:\n{stderr}");
+    }
+    assert!(stderr.contains("is a FIFO") && stderr.contains("is a character device"));
 }
