@@ -61,6 +61,13 @@ fn rate(r: ff::Rational) -> Option<f64> {
 
 fn open(path: &Path) -> Result<Opened, DecodeError> {
     init();
+    // ffmpeg-next unwraps the path as UTF-8 (a panic on any other name): refuse it here.
+    if path.to_str().is_none() {
+        return Err(undecodable(
+            path,
+            "its name is not UTF-8, which FFmpeg cannot open",
+        ));
+    }
     let input = ff::format::input(path).map_err(|e| undecodable(path, e))?;
     // FFmpeg happily reads a lone still image as a one-frame stream; in a video dataset that is
     // a misnamed file, not a clip.
