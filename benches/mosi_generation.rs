@@ -5,7 +5,7 @@
 //! sets the budget per setting, default 15). The same measurement as `tada bench data`; numbers
 //! go to docs/benchmarks.md.
 
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+use tada::config::recipes::MOSI;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = std::env::var("TADA_BENCH_SECONDS")
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         ("full per-frame colour jitter (default)", vec![]),
     ] {
-        let loaded = tada::config::load_str(MOSI_RECIPE, MOSI_RECIPE_NAME, &overrides)?;
+        let loaded = tada::config::load_str(MOSI.text, MOSI.name, &overrides)?;
         let r = tada::bench::data::mosi_generation(&loaded.config, budget, 0)?;
         println!(
             "MoSI generation, 1 thread, 240x320 -> {:?} per clip, {label}: {} images, {} clips in \

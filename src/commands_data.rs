@@ -12,7 +12,6 @@ pub fn video_dataset_config(
     set: &[String],
 ) -> Result<Option<tada::config::Config>> {
     use tada::config::schema::Dataset;
-    use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
     if let Ok(loaded) = tada::config::load(path, set) {
         let cfg = loaded.config;
         let video = matches!(
@@ -30,7 +29,7 @@ pub fn video_dataset_config(
         }
     }
     // A MoSI config, completed by the run recipe as `tada pretrain` completes it.
-    let Ok(loaded) = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, path, set) else {
+    let Ok(loaded) = tada::config::recipes::MOSI.load(path, set) else {
         return Ok(None);
     };
     let cfg = loaded.config;
@@ -40,7 +39,7 @@ pub fn video_dataset_config(
 }
 
 fn is_mosi(cfg: &tada::config::Config) -> bool {
-    cfg.pretrain.enable && cfg.pretrain.generator == "MoSIGenerator"
+    cfg.pretrain.enable && cfg.pretrain.generator == tada::config::recipes::MOSI_GENERATOR
 }
 
 pub fn bench_loader(cfg: &tada::config::Config, budget: std::time::Duration) -> Result<()> {

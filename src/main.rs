@@ -429,7 +429,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Pretrain { run } => {
-            let loaded = tada::train::runs::load_pretrain_config(&run.config, &run.set)
+            let loaded = tada::config::recipes::load_pretrain(&run.config, &run.set)
                 .with_context(|| format!("cannot load config {}", run.config.display()))?;
             let s = tada::train::runs::pretrain(&loaded, &run.options(None))?;
             print_summary(&s);
@@ -458,11 +458,10 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             split,
         } => {
-            use tada::ssl::mosi_preview::{
-                mosi_preview, PreviewOptions, MOSI_RECIPE, MOSI_RECIPE_NAME,
-            };
+            use tada::ssl::mosi_preview::{mosi_preview, PreviewOptions};
             check_output_dir(&out, &["labels.json"], &[&config])?;
-            let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
+            let loaded = tada::config::recipes::MOSI
+                .load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             let opts = PreviewOptions {
                 images,
@@ -486,8 +485,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(cfg) = video_dataset_config(&config, &set)? {
                 return bench_loader(&cfg, budget);
             }
-            use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
-            let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &config, &set)
+            let loaded = tada::config::recipes::MOSI
+                .load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
             let r = tada::bench::data::mosi_generation(&loaded.config, budget, 0)?;
             println!(

@@ -9,14 +9,13 @@ use std::time::Instant;
 use tch::nn::VarStore;
 use tch::Device;
 
+use tada::config::recipes::CONTRASTIVE_GENERATOR;
 use tada::config::schema::Dataset;
-use tada::config::{load, load_over, ConfigError, LoadedConfig};
+use tada::config::{load, ConfigError, LoadedConfig};
 use tada::models::VideoModel;
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::classify_task::ClassifyTask;
 use tada::train::contrastive_task::ContrastiveTask;
 use tada::train::optim::{LrSchedule, Optimizer};
-use tada::train::runs::CONTRASTIVE_GENERATOR;
 use tada::train::Session;
 use tada_augment::mosi::MosiGenerator;
 
@@ -80,8 +79,9 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
     }
     let cfg = if cfg.pretrain.enable && cfg.pretrain.generator == "MoSIGenerator" {
         // `tada pretrain` puts the built-in MoSI recipe under the file.
-        let over =
-            load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, path, &[]).map_err(|e| e.to_string())?;
+        let over = tada::config::recipes::MOSI
+            .load(path, &[])
+            .map_err(|e| e.to_string())?;
         let g = tada::ssl::mosi::generator_config(&over.config).map_err(|e| e.to_string())?;
         MosiGenerator::new(g).map_err(|e| e.to_string())?;
         if over.config.train.dataset == Some(Dataset::SyntheticVideos) {

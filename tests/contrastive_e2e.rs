@@ -7,10 +7,11 @@
 use std::path::Path;
 
 use tada::checkpoint::Checkpoint;
+use tada::config::recipes::load_pretrain as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::data::loader::Batch;
 use tada::train::contrastive_task::ContrastiveTask;
-use tada::train::runs::{finetune, load_pretrain_config, pretrain};
+use tada::train::runs::{finetune, pretrain};
 use tada::train::task::{StepContext, Task};
 use tada::train::{Session, Summary};
 use tch::{Device, Kind, Tensor};

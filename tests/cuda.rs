@@ -8,12 +8,12 @@
 use std::path::Path;
 
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
+use tada::config::recipes::load_pretrain as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::cuda_shim::cuda_autocast_is_bf16;
 use tada::models::VideoModel;
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::precision::{autocast, Precision};
-use tada::train::runs::{load_pretrain_config, pretrain};
+use tada::train::runs::pretrain;
 use tada::train::{Session, Summary};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -57,7 +57,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 30, WARMUP_EPOCHS: 0
     );
     let path = dir.join("mosi.yaml");
     std::fs::write(&path, yaml).unwrap();
-    tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
+    tada::config::recipes::MOSI.load(&path, &[]).unwrap()
 }
 
 /// Every loss finite, and the last `n` below `factor` times the first `n` on average.

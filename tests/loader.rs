@@ -153,7 +153,6 @@ fn test_views_cover_every_temporal_and_spatial_view_in_frame_order() {
 #[test]
 fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
     use tada::data::mosi_images::{ImageOrigin, MosiImages};
-    use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("mosi.yaml");
     std::fs::write(
@@ -161,7 +160,8 @@ fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
         "VIDEO: {HEAD: {NUM_CLASSES: 5}}\nDATA: {TRAIN_CROP_SIZE: 32}\nPRETRAIN: {NUM_FRAMES: 4, STANDARD_SIZE: 48}\n",
     )
     .unwrap();
-    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &cfg_path, &[])
+    let cfg = tada::config::recipes::MOSI
+        .load(&cfg_path, &[])
         .unwrap()
         .config;
     let make = |workers| {

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use tada::checkpoint::Checkpoint;
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
-use tada::train::runs::{finetune, load_pretrain_config, pretrain};
+use tada::config::recipes::load_pretrain as load_pretrain_config;
+use tada::train::runs::{finetune, pretrain};
 
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 
@@ -94,7 +94,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0
 "
         ),
     );
-    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
+    let cfg = tada::config::recipes::MOSI.load(&path, &[]).unwrap();
     let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!(s.steps, 30);
     let (first, last) = (mean_loss(&s.losses[..6]), mean_loss(&s.losses[24..]));

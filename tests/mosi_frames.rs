@@ -10,7 +10,6 @@ use rand_chacha::ChaCha8Rng;
 use tada::data::dataset::{Entry, Split};
 use tada::data::loader::{Loader, LoaderConfig, SampleSource};
 use tada::data::mosi_images::{ImageOrigin, MosiImages};
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::runs::{pretrain, RunOptions};
 use tada::train::TrainOptions;
 use tada_augment::mosi::MosiGenerator;
@@ -165,7 +164,7 @@ LOG_PERIOD: 1
             anno.display()
         ),
     );
-    let loaded = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &cfg, &[]).unwrap();
+    let loaded = tada::config::recipes::MOSI.load(&cfg, &[]).unwrap();
     let out = d.path().join("run");
     let opts = RunOptions {
         output: Some(out.clone()),

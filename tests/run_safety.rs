@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use crate::common::{run_options, serial, tada_bin, write, TINY_BACKBONE};
 use tada::checkpoint::checkpoints_newest_first;
 use tada::config::LoadedConfig;
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::runs::pretrain;
 
 /// MoSI on 12 synthetic images, 3 steps per epoch, a checkpoint every epoch.
@@ -32,7 +31,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPO
 
 fn config(dir: &Path, epochs: u32) -> LoadedConfig {
     let path = write(dir, "mosi.yaml", &config_text(epochs));
-    tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
+    tada::config::recipes::MOSI.load(&path, &[]).unwrap()
 }
 
 fn names(dir: &Path) -> Vec<String> {

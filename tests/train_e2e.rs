@@ -7,7 +7,6 @@ use std::path::Path;
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::LoadedConfig;
-use tada::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 use tada::train::runs::{finetune, pretrain};
 use tada::train::{Session, Summary};
 
@@ -32,7 +31,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPO
     );
     let path = dir.join("mosi.yaml");
     std::fs::write(&path, yaml).unwrap();
-    tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap()
+    tada::config::recipes::MOSI.load(&path, &[]).unwrap()
 }
 
 /// The first and last `n` losses must differ clearly, the last being lower.
@@ -100,7 +99,7 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 10, WARMUP_EPOCHS: 0
     );
     let path = d.path().join("mosi_x.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
+    let cfg = tada::config::recipes::MOSI.load(&path, &[]).unwrap();
     let s = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap();
     assert_eq!(s.steps, 30);
     assert_loss_falls(&s, 6, 0.9);
@@ -221,7 +220,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, MOMENTUM: 0.0, NESTEROV: false, BASE_LR: 0.01, M
     );
     let path = d.path().join("nan.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let cfg = tada::config::load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &path, &[]).unwrap();
+    let cfg = tada::config::recipes::MOSI.load(&path, &[]).unwrap();
     let err = pretrain(&cfg, &run_options(d.path(), false, None)).unwrap_err();
     let msg = err.to_string();
     eprintln!("{msg}");
@@ -270,13 +269,9 @@ fn a_second_run_into_the_same_folder_resumes_or_refuses() {
     // With AUTO_RESUME off, starting over in a folder that holds a run is refused, and the
     // run's checkpoints stay as they were.
     let path = d.path().join("mosi.yaml");
-    let off = tada::config::load_over(
-        MOSI_RECIPE,
-        MOSI_RECIPE_NAME,
-        &path,
-        &["TRAIN.AUTO_RESUME=false".to_string()],
-    )
-    .unwrap();
+    let off = tada::config::recipes::MOSI
+        .load(&path, &["TRAIN.AUTO_RESUME=false".to_string()])
+        .unwrap();
     let newest = latest_checkpoint(&d.path().join("checkpoints")).unwrap();
     let before = std::fs::read(&newest).unwrap();
     let e = pretrain(&off, &run_options(d.path(), false, None))

@@ -17,7 +17,7 @@ use super::source::{Source, Sources};
 pub(super) const BASE_KEYS: [&str; 3] = ["_BASE", "_BASE_RUN", "_BASE_MODEL"];
 
 /// A mapping of config keys plus where each value came from.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Layer {
     pub value: Map<String, Value>,
     pub sources: Sources,

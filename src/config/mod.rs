@@ -8,6 +8,7 @@ mod error;
 mod keys;
 mod load;
 mod overrides;
+pub mod recipes;
 pub mod schema;
 mod source;
 mod validate;
@@ -57,22 +58,6 @@ pub fn load_str(text: &str, name: &str, overrides: &[String]) -> Result<LoadedCo
         });
     }
     finish(Layer::new(map, &Source::File(path))?, overrides)
-}
-
-/// Like [`load`], with the YAML text `base` (labelled `base_name`) as a layer between the
-/// built-in defaults and the file: a recipe a command supplies for keys the file leaves out.
-pub fn load_over(
-    base: &str,
-    base_name: &str,
-    path: &Path,
-    overrides: &[String],
-) -> Result<LoadedConfig, ConfigError> {
-    let base_path = PathBuf::from(base_name);
-    let base = Layer::new(
-        load::parse_yaml(base, &base_path)?,
-        &Source::File(base_path),
-    )?;
-    finish(base.merged_with(load::load_file(path)?), overrides)
 }
 
 fn defaults_tree() -> Map<String, Value> {

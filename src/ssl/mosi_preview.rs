@@ -13,10 +13,6 @@ use super::mosi::{generator_config, MosiConfigError};
 use crate::config::Config;
 use crate::data::synthetic::synthetic_image;
 
-/// The MoSI run recipe that `mosi-preview` puts under the given config.
-pub const MOSI_RECIPE: &str = include_str!("../../configs/pool/run/mosi.yaml");
-pub const MOSI_RECIPE_NAME: &str = "configs/pool/run/mosi.yaml (built in)";
-
 /// Why a preview could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {

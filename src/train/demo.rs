@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::config::{load, load_over, load_str, LoadedConfig};
-use crate::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
+use crate::config::{load, load_str, LoadedConfig};
 
 use super::runs::{finetune, pretrain, RunOptions};
 use super::TrainError;
@@ -94,7 +93,7 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
     let pre_cfg = opts.output.join(file);
     std::fs::write(&pre_cfg, text).map_err(io(&pre_cfg))?;
     let pre_loaded = match opts.pretext {
-        DemoPretext::Mosi => load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, &pre_cfg, &[])?,
+        DemoPretext::Mosi => crate::config::recipes::MOSI.load(&pre_cfg, &[])?,
         DemoPretext::Contrastive => load(&pre_cfg, &[])?,
     };
     // Each demo starts its stages afresh: their folders belong to the demo.

@@ -13,8 +13,9 @@ use super::run_dir::RunDir;
 use super::trainer::{train, Session, Summary, TrainOptions};
 use super::TrainError;
 use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
+use crate::config::recipes::{CONTRASTIVE_GENERATOR, MOSI_GENERATOR};
 use crate::config::schema::Dataset;
-use crate::config::{load_over, Config, ConfigError, LoadedConfig};
+use crate::config::{Config, LoadedConfig};
 use crate::data::dataset::{Entry, Split};
 use crate::data::loader::Loader;
 use crate::data::mosi_images::{ImageOrigin, MosiImages};
@@ -23,7 +24,6 @@ use crate::data::pipeline::{
 };
 use crate::data::synthetic_video::SyntheticVideos;
 use crate::models::inference::read_weights;
-use crate::ssl::mosi_preview::{MOSI_RECIPE, MOSI_RECIPE_NAME};
 
 /// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
 pub const SYNTHETIC_IMAGES: usize = 256;
@@ -58,21 +58,6 @@ fn run_dir(loaded: &LoadedConfig, opts: &RunOptions) -> Result<RunDir, TrainErro
     Ok(RunDir::create(&root, loaded)?)
 }
 
-/// PRETRAIN.GENERATOR of contrastive pretraining (a tada value).
-pub const CONTRASTIVE_GENERATOR: &str = "Contrastive";
-
-/// The config of `tada pretrain`: a contrastive config (PRETRAIN.GENERATOR `Contrastive`) as it
-/// is, anything else over the reference's MoSI run recipe, which supplies the keys a MoSI
-/// config leaves out.
-pub fn load_pretrain_config(path: &Path, set: &[String]) -> Result<LoadedConfig, ConfigError> {
-    if let Ok(plain) = crate::config::load(path, set) {
-        if plain.config.pretrain.generator == CONTRASTIVE_GENERATOR {
-            return Ok(plain);
-        }
-    }
-    load_over(MOSI_RECIPE, MOSI_RECIPE_NAME, path, set)
-}
-
 /// Pretraining (PRETRAIN.ENABLE): MoSI with PRETRAIN.GENERATOR `MoSIGenerator`, contrastive
 /// learning (SimCLR / MoCo v2, random cubic crops or ParamCrop) with `Contrastive`.
 pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
@@ -86,7 +71,7 @@ pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tra
         });
     }
     match cfg.pretrain.generator.as_str() {
-        "MoSIGenerator" => mosi_pretrain(loaded, opts),
+        MOSI_GENERATOR => mosi_pretrain(loaded, opts),
         CONTRASTIVE_GENERATOR => contrastive_pretrain(loaded, opts),
         other => Err(TrainError::Unsupported(format!(
             "PRETRAIN.GENERATOR {other} (tada builds MoSIGenerator and {CONTRASTIVE_GENERATOR})"
