@@ -32,10 +32,7 @@ pub const CONTRASTIVE_GENERATOR: &str = "Contrastive";
 impl Recipe {
     /// Loads `path` (with its bases and `overrides`) over this recipe.
     pub fn load(&self, path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-        Ok(super::finish(
-            self.layer()?.merged_with(load::load_file(path)?),
-            overrides,
-        )?)
+        super::finish(self.layer()?.merged_with(load::load_file(path)?), overrides)
     }
 
     fn layer(&self) -> Result<Layer, ConfigError> {
