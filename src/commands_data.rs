@@ -95,7 +95,7 @@ fn bench_mosi_files(cfg: &tada::config::Config, budget: std::time::Duration) -> 
         ImageOrigin::Synthetic { count, .. } => (*count, "synthetic images"),
     };
     let generator =
-        tada_augment::mosi::MosiGenerator::new(tada::ssl::mosi::generator_config(cfg)?)?;
+        tada_augment::mosi::MosiGenerator::new(tada::tasks::mosi::generator_config(cfg)?)?;
     let source = MosiImages::new(origin, generator, Split::Train);
     let loader = Loader::new(
         std::sync::Arc::new(source),

@@ -40,8 +40,8 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(&self, weights: Option<PathBuf>) -> tada::train::runs::RunOptions {
-        tada::train::runs::RunOptions {
+    fn options(&self, weights: Option<PathBuf>) -> tada::runs::RunOptions {
+        tada::runs::RunOptions {
             output: self.output.clone(),
             weights,
             train: tada::train::TrainOptions {
@@ -280,7 +280,7 @@ fn mosi_clips(cfg: &tada::config::Config) -> Result<Option<i64>> {
     if cfg.model.name != tada::models::video_model::MOSI_NET {
         return Ok(None);
     }
-    let speeds = tada::ssl::mosi::speed_config(cfg)?;
+    let speeds = tada::tasks::mosi::speed_config(cfg)?;
     Ok(Some(
         tada_augment::mosi::SpeedSet::new(&speeds)?.len() as i64
     ))
@@ -365,7 +365,7 @@ fn run(cli: Cli) -> Result<()> {
             check_output_file(&out, &[&config, &weights])?;
             let loaded = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?;
-            let r = tada::train::evaluate::test(&loaded, &weights)?;
+            let r = tada::runs::test::test(&loaded, &weights)?;
             tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
@@ -386,17 +386,17 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             pretext,
         } => {
-            use tada::train::demo::DemoPretext;
+            use tada::runs::demo::DemoPretext;
             let pretext = match pretext {
                 PretextArg::Mosi => DemoPretext::Mosi,
                 PretextArg::Contrastive => DemoPretext::Contrastive,
             };
-            let opts = tada::train::demo::DemoOptions {
+            let opts = tada::runs::demo::DemoOptions {
                 output,
                 seed,
                 pretext,
             };
-            let r = tada::train::demo::demo(&opts)?;
+            let r = tada::runs::demo::demo(&opts)?;
             let label = r.pretext.label();
             let stage = match r.pretext {
                 DemoPretext::Mosi => "MoSI pretraining (synthetic images)",
@@ -431,14 +431,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pretrain { run } => {
             let loaded = tada::config::recipes::load_pretrain(&run.config, &run.set)
                 .with_context(|| format!("cannot load config {}", run.config.display()))?;
-            let s = tada::train::runs::pretrain(&loaded, &run.options(None))?;
+            let s = tada::runs::pretrain(&loaded, &run.options(None))?;
             print_summary(&s);
             stopped_by_signal(&s)?;
         }
         Command::Finetune { run, weights } => {
             let loaded = tada::config::load(&run.config, &run.set)
                 .with_context(|| format!("cannot load config {}", run.config.display()))?;
-            let (s, report) = tada::train::runs::finetune(&loaded, &run.options(weights))?;
+            let (s, report) = tada::runs::finetune(&loaded, &run.options(weights))?;
             if let Some(r) = report {
                 println!(
                     "weights {}: {}; dropped {} tensors outside backbone.*",
@@ -458,7 +458,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             split,
         } => {
-            use tada::ssl::mosi_preview::{mosi_preview, PreviewOptions};
+            use tada::tasks::mosi::preview::{mosi_preview, PreviewOptions};
             check_output_dir(&out, &["labels.json"], &[&config])?;
             let loaded = tada::config::recipes::MOSI
                 .load(&config, &set)
@@ -550,7 +550,13 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = tada::config::load(&config, &set)
                 .with_context(|| format!("cannot load config {}", config.display()))?
                 .config;
-            let stats = tada::ssl::crops::crops(&cfg, weights.as_deref(), &out, clips, seed)?;
+            let stats = tada::tasks::contrastive::crops::crops(
+                &cfg,
+                weights.as_deref(),
+                &out,
+                clips,
+                seed,
+            )?;
             for (i, s) in stats.iter().enumerate() {
                 println!(
                     "clip {i}: IoU {:.3} (spatial {:.3}, temporal {:.3}), centre distance {:.3}",

@@ -316,7 +316,7 @@ fn a_dataset_with_more_classes_than_the_head_fails_at_start() {
     let run = d.path().join("run");
     let e = {
         let _serial = serial();
-        tada::train::runs::finetune(&loaded, &run_options(&run, false, None)).unwrap_err()
+        tada::runs::finetune(&loaded, &run_options(&run, false, None)).unwrap_err()
     }
     .to_string();
     assert!(
@@ -361,7 +361,7 @@ fn finetune_refuses_weights_of_which_nothing_loads() {
     let mut opts = run_options(&d.path().join("run"), false, None);
     opts.weights = Some(other.clone());
     let _serial = serial();
-    let e = tada::train::runs::finetune(&cfg, &opts)
+    let e = tada::runs::finetune(&cfg, &opts)
         .map(|(s, _)| s.steps)
         .unwrap_err()
         .to_string();
@@ -393,7 +393,7 @@ fn finetune_reads_official_pth_weights() {
     let mut opts = run_options(&d.path().join("run"), false, None);
     opts.weights = Some(pth);
     let _serial = serial();
-    let (_, report) = tada::train::runs::finetune(&cfg, &opts).unwrap();
+    let (_, report) = tada::runs::finetune(&cfg, &opts).unwrap();
     let report = report.unwrap();
     assert_eq!(report.load.loaded, 1, "{}", report.load);
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use tada::checkpoint::Checkpoint;
 use tada::data::loader::{Loader, LoaderConfig, LoaderError, Sample, SampleError, SampleSource};
-use tada::train::classify_task::ClassifyTask;
+use tada::tasks::classify::ClassifyTask;
 use tada::train::run_dir::RunDir;
 use tada::train::{train, Session, TrainError};
 use tch::{Device, Kind, Tensor};
@@ -212,8 +212,8 @@ DATA_LOADER: {{NUM_WORKERS: 0}}
         ),
     );
     let cfg = tada::config::load(&path, &[]).unwrap();
-    let e = tada::train::runs::finetune(&cfg, &run_options(&d.path().join("run"), false, None))
-        .unwrap_err();
+    let e =
+        tada::runs::finetune(&cfg, &run_options(&d.path().join("run"), false, None)).unwrap_err();
     assert_eq!(
         e.to_string(),
         "the training set gives no batch: 9 samples, fewer than one batch of 128 \

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tada::train::runs::RunOptions;
+use tada::runs::RunOptions;
 use tada::train::TrainOptions;
 
 /// The `tada` binary built for these tests.

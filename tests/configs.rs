@@ -13,9 +13,9 @@ use tada::config::recipes::CONTRASTIVE_GENERATOR;
 use tada::config::schema::Dataset;
 use tada::config::{load, ConfigError, LoadedConfig};
 use tada::models::VideoModel;
-use tada::train::classify_task::ClassifyTask;
-use tada::train::contrastive_task::ContrastiveTask;
-use tada::train::optim::{LrSchedule, Optimizer};
+use tada::optim::{LrSchedule, Optimizer};
+use tada::tasks::classify::ClassifyTask;
+use tada::tasks::contrastive::task::ContrastiveTask;
 use tada::train::Session;
 use tada_augment::mosi::MosiGenerator;
 
@@ -82,7 +82,7 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
         let over = tada::config::recipes::MOSI
             .load(path, &[])
             .map_err(|e| e.to_string())?;
-        let g = tada::ssl::mosi::generator_config(&over.config).map_err(|e| e.to_string())?;
+        let g = tada::tasks::mosi::generator_config(&over.config).map_err(|e| e.to_string())?;
         MosiGenerator::new(g).map_err(|e| e.to_string())?;
         if over.config.train.dataset == Some(Dataset::SyntheticVideos) {
             return Err("synthetic_videos is not a MoSI image source".into());

@@ -10,9 +10,9 @@ use tada::checkpoint::Checkpoint;
 use tada::config::recipes::load_pretrain as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::data::loader::Batch;
-use tada::train::contrastive_task::ContrastiveTask;
-use tada::train::runs::{finetune, pretrain};
-use tada::train::task::{StepContext, Task};
+use tada::runs::{finetune, pretrain};
+use tada::tasks::contrastive::task::ContrastiveTask;
+use tada::tasks::{StepContext, Task};
 use tada::train::{Session, Summary};
 use tch::{Device, Kind, Tensor};
 
@@ -206,7 +206,7 @@ fn paramcrop_moves_its_crops_to_raise_the_contrastive_loss() {
         let session = Session::new(&cfg.config).unwrap();
         let task = ContrastiveTask::new(&session, &cfg.config).unwrap();
         let batch = fixed_batch();
-        let params = tada::train::optim::trainable_parameters(&session.vs);
+        let params = tada::optim::trainable_parameters(&session.vs);
         let (crop, encoder): (Vec<Tensor>, Vec<Tensor>) = {
             let is_crop = |n: &str| n.starts_with("paramcrop.");
             let pick = |want: bool| -> Vec<Tensor> {

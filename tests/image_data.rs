@@ -120,7 +120,7 @@ fn special_files_in_an_image_folder_are_skipped_samples_not_a_hang() {
     };
     assert_eq!(entries.len(), 6, "{entries:?}");
     assert!(entries.iter().any(|e| e.path == odd), "listed as is");
-    let generator = MosiGenerator::new(tada::ssl::mosi::generator_config(&cfg).unwrap()).unwrap();
+    let generator = MosiGenerator::new(tada::tasks::mosi::generator_config(&cfg).unwrap()).unwrap();
     let source = MosiImages::new(ImageOrigin::Files(entries), generator, Split::Train);
     let loader = Loader::new(
         Arc::new(source),

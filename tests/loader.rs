@@ -166,7 +166,7 @@ fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
         .config;
     let make = |workers| {
         let gen = tada_augment::mosi::MosiGenerator::new(
-            tada::ssl::mosi::generator_config(&cfg).unwrap(),
+            tada::tasks::mosi::generator_config(&cfg).unwrap(),
         )
         .unwrap();
         let origin = ImageOrigin::Synthetic {
@@ -320,7 +320,7 @@ fn multi_view_test_fuses_the_views_of_each_video() {
     let weights = d.path().join("w.safetensors");
     session.vs.save(&weights).unwrap();
 
-    let r = tada::train::evaluate::test(&loaded, &weights).unwrap();
+    let r = tada::runs::test::test(&loaded, &weights).unwrap();
     assert_eq!(
         (r.videos, r.views_per_video),
         (3, 6),

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use tada::data::dataset::{Entry, Split};
 use tada::data::loader::{Loader, LoaderConfig, SampleSource};
 use tada::data::mosi_images::{ImageOrigin, MosiImages};
-use tada::train::runs::{pretrain, RunOptions};
+use tada::runs::{pretrain, RunOptions};
 use tada::train::TrainOptions;
 use tada_augment::mosi::MosiGenerator;
 
@@ -39,7 +39,7 @@ DATA: {{TRAIN_CROP_SIZE: 32}}
     let cfg = tada::config::load_str(&yaml, "tiny.yaml", &[])
         .unwrap()
         .config;
-    let generator = MosiGenerator::new(tada::ssl::mosi::generator_config(&cfg).unwrap()).unwrap();
+    let generator = MosiGenerator::new(tada::tasks::mosi::generator_config(&cfg).unwrap()).unwrap();
     MosiImages::new(ImageOrigin::VideoFrames(entries), generator, Split::Train)
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::common::{run_options, serial, tada_bin, write, TINY_BACKBONE};
 use tada::checkpoint::checkpoints_newest_first;
 use tada::config::LoadedConfig;
-use tada::train::runs::pretrain;
+use tada::runs::pretrain;
 
 /// MoSI on 12 synthetic images, 3 steps per epoch, a checkpoint every epoch.
 fn config_text(epochs: u32) -> String {

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use tada::checkpoint::Checkpoint;
 use tada::data::loader::{Batch, Loader, LoaderConfig, Sample, SampleError, SampleSource};
 use tada::models::VideoModel;
+use tada::tasks::{StepContext, Task, TaskLoss};
 use tada::train::run_dir::RunDir;
-use tada::train::task::{StepContext, Task, TaskLoss};
 use tada::train::{train, Session, TrainError};
 use tch::{Device, Kind, Tensor};
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::LoadedConfig;
-use tada::train::runs::{finetune, pretrain};
+use tada::runs::{finetune, pretrain};
 use tada::train::{Session, Summary};
 
 const RUN: &str = "

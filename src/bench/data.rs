@@ -9,8 +9,8 @@ use tada_augment::mosi::{MosiGenerator, Split};
 
 use crate::config::Config;
 use crate::data::synthetic::synthetic_image;
-use crate::ssl::mosi::generator_config;
-use crate::ssl::mosi_preview::PreviewError;
+use crate::tasks::mosi::generator_config;
+use crate::tasks::mosi::preview::PreviewError;
 
 /// Result of a generation benchmark.
 #[derive(Debug, Clone)]

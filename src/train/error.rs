@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::optim::OptimError;
 use super::run_dir::RunDirError;
 use crate::checkpoint::CheckpointError;
 use crate::data::loader::LoaderError;
 use crate::data::pipeline::PipelineError;
 use crate::models::ModelError;
+use crate::optim::OptimError;
 
 /// `path` or "none yet", for messages naming the last good checkpoint.
 pub fn describe_checkpoint(path: &Option<PathBuf>) -> String {
@@ -105,7 +105,7 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
-    MosiConfig(#[from] crate::ssl::mosi::MosiConfigError),
+    MosiConfig(#[from] crate::tasks::mosi::MosiConfigError),
     #[error(transparent)]
     Mosi(#[from] tada_augment::mosi::MosiError),
     #[error(transparent)]

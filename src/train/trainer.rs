@@ -11,18 +11,18 @@ use std::time::{Duration, Instant};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::optim::{clip_setting, fractional_epoch, LrSchedule, OptimError, Optimizer};
 use super::precision::{autocast, LossScaler, Precision};
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::signals::StopOnSignal;
 use super::step_guard::{self, guarded};
-use super::task::{StepContext, Task};
 use super::TrainError;
 use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
 use crate::config::{Config, LoadedConfig};
 use crate::data::loader::{Batch, Loader, LoaderError, SampleSource};
 use crate::models::VideoModel;
+use crate::optim::{clip_setting, fractional_epoch, LrSchedule, OptimError, Optimizer};
+use crate::tasks::{StepContext, Task};
 
 /// A model with its variables on its device.
 pub struct Session {

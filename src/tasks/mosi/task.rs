@@ -2,11 +2,11 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::task::{accuracy, StepContext, Task, TaskLoss};
-use super::TrainError;
 use crate::data::loader::Batch;
 use crate::models::heads::Predictions;
 use crate::models::{ModelOutput, VideoModel};
+use crate::tasks::{accuracy, StepContext, Task, TaskLoss};
+use crate::train::TrainError;
 
 /// Cross-entropy over the B·K clips of a batch of B images × K speeds, summed over the heads
 /// the model has (`move_joint`, or `move_x` / `move_y`).

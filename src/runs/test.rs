@@ -17,8 +17,7 @@ use crate::data::loader::{Loader, SampleSource};
 use crate::data::pipeline::{loader_config, synthetic_videos, video_loader};
 use crate::models::inference::read_weights;
 
-use super::trainer::Session;
-use super::TrainError;
+use crate::train::{Session, TrainError};
 
 /// Accuracy of one class.
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +121,7 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
         1
     } else {
         let loader = video_loader(cfg, Split::Test, seed)?;
-        super::runs::check_class_count(cfg, "TEST.DATASET", loader.source().entries())?;
+        super::check_class_count(cfg, "TEST.DATASET", loader.source().entries())?;
         let views = loader.source().config().views_per_video();
         run(&session, loader, &mut fusion)?;
         views

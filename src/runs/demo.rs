@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use crate::config::{load, load_str, LoadedConfig};
 
-use super::runs::{finetune, pretrain, RunOptions};
-use super::TrainError;
+use super::{finetune, pretrain, RunOptions};
+use crate::train::TrainError;
 
 const MOSI_CONFIG: &str = include_str!("../../configs/demo/mosi_pretrain.yaml");
 const CONTRASTIVE_CONFIG: &str = include_str!("../../configs/demo/contrastive_pretrain.yaml");
@@ -143,7 +143,7 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
             )));
         };
         // One view per synthetic video, so acc@1 is the share of held-out clips right.
-        scores.push(super::evaluate::test(&probe, &ckpt)?.acc1);
+        scores.push(super::test::test(&probe, &ckpt)?.acc1);
     }
     Ok(DemoReport {
         pretext: opts.pretext,

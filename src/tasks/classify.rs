@@ -2,12 +2,12 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::task::{accuracy, StepContext, Task, TaskLoss};
-use super::TrainError;
+use super::{accuracy, StepContext, Task, TaskLoss};
 use crate::config::schema::LossFunc;
 use crate::config::Config;
 use crate::data::loader::Batch;
 use crate::models::{ModelOutput, Taps, VideoModel};
+use crate::train::TrainError;
 
 /// Cross-entropy on the head's logits against `(B)` class labels.
 #[derive(Debug, Clone, Copy)]

@@ -1,11 +1,17 @@
 //! What differs between training runs: how a batch becomes the model's input, how the model is
-//! run, and the loss and metrics of its output. The loop in [`super::trainer`] does the rest.
+//! run, the loss and metrics of its output, and the task's own trainable parameters. The loop in
+//! [`crate::train`] does the rest. One folder per pretext: [`mosi`] and [`contrastive`];
+//! [`classify`] is the downstream task (fine-tuning, linear probe).
+
+pub mod classify;
+pub mod contrastive;
+pub mod mosi;
 
 use tch::{Device, Tensor};
 
-use super::TrainError;
 use crate::data::loader::Batch;
 use crate::models::VideoModel;
+use crate::train::TrainError;
 
 /// A scalar loss to backpropagate and the step's metrics (accuracy per head, …).
 #[derive(Debug)]

@@ -185,7 +185,7 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::optim::test_support::config as cfg;
+    use crate::optim::test_support::config as cfg;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1e-12)

@@ -9,7 +9,7 @@ use serde_json::json;
 use tada_augment::mosi::{head_num_classes, Labels, MosiGenerator, MosiHead, Split};
 use tada_augment::visualize::{self, clip_frames};
 
-use super::mosi::{generator_config, MosiConfigError};
+use super::config::{generator_config, MosiConfigError};
 use crate::config::Config;
 use crate::data::synthetic::synthetic_image;
 
@@ -54,7 +54,7 @@ impl Default for PreviewOptions {
 /// `mosi_labels.json`.
 pub fn labels_json(cfg: &Config, gen: &MosiGenerator) -> serde_json::Value {
     let s = gen.speed_set();
-    let speeds = super::mosi::speed_config(cfg).ok();
+    let speeds = super::config::speed_config(cfg).ok();
     let heads = speeds.map(|sc| {
         json!({
             "MoSIHeadJoint": head_num_classes(&sc, MosiHead::Joint),

@@ -16,19 +16,16 @@ use tada_augment::visualize::clip_frames;
 use tch::nn::Init;
 use tch::{Device, Kind, Tensor};
 
-use super::task::{StepContext, Task, TaskLoss};
-use super::trainer::Session;
-use super::TrainError;
+use super::crops::{draw_views, paramcrop_config, strip};
+use super::loss::{moco_info_nce, nt_xent, Contrast};
+use super::views::{cut_view, grl_lambda, overlap_metrics, step_rng_seed, ViewConfig};
 use crate::config::schema::{ContrastiveFramework, GrlSchedule, HeadName};
 use crate::config::Config;
 use crate::data::clips::{color_config, triple};
 use crate::data::loader::Batch;
 use crate::models::VideoModel;
-use crate::ssl::contrastive::loss::{moco_info_nce, nt_xent, Contrast};
-use crate::ssl::contrastive::views::{
-    cut_view, grl_lambda, overlap_metrics, step_rng_seed, ViewConfig,
-};
-use crate::ssl::crops::{draw_views, paramcrop_config, strip};
+use crate::tasks::{StepContext, Task, TaskLoss};
+use crate::train::{Session, TrainError};
 
 /// Variable path of the parameter net (`paramcrop.fc1.weight`, …), as `tada crops` reads it.
 pub const PARAMCROP_PATH: &str = "paramcrop";

@@ -1,17 +1,15 @@
-//! `tada pretrain` and `tada finetune`: from a loaded config to a model, a loader, a task and a
-//! run folder, then [`train`].
+//! What each training command runs: `tada pretrain` and `tada finetune` go from a loaded config
+//! to a model, a task, an optimiser, a loader and a run folder, then [`train`]; `tada test`
+//! ([`test`]) and `tada demo` ([`demo`]) build on them.
+
+pub mod demo;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tada_augment::mosi::MosiGenerator;
 
-use super::classify_task::ClassifyTask;
-use super::contrastive_task::ContrastiveTask;
-use super::mosi_task::MosiTask;
-use super::run_dir::RunDir;
-use super::trainer::{train, Session, Summary, TrainOptions};
-use super::TrainError;
 use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
 use crate::config::recipes::{CONTRASTIVE_GENERATOR, MOSI_GENERATOR};
 use crate::config::schema::Dataset;
@@ -24,6 +22,11 @@ use crate::data::pipeline::{
 };
 use crate::data::synthetic_video::SyntheticVideos;
 use crate::models::inference::read_weights;
+use crate::tasks::classify::ClassifyTask;
+use crate::tasks::contrastive::ContrastiveTask;
+use crate::tasks::mosi::MosiTask;
+use crate::train::run_dir::RunDir;
+use crate::train::{train, Session, Summary, TrainError, TrainOptions};
 
 /// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
 pub const SYNTHETIC_IMAGES: usize = 256;
@@ -105,7 +108,7 @@ fn mosi_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tr
             )))
         }
     };
-    let generator = MosiGenerator::new(crate::ssl::mosi::generator_config(cfg)?)?;
+    let generator = MosiGenerator::new(crate::tasks::mosi::generator_config(cfg)?)?;
     let source = MosiImages::new(origin, generator, Split::Train);
     let loader = Loader::new(
         Arc::new(source),

@@ -1,0 +1,12 @@
+//! MoSI: pseudo-motion clips made from static images; the network classifies the motion.
+//! This folder owns the step from tada's config to the generator of `tada-augment`
+//! ([`config`]), the training task ([`task`]) and `tada mosi-preview` ([`preview`]); the
+//! generator itself lives in the `tada-augment` crate and the image source in
+//! `data::mosi_images`.
+
+pub mod config;
+pub mod preview;
+pub mod task;
+
+pub use config::{generator_config, speed_config, MosiConfigError};
+pub use task::MosiTask;
