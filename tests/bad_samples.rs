@@ -10,10 +10,10 @@ use tada::checkpoint::Checkpoint;
 use tada::data::loader::{Loader, LoaderConfig, LoaderError, Sample, SampleError, SampleSource};
 use tada::tasks::classify::ClassifyTask;
 use tada::train::run_dir::RunDir;
-use tada::train::{train, Session, TrainError};
+use tada::train::{Session, TrainError};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{run_options, serial, stderr, stdout, tada, write, TINY_BACKBONE};
+use crate::common::{run_options, serial, stderr, stdout, tada, train_with, write, TINY_BACKBONE};
 use crate::media::{make_video, Kind as VideoKind};
 
 /// 100 copies of one 8-frame 32x32 video, one truncated copy and one missing file in a
@@ -145,13 +145,13 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     };
     let out = d.path().join("out");
     let opts = run_options(&out, false, None).train;
-    let task = ClassifyTask::from_config(&cfg.config).unwrap();
+    let mut task = ClassifyTask::from_config(&cfg.config).unwrap();
 
     // Epoch 1 trains (steps 1-2); epoch 2's first batch (reads 9-12) too; its second batch
     // holds samples 5 and 6, now bad: 2 of 8 is over 10 %.
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
-    let e = train(&cfg, &session, &task, loader(false), &mut run, &opts).unwrap_err();
+    let e = train_with(&cfg, &session, &mut task, loader(false), &mut run, &opts).unwrap_err();
     let text = e.to_string();
     eprintln!("{text}");
     let TrainError::LoaderStopped {
@@ -189,7 +189,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     let mut run = RunDir::create(&out, &cfg).unwrap();
     let mut opts = opts.clone();
     opts.resume = true;
-    let s = train(&cfg, &session, &task, loader(true), &mut run, &opts).unwrap();
+    let s = train_with(&cfg, &session, &mut task, loader(true), &mut run, &opts).unwrap();
     assert_eq!(s.resumed_from.as_ref(), Some(ckpt));
     assert_eq!((s.epochs, s.steps, s.losses.len()), (3, 6, 3));
 }

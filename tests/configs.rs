@@ -13,7 +13,7 @@ use tada::config::recipes::CONTRASTIVE_GENERATOR;
 use tada::config::schema::Dataset;
 use tada::config::{load, ConfigError, LoadedConfig};
 use tada::models::VideoModel;
-use tada::optim::{LrSchedule, Optimizer};
+
 use tada::tasks::classify::ClassifyTask;
 use tada::tasks::contrastive::task::ContrastiveTask;
 use tada::train::Session;
@@ -72,9 +72,8 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
         // The model, the task's own variables (parameter net, key encoder, queue) and the
         // optimiser over all of them, as `tada pretrain` builds them.
         let session = Session::new(cfg).map_err(|e| e.to_string())?;
-        ContrastiveTask::new(&session, cfg).map_err(|e| e.to_string())?;
-        Optimizer::new(&session.vs, cfg).map_err(|e| e.to_string())?;
-        LrSchedule::from_config(cfg).map_err(|e| e.to_string())?;
+        let task = ContrastiveTask::new(&session, cfg).map_err(|e| e.to_string())?;
+        tada::runs::optimisation(cfg, &session.vs, &task).map_err(|e| e.to_string())?;
         return Ok(());
     }
     let cfg = if cfg.pretrain.enable && cfg.pretrain.generator == "MoSIGenerator" {
@@ -102,8 +101,8 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
     }
     let vs = VarStore::new(Device::Cpu);
     VideoModel::new(&vs.root(), &cfg).map_err(|e| e.to_string())?;
-    Optimizer::new(&vs, &cfg).map_err(|e| e.to_string())?;
-    LrSchedule::from_config(&cfg).map_err(|e| e.to_string())?;
+    let task = tada::tasks::mosi::MosiTask;
+    tada::runs::optimisation(&cfg, &vs, &task).map_err(|e| e.to_string())?;
     Ok(())
 }
 

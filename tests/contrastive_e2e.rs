@@ -161,7 +161,7 @@ fn fixed_batch() -> Batch {
 
 /// The loss of one step with libtorch's generator at `seed`: the same noise, cubes and flips
 /// every time.
-fn loss_at(task: &ContrastiveTask, session: &Session, batch: &Batch, seed: i64) -> Tensor {
+fn loss_at(task: &mut ContrastiveTask, session: &Session, batch: &Batch, seed: i64) -> Tensor {
     tch::manual_seed(seed);
     let ctx = StepContext {
         epoch: 5.0,
@@ -204,7 +204,7 @@ fn paramcrop_moves_its_crops_to_raise_the_contrastive_loss() {
     for framework in ["simclr", "moco"] {
         let cfg = config(d.path(), framework, true, 10);
         let session = Session::new(&cfg.config).unwrap();
-        let task = ContrastiveTask::new(&session, &cfg.config).unwrap();
+        let mut task = ContrastiveTask::new(&session, &cfg.config).unwrap();
         let batch = fixed_batch();
         let params = tada::optim::trainable_parameters(&session.vs);
         let (crop, encoder): (Vec<Tensor>, Vec<Tensor>) = {
@@ -220,7 +220,7 @@ fn paramcrop_moves_its_crops_to_raise_the_contrastive_loss() {
         };
         assert_eq!(crop.len(), 6, "fc1, fc2, out: weight and bias");
 
-        let before = loss_at(&task, &session, &batch, 7);
+        let before = loss_at(&mut task, &session, &batch, 7);
         before.backward();
         let l0 = before.double_value(&[]);
         for p in &crop {
@@ -229,7 +229,7 @@ fn paramcrop_moves_its_crops_to_raise_the_contrastive_loss() {
         // Descending the gradient the parameter net received — negated by the reversal layer —
         // must ascend the loss, by about STEP · ‖∇L‖ (λ ≈ 0.99 halfway through the DANN ramp).
         let norm = normalised_descent(&crop);
-        let l1 = loss_at(&task, &session, &batch, 7).double_value(&[]);
+        let l1 = loss_at(&mut task, &session, &batch, 7).double_value(&[]);
         let expected = STEP * norm;
         eprintln!("{framework}: crop step {l0:.6} -> {l1:.6}, first order +{expected:.6}");
         assert!(
@@ -242,10 +242,10 @@ fn paramcrop_moves_its_crops_to_raise_the_contrastive_loss() {
         for p in crop.iter().chain(&encoder) {
             let _ = p.grad().zero_();
         }
-        let again = loss_at(&task, &session, &batch, 7);
+        let again = loss_at(&mut task, &session, &batch, 7);
         again.backward();
         normalised_descent(&encoder);
-        let l2 = loss_at(&task, &session, &batch, 7).double_value(&[]);
+        let l2 = loss_at(&mut task, &session, &batch, 7).double_value(&[]);
         eprintln!("{framework}: encoder step {l1:.6} -> {l2:.6}");
         assert!(l2 < l1, "{framework}: the encoder step raised the loss");
     }

@@ -55,7 +55,7 @@ fn dataset(dir: &std::path::Path) -> (Vec<Entry>, Vec<PathBuf>) {
     (entries, bad)
 }
 
-fn loader(entries: &[Entry], split: Split, workers: usize) -> Loader<VideoClips> {
+fn loader(entries: &[Entry], split: Split, workers: usize) -> Loader {
     let cfg = tada::config::load_str(TINY, "tiny.yaml", &[])
         .unwrap()
         .config;

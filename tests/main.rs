@@ -15,6 +15,7 @@ mod demo;
 mod image_data;
 mod import;
 mod import_hostile;
+mod layout;
 mod linking;
 mod loader;
 mod logging;

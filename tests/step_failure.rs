@@ -11,10 +11,10 @@ use tada::data::loader::{Batch, Loader, LoaderConfig, Sample, SampleError, Sampl
 use tada::models::VideoModel;
 use tada::tasks::{StepContext, Task, TaskLoss};
 use tada::train::run_dir::RunDir;
-use tada::train::{train, Session, TrainError};
+use tada::train::{Session, TrainError};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{run_options, serial, TINY_BACKBONE};
+use crate::common::{run_options, serial, train_with, TINY_BACKBONE};
 
 /// Eight constant clips of (3, 4, 32, 32), four classes.
 struct Clips;
@@ -51,7 +51,7 @@ impl Task for FailingTask {
     }
 
     fn step(
-        &self,
+        &mut self,
         model: &VideoModel,
         batch: &Batch,
         device: Device,
@@ -103,11 +103,11 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
 
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
-    let failing = FailingTask {
+    let mut failing = FailingTask {
         fail_at: Some(4),
         calls: Cell::new(0),
     };
-    let e = train(&cfg, &session, &failing, loader(), &mut run, &opts).unwrap_err();
+    let e = train_with(&cfg, &session, &mut failing, loader(), &mut run, &opts).unwrap_err();
     let TrainError::StepFailed {
         step,
         ref message,
@@ -146,13 +146,13 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     drop(run);
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
-    let working = FailingTask {
+    let mut working = FailingTask {
         fail_at: None,
         calls: Cell::new(0),
     };
     let mut opts = opts.clone();
     opts.resume = true;
-    let s = train(&cfg, &session, &working, loader(), &mut run, &opts).unwrap();
+    let s = train_with(&cfg, &session, &mut working, loader(), &mut run, &opts).unwrap();
     assert_eq!(s.resumed_from.as_ref(), Some(ckpt));
     assert_eq!((s.steps, working.calls.get()), (6, 3));
 }

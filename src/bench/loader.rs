@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::data::loader::{Loader, LoaderError, SampleSource};
+use crate::data::loader::{Loader, LoaderError};
 
 /// Result of a loader benchmark.
 #[derive(Debug, Clone)]
@@ -42,10 +42,7 @@ impl LoaderRate {
 
 /// Pulls batches for about `budget` (after one warm-up batch), epoch after epoch. Each epoch is
 /// a fresh pass: its bad samples are counted against DATA_LOADER.MAX_BAD_FRACTION on their own.
-pub fn loader_throughput<S: SampleSource + 'static>(
-    loader: &Loader<S>,
-    budget: Duration,
-) -> Result<LoaderRate, LoaderError> {
+pub fn loader_throughput(loader: &Loader, budget: Duration) -> Result<LoaderRate, LoaderError> {
     let mut r = LoaderRate {
         workers: loader.config().num_workers.max(1),
         clips: 0,

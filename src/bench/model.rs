@@ -59,7 +59,7 @@ pub fn step_time(
         return Err(BenchError::Batch(batch));
     }
     // The device training would use, cuDNN's benchmark mode included.
-    let device = crate::train::trainer::device_for(cfg);
+    let device = crate::train::device_for(cfg);
     tch::manual_seed(cfg.random_seed as i64);
     let vs = VarStore::new(device);
     let mut shape = configured_input_shape(cfg, mosi_clips);

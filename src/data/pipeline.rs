@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::config::schema::Dataset;
 use crate::config::Config;
 use crate::data::clips::{ClipSourceConfig, VideoClips};
-use crate::data::dataset::{DatasetError, EntryList, Split};
-use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::dataset::{DatasetError, Entry, EntryList, Split};
+use crate::data::loader::{Loader, LoaderConfig, SampleSource};
 use crate::data::mosi_images::ImageOrigin;
 use crate::data::synthetic_video::{SyntheticVideos, MAX_CLASSES};
 
@@ -115,15 +115,56 @@ pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
 }
 
 /// A loader of labelled video clips for `split` of the config's dataset.
-pub fn video_loader(
-    cfg: &Config,
-    split: Split,
-    seed: u64,
-) -> Result<Loader<VideoClips>, PipelineError> {
+pub fn video_loader(cfg: &Config, split: Split, seed: u64) -> Result<Loader, PipelineError> {
     let list = entries(cfg, split)?;
     let source = VideoClips::new(list.entries, ClipSourceConfig::from_config(cfg, split));
     Ok(Loader::new(
         Arc::new(source),
         loader_config(cfg, split, seed),
     ))
+}
+
+/// The labelled clips a split trains or tests on: the dataset's videos, or the embedded
+/// `synthetic_videos`.
+pub enum LabelledClips {
+    Videos(VideoClips),
+    Synthetic(SyntheticVideos),
+}
+
+impl LabelledClips {
+    /// The files with their labels; none for the embedded videos, whose labels are in range
+    /// by construction.
+    pub fn entries(&self) -> &[Entry] {
+        match self {
+            Self::Videos(v) => v.entries(),
+            Self::Synthetic(_) => &[],
+        }
+    }
+
+    /// Test views per video (temporal x spatial); 1 for the embedded videos.
+    pub fn views_per_video(&self) -> usize {
+        match self {
+            Self::Videos(v) => v.config().views_per_video(),
+            Self::Synthetic(_) => 1,
+        }
+    }
+
+    pub fn into_source(self) -> Arc<dyn SampleSource> {
+        match self {
+            Self::Videos(v) => Arc::new(v),
+            Self::Synthetic(s) => Arc::new(s),
+        }
+    }
+}
+
+/// The labelled clips of `split` (TRAIN.DATASET, or TEST.DATASET for testing).
+pub fn labelled_clips(cfg: &Config, split: Split) -> Result<LabelledClips, PipelineError> {
+    if dataset_for(cfg, split).ok() == Some(Dataset::SyntheticVideos) {
+        return Ok(LabelledClips::Synthetic(synthetic_videos(cfg, split)?));
+    }
+    let list = entries(cfg, split)?;
+    Ok(LabelledClips::Videos(VideoClips::new(
+        list.entries,
+        ClipSourceConfig::from_config(cfg, split),
+    )))
 }

@@ -3,8 +3,8 @@
 
 use tch::Tensor;
 
-use super::optimizer::Hyper;
-use super::sgd::add_scaled;
+use super::arith::add_scaled;
+use super::hyper::Hyper;
 use super::state::ParamState;
 
 /// One Adam step. `decoupled` selects AdamW's decay (`p ← p·(1 − lr·wd)` before the update)

@@ -4,12 +4,22 @@
 use tch::nn::VarStore;
 use tch::Tensor;
 
-use super::{adjusted_base_lr, layerwise, OptimError};
-use crate::config::schema::OptimMethod;
-use crate::config::Config;
+use super::{layerwise, OptimError};
+use crate::config::schema::{BnConfig, Depth, OptimMethod, OptimizerConfig};
 
-/// Parameters under this prefix belong to ParamCrop's parameter net.
-pub const PARAMCROP_PREFIX: &str = "paramcrop.";
+/// What decides the model's parameter groups: OPTIMIZER, BN's decay and lock, and the run's
+/// kind. Built from those sections by the run (`runs::group_rules`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupRules<'a> {
+    pub optimizer: &'a OptimizerConfig,
+    pub bn: &'a BnConfig,
+    /// TRAIN.ONLY_LINEAR: only the head is optimised.
+    pub only_linear: bool,
+    /// TRAIN.LR_REDUCE of a fine-tuning run (the reference applies it to fine-tuning only).
+    pub lr_reduce: bool,
+    /// VIDEO.BACKBONE.DEPTH, which numbers the layers of the layer-wise decay.
+    pub depth: Option<&'a Depth>,
+}
 
 /// Parameters sharing one weight decay and one learning-rate multiplier.
 #[derive(Debug)]
@@ -26,7 +36,8 @@ pub struct ParamGroup {
 }
 
 impl ParamGroup {
-    fn empty(name: &str, weight_decay: f64, lr_mult: f64) -> Self {
+    /// A group without parameters yet, stepped by OPTIMIZER.OPTIM_METHOD.
+    pub fn empty(name: &str, weight_decay: f64, lr_mult: f64) -> Self {
         Self {
             name: name.into(),
             weight_decay,
@@ -52,42 +63,14 @@ pub fn trainable_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
 
 /// Splits `params` into the optimiser's groups as the reference's `construct_optimizer` does:
 /// ONLY_LINEAR (§4.3), else the layer-wise branch when LAYER_WISE_LR_DECAY < 1 (§4.2), else the
-/// default substring rules (§4.1). Parameters not in any group are not optimised.
-///
-/// ParamCrop's parameter net (`paramcrop.*`) is set aside first into a group of its own
-/// (PARAMCROP.md §4): no weight decay, PRETRAIN.PARAMCROP.LR and OPTIM_METHOD, the run's LR
-/// schedule shape.
+/// default substring rules (§4.1). Parameters not in any group are not optimised. A task's own
+/// parameters (ParamCrop's net) are not passed here: the task declares their group itself.
 pub fn build_groups(
     params: &[(String, Tensor)],
-    cfg: &Config,
+    rules: &GroupRules,
 ) -> Result<Vec<ParamGroup>, OptimError> {
-    let (crop, params): (Vec<_>, Vec<_>) = params
-        .iter()
-        .map(|(n, t)| (n.clone(), t.shallow_clone()))
-        .partition(|(n, _)| n.starts_with(PARAMCROP_PREFIX));
-    let mut groups = model_groups(&params, cfg)?;
-    if !crop.is_empty() {
-        let base = adjusted_base_lr(cfg);
-        if !(base.is_finite() && base > 0.0) {
-            return Err(OptimError::invalid(
-                "OPTIMIZER.BASE_LR",
-                format!(
-                    "is {base}; ParamCrop's learning rate is a multiple of it, so it must be > 0"
-                ),
-            ));
-        }
-        let pc = &cfg.pretrain.paramcrop;
-        let mut g = ParamGroup::empty("paramcrop", 0.0, pc.lr / base);
-        g.method = Some(pc.optim_method);
-        g.params = crop;
-        groups.push(g);
-    }
-    Ok(groups)
-}
-
-fn model_groups(params: &[(String, Tensor)], cfg: &Config) -> Result<Vec<ParamGroup>, OptimError> {
-    let o = &cfg.optimizer;
-    if cfg.train.only_linear {
+    let o = rules.optimizer;
+    if rules.only_linear {
         let mut g = ParamGroup::empty("head", o.weight_decay, 1.0);
         g.params = params
             .iter()
@@ -97,9 +80,9 @@ fn model_groups(params: &[(String, Tensor)], cfg: &Config) -> Result<Vec<ParamGr
         return Ok(vec![g]);
     }
     if o.layer_wise_lr_decay < 1.0 {
-        return layerwise::layer_wise_groups(params, cfg);
+        return layerwise::layer_wise_groups(params, o, rules.depth);
     }
-    Ok(default_groups(params, cfg))
+    Ok(default_groups(params, rules))
 }
 
 /// The default branch's groups, in the order the reference passes them to the optimiser.
@@ -174,11 +157,11 @@ impl DefaultGroup {
     }
 }
 
-fn default_groups(params: &[(String, Tensor)], cfg: &Config) -> Vec<ParamGroup> {
-    let o = &cfg.optimizer;
+fn default_groups(params: &[(String, Tensor)], rules: &GroupRules) -> Vec<ParamGroup> {
+    let (o, bn) = (rules.optimizer, rules.bn);
     // The reference's LR_REDUCE multipliers apply to fine-tuning only; NEW_PARAMS and
     // HEAD_LRMULT are ignored in this branch (TRAINING.md §13.4).
-    let reduce = cfg.train.lr_reduce && cfg.train.fine_tune;
+    let reduce = rules.lr_reduce;
     let bias_mult = if o.bias_double { 2.0 } else { 1.0 };
     let (weight_mult, special_bias_mult) = if reduce {
         (5.0, 10.0)
@@ -186,7 +169,7 @@ fn default_groups(params: &[(String, Tensor)], cfg: &Config) -> Vec<ParamGroup> 
         (1.0, bias_mult)
     };
     let settings = |g: DefaultGroup| match g {
-        DefaultGroup::Norm | DefaultGroup::RoutingBn => (cfg.bn.weight_decay, 1.0),
+        DefaultGroup::Norm | DefaultGroup::RoutingBn => (bn.weight_decay, 1.0),
         DefaultGroup::Routing | DefaultGroup::Head => (o.weight_decay, weight_mult),
         DefaultGroup::RoutingBias | DefaultGroup::HeadBias => (0.0, special_bias_mult),
         DefaultGroup::Weights => (o.weight_decay, 1.0),
@@ -209,9 +192,7 @@ fn default_groups(params: &[(String, Tensor)], cfg: &Config) -> Vec<ParamGroup> 
     // BN.WB_LOCK: norm parameters keep their values (they still get gradients).
     groups
         .into_iter()
-        .filter(|(g, _)| {
-            !(cfg.bn.wb_lock && matches!(g, DefaultGroup::Norm | DefaultGroup::RoutingBn))
-        })
+        .filter(|(g, _)| !(bn.wb_lock && matches!(g, DefaultGroup::Norm | DefaultGroup::RoutingBn)))
         .map(|(_, group)| group)
         .collect()
 }

@@ -7,6 +7,7 @@ use super::groups::DefaultGroup;
 use super::test_support::config as cfg;
 use super::{build_groups, trainable_parameters, OptimError, ParamGroup};
 use crate::models::VideoModel;
+use crate::runs::group_rules;
 
 /// Parameters with these names; 1-D for names ending in `bias`/norm-like, else 2-D.
 fn named(names: &[(&str, usize)]) -> Vec<(String, Tensor)> {
@@ -101,7 +102,7 @@ fn default_branch_puts_each_name_in_its_group() {
         assert_eq!(DefaultGroup::classify(name), *want, "{name}");
     }
     let c = cfg("OPTIMIZER: {WEIGHT_DECAY: 0.001}\nBN: {WEIGHT_DECAY: 0.0}");
-    let groups = build_groups(&default_params(), &c).unwrap();
+    let groups = build_groups(&default_params(), &group_rules(&c)).unwrap();
     let order: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(
         order,
@@ -135,7 +136,7 @@ fn default_branch_puts_each_name_in_its_group() {
 fn default_branch_multipliers() {
     let params = default_params();
     let at = |yaml: &str, name: &str| {
-        let groups = build_groups(&params, &cfg(yaml)).unwrap();
+        let groups = build_groups(&params, &group_rules(&cfg(yaml))).unwrap();
         group_of(&groups, name).map(|(_, wd, m)| (wd, m))
     };
     let bias = "backbone.conv2.res_1.conv_branch.b.bias";
@@ -173,7 +174,7 @@ fn default_branch_multipliers() {
 #[test]
 fn only_linear_steps_the_head_with_decay_on_everything() {
     let c = cfg("TRAIN: {ONLY_LINEAR: true}\nOPTIMIZER: {WEIGHT_DECAY: 0.01}");
-    let groups = build_groups(&default_params(), &c).unwrap();
+    let groups = build_groups(&default_params(), &group_rules(&c)).unwrap();
     assert_eq!(groups.len(), 1);
     let g = &groups[0];
     assert_eq!((g.weight_decay, g.lr_mult), (0.01, 1.0));
@@ -207,7 +208,7 @@ fn r2d3d_model_groups() {
     VideoModel::new(&vs.root(), &c).expect("tiny R2D3D builds");
     let params = trainable_parameters(&vs);
     assert!(params.iter().all(|(n, _)| !n.contains("running_")));
-    let groups = build_groups(&params, &c).unwrap();
+    let groups = build_groups(&params, &group_rules(&c)).unwrap();
     let total: usize = groups.iter().map(|g| g.params.len()).sum();
     assert_eq!(total, params.len());
     let names = |g: &str| -> Vec<String> {
@@ -265,7 +266,7 @@ fn layer_wise_decay_groups() {
     let base = "VIDEO: {BACKBONE: {DEPTH: 2}}\nOPTIMIZER: {LAYER_WISE_LR_DECAY: 0.5, \
                 WEIGHT_DECAY: 0.05";
     let params = named(LAYERWISE);
-    let groups = build_groups(&params, &cfg(&format!("{base}}}"))).unwrap();
+    let groups = build_groups(&params, &group_rules(&cfg(&format!("{base}}}")))).unwrap();
     let total: usize = groups.iter().map(|g| g.params.len()).sum();
     assert_eq!(total, LAYERWISE.len());
     let d = 0.5f64;
@@ -317,7 +318,7 @@ fn layer_wise_decay_groups() {
     // NEW_PARAMS x NEW_PARAMS_MULT, HEAD_LRMULT x on the head (the new-param multiplier is
     // dropped for a parameter that is both, as in the reference).
     let y = format!("{base}, NEW_PARAMS: [tada, head.linear.bias], HEAD_LRMULT: 10.0}}");
-    let groups = build_groups(&params, &cfg(&y)).unwrap();
+    let groups = build_groups(&params, &group_rules(&cfg(&y))).unwrap();
     let tada = group_of(&groups, "backbone.layers.1.tada.conv.weight").unwrap();
     assert_eq!(tada.0, "layer_2_decay_new_param");
     assert!((tada.2 - d * 10.0).abs() < 1e-15);
@@ -330,7 +331,7 @@ fn layer_wise_decay_groups() {
 #[test]
 fn layer_wise_decay_errors() {
     let err = |yaml: &str, names: &[(&str, usize)]| -> OptimError {
-        build_groups(&named(names), &cfg(yaml)).unwrap_err()
+        build_groups(&named(names), &group_rules(&cfg(yaml))).unwrap_err()
     };
     let one = &[("backbone.layers.0.w", 2)][..];
     let e = err("OPTIMIZER: {LAYER_WISE_LR_DECAY: 0.7}", one);

@@ -4,8 +4,7 @@
 use tch::Tensor;
 
 use super::{OptimError, ParamGroup};
-use crate::config::schema::Depth;
-use crate::config::Config;
+use crate::config::schema::{Depth, OptimizerConfig};
 
 const KEY_DECAY: &str = "OPTIMIZER.LAYER_WISE_LR_DECAY";
 const KEY_DEPTH: &str = "VIDEO.BACKBONE.DEPTH";
@@ -65,10 +64,10 @@ fn layer_id(name: &str, num_layers: usize) -> Result<usize, OptimError> {
 /// reference's precedence (e.g. a new head parameter gets the head multiplier only).
 pub(super) fn layer_wise_groups(
     params: &[(String, Tensor)],
-    cfg: &Config,
+    o: &OptimizerConfig,
+    depth: Option<&Depth>,
 ) -> Result<Vec<ParamGroup>, OptimError> {
-    let o = &cfg.optimizer;
-    let num_layers = match &cfg.video.backbone.depth {
+    let num_layers = match depth {
         Some(Depth::Layers(n)) => *n,
         Some(Depth::PerStage(_)) => {
             return Err(OptimError::Unsupported(format!(

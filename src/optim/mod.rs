@@ -15,8 +15,10 @@
 //! ```
 
 mod adam;
+mod arith;
 mod clip;
 mod groups;
+mod hyper;
 mod layerwise;
 mod optimizer;
 mod schedule;
@@ -24,8 +26,9 @@ mod sgd;
 mod state;
 
 pub use clip::{clip_grad_norm, clip_setting};
-pub use groups::{build_groups, trainable_parameters, ParamGroup};
-pub use optimizer::{Hyper, Optimizer};
+pub use groups::{build_groups, trainable_parameters, GroupRules, ParamGroup};
+pub use hyper::Hyper;
+pub use optimizer::Optimizer;
 pub use schedule::{adjusted_base_lr, fractional_epoch, LrSchedule};
 
 #[cfg(test)]

@@ -3,58 +3,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Value};
-use tch::nn::VarStore;
 use tch::{COptimizer, Tensor};
 
+use super::hyper::Hyper;
 use super::state::ParamState;
 use super::{adam, clip, sgd, OptimError, ParamGroup};
-use super::{adjusted_base_lr, build_groups, trainable_parameters};
 use crate::config::schema::{OptimMethod, OptimizerConfig};
-use crate::config::Config;
-
-/// Hyper-parameters shared by all groups (the learning rate and weight decay are per group).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Hyper {
-    pub momentum: f64,
-    pub dampening: f64,
-    pub nesterov: bool,
-    /// Adam's (β1, β2); the reference hard-codes (0.9, 0.999).
-    pub betas: (f64, f64),
-    /// Adam's ε; the reference uses PyTorch's default 1e-8.
-    pub eps: f64,
-    /// LARS coefficient η; the reference uses its class default 0.001.
-    pub lars_eta: f64,
-}
-
-impl Hyper {
-    /// The values of OPTIMIZER, checked as `torch.optim` checks them at construction.
-    pub fn from_config(o: &OptimizerConfig) -> Result<Self, OptimError> {
-        let sgd_like = matches!(o.optim_method, OptimMethod::Sgd | OptimMethod::Lars);
-        if sgd_like && o.momentum < 0.0 {
-            return Err(OptimError::invalid(
-                "OPTIMIZER.MOMENTUM",
-                format!("is {}, must be >= 0", o.momentum),
-            ));
-        }
-        if sgd_like && o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0) {
-            return Err(OptimError::invalid(
-                "OPTIMIZER.NESTEROV",
-                format!(
-                    "Nesterov momentum needs MOMENTUM > 0 and DAMPENING 0 (they are {} and {})",
-                    o.momentum, o.dampening
-                ),
-            ));
-        }
-        Ok(Self {
-            momentum: o.momentum,
-            dampening: o.dampening,
-            nesterov: o.nesterov,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            lars_eta: 0.001,
-        })
-    }
-}
 
 #[derive(Debug)]
 struct Param {
@@ -102,28 +56,16 @@ fn is_adam(m: OptimMethod) -> bool {
 }
 
 impl Optimizer {
-    /// The optimiser the reference's `construct_optimizer` builds for the model in `vs`, with
-    /// the learning rate at BASE_LR (after ADJUST_LR).
-    pub fn new(vs: &VarStore, cfg: &Config) -> Result<Self, OptimError> {
-        let o = &cfg.optimizer;
-        for (key, wd) in [
-            ("OPTIMIZER.WEIGHT_DECAY", o.weight_decay),
-            ("BN.WEIGHT_DECAY", cfg.bn.weight_decay),
-        ] {
-            if wd < 0.0 {
-                return Err(OptimError::invalid(key, format!("is {wd}, must be >= 0")));
-            }
-        }
-        let hyper = Hyper::from_config(o)?;
-        let params = trainable_parameters(vs);
-        let groups = build_groups(&params, cfg)?;
-        Self::from_groups(
-            o.optim_method,
-            hyper,
-            groups,
-            &params,
-            adjusted_base_lr(cfg),
-        )
+    /// The optimiser of OPTIMIZER over `groups` (see [`super::build_groups`] and the task's own
+    /// groups), with the learning rate at `base_lr` until the schedule sets it. `all_params` are
+    /// every trainable variable of the model, see [`Optimizer::from_groups`].
+    pub fn new(
+        o: &OptimizerConfig,
+        groups: Vec<ParamGroup>,
+        all_params: &[(String, Tensor)],
+        base_lr: f64,
+    ) -> Result<Self, OptimError> {
+        Self::from_groups(o.optim_method, Hyper::new(o)?, groups, all_params, base_lr)
     }
 
     /// An optimiser over `groups`. `all_params` are every trainable variable of the model (a
@@ -192,14 +134,6 @@ impl Optimizer {
 
     pub fn lr(&self) -> f64 {
         self.lr
-    }
-
-    /// `(name, weight decay, lr_mult, number of parameters)` of every group, in order.
-    pub fn group_summary(&self) -> Vec<(String, f64, f64, usize)> {
-        self.groups
-            .iter()
-            .map(|g| (g.name.clone(), g.weight_decay, g.lr_mult, g.params.len()))
-            .collect()
     }
 
     /// Names of the parameters this optimiser steps, group by group.

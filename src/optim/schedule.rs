@@ -4,8 +4,7 @@
 use std::f64::consts::PI;
 
 use super::OptimError;
-use crate::config::schema::{LrPolicy, OptimMethod};
-use crate::config::Config;
+use crate::config::schema::{LrPolicy, OptimMethod, OptimizerConfig};
 
 const KEY_STEPS: &str = "OPTIMIZER.STEPS";
 const KEY_LRS: &str = "OPTIMIZER.LRS";
@@ -23,22 +22,17 @@ pub fn fractional_epoch(
 }
 
 /// BASE_LR after OPTIMIZER.ADJUST_LR's linear scaling rule, which applies to sgd and lars only:
-/// BASE_LR · batch · clips / 256, clips = PRETRAIN.NUM_CLIPS_PER_VIDEO when pretraining, else 1.
+/// BASE_LR · clips_per_step / 256, where a step's clips are TRAIN.BATCH_SIZE videos times
+/// PRETRAIN.NUM_CLIPS_PER_VIDEO when pretraining (1 otherwise).
 ///
 /// The reference multiplies by NUM_GPUS · TRAIN.BATCH_SIZE, i.e. it treats BATCH_SIZE as a
 /// per-GPU batch, while its loader splits BATCH_SIZE across the GPUs. tada's TRAIN.BATCH_SIZE is
 /// the whole batch of one step, which is what the rule (SimCLR's) is about.
-pub fn adjusted_base_lr(cfg: &Config) -> f64 {
-    let o = &cfg.optimizer;
+pub fn adjusted_base_lr(o: &OptimizerConfig, clips_per_step: usize) -> f64 {
     if !o.adjust_lr || !matches!(o.optim_method, OptimMethod::Sgd | OptimMethod::Lars) {
         return o.base_lr;
     }
-    let clips = if cfg.pretrain.enable {
-        cfg.pretrain.num_clips_per_video
-    } else {
-        1
-    };
-    o.base_lr * cfg.train.batch_size as f64 * clips as f64 / 256.0
+    o.base_lr * clips_per_step as f64 / 256.0
 }
 
 /// LR_POLICY with its parameters, validated.
@@ -56,12 +50,11 @@ pub struct LrSchedule {
 }
 
 impl LrSchedule {
-    /// The schedule of `cfg.optimizer`, with BASE_LR from [`adjusted_base_lr`].
-    pub fn from_config(cfg: &Config) -> Result<Self, OptimError> {
-        let o = &cfg.optimizer;
+    /// The schedule of OPTIMIZER around `base_lr` (BASE_LR after [`adjusted_base_lr`]).
+    pub fn new(o: &OptimizerConfig, base_lr: f64) -> Result<Self, OptimError> {
         let s = Self {
             policy: o.lr_policy,
-            base_lr: adjusted_base_lr(cfg),
+            base_lr,
             max_epoch: f64::from(o.max_epoch),
             warmup_epochs: o.warmup_epochs,
             warmup_start_lr: o.warmup_start_lr,
@@ -185,7 +178,8 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::test_support::config as cfg;
+    use crate::config::Config;
+    use crate::optim::test_support::{base_lr_of, config as cfg, schedule_of};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1e-12)
@@ -194,7 +188,7 @@ mod tests {
     #[test]
     fn cosine_with_warmup_at_key_points() {
         // The MoSI fine-tune recipe: adam, BASE_LR 0.002, 300 epochs, 10 warm-up from 2e-4.
-        let s = LrSchedule::from_config(&cfg("OPTIMIZER: {BASE_LR: 0.002, MAX_EPOCH: 300, \
+        let s = schedule_of(&cfg("OPTIMIZER: {BASE_LR: 0.002, MAX_EPOCH: 300, \
              WARMUP_EPOCHS: 10, WARMUP_START_LR: 0.0002}"))
         .unwrap();
         // Warm-up ends at cosine(10) = 0.001·(1 + cos(π/30)).
@@ -210,7 +204,7 @@ mod tests {
 
     #[test]
     fn cosine_v2_after_warmup_starts_at_base_and_ends_at_end_lr() {
-        let s = LrSchedule::from_config(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
+        let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
              MAX_EPOCH: 110, WARMUP_EPOCHS: 10, WARMUP_START_LR: 0.01, \
              COSINE_AFTER_WARMUP: true, COSINE_END_LR: 0.001}"))
         .unwrap();
@@ -221,7 +215,7 @@ mod tests {
         assert!(close(s.lr_at(60.0), 0.001 + 0.099 * 0.5));
         assert!(close(s.lr_at(110.0), 0.001));
         // Without COSINE_AFTER_WARMUP the cosine runs from epoch 0.
-        let s = LrSchedule::from_config(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
+        let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
              MAX_EPOCH: 100, WARMUP_EPOCHS: 0, COSINE_END_LR: 0.0}"))
         .unwrap();
         assert!(close(s.lr_at(50.0), 0.05));
@@ -229,7 +223,7 @@ mod tests {
 
     #[test]
     fn steps_with_relative_lrs() {
-        let s = LrSchedule::from_config(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
+        let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
              BASE_LR: 0.1, MAX_EPOCH: 100, WARMUP_EPOCHS: 0, STEPS: [0, 30, 60], \
              LRS: [1, 0.1, 0.01]}"))
         .unwrap();
@@ -239,7 +233,7 @@ mod tests {
         assert!(close(s.lr_at(75.0), 0.001));
         assert!(close(s.lr_at(100.0), 0.001));
         // Warm-up towards the first step's rate.
-        let s = LrSchedule::from_config(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
+        let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
              BASE_LR: 0.1, MAX_EPOCH: 100, WARMUP_EPOCHS: 2, WARMUP_START_LR: 0.0, \
              STEPS: [0, 30], LRS: [1, 0.1]}"))
         .unwrap();
@@ -255,7 +249,7 @@ mod tests {
             c.optimizer.steps = steps.map(<[f64]>::to_vec);
             c.optimizer.lrs = lrs.map(<[f64]>::to_vec);
             c.optimizer.cosine_end_lr = end;
-            LrSchedule::from_config(&c)
+            schedule_of(&c)
                 .err()
                 .and_then(|e| e.key().map(str::to_string))
         };
@@ -278,7 +272,7 @@ mod tests {
     #[test]
     fn adjust_lr_scales_sgd_and_lars_only() {
         let base = "TRAIN: {BATCH_SIZE: 64}\nPRETRAIN: {ENABLE: true, NUM_CLIPS_PER_VIDEO: 2}\n";
-        let lr = |rest: &str| adjusted_base_lr(&cfg(&format!("{base}{rest}")));
+        let lr = |rest: &str| base_lr_of(&cfg(&format!("{base}{rest}")));
         let on = "OPTIMIZER: {BASE_LR: 0.3, ADJUST_LR: true, OPTIM_METHOD:";
         assert!(close(lr(&format!("{on} sgd}}")), 0.3 * 64.0 * 2.0 / 256.0));
         assert!(close(lr(&format!("{on} lars}}")), 0.15));
@@ -289,7 +283,7 @@ mod tests {
         ));
         // The adjusted rate is what the schedule runs from.
         let c = cfg(&format!("{base}{on} sgd, WARMUP_EPOCHS: 0}}"));
-        let s = LrSchedule::from_config(&c).unwrap();
+        let s = schedule_of(&c).unwrap();
         assert!(close(s.lr_at(0.0), 0.15));
     }
 

@@ -7,17 +7,9 @@
 
 use tch::Tensor;
 
-use super::optimizer::Hyper;
+use super::arith::add_scaled;
+use super::hyper::Hyper;
 use super::state::ParamState;
-
-/// `a + s·b`, exact when `s` is 1 (PyTorch's alpha = 1 adds plainly too).
-pub(super) fn add_scaled(a: &Tensor, b: &Tensor, s: f64) -> Tensor {
-    if s == 1.0 {
-        a + b
-    } else {
-        a + b * s
-    }
-}
 
 /// The momentum stage of SGD and LARS applied to the step direction `d`: the buffer starts as a
 /// copy of the first `d`, then `buf ← m·buf + (1 − dampening)·d`; the result is `d + m·buf`

@@ -1,5 +1,10 @@
 //! Config loading for the optimiser tests.
 
+use tch::nn::VarStore;
+
+use super::{
+    adjusted_base_lr, build_groups, trainable_parameters, LrSchedule, OptimError, Optimizer,
+};
 use crate::config::{load_str, Config};
 
 /// `yaml` loaded as a config file. VIDEO.HEAD.NUM_CLASSES is set because validation requires it
@@ -10,4 +15,21 @@ pub(super) fn config(yaml: &str) -> Config {
         Ok(c) => c.config,
         Err(e) => panic!("test config does not load: {e}"),
     }
+}
+
+/// BASE_LR after ADJUST_LR for `c`'s batch, as a run computes it.
+pub(super) fn base_lr_of(c: &Config) -> f64 {
+    adjusted_base_lr(&c.optimizer, c.clips_per_step())
+}
+
+/// The schedule a run of `c` builds.
+pub(super) fn schedule_of(c: &Config) -> Result<LrSchedule, OptimError> {
+    LrSchedule::new(&c.optimizer, base_lr_of(c))
+}
+
+/// The optimiser a run of `c` builds for the model in `vs` (a task with no groups of its own).
+pub(super) fn optimizer_of(vs: &VarStore, c: &Config) -> Result<Optimizer, OptimError> {
+    let params = trainable_parameters(vs);
+    let groups = build_groups(&params, &crate::runs::group_rules(c))?;
+    Optimizer::new(&c.optimizer, groups, &params, base_lr_of(c))
 }

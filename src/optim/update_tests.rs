@@ -4,7 +4,7 @@
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::test_support::config;
+use super::test_support::{config, optimizer_of};
 use super::update_reference as r;
 use super::{clip_grad_norm, Hyper, OptimError, Optimizer, ParamGroup};
 use crate::checkpoint::{Checkpoint, RunState};
@@ -343,7 +343,7 @@ fn only_linear_steps_the_head_and_clears_all_gradients() {
     let root = vs.root();
     let bw = (&root / "backbone").var("w", &[3], tch::nn::Init::Const(1.0));
     let hw = (&root / "head").var("w", &[3], tch::nn::Init::Const(1.0));
-    let mut opt = Optimizer::new(&vs, &c).unwrap();
+    let mut opt = optimizer_of(&vs, &c).unwrap();
     assert_eq!(opt.param_names(), ["head.w"]);
     assert_eq!(opt.lr(), 0.1);
     (&bw * &hw).sum(Kind::Float).backward();
@@ -360,7 +360,7 @@ fn config_checks() {
         let c = config(yaml);
         let vs = VarStore::new(Device::Cpu);
         let _ = (vs.root() / "head").var("w", &[3], tch::nn::Init::Const(1.0));
-        Optimizer::new(&vs, &c).map(|_| ())
+        optimizer_of(&vs, &c).map(|_| ())
     };
     let key = |yaml: &str| build(yaml).unwrap_err().key().map(str::to_string);
     assert_eq!(

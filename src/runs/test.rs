@@ -4,17 +4,16 @@
 //! top-1 / top-5 accuracy and per-class accuracy.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::load_into;
-use crate::config::schema::{Dataset, EnsembleMethod};
+use crate::config::schema::EnsembleMethod;
 use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
-use crate::data::loader::{Loader, SampleSource};
-use crate::data::pipeline::{loader_config, synthetic_videos, video_loader};
+use crate::data::loader::Loader;
+use crate::data::pipeline::{labelled_clips, loader_config};
 use crate::models::inference::read_weights;
 
 use crate::train::{Session, TrainError};
@@ -65,11 +64,7 @@ impl Fusion {
     }
 }
 
-fn run<S: SampleSource + 'static>(
-    session: &Session,
-    loader: Loader<S>,
-    fusion: &mut Fusion,
-) -> Result<(), TrainError> {
+fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), TrainError> {
     for batch in loader.epoch(0) {
         let b = batch?;
         let out = tch::no_grad(|| {
@@ -109,23 +104,14 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
         method: cfg.data.ensemble_method,
         videos: Vec::new(),
     };
-    let seed = cfg.random_seed;
-    let dataset = cfg.test.dataset.or(cfg.train.dataset);
-    let views = if dataset == Some(Dataset::SyntheticVideos) {
-        let source = synthetic_videos(cfg, Split::Test)?;
-        run(
-            &session,
-            Loader::new(Arc::new(source), loader_config(cfg, Split::Test, seed)),
-            &mut fusion,
-        )?;
-        1
-    } else {
-        let loader = video_loader(cfg, Split::Test, seed)?;
-        super::check_class_count(cfg, "TEST.DATASET", loader.source().entries())?;
-        let views = loader.source().config().views_per_video();
-        run(&session, loader, &mut fusion)?;
-        views
-    };
+    let clips = labelled_clips(cfg, Split::Test)?;
+    super::check_class_count(cfg, "TEST.DATASET", clips.entries())?;
+    let views = clips.views_per_video();
+    let loader = Loader::new(
+        clips.into_source(),
+        loader_config(cfg, Split::Test, cfg.random_seed),
+    );
+    run(&session, loader, &mut fusion)?;
     Ok(score(&fusion, views))
 }
 

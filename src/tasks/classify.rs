@@ -42,7 +42,7 @@ impl Task for ClassifyTask {
     }
 
     fn step(
-        &self,
+        &mut self,
         model: &VideoModel,
         batch: &Batch,
         device: Device,

@@ -9,6 +9,8 @@ pub mod mosi;
 
 use tch::{Device, Tensor};
 
+use crate::optim::ParamGroup;
+
 use crate::data::loader::Batch;
 use crate::models::VideoModel;
 use crate::train::TrainError;
@@ -56,7 +58,7 @@ pub trait Task {
     /// Runs the model on `batch` (in training mode, or as the task says) and returns the loss
     /// to backpropagate with the step's metrics.
     fn step(
-        &self,
+        &mut self,
         model: &VideoModel,
         batch: &Batch,
         device: Device,
@@ -70,14 +72,20 @@ pub trait Task {
         true
     }
 
+    /// The optimiser groups of the task's own trainable variables (ParamCrop's net), with
+    /// `base_lr` the run's BASE_LR after ADJUST_LR. The model's groups are built from the rest.
+    fn param_groups(&self, _base_lr: f64) -> Result<Vec<ParamGroup>, TrainError> {
+        Ok(Vec::new())
+    }
+
     /// Called after the optimiser step (MoCo's momentum update and queue).
-    fn after_step(&self) -> Result<(), TrainError> {
+    fn after_step(&mut self) -> Result<(), TrainError> {
         Ok(())
     }
 
     /// Images to log to TensorBoard after step `step` (`(tag, image)`), e.g. the contrastive
     /// views drawn over their source; most tasks have none.
-    fn images(&self, _step: u64) -> Vec<(String, image::RgbImage)> {
+    fn images(&mut self, _step: u64) -> Vec<(String, image::RgbImage)> {
         Vec::new()
     }
 }

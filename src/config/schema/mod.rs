@@ -75,3 +75,16 @@ impl Default for Config {
         }
     }
 }
+
+impl Config {
+    /// Clips of one optimiser step: TRAIN.BATCH_SIZE videos, times PRETRAIN.NUM_CLIPS_PER_VIDEO
+    /// views when pretraining (what OPTIMIZER.ADJUST_LR scales by).
+    pub fn clips_per_step(&self) -> usize {
+        let clips = if self.pretrain.enable {
+            self.pretrain.num_clips_per_video
+        } else {
+            1
+        };
+        self.train.batch_size * clips
+    }
+}

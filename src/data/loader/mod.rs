@@ -16,7 +16,7 @@ mod workers;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use rand::seq::SliceRandom;
@@ -167,15 +167,15 @@ pub enum LoaderError {
 }
 
 /// A dataset with its batching settings; [`Loader::epoch`] starts one pass.
-pub struct Loader<S: SampleSource + 'static> {
-    source: Arc<S>,
+pub struct Loader {
+    source: Arc<dyn SampleSource>,
     cfg: LoaderConfig,
     bad: Arc<BadSamples>,
     stop: Arc<AtomicBool>,
 }
 
-impl<S: SampleSource + 'static> Loader<S> {
-    pub fn new(source: Arc<S>, cfg: LoaderConfig) -> Self {
+impl Loader {
+    pub fn new(source: Arc<dyn SampleSource>, cfg: LoaderConfig) -> Self {
         Self {
             source,
             cfg,
@@ -195,7 +195,7 @@ impl<S: SampleSource + 'static> Loader<S> {
         &self.cfg
     }
 
-    pub fn source(&self) -> &Arc<S> {
+    pub fn source(&self) -> &Arc<dyn SampleSource> {
         &self.source
     }
 
@@ -284,7 +284,6 @@ impl<S: SampleSource + 'static> Loader<S> {
             total: self.source.len(),
             stop: self.stop.clone(),
             cancel,
-            wait: Duration::ZERO,
             failed: false,
         };
         e.feed();
@@ -314,7 +313,6 @@ pub struct Epoch {
     stop: Arc<AtomicBool>,
     /// Set on drop so workers abandon queued batches.
     cancel: Arc<AtomicBool>,
-    wait: Duration,
     failed: bool,
 }
 
@@ -331,11 +329,6 @@ impl Epoch {
     /// Distinct samples of this pass that could not be made so far.
     pub fn bad_count(&self) -> usize {
         self.epoch_bad.count()
-    }
-
-    /// Time the consumer spent waiting for batches so far.
-    pub fn wait_time(&self) -> Duration {
-        self.wait
     }
 
     /// True when the stop flag ended the pass early.
@@ -361,14 +354,12 @@ impl Epoch {
         if let Some(inline) = &self.inline {
             return Ok(Some(inline.make(self.next)));
         }
-        let t0 = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
             match self.results.recv_timeout(Duration::from_millis(100)) {
                 Ok((b, made)) if b == self.next => {
-                    self.wait += t0.elapsed();
                     return Ok(Some(made));
                 }
                 Ok((b, made)) => {

@@ -67,7 +67,7 @@ fn cfg(workers: usize) -> LoaderConfig {
     }
 }
 
-fn collect(loader: &Loader<Fake>, epoch: u64) -> Vec<(Vec<usize>, Tensor)> {
+fn collect(loader: &Loader, epoch: u64) -> Vec<(Vec<usize>, Tensor)> {
     loader
         .epoch(epoch)
         .map(|b| {

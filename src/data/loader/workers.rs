@@ -26,8 +26,8 @@ pub struct MadeBatch {
 }
 
 /// Everything a worker needs; cheap to clone (shared pointers).
-pub struct Context<S: SampleSource> {
-    pub source: Arc<S>,
+pub struct Context {
+    pub source: Arc<dyn SampleSource>,
     pub plan: Arc<Vec<Vec<usize>>>,
     pub seed: u64,
     pub epoch: u64,
@@ -36,7 +36,7 @@ pub struct Context<S: SampleSource> {
     pub pin_memory: bool,
 }
 
-impl<S: SampleSource> Clone for Context<S> {
+impl Clone for Context {
     fn clone(&self) -> Self {
         Self {
             source: self.source.clone(),
@@ -55,7 +55,7 @@ pub trait Make: Send {
     fn make(&self, b: usize) -> Made;
 }
 
-impl<S: SampleSource> Context<S> {
+impl Context {
     fn halted(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || self.cancel.load(Ordering::Relaxed)
     }
@@ -105,7 +105,7 @@ impl<S: SampleSource> Context<S> {
     }
 }
 
-impl<S: SampleSource> Make for Context<S> {
+impl Make for Context {
     fn make(&self, b: usize) -> Made {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.make_batch(b))) {
             Ok(m) => Made::Batch(m),
@@ -122,9 +122,9 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Starts worker `w`.
-pub fn spawn<S: SampleSource + 'static>(
+pub fn spawn(
     w: usize,
-    ctx: Context<S>,
+    ctx: Context,
     jobs: Receiver<usize>,
     results: Sender<(usize, Made)>,
 ) -> std::thread::JoinHandle<()> {

@@ -8,11 +8,12 @@ use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use tada_augment::paramcrop::{centre_distance, iou, Cube, ParamCropConfig, ParamNet};
+use tada_augment::paramcrop::{centre_distance, iou, Cube, ParamNet};
 use tada_augment::visualize::{self, clip_frames, draw_box, VIEW_COLOURS};
 use tch::nn::VarStore;
 use tch::{Device, IndexOp, Kind, Tensor};
 
+use super::paramcrop::{paramcrop_config, PARAMCROP_PATH};
 use crate::checkpoint::{load_into, CheckpointError};
 use crate::config::Config;
 use crate::data::synthetic::synthetic_image;
@@ -45,21 +46,6 @@ pub struct PairStats {
     pub spatial_iou: f64,
     pub temporal_iou: f64,
     pub centre_distance: f64,
-}
-
-/// The net's settings from the config.
-pub fn paramcrop_config(cfg: &Config) -> ParamCropConfig {
-    let p = &cfg.pretrain.paramcrop;
-    let pair = |v: &[f64]| [v[0], v[1]];
-    ParamCropConfig {
-        noise_dim: p.noise_dim as i64,
-        hidden: p.hidden_dim as i64,
-        views: 2,
-        spatial_scale: pair(&p.spatial_scale),
-        temporal_scale: pair(&p.temporal_scale),
-        aspect: pair(&p.aspect),
-        square: p.square,
-    }
 }
 
 /// A synthetic panning clip: a wide synthetic image seen through a window sliding 2 px a frame.
@@ -133,7 +119,10 @@ pub fn crops(
     std::fs::create_dir_all(out).map_err(io(out))?;
     tch::manual_seed(seed as i64);
     let vs = VarStore::new(Device::Cpu);
-    let net = ParamNet::new(&(vs.root() / "paramcrop"), &paramcrop_config(cfg));
+    let net = ParamNet::new(
+        &(vs.root() / PARAMCROP_PATH),
+        &paramcrop_config(&cfg.pretrain.paramcrop),
+    );
     if let Some(path) = weights {
         let report = load_into(&vs, &read_weights(path)?, path, false)?;
         if !report.missing.is_empty() {

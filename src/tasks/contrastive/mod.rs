@@ -6,6 +6,9 @@
 
 pub mod crops;
 pub mod loss;
+pub mod moco;
+pub mod paramcrop;
+mod simclr;
 pub mod task;
 pub mod views;
 

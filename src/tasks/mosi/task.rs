@@ -43,7 +43,7 @@ impl Task for MosiTask {
     }
 
     fn step(
-        &self,
+        &mut self,
         model: &VideoModel,
         batch: &Batch,
         device: Device,

@@ -1,0 +1,98 @@
+//! `tada finetune`: supervised training from pretrained weights, or the linear probe.
+
+use std::path::PathBuf;
+
+use super::weights::{load_backbone_weights, WeightsReport};
+use super::{fit, run_dir, RunOptions};
+use crate::config::{Config, LoadedConfig};
+use crate::data::dataset::{Entry, Split};
+use crate::data::pipeline::labelled_clips;
+use crate::tasks::classify::ClassifyTask;
+use crate::train::{resumes, Session, Summary, TrainError};
+
+/// Fine-tuning, or the linear probe with TRAIN.ONLY_LINEAR, on TRAIN.DATASET. Pretrained
+/// weights (`opts.weights` or TRAIN.CHECKPOINT_FILE_PATH) are loaded without their head unless
+/// the run resumes from its own checkpoint.
+pub fn finetune(
+    loaded: &LoadedConfig,
+    opts: &RunOptions,
+) -> Result<(Summary, Option<WeightsReport>), TrainError> {
+    let cfg = &loaded.config;
+    let mut task = ClassifyTask::from_config(cfg)?;
+    // The dataset first: labels the classifier cannot take fail the run before it starts.
+    let clips = labelled_clips(cfg, Split::Train)?;
+    check_class_count(cfg, "TRAIN.DATASET", clips.entries())?;
+    let session = Session::new(cfg)?;
+    let mut run = run_dir(loaded, opts)?;
+    let resuming = resumes(cfg.train.auto_resume, &opts.train)
+        && crate::checkpoint::latest_checkpoint(&run.checkpoints_dir()).is_some();
+    let weights = opts.weights.clone().or_else(|| {
+        let p = &cfg.train.checkpoint_file_path;
+        (!p.is_empty()).then(|| PathBuf::from(p))
+    });
+    let report = match weights {
+        Some(path) if !resuming => {
+            let r = load_backbone_weights(&session, &path)?;
+            tracing::info!(
+                "loaded {} tensors from {}; dropped {} outside backbone.* ({}); left at their \
+                 initialisation: {}",
+                r.load.loaded,
+                path.display(),
+                r.dropped.len(),
+                brief(&r.dropped),
+                brief(&r.load.missing)
+            );
+            Some(r)
+        }
+        _ => None,
+    };
+    let summary = fit(
+        loaded,
+        &session,
+        &mut task,
+        clips.into_source(),
+        &mut run,
+        opts,
+    )?;
+    Ok((summary, report))
+}
+
+/// Fails when a labelled dataset has more classes than the classifier: found here, at the
+/// start, rather than as "Target 3 is out of bounds" at the first step with such a label.
+pub fn check_class_count(
+    cfg: &Config,
+    dataset_key: &'static str,
+    entries: &[Entry],
+) -> Result<(), TrainError> {
+    let Some(max_label) = entries.iter().map(|e| e.label).max() else {
+        return Ok(());
+    };
+    let classes = cfg.video.head.num_classes.unwrap_or(0);
+    if max_label < 0 || max_label as u64 >= classes as u64 {
+        let dataset = match dataset_key {
+            "TRAIN.DATASET" => cfg.train.dataset,
+            _ => cfg.test.dataset.or(cfg.train.dataset),
+        };
+        return Err(TrainError::Config {
+            key: "VIDEO.HEAD.NUM_CLASSES",
+            message: format!(
+                "is {classes}, but {dataset_key} {} has {} classes (labels 0 to {max_label}); \
+                 set VIDEO.HEAD.NUM_CLASSES to at least {}",
+                dataset.map_or("?", |d| d.name()),
+                max_label + 1,
+                max_label + 1
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The first few names of a list, for a log line.
+fn brief(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut s = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(", … ({} more)", names.len() - SHOWN));
+    }
+    s
+}

@@ -1,0 +1,89 @@
+//! The parts of a run that come from its config sections: the loop's settings, the optimiser's
+//! groups, BASE_LR after ADJUST_LR, and the optimiser with its schedule.
+
+use std::collections::HashSet;
+
+use tch::nn::VarStore;
+
+use crate::config::{Config, LoadedConfig};
+use crate::optim::{
+    adjusted_base_lr, build_groups, clip_setting, trainable_parameters, GroupRules, LrSchedule,
+    Optimizer,
+};
+use crate::tasks::Task;
+use crate::train::{LoopSettings, TrainError};
+
+/// The loop runs one pass of the data per epoch.
+pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
+    if cfg.train.num_folds != 1 {
+        return Err(TrainError::Config {
+            key: "TRAIN.NUM_FOLDS",
+            message: format!(
+                "is {}; tada's loop runs one pass per epoch, set 1",
+                cfg.train.num_folds
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The loop's settings from TRAIN, OPTIMIZER and the top-level keys.
+pub fn loop_settings(loaded: &LoadedConfig) -> Result<LoopSettings, TrainError> {
+    let c = &loaded.config;
+    Ok(LoopSettings {
+        max_epoch: u64::from(c.optimizer.max_epoch),
+        checkpoint_period: u64::from(c.train.checkpoint_period.max(1)),
+        log_period: u64::from(c.log_period.max(1)),
+        batch_size: c.train.batch_size,
+        micro_batch_size: c.train.micro_batch_size,
+        precision: c.train.precision,
+        clip_grad_norm: clip_setting(&c.optimizer)?,
+        seed: c.random_seed,
+        auto_resume: c.train.auto_resume,
+        num_gpus: c.num_gpus,
+        config_yaml: loaded.to_yaml(),
+    })
+}
+
+/// The rules that split the model's parameters into groups.
+pub fn group_rules(cfg: &Config) -> GroupRules<'_> {
+    GroupRules {
+        optimizer: &cfg.optimizer,
+        bn: &cfg.bn,
+        only_linear: cfg.train.only_linear,
+        lr_reduce: cfg.train.lr_reduce && cfg.train.fine_tune,
+        depth: cfg.video.backbone.depth.as_ref(),
+    }
+}
+
+/// BASE_LR after OPTIMIZER.ADJUST_LR for the run's batch.
+pub fn base_lr(cfg: &Config) -> f64 {
+    adjusted_base_lr(&cfg.optimizer, cfg.clips_per_step())
+}
+
+/// The optimiser and LR schedule of a run: the task's own groups (ParamCrop's net) as the task
+/// declares them, the model's groups from the rest of `vs`'s trainable variables by the
+/// config's rules.
+pub fn optimisation(
+    cfg: &Config,
+    vs: &VarStore,
+    task: &dyn Task,
+) -> Result<(Optimizer, LrSchedule), TrainError> {
+    let base = base_lr(cfg);
+    let params = trainable_parameters(vs);
+    let task_groups = task.param_groups(base)?;
+    let claimed: HashSet<&str> = task_groups
+        .iter()
+        .flat_map(|g| g.params.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let model_params: Vec<_> = params
+        .iter()
+        .filter(|(n, _)| !claimed.contains(n.as_str()))
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    let mut groups = build_groups(&model_params, &group_rules(cfg))?;
+    groups.extend(task_groups);
+    let optimizer = Optimizer::new(&cfg.optimizer, groups, &params, base)?;
+    let schedule = LrSchedule::new(&cfg.optimizer, base)?;
+    Ok((optimizer, schedule))
+}

@@ -1,0 +1,63 @@
+//! Pretrained weights into a model that fine-tunes: only the backbone carries over.
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
+use crate::models::inference::read_weights;
+use crate::train::{Session, TrainError};
+
+/// Pretrained weights loaded into a fine-tuned model.
+#[derive(Debug, Clone)]
+pub struct WeightsReport {
+    pub path: PathBuf,
+    /// Tensors of the file outside `backbone.*`, dropped: the new task has its own head.
+    pub dropped: Vec<String>,
+    pub load: LoadReport,
+}
+
+/// Copies the `backbone.*` tensors of `path` into the model: a safetensors file, or the
+/// reference's `.pyth`/`.pth`/`.pt` read through the native importer (as `tada test` and
+/// `tada forward` read them). The rest (`head.*`, and `paramcrop.*`, `momentum_encoder.*`,
+/// `contrastive.*` of contrastive runs) is dropped. Weights of which not one tensor loads are
+/// an error: the run would silently start from the initialisation.
+pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
+    let wrap = |source| TrainError::Weights {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let mut file = read_weights(path).map_err(wrap)?;
+    let tensors = file.tensors.len();
+    let file_names: Vec<String> = file
+        .tensors
+        .iter()
+        .take(3)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut dropped = Vec::new();
+    file.tensors.retain(|(name, _)| {
+        // The pretext's head, and a contrastive run's parameter net, key encoder and queue, are
+        // dropped; non-weight entries (optimiser state) are left for the loader to skip.
+        let keep = is_non_weight(name) || strip_module_prefix(name).starts_with("backbone.");
+        if !keep {
+            dropped.push(name.clone());
+        }
+        keep
+    });
+    let load = crate::checkpoint::load_into(&session.vs, &file, path, false).map_err(wrap)?;
+    if load.loaded == 0 {
+        let mut model_names: Vec<String> = session.vs.variables().into_keys().collect();
+        model_names.sort();
+        model_names.truncate(3);
+        return Err(wrap(CheckpointError::NothingLoaded {
+            path: path.to_path_buf(),
+            tensors,
+            file_names,
+            model_names,
+        }));
+    }
+    Ok(WeightsReport {
+        path: path.to_path_buf(),
+        dropped,
+        load,
+    })
+}

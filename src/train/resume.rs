@@ -1,0 +1,120 @@
+//! Where a run starts: a fresh state, the newest readable checkpoint of its folder (weights,
+//! optimiser state, epoch and step restored), or a refusal to start over a run that exists.
+
+use std::path::{Path, PathBuf};
+
+use super::run_dir::RunDir;
+use super::{LoopSettings, Session, TrainError, TrainOptions};
+use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
+use crate::optim::Optimizer;
+
+/// Whether a run continues from the newest checkpoint of its folder: `--resume`, or
+/// TRAIN.AUTO_RESUME (on by default, as in the reference).
+pub fn resumes(auto_resume: bool, opts: &TrainOptions) -> bool {
+    opts.resume || auto_resume
+}
+
+/// The state the loop starts from, and the checkpoint it came from.
+pub(super) struct Start {
+    pub state: RunState,
+    pub from: Option<PathBuf>,
+}
+
+/// A fresh state for `task`, or the restored state of the run in `run` when the run resumes.
+/// A run that does not resume refuses a folder that holds checkpoints: starting over would
+/// overwrite that run's checkpoints and mix two runs' metrics.
+pub(super) fn start(
+    run: &RunDir,
+    settings: &LoopSettings,
+    task: &str,
+    session: &Session,
+    opt: &mut Optimizer,
+    opts: &TrainOptions,
+) -> Result<Start, TrainError> {
+    let fresh = RunState {
+        epoch: 0,
+        step: 0,
+        seed: settings.seed,
+        extra: serde_json::json!({ "task": task }),
+    };
+    let candidates = checkpoints_newest_first(&run.checkpoints_dir());
+    if !resumes(settings.auto_resume, opts) {
+        return match candidates.first() {
+            Some(newest) => Err(TrainError::RunExists {
+                dir: run.root().to_path_buf(),
+                newest: newest.clone(),
+            }),
+            None => Ok(Start {
+                state: fresh,
+                from: None,
+            }),
+        };
+    }
+    let Some((path, ckpt)) = newest_readable(&candidates)? else {
+        if opts.resume {
+            tracing::info!(
+                "no checkpoint in {} yet: starting fresh",
+                run.root().display()
+            );
+        }
+        return Ok(Start {
+            state: fresh,
+            from: None,
+        });
+    };
+    let state = restore(&path, ckpt, session, opt)?;
+    if state.seed != settings.seed {
+        tracing::warn!(
+            "resuming a run seeded {} with RANDOM_SEED {}: the rest of the run follows the \
+             checkpoint's seed",
+            state.seed,
+            settings.seed
+        );
+    }
+    tracing::info!(
+        "resuming from {} (epoch {}, step {})",
+        path.display(),
+        state.epoch,
+        state.step
+    );
+    Ok(Start {
+        state,
+        from: Some(path),
+    })
+}
+
+/// The newest of `candidates` (newest first) that reads as a checkpoint. A newer one that does
+/// not (a disk filled up, a file copied half-way) is passed over with a warning; when none reads,
+/// the newest one's error.
+fn newest_readable(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Checkpoint)>, TrainError> {
+    let mut first_error = None;
+    for path in candidates {
+        match Checkpoint::load(path) {
+            Ok(ckpt) => return Ok(Some((path.clone(), ckpt))),
+            Err(e) => {
+                tracing::warn!("{e}; trying the checkpoint before it");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(None),
+    }
+}
+
+/// Loads the weights, optimiser state and run state of `ckpt`, read from `path`.
+fn restore(
+    path: &Path,
+    ckpt: Checkpoint,
+    session: &Session,
+    opt: &mut Optimizer,
+) -> Result<RunState, TrainError> {
+    let named = NamedTensors {
+        tensors: ckpt.model,
+        metadata: Default::default(),
+    };
+    load_into(&session.vs, &named, path, true)?;
+    opt.load_state(&ckpt.optimizer, &ckpt.optimizer_meta)?;
+    Ok(ckpt.run)
+}

@@ -1,0 +1,124 @@
+//! The loop's checkpoints: at epoch ends, at the end of the call, and — best effort — when a
+//! step or the loader fails, so that fixing the cause and `--resume` loses no finished step.
+
+use std::path::PathBuf;
+
+use tch::Tensor;
+
+use super::{LoopSettings, Session, TrainError};
+use crate::checkpoint::{Checkpoint, RunState};
+use crate::optim::Optimizer;
+
+/// Writes checkpoints into a run's `checkpoints/` and remembers the last one.
+pub(super) struct Saver {
+    dir: PathBuf,
+    config_yaml: String,
+    /// Steps per epoch, which tells an epoch's end from a state inside it.
+    iters: u64,
+    /// The step whose state the last checkpoint holds.
+    saved_step: Option<u64>,
+    /// The checkpoint written last, or the one the run resumed from.
+    pub last: Option<PathBuf>,
+}
+
+impl Saver {
+    /// `resumed`: the checkpoint the loop started from and its step.
+    pub fn new(
+        dir: PathBuf,
+        settings: &LoopSettings,
+        iters: usize,
+        resumed: Option<(PathBuf, u64)>,
+    ) -> Self {
+        let (last, saved_step) = resumed.map_or((None, None), |(p, s)| (Some(p), Some(s)));
+        Self {
+            dir,
+            config_yaml: settings.config_yaml.clone(),
+            iters: iters as u64,
+            saved_step,
+            last,
+        }
+    }
+
+    /// Writes the state of `session`, `opt` and `state`.
+    pub fn save(
+        &mut self,
+        session: &Session,
+        opt: &Optimizer,
+        state: &RunState,
+    ) -> Result<PathBuf, TrainError> {
+        let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
+        model.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut ckpt = Checkpoint {
+            model,
+            optimizer: opt.state_tensors(),
+            optimizer_meta: opt.state_meta(),
+            run: state.clone(),
+            config_yaml: self.config_yaml.clone(),
+        };
+        // A state on an epoch boundary is that epoch's end, whichever way the loop got there (a
+        // stop after an epoch's last batch has not yet counted the epoch): its checkpoint gets
+        // the epoch's name, and only states inside an epoch get mid-epoch names.
+        let boundary = self.iters > 0 && state.step % self.iters == 0;
+        let name = if boundary {
+            ckpt.run.epoch = ckpt.run.epoch.max(state.step / self.iters);
+            Checkpoint::file_name(ckpt.run.epoch)
+        } else {
+            Checkpoint::mid_epoch_file_name(state.epoch, state.step)
+        };
+        let path = self.dir.join(name);
+        ckpt.save(&path)?;
+        self.saved_step = Some(state.step);
+        self.last = Some(path.clone());
+        Ok(path)
+    }
+
+    /// The checkpoint of an epoch's end, every CHECKPOINT_PERIOD epochs and at MAX_EPOCH.
+    pub fn epoch_end(
+        &mut self,
+        session: &Session,
+        opt: &Optimizer,
+        state: &RunState,
+        settings: &LoopSettings,
+    ) -> Result<(), TrainError> {
+        if state.epoch % settings.checkpoint_period == 0 || state.epoch == settings.max_epoch {
+            self.save(session, opt, state)?;
+        }
+        Ok(())
+    }
+
+    /// The end of a call: the state is saved unless the last checkpoint already holds it.
+    pub fn finish(
+        &mut self,
+        session: &Session,
+        opt: &Optimizer,
+        state: &RunState,
+    ) -> Result<Option<PathBuf>, TrainError> {
+        if self.saved_step != Some(state.step) {
+            self.save(session, opt, state)?;
+        }
+        Ok(self.last.clone())
+    }
+
+    /// After a failure (`after`: what failed, for the log): the state as the last completed
+    /// step left it, written unless nothing changed since the start or the last checkpoint.
+    /// A write that fails is logged and the last checkpoint named instead, so the failure that
+    /// stopped the run is the one reported.
+    pub fn rescue(
+        &mut self,
+        session: &Session,
+        opt: &Optimizer,
+        state: &RunState,
+        after: &str,
+    ) -> Option<PathBuf> {
+        if state.step == 0 || self.saved_step == Some(state.step) {
+            return self.last.clone();
+        }
+        match self.save(session, opt, state) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                tracing::error!("cannot checkpoint after {after}: {e}");
+                self.last.clone()
+            }
+        }
+    }
+}

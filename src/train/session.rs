@@ -1,0 +1,38 @@
+//! The model a run trains, with its variables on its device.
+
+use tch::nn::VarStore;
+use tch::Device;
+
+use super::TrainError;
+use crate::config::Config;
+use crate::models::VideoModel;
+
+/// A model with its variables on its device.
+pub struct Session {
+    pub vs: VarStore,
+    pub model: VideoModel,
+    pub device: Device,
+}
+
+/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU. On CUDA it also turns
+/// on cuDNN's benchmark mode: training shapes repeat step after step, so its one-off search
+/// for the fastest convolution algorithms pays for itself within a few steps.
+pub fn device_for(cfg: &Config) -> Device {
+    if cfg.num_gpus > 0 && tch::Cuda::is_available() {
+        tch::Cuda::cudnn_set_benchmark(true);
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    }
+}
+
+impl Session {
+    /// Seeds libtorch with RANDOM_SEED (the initialisation draws from it) and builds the model.
+    pub fn new(cfg: &Config) -> Result<Self, TrainError> {
+        let device = device_for(cfg);
+        tch::manual_seed(cfg.random_seed as i64);
+        let vs = VarStore::new(device);
+        let model = VideoModel::new(&vs.root(), cfg)?;
+        Ok(Self { vs, model, device })
+    }
+}

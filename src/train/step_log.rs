@@ -1,0 +1,163 @@
+//! What the loop reports: a banner when it starts, per-step progress, and the LOG_PERIOD
+//! averages that go to metrics.jsonl and TensorBoard (with the task's images).
+
+use std::time::{Duration, Instant};
+
+use tch::{Device, Tensor};
+
+use super::progress::Progress;
+use super::run_dir::RunDir;
+use super::step::StepDone;
+use super::{LoopSettings, Session, TrainError};
+use crate::optim::Optimizer;
+use crate::tasks::Task;
+
+/// The reporting side of a run.
+pub(super) struct StepLog {
+    window: Window,
+    progress: Progress,
+    log_period: u64,
+}
+
+impl StepLog {
+    /// Logs the banner and starts the progress bar over the `step`s left of the run.
+    pub fn start(
+        settings: &LoopSettings,
+        session: &Session,
+        task: &dyn Task,
+        opt: &Optimizer,
+        iters: usize,
+        run: &RunDir,
+        step: u64,
+    ) -> Self {
+        tracing::info!("{}", banner(settings, session, task, opt, iters, run));
+        // The steps this call has left, so that a resumed run's rate and ETA are its own.
+        let remaining = (settings.max_epoch * iters as u64).saturating_sub(step);
+        Self {
+            window: Window {
+                start: Some(Instant::now()),
+                ..Window::default()
+            },
+            progress: Progress::new(task.name(), remaining, settings.log_period),
+            log_period: settings.log_period,
+        }
+    }
+
+    /// Records finished step `step` of `epoch`: the task's images, the window's averages every
+    /// LOG_PERIOD steps, the progress bar.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        run: &mut RunDir,
+        task: &mut dyn Task,
+        epoch: u64,
+        step: u64,
+        lr: f64,
+        done: &StepDone,
+        clips: usize,
+        wait: Duration,
+    ) -> Result<(), TrainError> {
+        for (tag, img) in task.images(step) {
+            run.log_image(&tag, img.as_raw(), img.height(), img.width(), step)?;
+        }
+        self.window.add(done.loss, &done.metrics, clips, wait);
+        if step % self.log_period == 0 {
+            let values = self.window.take(lr);
+            let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            run.log_scalars("train", epoch, step, &refs)?;
+        }
+        let loss = done.loss;
+        self.progress
+            .inc(1, || format!("loss={loss:.4} lr={lr:.2e}"));
+        Ok(())
+    }
+
+    pub fn finish(&mut self) {
+        self.progress.finish();
+    }
+}
+
+/// One line saying what is about to train where: task, parameters the optimiser updates,
+/// device, steps, batch, precision and the run folder.
+fn banner(
+    s: &LoopSettings,
+    session: &Session,
+    task: &dyn Task,
+    opt: &Optimizer,
+    iters: usize,
+    run: &RunDir,
+) -> String {
+    let trained: usize = opt.params().iter().map(Tensor::numel).sum();
+    let trained = if trained >= 1_000_000 {
+        format!("{:.2}M", trained as f64 / 1e6)
+    } else {
+        trained.to_string()
+    };
+    let device = match session.device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ if s.num_gpus > 0 => format!(
+            "the CPU ({} threads; NUM_GPUS is {} but CUDA is not available)",
+            tch::get_num_threads(),
+            s.num_gpus
+        ),
+        _ => format!("the CPU ({} threads)", tch::get_num_threads()),
+    };
+    let micro = match s.micro_batch_size {
+        m if m > 0 && m < s.batch_size => format!(" in chunks of {m}"),
+        _ => String::new(),
+    };
+    format!(
+        "{}: {trained} parameters trained on {device}; {} epochs x {iters} steps, batch {}{micro}, {}; run folder {}",
+        task.name(),
+        s.max_epoch,
+        s.batch_size,
+        format!("{:?}", s.precision).to_lowercase(),
+        run.root().display()
+    )
+}
+
+/// Averages of the metrics logged over one LOG_PERIOD.
+#[derive(Default)]
+struct Window {
+    steps: u64,
+    loss: f64,
+    metrics: Vec<(String, f64)>,
+    clips: usize,
+    data_wait: Duration,
+    start: Option<Instant>,
+}
+
+impl Window {
+    fn add(&mut self, loss: f64, metrics: &[(String, f64)], clips: usize, wait: Duration) {
+        self.steps += 1;
+        self.loss += loss;
+        self.clips += clips;
+        self.data_wait += wait;
+        for (name, v) in metrics {
+            match self.metrics.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum += v,
+                None => self.metrics.push((name.clone(), *v)),
+            }
+        }
+    }
+
+    /// `(name, value)` records of the window, then a fresh window from now.
+    fn take(&mut self, lr: f64) -> Vec<(String, f64)> {
+        let n = self.steps.max(1) as f64;
+        let wall = self.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let mut out = vec![("loss".to_string(), self.loss / n), ("lr".to_string(), lr)];
+        out.extend(self.metrics.iter().map(|(k, v)| (k.clone(), v / n)));
+        if wall > 0.0 {
+            out.push(("clips_per_s".to_string(), self.clips as f64 / wall));
+            out.push((
+                "data_wait_share".to_string(),
+                (self.data_wait.as_secs_f64() / wall).min(1.0),
+            ));
+        }
+        *self = Self {
+            start: Some(Instant::now()),
+            ..Self::default()
+        };
+        out
+    }
+}
