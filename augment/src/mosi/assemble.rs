@@ -7,7 +7,7 @@
 
 use super::source::Normalize;
 
-/// MOSI.md §4 step 7: outside the box every frame shows frame `still`.
+/// docs/mosi.md#static-mask: outside the box every frame shows frame `still`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct MaskBox {
     pub still: usize,

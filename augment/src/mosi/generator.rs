@@ -1,6 +1,6 @@
-//! Generating the pseudo-motion clips of one image (MOSI.md §4): optional frame-size
-//! standardisation, a crop window sliding from `start` to `end` at each speed, normalisation,
-//! and an optional static mask.
+//! Generating the pseudo-motion clips of one image
+//! (docs/mosi.md#generating-the-clips-of-one-image): optional frame-size standardisation, a crop
+//! window sliding from `start` to `end` at each speed, normalisation, and an optional static mask.
 
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
@@ -113,7 +113,7 @@ impl MosiGenerator {
         &self.speeds
     }
 
-    /// Window motion along an axis of length `len` (MOSI.md §4 step 3).
+    /// Window motion along an axis of length `len` (docs/mosi.md#window-motion).
     pub fn axis_motion(
         &self,
         len: usize,
@@ -151,8 +151,8 @@ impl MosiGenerator {
         })
     }
 
-    /// Draws the standardisation of one clip (MOSI.md §4 step 1): the resized size of the whole
-    /// image and the box cut from it, as the reference does per clip.
+    /// Draws the standardisation of one clip (docs/mosi.md#frame-size-standardisation): the resized
+    /// size of the whole image and the box cut from it, as the reference does per clip.
     fn draw_standardize(
         &self,
         (h0, w0): (usize, usize),
@@ -187,8 +187,10 @@ impl MosiGenerator {
         }
     }
 
-    /// Draws everything random about one clip of speed `(sx, sy)`, consuming the RNG in the
-    /// reference pipeline's order (standardisation, flip, x then y motion, colour, mask).
+    /// Draws everything random about one clip of speed `(sx, sy)`: standardisation, flip, x then y
+    /// motion, colour, mask. That is the reference's order except for the flip, which it draws
+    /// after the colour jitter; the image flip (`FlipMode::Image`) must be known before the window
+    /// moves, so it is drawn first in every mode (docs/mosi.md#generating-the-clips-of-one-image).
     fn draw_clip(
         &self,
         image_hw: (usize, usize),

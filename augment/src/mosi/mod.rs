@@ -3,8 +3,6 @@
 
 mod assemble;
 mod generator;
-#[cfg(test)]
-mod legacy;
 mod source;
 mod speeds;
 

@@ -1,5 +1,6 @@
 //! The speed set of MoSI: which (x, y) crop-window speeds are generated from each image, in which
-//! order, and their labels (MOSI.md §2–3; reproduced exactly from the reference).
+//! order, and their labels (docs/mosi.md#speed-set-and-labels; reproduced exactly from the
+//! reference).
 
 use super::MosiError;
 

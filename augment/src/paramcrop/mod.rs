@@ -1,4 +1,4 @@
-//! ParamCrop: a differentiable parametric 3-D cubic crop (PARAMCROP.md). A cube per sample and
+//! ParamCrop: a differentiable parametric 3-D cubic crop (docs/paramcrop.md). A cube per sample and
 //! view becomes a 3-D affine warp; trilinear `grid_sample` cuts and resizes the view in one op,
 //! so the contrastive loss has gradients with respect to the cube. A gradient-reversal layer
 //! lets the same backward pass train the crop to *raise* the loss while the backbone lowers it.

@@ -1,5 +1,6 @@
 //! The parameter network: noise in, two cubes per sample out, bounded to valid crops
-//! (PARAMCROP.md §2–3). It learns a *distribution* of crops, not a content-dependent crop.
+//! (docs/paramcrop.md#the-parameter-net). It learns a *distribution* of crops, not a
+//! content-dependent crop.
 
 use rand::Rng;
 use tch::nn::{self, Module};

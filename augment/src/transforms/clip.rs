@@ -1,5 +1,5 @@
-//! The per-clip pipeline for video training and testing (TRAINING.md §8.3): uint8 `(T, H, W, 3)`
-//! frames in, a normalised float `(3, T, S, S)` clip out.
+//! The per-clip pipeline for video training and testing (docs/transforms.md#the-clip-pipeline):
+//! uint8 `(T, H, W, 3)` frames in, a normalised float `(3, T, S, S)` clip out.
 
 use rand::Rng;
 use tch::Tensor;

@@ -1,6 +1,7 @@
-//! Colour jitter and grayscale on clips, as the reference's `ColorJitter` (TRAINING.md §8.4):
-//! brightness, contrast, saturation and hue factors (one per clip or one per frame), applied in
-//! a random order, plus a grayscale step placed first or last.
+//! Colour jitter and grayscale on clips, as the reference's `ColorJitter`
+//! (docs/transforms.md#colour-jitter-and-grayscale): brightness, contrast, saturation and hue
+//! factors (one per clip or one per frame), applied in a random order, plus a grayscale step placed
+//! first or last.
 
 use rand::seq::SliceRandom;
 use rand::Rng;

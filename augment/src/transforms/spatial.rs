@@ -1,6 +1,6 @@
-//! Spatial clip transforms (TRAINING.md §8.3): uint8 THWC frames in, float CTHW clips out;
-//! short-side scale jitter or RandomResizedCrop for training, short-side resize plus centre or
-//! three-crop views for testing, horizontal flip, normalisation.
+//! Spatial clip transforms (docs/transforms.md#spatial-transforms): uint8 THWC frames in, float
+//! CTHW clips out; short-side scale jitter or RandomResizedCrop for training, short-side resize
+//! plus centre or three-crop views for testing, horizontal flip, normalisation.
 
 use rand::Rng;
 use tch::{IndexOp, Kind, Tensor};

@@ -1,5 +1,5 @@
-//! Which frames of a video make a clip (TRAINING.md §8.2): interval-based (every r-th frame,
-//! scaled by fps / TARGET_FPS) and segment-based (one frame per equal segment).
+//! Which frames of a video make a clip (docs/transforms.md#temporal-sampling): interval-based
+//! (every r-th frame, scaled by fps / TARGET_FPS) and segment-based (one frame per equal segment).
 
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
