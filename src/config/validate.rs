@@ -110,6 +110,14 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     )?;
     c.at_most(cfg.train.batch_size, MAX_BATCH_SIZE, "TRAIN.BATCH_SIZE")?;
     c.at_most(cfg.test.batch_size, MAX_BATCH_SIZE, "TEST.BATCH_SIZE")?;
+    check_clip_extents(cfg, c)?;
+    check_widths(cfg, c)?;
+    check_parameter_bytes(cfg, c)?;
+    check_batch_bytes(cfg, c)
+}
+
+/// The sides and frame counts of clips, crops and resize targets.
+fn check_clip_extents(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let d = &cfg.data;
     let p = &cfg.pretrain;
     let pc = &p.paramcrop;
@@ -148,7 +156,14 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     ] {
         c.at_most(v, MAX_FRAMES, key)?;
     }
+    Ok(())
+}
+
+/// The widths of layers: the backbone's, the parameter net's and the contrastive head's.
+fn check_widths(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let b = &cfg.video.backbone;
+    let p = &cfg.pretrain;
+    let pc = &p.paramcrop;
     let widths = [
         (b.num_out_features, "VIDEO.BACKBONE.NUM_OUT_FEATURES"),
         (b.num_features, "VIDEO.BACKBONE.NUM_FEATURES"),
@@ -171,8 +186,12 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
         filters.iter().all(|f| *f <= MAX_WIDTH),
         "VIDEO.BACKBONE.NUM_FILTERS",
         format!("widths must be at most {MAX_WIDTH}, got {filters:?}"),
-    )?;
+    )
+}
 
+/// The largest parameters and buffers, whose size is a product of config values.
+fn check_parameter_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let b = &cfg.video.backbone;
     // The classifier: NUM_CLASSES x the backbone's output width (unknown here for some
     // architectures; then at least NUM_CLASSES itself must fit).
     if let Some(classes) = cfg.video.head.num_classes {
@@ -184,7 +203,7 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
             || format!("a classifier of {classes} classes x {features} features"),
         )?;
     }
-    let ct = &p.contrastive;
+    let ct = &cfg.pretrain.contrastive;
     c.bytes_at_most(
         ct.queue_size as f64 * ct.head_out_dim as f64,
         MAX_PARAMETER_BYTES,
@@ -195,9 +214,13 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
                 ct.queue_size, ct.head_out_dim
             )
         },
-    )?;
+    )
+}
 
-    // One input batch; MoSI items hold several clips, which the loader knows, not the config.
+/// One input batch; MoSI items hold several clips, which the loader knows, not the config.
+fn check_batch_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let d = &cfg.data;
+    let pc = &cfg.pretrain.paramcrop;
     let channels = d.num_input_channels as f64;
     for (batch, frames, frames_key, side, side_key) in [
         (
@@ -238,6 +261,10 @@ fn check_sizes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
 }
 
 /// Validates a deserialised config. `sources` lets errors name the file that set the value.
+///
+/// The sections are checked in a fixed order, and within each section key by key: the first
+/// invalid value is the one reported. The size limits come last, once every value is known
+/// to be sensible on its own.
 pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     let c = Checker { sources };
     c.check(
@@ -245,6 +272,19 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "OUTPUT_DIR",
         "must name a folder, got an empty value",
     )?;
+    check_model(cfg, &c)?;
+    check_schedule(cfg, &c)?;
+    check_data(cfg, &c)?;
+    check_optimizer(cfg, &c)?;
+    c.positive(cfg.bn.eps, "BN.EPS")?;
+    c.probability(cfg.bn.momentum, "BN.MOMENTUM")?;
+    check_augmentation(cfg, &c)?;
+    check_pretrain(cfg, &c)?;
+    check_sizes(cfg, &c)
+}
+
+/// VIDEO.HEAD and VIDEO.BACKBONE.
+fn check_model(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
     if cfg.video.head.name != HeadName::ContrastiveHead {
         let Some(num_classes) = cfg.video.head.num_classes else {
@@ -256,8 +296,12 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
     }
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
-    c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")?;
+    c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")
+}
 
+/// How a run goes through its data: the loader's tolerance, the split, batches, folds,
+/// checkpoints, test views and logging.
+fn check_schedule(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     c.probability(
         cfg.data_loader.max_bad_fraction,
         "DATA_LOADER.MAX_BAD_FRACTION",
@@ -287,8 +331,11 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "TEST.NUM_SPATIAL_CROPS",
         format!("must be 1 or 3, got {crops}"),
     )?;
-    c.at_least_one(cfg.log_period as usize, "LOG_PERIOD")?;
+    c.at_least_one(cfg.log_period as usize, "LOG_PERIOD")
+}
 
+/// DATA: clip sampling, crops and normalisation.
+fn check_data(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let d = &cfg.data;
     c.at_least_one(d.num_input_frames, "DATA.NUM_INPUT_FRAMES")?;
     c.at_least_one(d.sampling_rate, "DATA.SAMPLING_RATE")?;
@@ -312,8 +359,11 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         d.std.iter().all(|s| *s > 0.0),
         "DATA.STD",
         "every value must be > 0",
-    )?;
+    )
+}
 
+/// OPTIMIZER, and the settings its learning-rate policy needs.
+fn check_optimizer(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let o = &cfg.optimizer;
     c.positive(o.base_lr, "OPTIMIZER.BASE_LR")?;
     c.at_least_one(o.max_epoch as usize, "OPTIMIZER.MAX_EPOCH")?;
@@ -350,12 +400,17 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "OPTIMIZER.CLIP_GRAD_NORM",
         "must be >= 0 (0 = off)",
     )?;
+    check_lr_policy(cfg, c)
+}
+
+fn check_lr_policy(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let o = &cfg.optimizer;
     match o.lr_policy {
         LrPolicy::CosineV2 => c.check(
             o.cosine_end_lr < o.base_lr,
             "OPTIMIZER.COSINE_END_LR",
             "must be below OPTIMIZER.BASE_LR for cosine_v2",
-        )?,
+        ),
         LrPolicy::StepsWithRelativeLrs => {
             let (steps, lrs) = (
                 o.steps.as_deref().unwrap_or(&[]),
@@ -374,22 +429,26 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
                     steps.len(),
                     lrs.len()
                 ),
-            )?;
+            )
         }
-        LrPolicy::Cosine => {}
+        LrPolicy::Cosine => Ok(()),
     }
+}
 
-    c.positive(cfg.bn.eps, "BN.EPS")?;
-    c.probability(cfg.bn.momentum, "BN.MOMENTUM")?;
-
+/// AUGMENTATION.
+fn check_augmentation(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let a = &cfg.augmentation;
     c.probability(a.grayscale, "AUGMENTATION.GRAYSCALE")?;
     c.probability(a.color_p, "AUGMENTATION.COLOR_P")?;
     c.probability(a.mixup.prob, "AUGMENTATION.MIXUP.PROB")?;
     c.probability(a.random_erasing.prob, "AUGMENTATION.RANDOM_ERASING.PROB")?;
     c.probability(a.label_smoothing, "AUGMENTATION.LABEL_SMOOTHING")?;
-    c.range_pair(&a.ratio, "AUGMENTATION.RATIO")?;
+    c.range_pair(&a.ratio, "AUGMENTATION.RATIO")
+}
 
+/// PRETRAIN: the MoSI pretext, then its PARAMCROP and CONTRASTIVE parts, then the size the
+/// pretext resizes to.
+fn check_pretrain(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let p = &cfg.pretrain;
     c.at_least_one(p.num_frames, "PRETRAIN.NUM_FRAMES")?;
     c.range_pair(&p.distance_jitter, "PRETRAIN.DISTANCE_JITTER")?;
@@ -400,7 +459,22 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "PRETRAIN.MASK_SIZE_RATIO",
         "ratios must be <= 1",
     )?;
-    let pc = &p.paramcrop;
+    check_paramcrop(cfg, c)?;
+    check_contrastive(cfg, c)?;
+    let size_ok = match &p.standard_size {
+        StandardSize::Fixed(n) => *n >= 1,
+        StandardSize::Range(v) => v.len() == 3 && v[0] >= 1 && v[0] <= v[1] && v[2] >= 1,
+    };
+    c.check(
+        size_ok,
+        "PRETRAIN.STANDARD_SIZE",
+        "must be a size >= 1 or [lo, hi, crop] with 1 <= lo <= hi",
+    )
+}
+
+/// PRETRAIN.PARAMCROP: the crop ranges, the parameter net and its optimiser.
+fn check_paramcrop(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let pc = &cfg.pretrain.paramcrop;
     c.range_pair(&pc.spatial_scale, "PRETRAIN.PARAMCROP.SPATIAL_SCALE")?;
     c.check(
         pc.spatial_scale.iter().all(|v| *v <= 1.0),
@@ -429,23 +503,17 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
         "PRETRAIN.PARAMCROP.GRL_LAMBDA",
         "must be >= 0",
     )?;
-    c.positive(pc.grl_gamma, "PRETRAIN.PARAMCROP.GRL_GAMMA")?;
-    let ct = &p.contrastive;
+    c.positive(pc.grl_gamma, "PRETRAIN.PARAMCROP.GRL_GAMMA")
+}
+
+/// PRETRAIN.CONTRASTIVE: the loss temperature and the MoCo queue and momentum encoder.
+fn check_contrastive(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let ct = &cfg.pretrain.contrastive;
     c.positive(ct.temperature, "PRETRAIN.CONTRASTIVE.TEMPERATURE")?;
     c.at_least_one(ct.queue_size, "PRETRAIN.CONTRASTIVE.QUEUE_SIZE")?;
     c.check(
         (0.0..=1.0).contains(&ct.momentum),
         "PRETRAIN.CONTRASTIVE.MOMENTUM",
         "must be in [0, 1]",
-    )?;
-    let size_ok = match &p.standard_size {
-        StandardSize::Fixed(n) => *n >= 1,
-        StandardSize::Range(v) => v.len() == 3 && v[0] >= 1 && v[0] <= v[1] && v[2] >= 1,
-    };
-    c.check(
-        size_ok,
-        "PRETRAIN.STANDARD_SIZE",
-        "must be a size >= 1 or [lo, hi, crop] with 1 <= lo <= hi",
-    )?;
-    check_sizes(cfg, &c)
+    )
 }

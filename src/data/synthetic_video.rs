@@ -58,11 +58,24 @@ pub fn synthetic_video(
     let label = (index % num_classes as u64) as i64;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
+    // The draws happen in a fixed order (objects, background, per-frame noise): the clip of
+    // a seed and index never changes.
+    let angle = std::f32::consts::TAU * label as f32 / num_classes as f32;
+    let (main, distractors) = objects(&mut rng, angle, frames, size);
+    let background = background(&mut rng, size);
+    let data = render(&mut rng, &main, &distractors, &background, frames, size);
+    // (T, H, W, 3) from frame-major bytes.
+    let clip = Tensor::from_slice(&data).view([frames as i64, size as i64, size as i64, 3]);
+    Ok((clip, label))
+}
+
+/// The main object, moving in direction `angle`, and its 1-3 distractors, on a `size` square
+/// over `frames` frames.
+fn objects(rng: &mut ChaCha8Rng, angle: f32, frames: usize, size: usize) -> (Blob, Vec<Blob>) {
     let s = size as f32;
     let t_len = frames.max(1) as f32;
     // The main object moves ~60% of the frame over the clip, whatever the clip length.
     let speed = 0.6 * s / t_len;
-    let angle = std::f32::consts::TAU * label as f32 / num_classes as f32;
     let (vx, vy) = (speed * angle.cos(), speed * angle.sin());
     let r = s * rng.random_range(0.08..0.14);
     // Start so that the path's midpoint lands near the centre: always in view.
@@ -76,7 +89,7 @@ pub fn synthetic_video(
         vx,
         vy,
         r,
-        colour: colour(&mut rng),
+        colour: colour(rng),
         square: rng.random(),
     };
     let distractors: Vec<Blob> = (0..rng.random_range(1..=3))
@@ -89,13 +102,19 @@ pub fn synthetic_video(
                 vx: v * a.cos(),
                 vy: v * a.sin(),
                 r: s * rng.random_range(0.03..0.07),
-                colour: colour(&mut rng),
+                colour: colour(rng),
                 square: rng.random(),
             }
         })
         .collect();
-    // Background: two-colour gradient plus stripes, fixed over time (camera still).
-    let (c0, c1) = (colour(&mut rng), colour(&mut rng));
+    (main, distractors)
+}
+
+/// Background: two-colour gradient plus stripes, fixed over time (camera still), as
+/// `(size, size, 3)` bytes.
+fn background(rng: &mut ChaCha8Rng, size: usize) -> Vec<u8> {
+    let s = size as f32;
+    let (c0, c1) = (colour(rng), colour(rng));
     let freq = rng.random_range(2.0..8.0f32);
     let mut background = vec![0u8; size * size * 3];
     for y in 0..size {
@@ -108,6 +127,19 @@ pub fn synthetic_video(
             }
         }
     }
+    background
+}
+
+/// The frames, `(frames, size, size, 3)` bytes: the first object covering a pixel (the main
+/// one in front) or else the background, plus fresh noise each frame.
+fn render(
+    rng: &mut ChaCha8Rng,
+    main: &Blob,
+    distractors: &[Blob],
+    background: &[u8],
+    frames: usize,
+    size: usize,
+) -> Vec<u8> {
     let mut data = Vec::with_capacity(frames * size * size * 3);
     let mut noise = [0u8; 4096];
     for t in 0..frames {
@@ -116,8 +148,8 @@ pub fn synthetic_video(
         for y in 0..size {
             for x in 0..size {
                 let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-                let blob = std::iter::once(&main)
-                    .chain(&distractors)
+                let blob = std::iter::once(main)
+                    .chain(distractors)
                     .find(|b| b.covers(px, py, tf));
                 let k = (y * size + x) * 3;
                 let n = noise[k % noise.len()] as i32 / 32 - 4;
@@ -128,9 +160,7 @@ pub fn synthetic_video(
             }
         }
     }
-    // (T, H, W, 3) from frame-major bytes.
-    let clip = Tensor::from_slice(&data).view([frames as i64, size as i64, size as i64, 3]);
-    Ok((clip, label))
+    data
 }
 
 /// The synthetic labelled videos as a loader source: normalised `(3, T, S, S)` clips. Training

@@ -109,40 +109,75 @@ fn load_zip(file: &mut File, file_len: u64) -> Result<Loaded, String> {
     Ok(Loaded { root, regions })
 }
 
-fn load_legacy(file: &mut File, file_len: u64) -> Result<Loaded, String> {
-    // The header pickles precede the storages: read no more than the pickle limit.
-    let mut data = Vec::new();
-    file.rewind().map_err(|e| format!("cannot read: {e}"))?;
-    file.by_ref()
-        .take(MAX_PICKLE_BYTES.min(file_len))
-        .read_to_end(&mut data)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let mut ends = Vec::with_capacity(LEGACY_PICKLES);
-    let mut at = 0;
-    for i in 0..LEGACY_PICKLES {
-        at +=
-            scan(&data[at..]).map_err(|e| format!("legacy pickle {} at byte {at}: {e}", i + 1))?;
-        ends.push(at);
+/// The header pickles of a legacy file (magic, protocol, system info, the object, the storage
+/// keys), each scanned before any is unpickled.
+struct LegacyHeader {
+    data: Vec<u8>,
+    /// Where each pickle ends in `data`: the storages follow the last one.
+    ends: Vec<usize>,
+}
+
+impl LegacyHeader {
+    /// Reads no more than the pickle limit: the header pickles precede the storages.
+    fn read(file: &mut File, file_len: u64) -> Result<Self, String> {
+        let mut data = Vec::new();
+        file.rewind().map_err(|e| format!("cannot read: {e}"))?;
+        file.by_ref()
+            .take(MAX_PICKLE_BYTES.min(file_len))
+            .read_to_end(&mut data)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        let mut ends = Vec::with_capacity(LEGACY_PICKLES);
+        let mut at = 0;
+        for i in 0..LEGACY_PICKLES {
+            at += scan(&data[at..])
+                .map_err(|e| format!("legacy pickle {} at byte {at}: {e}", i + 1))?;
+            ends.push(at);
+        }
+        Ok(Self { data, ends })
     }
 
-    let mut no_storage = |_: &Storage| -> Result<(), String> {
-        Err("a legacy header pickle names a storage".into())
-    };
-    let parse = |i: usize, resolve: &mut dyn FnMut(&Storage) -> Result<(), String>| {
-        let start = if i == 0 { 0 } else { ends[i - 1] };
-        unpickle(&data[start..ends[i]], resolve)
+    /// Unpickles pickle `i` (from 0).
+    fn parse(
+        &self,
+        i: usize,
+        resolve: &mut dyn FnMut(&Storage) -> Result<(), String>,
+    ) -> Result<Value, String> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        unpickle(&self.data[start..self.ends[i]], resolve)
             .map(|(v, _)| v)
             .map_err(|e| format!("legacy pickle {} at byte {start}: {e}", i + 1))
-    };
-    parse(0, &mut no_storage)?;
-    if !matches!(parse(1, &mut no_storage)?, Value::Int(1001)) {
-        return Err("legacy protocol version is not 1001".into());
     }
-    if let Value::Dict(info) = parse(2, &mut no_storage)? {
-        if matches!(info.get("little_endian"), Some(Value::Bool(false))) {
-            return Err("the checkpoint was saved big-endian, which is not supported".into());
+
+    /// The magic number (already seen by [`load`]), protocol 1001, and a little-endian
+    /// system.
+    fn check_preamble(&self) -> Result<(), String> {
+        self.parse(0, &mut no_storage)?;
+        if !matches!(self.parse(1, &mut no_storage)?, Value::Int(1001)) {
+            return Err("legacy protocol version is not 1001".into());
         }
+        if let Value::Dict(info) = self.parse(2, &mut no_storage)? {
+            if matches!(info.get("little_endian"), Some(Value::Bool(false))) {
+                return Err("the checkpoint was saved big-endian, which is not supported".into());
+            }
+        }
+        Ok(())
     }
+
+    /// The file offset of the first storage.
+    fn storages_start(&self) -> u64 {
+        self.ends[LEGACY_PICKLES - 1] as u64
+    }
+}
+
+/// The resolver of the header pickles other than the object: none may name a storage.
+fn no_storage(_: &Storage) -> Result<(), String> {
+    Err("a legacy header pickle names a storage".into())
+}
+
+fn load_legacy(file: &mut File, file_len: u64) -> Result<Loaded, String> {
+    let header = LegacyHeader::read(file, file_len)?;
+    header.check_preamble()?;
+    // Storage key -> (elements, bytes), as the object's persistent ids declare them.
     let mut declared: HashMap<String, (u64, u64)> = HashMap::new();
     let mut declare = |s: &Storage| -> Result<(), String> {
         let bytes = s
@@ -158,8 +193,8 @@ fn load_legacy(file: &mut File, file_len: u64) -> Result<Loaded, String> {
         declared.insert(s.key.clone(), (s.numel, bytes));
         Ok(())
     };
-    let root = parse(3, &mut declare)?;
-    let keys = match parse(4, &mut no_storage)? {
+    let root = header.parse(3, &mut declare)?;
+    let keys = match header.parse(4, &mut no_storage)? {
         Value::List(keys) => keys,
         other => {
             return Err(format!(
@@ -168,11 +203,22 @@ fn load_legacy(file: &mut File, file_len: u64) -> Result<Loaded, String> {
             ))
         }
     };
+    let regions = legacy_regions(file, file_len, header.storages_start(), &keys, &declared)?;
+    Ok(Loaded { root, regions })
+}
 
-    // Each storage: its element count as an i64, then its bytes, in key-list order.
+/// Each storage: its element count as an i64, then its bytes, in key-list order from
+/// `offset`. Every listed storage must be declared, with that count, within the file, and
+/// every declared one listed.
+fn legacy_regions(
+    file: &mut File,
+    file_len: u64,
+    mut offset: u64,
+    keys: &[Value],
+    declared: &HashMap<String, (u64, u64)>,
+) -> Result<HashMap<String, Region>, String> {
     let mut regions = HashMap::new();
-    let mut offset = ends[LEGACY_PICKLES - 1] as u64;
-    for key in keys.iter() {
+    for key in keys {
         let Value::Str(key) = key else {
             return Err("legacy storage key is not a str".into());
         };
@@ -209,7 +255,7 @@ fn load_legacy(file: &mut File, file_len: u64) -> Result<Loaded, String> {
     if let Some(key) = declared.keys().find(|k| !regions.contains_key(*k)) {
         return Err(format!("storage {key} is used but missing from the file"));
     }
-    Ok(Loaded { root, regions })
+    Ok(regions)
 }
 
 /// The tensor's bytes in row-major order (little-endian in the file, native here).

@@ -12,19 +12,20 @@
 //!    and calls nothing; every storage a persistent id declares must match its zip entry (or
 //!    the legacy layout) byte for byte in size, and every tensor view must lie within its
 //!    storage;
-//! 4. no tensor may materialize more bytes than the file holds, nor all of them together more
-//!    than [`MAX_EXPANSION`] times the file; storage bytes are CRC-checked when the zip
-//!    recorded a CRC.
+//! 4. the state dict is chosen ([`select`]); no tensor may materialize more bytes than the
+//!    file holds, nor all of them together more than [`MAX_EXPANSION`] times the file; storage
+//!    bytes are CRC-checked when the zip recorded a CRC.
 //!
 //! The tensors come out in file order, named as in the file minus a leading `module.`.
 
 mod container;
 mod scan;
+mod select;
 mod unpickle;
 mod value;
 mod zip;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,6 @@ use std::rc::Rc;
 use tch::Tensor;
 
 pub use scan::ALLOWED_GLOBALS;
-use value::{Key, Value};
 
 use super::{write_safetensors, CheckpointError};
 
@@ -194,125 +194,39 @@ pub fn import_checkpoint(
     let mut file = File::open(path).map_err(read_err)?;
     let file_len = file.metadata().map_err(read_err)?.len();
     let loaded = container::load(&mut file, file_len).map_err(fail)?;
-
-    let Value::Dict(root) = &loaded.root else {
-        return Err(fail(format!(
-            "the file holds a {}, not a state dict or checkpoint dict",
-            loaded.root.type_name()
-        )));
-    };
-    let has_ema = root.get("model_ema_state").is_some();
-    let is_checkpoint = root.get("model_state").is_some();
-    let (key, from) = match (is_checkpoint, options.ema) {
-        (true, false) => (Some("model_state"), ImportedFrom::ModelState),
-        (true, true) if has_ema => (Some("model_ema_state"), ImportedFrom::ModelEmaState),
-        (true, true) => return Err(fail("the checkpoint holds no model_ema_state".into())),
-        (false, true) => {
-            return Err(fail(
-                "the file is a bare state dict, with no model_ema_state".into(),
-            ))
-        }
-        (false, false) => (None, ImportedFrom::StateDict),
-    };
-    let epoch = match root.get("epoch") {
-        Some(Value::Int(e)) if is_checkpoint => Some(*e),
-        _ => None,
-    };
-    let cfg = match root.get("cfg") {
-        Some(Value::Str(s)) if is_checkpoint => Some(s.to_string()),
-        _ => None,
-    };
-    let state = match key.map(|k| (k, root.get(k))) {
-        None => root,
-        Some((_, Some(Value::Dict(d)))) => d,
-        Some((k, other)) => {
-            return Err(fail(format!(
-                "{k} holds a {}, not a state dict",
-                other.map_or("nothing", Value::type_name)
-            )))
-        }
-    };
-
-    // The tensor entries, in file order; everything else is skipped (and said so).
-    let mut selected = Vec::new();
-    let mut skipped = Vec::new();
-    for (k, v) in &state.items {
-        match (k, v) {
-            (Key::Str(name), Value::Tensor(t)) => selected.push((name.clone(), t.clone())),
-            (Key::Str(name), _) => skipped.push(name.to_string()),
-            (Key::Int(i), _) => skipped.push(i.to_string()),
-        }
-    }
-    if selected.is_empty() {
-        let keys: Vec<String> = root
-            .items
-            .iter()
-            .take(20)
-            .map(|(k, _)| match k {
-                Key::Str(s) => s.to_string(),
-                Key::Int(i) => i.to_string(),
-            })
-            .collect();
-        return Err(fail(format!(
-            "no tensors found (not a state dict; top-level keys: {})",
-            keys.join(", ")
-        )));
-    }
-    if !skipped.is_empty() {
-        tracing::warn!(
-            "{}: skipped {} entries that are not tensors: {}",
-            path.display(),
-            skipped.len(),
-            skipped.join(", ")
-        );
-    }
-
-    let mut total = 0u64;
-    let mut seen = HashSet::new();
-    for (name, t) in &selected {
-        let bytes = t.byte_len();
-        if bytes > file_len {
-            return Err(fail(format!(
-                "tensor {name} of shape {:?} would take {bytes} bytes, more than the whole \
-                 file ({file_len})",
-                t.shape
-            )));
-        }
-        total += bytes;
-        if total > MAX_EXPANSION.saturating_mul(file_len) {
-            return Err(fail(format!(
-                "the tensors would take more than {MAX_EXPANSION} times the file's size"
-            )));
-        }
-        if !seen.insert(super::strip_module_prefix(name)) {
-            return Err(fail(format!(
-                "tensor {} appears both with and without the module. prefix",
-                super::strip_module_prefix(name)
-            )));
-        }
-    }
-
-    let mut cache: HashMap<String, Rc<Vec<u8>>> = HashMap::new();
-    let mut tensors = Vec::with_capacity(selected.len());
-    for (name, t) in &selected {
-        let region = loaded.regions.get(&t.storage.key).ok_or_else(|| {
-            fail(format!(
-                "tensor {name}: storage {} not found",
-                t.storage.key
-            ))
-        })?;
-        let bytes = container::tensor_bytes(&mut file, t, region, &mut cache)
-            .map_err(|e| fail(format!("tensor {name}: {e}")))?;
-        let shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
-        let tensor = Tensor::f_from_data_size(&bytes, &shape, t.storage.dtype.kind())
-            .map_err(|e| fail(format!("tensor {name}: {e}")))?;
-        tensors.push((super::strip_module_prefix(name).to_string(), tensor));
-    }
+    let chosen = select::choose(&loaded.root, options).map_err(fail)?;
+    let selected = select::tensor_entries(&chosen, path).map_err(fail)?;
+    select::check_sizes(&selected, file_len).map_err(fail)?;
+    let tensors = read_tensors(&mut file, &loaded, &selected).map_err(fail)?;
     Ok(ImportedCheckpoint {
         tensors,
-        epoch,
-        cfg,
-        from,
-        has_ema,
+        epoch: chosen.epoch,
+        cfg: chosen.cfg,
+        from: chosen.from,
+        has_ema: chosen.has_ema,
     })
+}
+
+/// Reads the selected tensors' bytes out of their storages (each storage read once) into
+/// CPU tensors named without their `module.` prefix.
+fn read_tensors(
+    file: &mut File,
+    loaded: &container::Loaded,
+    selected: &[select::TensorEntry],
+) -> Result<Vec<(String, Tensor)>, String> {
+    let mut cache: HashMap<String, Rc<Vec<u8>>> = HashMap::new();
+    let mut tensors = Vec::with_capacity(selected.len());
+    for (name, t) in selected {
+        let region = loaded
+            .regions
+            .get(&t.storage.key)
+            .ok_or_else(|| format!("tensor {name}: storage {} not found", t.storage.key))?;
+        let bytes = container::tensor_bytes(file, t, region, &mut cache)
+            .map_err(|e| format!("tensor {name}: {e}"))?;
+        let shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
+        let tensor = Tensor::f_from_data_size(&bytes, &shape, t.storage.dtype.kind())
+            .map_err(|e| format!("tensor {name}: {e}"))?;
+        tensors.push((super::strip_module_prefix(name).to_string(), tensor));
+    }
+    Ok(tensors)
 }

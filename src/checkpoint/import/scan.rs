@@ -197,131 +197,99 @@ impl<'a> Scanner<'a> {
         let op = self.take(1, "opcode")?[0];
         // Opcodes that leave the top of the stack as it was, or push a string literal, keep
         // `top2` up to date themselves; every other opcode forgets it.
-        let mut keeps_top = false;
-        match op {
-            // Framing and protocol.
+        let keeps_top = match op {
+            b'.' => return Ok(true),
             0x80 => {
                 let version = self.uint(1, "PROTO")?;
                 if version > 5 {
                     return Err(format!("unknown pickle protocol {version}"));
                 }
+                false
             }
             0x95 => {
                 self.uint(8, "FRAME")?;
-                keeps_top = true;
-            }
-            b'.' => return Ok(true),
-            // Constants and numbers.
-            b'N' | 0x88 | 0x89 => {}
-            b'I' => {
-                self.line("INT")?;
-            }
-            b'L' => {
-                self.line("LONG")?;
-            }
-            b'F' => {
-                self.line("FLOAT")?;
-            }
-            b'J' => {
-                self.take(4, "BININT")?;
-            }
-            b'K' => {
-                self.take(1, "BININT1")?;
-            }
-            b'M' => {
-                self.take(2, "BININT2")?;
-            }
-            b'G' => {
-                self.take(8, "BINFLOAT")?;
-            }
-            0x8a => {
-                self.payload(1, "LONG1")?;
-            }
-            0x8b => {
-                self.payload(4, "LONG4")?;
+                true
             }
             // Strings: the unicode ones may name a STACK_GLOBAL operand.
-            b'X' => {
-                let lit = self.payload(4, "BINUNICODE")?;
+            b'X' | 0x8c | 0x8d => {
+                let lit = match op {
+                    b'X' => self.payload(4, "BINUNICODE")?,
+                    0x8c => self.payload(1, "SHORT_BINUNICODE")?,
+                    _ => self.payload(8, "BINUNICODE8")?,
+                };
                 self.push_literal(lit);
-                keeps_top = true;
+                true
             }
-            0x8c => {
-                let lit = self.payload(1, "SHORT_BINUNICODE")?;
-                self.push_literal(lit);
-                keeps_top = true;
+            b'p' | b'q' | b'r' | 0x94 => {
+                self.memo_put(op)?;
+                true
             }
-            0x8d => {
-                let lit = self.payload(8, "BINUNICODE8")?;
-                self.push_literal(lit);
-                keeps_top = true;
+            b'g' | b'h' | b'j' => {
+                self.memo_get(op)?;
+                true
             }
-            b'V' => {
-                self.line("UNICODE")?;
+            // Globals: the whole point of the scan.
+            b'c' | 0x93 | b'i' => {
+                self.global(op)?;
+                false
             }
-            b'T' => {
-                self.payload(4, "BINSTRING")?;
+            other => {
+                self.skip(argument(other)?)?;
+                false
             }
-            b'U' => {
-                self.payload(1, "SHORT_BINSTRING")?;
-            }
-            b'B' => {
-                self.payload(4, "BINBYTES")?;
-            }
-            b'C' => {
-                self.payload(1, "SHORT_BINBYTES")?;
-            }
-            0x8e => {
-                self.payload(8, "BINBYTES8")?;
-            }
-            // Containers and stack manipulation.
-            b'(' | b')' | b']' | b'}' | 0x85 | 0x86 | 0x87 | b't' | b'l' | b'd' | b'a' | b'e'
-            | b's' | b'u' | b'0' | b'1' | b'2' => {}
-            // Memo.
+        };
+        if !keeps_top {
+            self.top2 = (None, None);
+        }
+        Ok(false)
+    }
+
+    /// PUT, BINPUT, LONG_BINPUT and MEMOIZE: the top is remembered under a memo index.
+    fn memo_put(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'p' => {
                 let idx = self.index_line("PUT")?;
-                self.explicit_put(idx)?;
-                keeps_top = true;
+                self.explicit_put(idx)
             }
             b'q' => {
                 let idx = self.uint(1, "BINPUT")?;
-                self.explicit_put(idx)?;
-                keeps_top = true;
+                self.explicit_put(idx)
             }
             b'r' => {
                 let idx = self.uint(4, "LONG_BINPUT")?;
-                self.explicit_put(idx)?;
-                keeps_top = true;
+                self.explicit_put(idx)
             }
-            0x94 => {
+            _ => {
                 if self.explicit_puts {
                     return Err("pickle mixes MEMOIZE with explicit memo indices".to_string());
                 }
                 let idx = self.memoized;
                 self.memoized += 1;
                 self.put(idx);
-                keeps_top = true;
+                Ok(())
             }
-            b'g' => {
-                let idx = self.index_line("GET")?;
-                self.push_memo(idx);
-                keeps_top = true;
-            }
-            b'h' => {
-                let idx = self.uint(1, "BINGET")?;
-                self.push_memo(idx);
-                keeps_top = true;
-            }
-            b'j' => {
-                let idx = self.uint(4, "LONG_BINGET")?;
-                self.push_memo(idx);
-                keeps_top = true;
-            }
-            // Globals: the whole point of the scan.
+        }
+    }
+
+    /// GET, BINGET and LONG_BINGET: a memo slot's value comes back on top.
+    fn memo_get(&mut self, op: u8) -> Result<(), String> {
+        let idx = match op {
+            b'g' => self.index_line("GET")?,
+            b'h' => self.uint(1, "BINGET")?,
+            _ => self.uint(4, "LONG_BINGET")?,
+        };
+        self.push_memo(idx);
+        Ok(())
+    }
+
+    /// GLOBAL, STACK_GLOBAL and INST: each must name an allowed global, and INST, which
+    /// would also call it, is refused after naming it.
+    fn global(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'c' => {
                 let module = self.line("GLOBAL module")?;
                 let name = self.line("GLOBAL name")?;
-                global_check(module, name)?;
+                global_check(module, name)
             }
             0x93 => {
                 let (Some(module), Some(name)) = self.top2 else {
@@ -330,43 +298,96 @@ impl<'a> Scanner<'a> {
                     );
                 };
                 let slice = |(start, len): (usize, usize)| &self.data[start..start + len];
-                global_check(slice(module), slice(name))?;
+                global_check(slice(module), slice(name))
             }
-            b'i' => {
+            _ => {
                 let module = self.line("INST module")?;
                 let name = self.line("INST name")?;
                 global_check(module, name)?;
-                return Err("unsupported opcode INST (torch.save never writes it)".to_string());
-            }
-            // Calls: only reachable with allowed callables, since every callable is a global.
-            b'R' | b'b' | b'Q' => {}
-            other => {
-                let name = match other {
-                    b'P' => "PERSID",
-                    0x81 => "NEWOBJ",
-                    0x92 => "NEWOBJ_EX",
-                    b'o' => "OBJ",
-                    0x82 => "EXT1",
-                    0x83 => "EXT2",
-                    0x84 => "EXT4",
-                    0x8f => "EMPTY_SET",
-                    0x90 => "ADDITEMS",
-                    0x91 => "FROZENSET",
-                    0x96 => "BYTEARRAY8",
-                    0x97 => "NEXT_BUFFER",
-                    0x98 => "READONLY_BUFFER",
-                    _ => return Err(format!("invalid pickle opcode 0x{other:02x}")),
-                };
-                return Err(format!(
-                    "unsupported opcode {name} (torch.save never writes it for tensors)"
-                ));
+                Err("unsupported opcode INST (torch.save never writes it)".to_string())
             }
         }
-        if !keeps_top {
-            self.top2 = (None, None);
-        }
-        Ok(false)
     }
+
+    /// Steps over an opcode's argument bytes.
+    fn skip(&mut self, argument: Argument) -> Result<(), String> {
+        match argument {
+            Argument::Nothing => {}
+            Argument::Line(what) => {
+                self.line(what)?;
+            }
+            Argument::Fixed(n, what) => {
+                self.take(n, what)?;
+            }
+            Argument::Payload(n, what) => {
+                self.payload(n, what)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The argument of an opcode the scan has nothing to check in, named for error messages.
+enum Argument {
+    Nothing,
+    /// A newline-terminated text argument.
+    Line(&'static str),
+    /// This many bytes.
+    Fixed(usize, &'static str),
+    /// A payload whose length takes this many bytes.
+    Payload(usize, &'static str),
+}
+
+/// The argument of every other opcode `torch.save` may write; an error naming any opcode that
+/// can create objects other than through an allowed global, or that is no opcode at all.
+fn argument(op: u8) -> Result<Argument, String> {
+    use Argument::{Fixed, Line, Payload};
+    Ok(match op {
+        // Constants and numbers.
+        b'N' | 0x88 | 0x89 => Argument::Nothing,
+        b'I' => Line("INT"),
+        b'L' => Line("LONG"),
+        b'F' => Line("FLOAT"),
+        b'J' => Fixed(4, "BININT"),
+        b'K' => Fixed(1, "BININT1"),
+        b'M' => Fixed(2, "BININT2"),
+        b'G' => Fixed(8, "BINFLOAT"),
+        0x8a => Payload(1, "LONG1"),
+        0x8b => Payload(4, "LONG4"),
+        // Strings that cannot name a global, and bytes.
+        b'V' => Line("UNICODE"),
+        b'T' => Payload(4, "BINSTRING"),
+        b'U' => Payload(1, "SHORT_BINSTRING"),
+        b'B' => Payload(4, "BINBYTES"),
+        b'C' => Payload(1, "SHORT_BINBYTES"),
+        0x8e => Payload(8, "BINBYTES8"),
+        // Containers and stack manipulation.
+        b'(' | b')' | b']' | b'}' | 0x85 | 0x86 | 0x87 | b't' | b'l' | b'd' | b'a' | b'e'
+        | b's' | b'u' | b'0' | b'1' | b'2' => Argument::Nothing,
+        // Calls: only reachable with allowed callables, since every callable is a global.
+        b'R' | b'b' | b'Q' => Argument::Nothing,
+        other => {
+            let name = match other {
+                b'P' => "PERSID",
+                0x81 => "NEWOBJ",
+                0x92 => "NEWOBJ_EX",
+                b'o' => "OBJ",
+                0x82 => "EXT1",
+                0x83 => "EXT2",
+                0x84 => "EXT4",
+                0x8f => "EMPTY_SET",
+                0x90 => "ADDITEMS",
+                0x91 => "FROZENSET",
+                0x96 => "BYTEARRAY8",
+                0x97 => "NEXT_BUFFER",
+                0x98 => "READONLY_BUFFER",
+                _ => return Err(format!("invalid pickle opcode 0x{other:02x}")),
+            };
+            return Err(format!(
+                "unsupported opcode {name} (torch.save never writes it for tensors)"
+            ));
+        }
+    })
 }
 
 /// Scans one pickle at the start of `data`; returns the offset just past its `STOP`.

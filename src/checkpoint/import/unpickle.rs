@@ -225,9 +225,13 @@ impl Machine<'_, '_> {
         Ok(Value::Storage(storage))
     }
 
+    /// Runs one opcode; true at `STOP`. Opcodes are handled by family: literals push a value
+    /// that nests nothing, containers build or fill lists, tuples and dicts, stack and memo
+    /// opcodes move values around, and objects are the only place a global is named or used.
     fn step(&mut self) -> Result<bool, String> {
         let op = self.take(1)?[0];
         match op {
+            // PROTO and FRAME: their arguments only matter to the scan.
             0x80 => {
                 self.take(1)?;
             }
@@ -235,63 +239,64 @@ impl Machine<'_, '_> {
                 self.take(8)?;
             }
             b'.' => return Ok(true),
-            b'N' => self.push(Value::None, 0)?,
-            0x88 => self.push(Value::Bool(true), 0)?,
-            0x89 => self.push(Value::Bool(false), 0)?,
+            b'N' | 0x88 | 0x89 | b'I' | b'L' | b'F' | b'J' | b'K' | b'M' | b'G' | 0x8a | 0x8b => {
+                let v = self.scalar(op)?;
+                self.push(v, 0)?;
+            }
+            b'X' | 0x8c | 0x8d | b'V' | b'T' | b'U' | b'B' | b'C' | 0x8e => {
+                let v = self.string(op)?;
+                self.push(v, 0)?;
+            }
+            b'(' | b')' | b']' | b'}' | 0x85..=0x87 | b't' | b'l' | b'd' => self.container(op)?,
+            b'a' | b'e' | b'u' | b's' => self.add_items(op)?,
+            b'0' | b'1' | b'2' => self.stack_op(op)?,
+            b'p' | b'g' | b'q' | b'h' | b'r' | b'j' | 0x94 => self.memo_op(op)?,
+            b'c' | 0x93 | b'Q' | b'R' | b'b' => self.object(op)?,
+            other => return Err(unsupported(other)),
+        }
+        Ok(false)
+    }
+
+    /// `None`, booleans, ints and floats, in their text and binary forms. Ints beyond `i64`
+    /// are kept only as [`Value::BigInt`]: no tensor argument needs one.
+    fn scalar(&mut self, op: u8) -> Result<Value, String> {
+        Ok(match op {
+            b'N' => Value::None,
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
             b'I' => {
                 let text = self.line()?;
-                let v = match text.as_str() {
+                match text.as_str() {
                     "00" => Value::Bool(false),
                     "01" => Value::Bool(true),
                     t => Value::Int(t.parse().map_err(|_| format!("bad INT {t:?}"))?),
-                };
-                self.push(v, 0)?;
+                }
             }
             b'L' => {
                 let text = self.line()?;
                 let t = text.strip_suffix('L').unwrap_or(&text);
-                let v = t.parse().map(Value::Int).unwrap_or(Value::BigInt);
-                self.push(v, 0)?;
+                t.parse().map(Value::Int).unwrap_or(Value::BigInt)
             }
             b'F' => {
                 let text = self.line()?;
-                let v = text.parse().map_err(|_| format!("bad FLOAT {text:?}"))?;
-                self.push(Value::Float(v), 0)?;
+                Value::Float(text.parse().map_err(|_| format!("bad FLOAT {text:?}"))?)
             }
-            b'J' => {
-                let v = self.uint(4)? as u32 as i32;
-                self.push(Value::Int(i64::from(v)), 0)?;
-            }
-            b'K' => {
-                let v = self.uint(1)?;
-                self.push(Value::Int(v as i64), 0)?;
-            }
-            b'M' => {
-                let v = self.uint(2)?;
-                self.push(Value::Int(v as i64), 0)?;
-            }
+            b'J' => Value::Int(i64::from(self.uint(4)? as u32 as i32)),
+            b'K' => Value::Int(self.uint(1)? as i64),
+            b'M' => Value::Int(self.uint(2)? as i64),
             b'G' => {
                 let bytes: [u8; 8] = self.take(8)?.try_into().map_err(|_| "truncated")?;
-                self.push(Value::Float(f64::from_be_bytes(bytes)), 0)?;
+                Value::Float(f64::from_be_bytes(bytes))
             }
-            0x8a | 0x8b => {
-                let bytes = self.sized(if op == 0x8a { 1 } else { 4 })?;
-                let v = if bytes.is_empty() {
-                    Value::Int(0)
-                } else if bytes.len() <= 8 {
-                    let fill = if bytes[bytes.len() - 1] & 0x80 != 0 {
-                        0xFF
-                    } else {
-                        0
-                    };
-                    let mut wide = [fill; 8];
-                    wide[..bytes.len()].copy_from_slice(bytes);
-                    Value::Int(i64::from_le_bytes(wide))
-                } else {
-                    Value::BigInt
-                };
-                self.push(v, 0)?;
-            }
+            0x8a | 0x8b => long(self.sized(if op == 0x8a { 1 } else { 4 })?),
+            other => return Err(unsupported(other)),
+        })
+    }
+
+    /// Strings (unicode, or protocol 0-2 byte strings read as Latin-1) and bytes, whose
+    /// contents no tensor needs.
+    fn string(&mut self, op: u8) -> Result<Value, String> {
+        Ok(match op {
             b'X' | 0x8c | 0x8d => {
                 let n = match op {
                     b'X' => 4,
@@ -299,18 +304,14 @@ impl Machine<'_, '_> {
                     _ => 8,
                 };
                 let s = std::str::from_utf8(self.sized(n)?)
-                    .map_err(|_| "string is not UTF-8".to_string())?
-                    .into();
-                self.push(Value::Str(s), 0)?;
+                    .map_err(|_| "string is not UTF-8".to_string())?;
+                Value::Str(s.into())
             }
-            b'V' => {
-                let s = self.line()?;
-                self.push(Value::Str(s.into()), 0)?;
-            }
+            b'V' => Value::Str(self.line()?.into()),
             b'T' | b'U' => {
                 let s = self.sized(if op == b'T' { 4 } else { 1 })?;
                 let s: String = s.iter().map(|&b| char::from(b)).collect();
-                self.push(Value::Str(s.into()), 0)?;
+                Value::Str(s.into())
             }
             b'B' | b'C' | 0x8e => {
                 let n = match op {
@@ -319,8 +320,15 @@ impl Machine<'_, '_> {
                     _ => 8,
                 };
                 self.sized(n)?;
-                self.push(Value::Bytes, 0)?;
+                Value::Bytes
             }
+            other => return Err(unsupported(other)),
+        })
+    }
+
+    /// MARK, the empty containers, and tuples, lists and dicts built from the stack.
+    fn container(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'(' => self.marks.push(self.stack.len()),
             b')' => self.push(Value::Tuple(Rc::default()), 0)?,
             b']' => self.push(Value::List(Rc::default()), 0)?,
@@ -351,19 +359,34 @@ impl Machine<'_, '_> {
                 self.push(Value::Dict(Rc::default()), 0)?;
                 self.extend(items, depth, true)?;
             }
+            other => return Err(unsupported(other)),
+        }
+        Ok(())
+    }
+
+    /// APPEND, APPENDS, SETITEMS and SETITEM: items into the list or dict below them.
+    fn add_items(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'a' => {
                 let s = self.pop()?;
-                self.extend(vec![s.value], s.depth, false)?;
+                self.extend(vec![s.value], s.depth, false)
             }
             b'e' | b'u' => {
                 let (items, depth) = self.pop_mark()?;
-                self.extend(items, depth, op == b'u')?;
+                self.extend(items, depth, op == b'u')
             }
             b's' => {
                 let v = self.pop()?;
                 let k = self.pop()?;
-                self.extend(vec![k.value, v.value], k.depth.max(v.depth), true)?;
+                self.extend(vec![k.value, v.value], k.depth.max(v.depth), true)
             }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// POP (of a value, or of a MARK on top), POP_MARK and DUP.
+    fn stack_op(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'0' => {
                 if self.marks.last() == Some(&self.stack.len()) {
                     self.marks.pop();
@@ -379,42 +402,39 @@ impl Machine<'_, '_> {
                 let (value, depth) = (top.value.clone(), top.depth);
                 self.push(value, depth)?;
             }
+            other => return Err(unsupported(other)),
+        }
+        Ok(())
+    }
+
+    /// The memo's puts and gets, with text, 1-byte and 4-byte indices, and MEMOIZE.
+    fn memo_op(&mut self, op: u8) -> Result<(), String> {
+        let idx = match op {
             b'p' | b'g' => {
                 let text = self.line()?;
-                let idx = text
-                    .parse()
-                    .map_err(|_| format!("bad memo index {text:?}"))?;
-                if op == b'p' {
-                    self.memo_put(idx)?
-                } else {
-                    self.memo_get(idx)?
-                }
+                text.parse()
+                    .map_err(|_| format!("bad memo index {text:?}"))?
             }
-            b'q' | b'h' => {
-                let idx = self.uint(1)?;
-                if op == b'q' {
-                    self.memo_put(idx)?
-                } else {
-                    self.memo_get(idx)?
-                }
-            }
-            b'r' | b'j' => {
-                let idx = self.uint(4)?;
-                if op == b'r' {
-                    self.memo_put(idx)?
-                } else {
-                    self.memo_get(idx)?
-                }
-            }
-            0x94 => {
-                let idx = self.memo.len() as u64;
-                self.memo_put(idx)?;
-            }
+            b'q' | b'h' => self.uint(1)?,
+            b'r' | b'j' => self.uint(4)?,
+            0x94 => self.memo.len() as u64,
+            other => return Err(unsupported(other)),
+        };
+        match op {
+            b'g' | b'h' | b'j' => self.memo_get(idx),
+            _ => self.memo_put(idx),
+        }
+    }
+
+    /// Globals (already allowed by the scan), persistent ids, REDUCE and BUILD: the opcodes
+    /// that stand for calls, each interpreted by [`super::value`] rather than made.
+    fn object(&mut self, op: u8) -> Result<(), String> {
+        match op {
             b'c' => {
                 let module = self.line()?;
                 let name = self.line()?;
                 let g = value::global(&module, &name)?;
-                self.push(g, 0)?;
+                self.push(g, 0)
             }
             0x93 => {
                 let name = self.pop()?.value;
@@ -423,38 +443,59 @@ impl Machine<'_, '_> {
                     return Err("STACK_GLOBAL operands are not strings".to_string());
                 };
                 let g = value::global(&module, &name)?;
-                self.push(g, 0)?;
+                self.push(g, 0)
             }
             b'Q' => {
                 let pid = self.pop()?.value;
                 let storage = self.persistent(pid)?;
-                self.push(storage, 0)?;
+                self.push(storage, 0)
             }
             b'R' => {
                 let args = self.pop()?;
                 let callable = self.pop()?.value;
                 let v = value::reduce(callable, args.value)?;
-                self.push(v, args.depth)?;
+                self.push(v, args.depth)
             }
-            b'b' => {
-                let state = self.pop()?.value;
-                let target = self.top_mut()?;
-                // An OrderedDict's state is its attributes (a state dict's `_metadata`),
-                // not items: nothing a tensor needs.
-                match (&target.value, state) {
-                    (Value::Dict(_), Value::Dict(_) | Value::None) => {}
-                    (t, s) => {
-                        return Err(format!(
-                            "BUILD of a {} with a {}",
-                            t.type_name(),
-                            s.type_name()
-                        ))
-                    }
-                }
-            }
-            other => return Err(format!("unsupported pickle opcode 0x{other:02x}")),
+            b'b' => self.build(),
+            other => Err(unsupported(other)),
         }
-        Ok(false)
+    }
+
+    /// BUILD: an OrderedDict's state is its attributes (a state dict's `_metadata`), not
+    /// items: nothing a tensor needs. Any other BUILD is refused.
+    fn build(&mut self) -> Result<(), String> {
+        let state = self.pop()?.value;
+        let target = self.top_mut()?;
+        match (&target.value, state) {
+            (Value::Dict(_), Value::Dict(_) | Value::None) => Ok(()),
+            (t, s) => Err(format!(
+                "BUILD of a {} with a {}",
+                t.type_name(),
+                s.type_name()
+            )),
+        }
+    }
+}
+
+fn unsupported(op: u8) -> String {
+    format!("unsupported pickle opcode 0x{op:02x}")
+}
+
+/// A LONG1/LONG4 payload: little-endian two's complement.
+fn long(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Int(0)
+    } else if bytes.len() <= 8 {
+        let fill = if bytes[bytes.len() - 1] & 0x80 != 0 {
+            0xFF
+        } else {
+            0
+        };
+        let mut wide = [fill; 8];
+        wide[..bytes.len()].copy_from_slice(bytes);
+        Value::Int(i64::from_le_bytes(wide))
+    } else {
+        Value::BigInt
     }
 }
 

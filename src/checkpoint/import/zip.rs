@@ -123,27 +123,29 @@ fn locate_directory(file: &mut File, file_len: u64) -> Result<(u64, u64, u64), S
     Ok((offset, size, entries))
 }
 
-/// Reads and checks the whole directory; every entry's data lies before the directory.
-pub fn read_directory(file: &mut File, file_len: u64) -> Result<Vec<Entry>, String> {
-    let (dir_at, dir_size, count) = locate_directory(file, file_len)?;
-    let dir = read_at(file, dir_at, dir_size as usize, "zip central directory")?;
-    let mut entries = Vec::with_capacity(count.min(4096) as usize);
-    let mut names = HashSet::new();
-    let mut at = 0usize;
-    for _ in 0..count {
-        if at + 46 > dir.len() || u32_at(&dir, at) != CENTRAL_SIG {
+/// A central-directory record, with any zip64 sizes and offset already in place.
+struct Central {
+    name: String,
+    flags: u16,
+    method: u16,
+    crc32: u32,
+    compressed: u64,
+    size: u64,
+    disk: u16,
+    local_at: u64,
+    /// Where the next record starts in the directory.
+    next: usize,
+}
+
+impl Central {
+    /// Parses the record at `at`; its name, extra field and comment must lie within `dir`.
+    fn parse(dir: &[u8], at: usize) -> Result<Self, String> {
+        if at + 46 > dir.len() || u32_at(dir, at) != CENTRAL_SIG {
             return Err("zip central directory is corrupt".to_string());
         }
-        let flags = u16_at(&dir, at + 8);
-        let method = u16_at(&dir, at + 10);
-        let crc32 = u32_at(&dir, at + 16);
-        let mut csize = u64::from(u32_at(&dir, at + 20));
-        let mut usize_ = u64::from(u32_at(&dir, at + 24));
-        let name_len = usize::from(u16_at(&dir, at + 28));
-        let extra_len = usize::from(u16_at(&dir, at + 30));
-        let comment_len = usize::from(u16_at(&dir, at + 32));
-        let disk = u16_at(&dir, at + 34);
-        let mut local_at = u64::from(u32_at(&dir, at + 42));
+        let name_len = usize::from(u16_at(dir, at + 28));
+        let extra_len = usize::from(u16_at(dir, at + 30));
+        let comment_len = usize::from(u16_at(dir, at + 32));
         let name_at = at + 46;
         let extra_at = name_at + name_len;
         let next = extra_at + extra_len + comment_len;
@@ -153,8 +155,24 @@ pub fn read_directory(file: &mut File, file_len: u64) -> Result<Vec<Entry>, Stri
         let name = std::str::from_utf8(&dir[name_at..extra_at])
             .map_err(|_| "zip entry name is not UTF-8".to_string())?
             .to_string();
-        // Zip64 sizes and offset, in this order, for the fields that overflowed.
-        let mut extra = &dir[extra_at..extra_at + extra_len];
+        let mut record = Self {
+            name,
+            flags: u16_at(dir, at + 8),
+            method: u16_at(dir, at + 10),
+            crc32: u32_at(dir, at + 16),
+            compressed: u64::from(u32_at(dir, at + 20)),
+            size: u64::from(u32_at(dir, at + 24)),
+            disk: u16_at(dir, at + 34),
+            local_at: u64::from(u32_at(dir, at + 42)),
+            next,
+        };
+        record.widen(&dir[extra_at..extra_at + extra_len])?;
+        Ok(record)
+    }
+
+    /// Takes the zip64 sizes and offset, in this order, for the fields that overflowed.
+    fn widen(&mut self, mut extra: &[u8]) -> Result<(), String> {
+        let name = &self.name;
         while extra.len() >= 4 {
             let id = u16_at(extra, 0);
             let len = usize::from(u16_at(extra, 2));
@@ -171,34 +189,48 @@ pub fn read_directory(file: &mut File, file_len: u64) -> Result<Vec<Entry>, Stri
                     }
                     Ok(())
                 };
-                wide(&mut usize_)?;
-                wide(&mut csize)?;
-                wide(&mut local_at)?;
+                wide(&mut self.size)?;
+                wide(&mut self.compressed)?;
+                wide(&mut self.local_at)?;
             }
             extra = &extra[4 + len..];
         }
-        if flags & 0x41 != 0 {
+        Ok(())
+    }
+
+    /// Refuses what `torch.save` never writes: encryption, compression, other disks.
+    fn check_stored(&self) -> Result<(), String> {
+        let name = &self.name;
+        if self.flags & 0x41 != 0 {
             return Err(format!("zip entry {name} is encrypted"));
         }
-        if method != 0 {
+        if self.method != 0 {
             return Err(format!(
-                "zip entry {name} is compressed (method {method}); torch.save stores every entry \
-                 uncompressed"
+                "zip entry {name} is compressed (method {}); torch.save stores every entry \
+                 uncompressed",
+                self.method
             ));
         }
-        if csize != usize_ {
+        if self.compressed != self.size {
             return Err(format!(
-                "zip entry {name} declares {usize_} bytes but stores {csize}"
+                "zip entry {name} declares {} bytes but stores {}",
+                self.size, self.compressed
             ));
         }
-        if disk != 0 && disk != 0xFFFF {
+        if self.disk != 0 && self.disk != 0xFFFF {
             return Err("multi-disk zip archives are not supported".to_string());
         }
-        if !names.insert(name.clone()) {
-            return Err(format!("zip entry {name} appears twice"));
-        }
-        // The local header repeats the name and may carry its own (alignment) extra field.
-        if local_at
+        Ok(())
+    }
+
+    /// Where the entry's data starts: after its local header, which must lie before the
+    /// directory (at `dir_at`) and name the same entry; it may carry its own (alignment)
+    /// extra field.
+    fn data_start(&self, file: &mut File, dir_at: u64) -> Result<u64, String> {
+        let name = &self.name;
+        let name_len = name.len();
+        if self
+            .local_at
             .checked_add(30 + name_len as u64)
             .is_none_or(|end| end > dir_at)
         {
@@ -206,33 +238,50 @@ pub fn read_directory(file: &mut File, file_len: u64) -> Result<Vec<Entry>, Stri
                 "zip entry {name}: local header lies outside the archive"
             ));
         }
-        let local = read_at(file, local_at, 30 + name_len, "zip local header")?;
+        let local = read_at(file, self.local_at, 30 + name_len, "zip local header")?;
         if u32_at(&local, 0) != LOCAL_SIG {
             return Err(format!("zip entry {name}: corrupt local header"));
         }
         let local_name_len = u64::from(u16_at(&local, 26));
         let local_extra_len = u64::from(u16_at(&local, 28));
-        let data_start = local_at + 30 + local_name_len + local_extra_len;
+        let data_start = self.local_at + 30 + local_name_len + local_extra_len;
         if local_name_len != name_len as u64 || &local[30..] != name.as_bytes() {
             return Err(format!(
                 "zip entry {name}: local header names a different entry"
             ));
         }
-        if data_start
-            .checked_add(usize_)
-            .is_none_or(|end| end > dir_at)
-        {
+        Ok(data_start)
+    }
+}
+
+/// Reads and checks the whole directory; every entry's data lies before the directory.
+pub fn read_directory(file: &mut File, file_len: u64) -> Result<Vec<Entry>, String> {
+    let (dir_at, dir_size, count) = locate_directory(file, file_len)?;
+    let dir = read_at(file, dir_at, dir_size as usize, "zip central directory")?;
+    let mut entries = Vec::with_capacity(count.min(4096) as usize);
+    let mut names = HashSet::new();
+    let mut at = 0usize;
+    for _ in 0..count {
+        let record = Central::parse(&dir, at)?;
+        record.check_stored()?;
+        let name = &record.name;
+        if !names.insert(name.clone()) {
+            return Err(format!("zip entry {name} appears twice"));
+        }
+        let data_start = record.data_start(file, dir_at)?;
+        let size = record.size;
+        if data_start.checked_add(size).is_none_or(|end| end > dir_at) {
             return Err(format!(
-                "zip entry {name} claims {usize_} bytes, more than the archive holds"
+                "zip entry {name} claims {size} bytes, more than the archive holds"
             ));
         }
+        at = record.next;
         entries.push(Entry {
-            name,
-            size: usize_,
-            crc32,
+            name: record.name,
+            size,
+            crc32: record.crc32,
             data_start,
         });
-        at = next;
     }
     if at != dir.len() {
         return Err("zip central directory has trailing bytes".to_string());

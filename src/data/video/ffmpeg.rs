@@ -88,34 +88,11 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
     let ctx =
         ff::codec::context::Context::from_parameters(params).map_err(|e| undecodable(path, e))?;
     let decoder = ctx.decoder().video().map_err(|e| undecodable(path, e))?;
-    let (avg, base) = (rate(stream.avg_frame_rate()), rate(stream.rate()));
-    let fps = avg
-        .or(base)
-        .ok_or_else(|| undecodable(path, "the video stream has no frame rate"))?;
-    // FFmpeg's base rate is read off the timestamps, the average is frames over duration: a
-    // variable-rate file (MP4) shows as the two disagreeing, and then only counting finds a
-    // frame. The base rate is the exact step of a constant-rate stream.
-    let step_fps = match (avg, base) {
-        (Some(a), Some(b)) => ((a / b - 1.0).abs() < 0.01).then_some(b),
-        (a, b) => a.or(b),
-    };
+    let (fps, step_fps) = rates(&stream, path)?;
     let time_base = rate(stream.time_base())
         .ok_or_else(|| undecodable(path, "the video stream has no time base"))?;
     let start = Some(stream.start_time()).filter(|&ts| ts != ff::ffi::AV_NOPTS_VALUE);
-    // A first guess, checked while decoding: WebM/Matroska store no frame count, piped files
-    // and raw bitstreams no duration either (0: count by decoding).
-    let frames = if stream.frames() > 0 {
-        stream.frames() as usize
-    } else {
-        let secs = if stream.duration() > 0 {
-            stream.duration() as f64 * time_base
-        } else if input.duration() > 0 {
-            input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
-        } else {
-            0.0
-        };
-        (secs * fps).round() as usize
-    };
+    let frames = frame_count_guess(&input, &stream, time_base, fps);
     if decoder.width() == 0 || decoder.height() == 0 {
         return Err(undecodable(path, "the video stream has no frame size"));
     }
@@ -139,6 +116,38 @@ fn open(path: &Path) -> Result<Opened, DecodeError> {
         info,
         decoder,
     })
+}
+
+/// The stream's frame rate, and the rate its timestamps step by when it looks constant-rate.
+fn rates(stream: &ff::Stream, path: &Path) -> Result<(f64, Option<f64>), DecodeError> {
+    let (avg, base) = (rate(stream.avg_frame_rate()), rate(stream.rate()));
+    let fps = avg
+        .or(base)
+        .ok_or_else(|| undecodable(path, "the video stream has no frame rate"))?;
+    // FFmpeg's base rate is read off the timestamps, the average is frames over duration: a
+    // variable-rate file (MP4) shows as the two disagreeing, and then only counting finds a
+    // frame. The base rate is the exact step of a constant-rate stream.
+    let step_fps = match (avg, base) {
+        (Some(a), Some(b)) => ((a / b - 1.0).abs() < 0.01).then_some(b),
+        (a, b) => a.or(b),
+    };
+    Ok((fps, step_fps))
+}
+
+/// A first guess at the frame count, checked while decoding: WebM/Matroska store no frame
+/// count, piped files and raw bitstreams no duration either (0: count by decoding).
+fn frame_count_guess(input: &Input, stream: &ff::Stream, time_base: f64, fps: f64) -> usize {
+    if stream.frames() > 0 {
+        return stream.frames() as usize;
+    }
+    let secs = if stream.duration() > 0 {
+        stream.duration() as f64 * time_base
+    } else if input.duration() > 0 {
+        input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+    } else {
+        0.0
+    };
+    (secs * fps).round() as usize
 }
 
 /// Decoded frames as packed RGB24, one buffer each.
@@ -256,6 +265,132 @@ fn next_packet(
     }
 }
 
+/// The frame grid of a constant-rate stream: frame `i` is shown at `start + i / fps`.
+#[derive(Clone, Copy)]
+struct Grid {
+    /// The stream's first timestamp, in stream units.
+    start: i64,
+    /// Seconds per timestamp unit.
+    time_base: f64,
+    /// Seconds per frame.
+    frame_secs: f64,
+}
+
+impl Grid {
+    /// The frame shown at `ts`; none off the frame grid (by more than a quarter frame:
+    /// timestamps rounded to a millisecond stay far within it) or before the first frame.
+    fn index(self, ts: i64) -> Option<usize> {
+        let x = (ts - self.start) as f64 * self.time_base / self.frame_secs;
+        let i = x.round();
+        (i >= 0.0 && (x - i).abs() <= 0.25).then_some(i as usize)
+    }
+
+    /// Frame `i`'s time in container units (AV_TIME_BASE), to seek by.
+    fn seek_target(self, i: usize) -> i64 {
+        let secs = i as f64 * self.frame_secs + self.start as f64 * self.time_base;
+        (secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64
+    }
+}
+
+/// What a pass by timestamp has seen, and the wanted frames it has kept.
+struct GridPass<'w> {
+    grid: Grid,
+    /// Distinct, ascending.
+    wanted: &'w [usize],
+    /// Packets per frame index up to the last wanted: exactly one each, or the timestamps do
+    /// not step by one frame (variable rate, a wrong rate).
+    packets_at: BTreeMap<usize, u32>,
+    got: BTreeMap<usize, Vec<u8>>,
+    /// The index of the first frame that came out of the decoder.
+    first_out: Option<usize>,
+    /// Frames decoded.
+    produced: usize,
+}
+
+/// What draining the decoder found.
+enum Drained {
+    /// Every frame came out on the grid, none past the last wanted.
+    OnGrid,
+    /// A frame past the last wanted came out: nothing more to decode.
+    PastLast,
+    /// The timestamps do not give frame positions.
+    OffGrid,
+}
+
+impl GridPass<'_> {
+    fn first(&self) -> usize {
+        self.wanted[0]
+    }
+
+    fn last(&self) -> usize {
+        self.wanted[self.wanted.len() - 1]
+    }
+
+    /// Counts a packet at its frame and sends it to the decoder; false when its timestamp is
+    /// off the grid or a second packet lands on one frame.
+    fn send(&mut self, decoder: &mut ff::decoder::Video, p: &ff::Packet) -> bool {
+        let Some(i) = p.pts().and_then(|ts| self.grid.index(ts)) else {
+            return false;
+        };
+        if i <= self.last() {
+            let n = self.packets_at.entry(i).or_default();
+            *n += 1;
+            if *n > 1 {
+                return false;
+            }
+        }
+        // A frame nobody asked for that no other frame references need not be decoded at all
+        // (B-frames mostly).
+        decoder.skip_frame(if self.wanted.binary_search(&i).is_ok() {
+            ff::Discard::Default
+        } else {
+            ff::Discard::NonReference
+        });
+        // A packet that does not decode shows as a missing frame in `finish`.
+        let _ = decoder.send_packet(p);
+        true
+    }
+
+    /// Takes every frame the decoder has ready, keeping the wanted ones.
+    fn drain(
+        &mut self,
+        decoder: &mut ff::decoder::Video,
+        frame: &mut VideoFrame,
+        path: &Path,
+        conv: &mut Converter,
+    ) -> Result<Drained, DecodeError> {
+        while decoder.receive_frame(frame).is_ok() {
+            self.produced += 1;
+            let Some(i) = frame
+                .timestamp()
+                .or(frame.pts())
+                .and_then(|ts| self.grid.index(ts))
+            else {
+                return Ok(Drained::OffGrid);
+            };
+            if *self.first_out.get_or_insert(i) > self.first() {
+                // The seek landed after the wanted frame (a file with a poor index).
+                return Ok(Drained::OffGrid);
+            }
+            if i > self.last() {
+                return Ok(Drained::PastLast);
+            }
+            if self.wanted.binary_search(&i).is_ok() && !self.got.contains_key(&i) {
+                self.got.insert(i, conv.convert(path, frame)?);
+            }
+        }
+        Ok(Drained::OnGrid)
+    }
+
+    /// The wanted frames, if every frame from the first decoded to the last wanted had
+    /// exactly one packet and every wanted frame came out.
+    fn finish(self) -> Option<RgbFrames> {
+        let from = self.first_out.unwrap_or(self.first());
+        let regular = (from..=self.last()).all(|i| self.packets_at.get(&i) == Some(&1));
+        (regular && self.got.len() == self.wanted.len()).then(|| self.got.into_values().collect())
+    }
+}
+
 /// Frames `wanted` (distinct, ascending) found by their timestamps after a seek, or `None` when
 /// the file's timestamps turn out not to give frame positions; with the frames decoded.
 fn by_timestamp(
@@ -267,86 +402,49 @@ fn by_timestamp(
     let (Some(start), Some(step_fps)) = (o.start, o.step_fps) else {
         return Ok((None, 0));
     };
-    let (first, last) = (wanted[0], wanted[wanted.len() - 1]);
-    let frame_secs = 1.0 / step_fps;
-    let time_base = o.time_base;
-    // The frame shown at `ts`; none off the frame grid (by more than a quarter frame: timestamps
-    // rounded to a millisecond stay far within it) or before the first frame.
-    let index = move |ts: i64| -> Option<usize> {
-        let x = (ts - start) as f64 * time_base / frame_secs;
-        let i = x.round();
-        (i >= 0.0 && (x - i).abs() <= 0.25).then_some(i as usize)
+    let grid = Grid {
+        start,
+        time_base: o.time_base,
+        frame_secs: 1.0 / step_fps,
     };
-    if first > 0 {
-        // Seek by container time (AV_TIME_BASE units) to at most the wanted frame's time; the
-        // demuxer moves to the key frame at or before it.
-        let secs = first as f64 * frame_secs + start as f64 * time_base;
-        let ts = (secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+    if wanted[0] > 0 {
+        // Seek by container time to at most the wanted frame's time; the demuxer moves to the
+        // key frame at or before it.
+        let ts = grid.seek_target(wanted[0]);
         if o.input.seek(ts, ..ts).is_err() {
             return Ok((None, 0));
         }
     }
-    // Packets per frame index up to the last wanted: exactly one each, or the timestamps do not
-    // step by one frame (variable rate, a wrong rate).
-    let mut packets_at: BTreeMap<usize, u32> = BTreeMap::new();
-    let mut got: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
-    let mut first_out: Option<usize> = None;
-    let mut produced = 0usize;
+    let mut pass = GridPass {
+        grid,
+        wanted,
+        packets_at: BTreeMap::new(),
+        got: BTreeMap::new(),
+        first_out: None,
+        produced: 0,
+    };
     let mut frame = VideoFrame::empty();
-    'packets: loop {
+    loop {
         let packet = next_packet(&mut o, path, &mut |_| {})?;
         match &packet {
             Some(p) => {
-                let Some(i) = p.pts().and_then(index) else {
-                    return Ok((None, produced));
-                };
-                if i <= last {
-                    let n = packets_at.entry(i).or_default();
-                    *n += 1;
-                    if *n > 1 {
-                        return Ok((None, produced));
-                    }
+                if !pass.send(&mut o.decoder, p) {
+                    return Ok((None, pass.produced));
                 }
-                // A frame nobody asked for that no other frame references need not be decoded
-                // at all (B-frames mostly).
-                o.decoder.skip_frame(if wanted.binary_search(&i).is_ok() {
-                    ff::Discard::Default
-                } else {
-                    ff::Discard::NonReference
-                });
-                // A packet that does not decode shows as a missing frame below.
-                let _ = o.decoder.send_packet(p);
             }
             None => {
                 let _ = o.decoder.send_eof();
             }
         }
-        while o.decoder.receive_frame(&mut frame).is_ok() {
-            produced += 1;
-            let Some(i) = frame.timestamp().or(frame.pts()).and_then(index) else {
-                return Ok((None, produced));
-            };
-            if *first_out.get_or_insert(i) > first {
-                // The seek landed after the wanted frame (a file with a poor index).
-                return Ok((None, produced));
-            }
-            if i > last {
-                break 'packets;
-            }
-            if wanted.binary_search(&i).is_ok() && !got.contains_key(&i) {
-                got.insert(i, conv.convert(path, &frame)?);
-            }
-        }
-        if packet.is_none() {
-            break;
+        match pass.drain(&mut o.decoder, &mut frame, path, conv)? {
+            Drained::OffGrid => return Ok((None, pass.produced)),
+            Drained::PastLast => break,
+            Drained::OnGrid if packet.is_none() => break,
+            Drained::OnGrid => {}
         }
     }
-    let from = first_out.unwrap_or(first);
-    let regular = (from..=last).all(|i| packets_at.get(&i) == Some(&1));
-    if !regular || got.len() != wanted.len() {
-        return Ok((None, produced));
-    }
-    Ok((Some(got.into_values().collect()), produced))
+    let produced = pass.produced;
+    Ok((pass.finish(), produced))
 }
 
 /// What decoding by position found.

@@ -37,8 +37,11 @@ fn id_of(v: &Value) -> Option<String> {
     }
 }
 
-pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
-    let (list_name, reference) = match split {
+const LABELS_NAME: &str = "something-something-v2-labels.json";
+
+/// The published list of `split`, and the reference's pre-processed one.
+fn list_names(split: Split) -> (&'static str, &'static str) {
+    match split {
         Split::Train => (
             "something-something-v2-train.json",
             "something-something-v2-train-with-label.json",
@@ -47,10 +50,13 @@ pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
             "something-something-v2-validation.json",
             "something-something-v2-validation-with-label.json",
         ),
-    };
-    let labels_name = "something-something-v2-labels.json";
+    }
+}
+
+pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
+    let (list_name, reference) = list_names(split);
     let (Ok(labels_path), Ok(list_path)) = (
-        dirs.find_anno(&[labels_name.into()]),
+        dirs.find_anno(&[LABELS_NAME.into()]),
         dirs.find_anno(&[list_name.into()]),
     ) else {
         return match dirs.find_anno(&[reference.into()]) {
@@ -58,15 +64,25 @@ pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
             Err(_) => Err(not_found(
                 Dataset::Ssv2,
                 format!(
-                    "{labels_name} and {list_name} (or the reference's {reference}) in {}",
+                    "{LABELS_NAME} and {list_name} (or the reference's {reference}) in {}",
                     dirs.anno.display()
                 ),
             )),
         };
     };
-    let Value::Object(map) = json(&labels_path)? else {
+    let (by_template, classes) = read_labels(&labels_path)?;
+    let entries = read_list(&list_path, &by_template, &dirs.root)?;
+    Ok(Read {
+        list: EntryList { entries, classes },
+        source: list_path,
+    })
+}
+
+/// The labels file: the class index of each template, and the templates by index.
+fn read_labels(path: &Path) -> Result<(HashMap<String, i64>, Vec<String>), DatasetError> {
+    let Value::Object(map) = json(path)? else {
         return Err(DatasetError::Invalid {
-            path: labels_path,
+            path: path.to_path_buf(),
             reason: "expected an object of template -> index".into(),
         });
     };
@@ -80,7 +96,7 @@ pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
         }
         .filter(|i| *i < map.len())
         .ok_or_else(|| DatasetError::Invalid {
-            path: labels_path.clone(),
+            path: path.to_path_buf(),
             reason: format!(
                 "`{template}`: index {index} is not a number below {}",
                 map.len()
@@ -89,16 +105,25 @@ pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
         classes[i] = template.clone();
         by_template.insert(template.clone(), i as i64);
     }
-    let Value::Array(items) = json(&list_path)? else {
+    Ok((by_template, classes))
+}
+
+/// A published list: each video is labelled by its template, brackets removed.
+fn read_list(
+    path: &Path,
+    by_template: &HashMap<String, i64>,
+    root: &Path,
+) -> Result<Vec<Entry>, DatasetError> {
+    let Value::Array(items) = json(path)? else {
         return Err(DatasetError::Invalid {
-            path: list_path,
+            path: path.to_path_buf(),
             reason: "expected a list of videos".into(),
         });
     };
     let mut entries = Vec::with_capacity(items.len());
     for (k, item) in items.iter().enumerate() {
         let bad = |why: String| DatasetError::Invalid {
-            path: list_path.clone(),
+            path: path.to_path_buf(),
             reason: format!("entry {k}: {why}"),
         };
         let id = id_of(item).ok_or_else(|| bad("no `id`".into()))?;
@@ -108,19 +133,16 @@ pub fn read(dirs: &Dirs, split: Split) -> Result<Read, DatasetError> {
             .replace(['[', ']'], "");
         let label = *by_template.get(&template).ok_or_else(|| {
             bad(format!(
-                "video {id}: template `{template}` is not in {labels_name}"
+                "video {id}: template `{template}` is not in {LABELS_NAME}"
             ))
         })?;
         entries.push(Entry {
-            path: media(&dirs.root, &id),
+            path: media(root, &id),
             label,
             id,
         });
     }
-    Ok(Read {
-        list: EntryList { entries, classes },
-        source: list_path,
-    })
+    Ok(entries)
 }
 
 /// The reference's `*-with-label.json`: `{id, label_idx}` objects.
