@@ -46,9 +46,16 @@ fn function_lengths(text: &str) -> Vec<(String, usize)> {
     for (i, line) in lines[..end].iter().enumerate() {
         let body = line.trim_start();
         let indent = &line[..line.len() - body.len()];
-        let rest = ["pub(crate) ", "pub(super) ", "pub ", "const ", "unsafe ", "async "]
-            .iter()
-            .fold(body, |b, p| b.strip_prefix(p).unwrap_or(b));
+        let rest = [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "unsafe ",
+            "async ",
+        ]
+        .iter()
+        .fold(body, |b, p| b.strip_prefix(p).unwrap_or(b));
         let Some(sig) = rest.strip_prefix("fn ") else {
             continue;
         };
@@ -88,7 +95,11 @@ fn no_function_is_longer_than_a_screen() {
             }
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
@@ -110,8 +121,15 @@ fn the_binary_is_thin() {
 
 #[test]
 fn the_repository_explains_itself() {
-    let specs = ["TRAINING", "BACKBONES", "MOSI", "PARAMCROP", "TADACONV", "RESULTS"]
-        .map(|s| format!("{s}.md"));
+    let specs = [
+        "TRAINING",
+        "BACKBONES",
+        "MOSI",
+        "PARAMCROP",
+        "TADACONV",
+        "RESULTS",
+    ]
+    .map(|s| format!("{s}.md"));
     let shared = ["..", "shared"].join("/");
     let mut files = Vec::new();
     for dir in ["src", "augment/src", "augment/tests", "tests", "benches"] {
@@ -127,5 +145,9 @@ fn the_repository_explains_itself() {
             }
         }
     }
-    assert!(found.is_empty(), "cites files the repository lacks:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "cites files the repository lacks:\n{}",
+        found.join("\n")
+    );
 }

@@ -278,6 +278,11 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
     check_optimizer(cfg, &c)?;
     c.positive(cfg.bn.eps, "BN.EPS")?;
     c.probability(cfg.bn.momentum, "BN.MOMENTUM")?;
+    c.check(
+        cfg.bn.weight_decay >= 0.0,
+        "BN.WEIGHT_DECAY",
+        format!("is {}, must be >= 0", cfg.bn.weight_decay),
+    )?;
     check_augmentation(cfg, &c)?;
     check_pretrain(cfg, &c)?;
     check_sizes(cfg, &c)
@@ -395,10 +400,23 @@ fn check_optimizer(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
         "OPTIMIZER.LAYER_WISE_LR_DECAY",
         "must be in (0, 1]",
     )?;
+    // As torch.optim.SGD checks at construction; Adam ignores the momentum keys.
+    let sgd_like = matches!(o.optim_method, OptimMethod::Sgd | OptimMethod::Lars);
     c.check(
-        o.clip_grad_norm >= 0.0,
+        !(sgd_like && o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0)),
+        "OPTIMIZER.NESTEROV",
+        format!(
+            "Nesterov momentum needs MOMENTUM > 0 and DAMPENING 0 (they are {} and {})",
+            o.momentum, o.dampening
+        ),
+    )?;
+    c.check(
+        o.clip_grad_norm.is_finite() && o.clip_grad_norm >= 0.0,
         "OPTIMIZER.CLIP_GRAD_NORM",
-        "must be >= 0 (0 = off)",
+        format!(
+            "is {}, must be 0 (off) or a positive number",
+            o.clip_grad_norm
+        ),
     )?;
     check_lr_policy(cfg, c)
 }
@@ -406,11 +424,23 @@ fn check_optimizer(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
 fn check_lr_policy(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let o = &cfg.optimizer;
     match o.lr_policy {
-        LrPolicy::CosineV2 => c.check(
-            o.cosine_end_lr < o.base_lr,
-            "OPTIMIZER.COSINE_END_LR",
-            "must be below OPTIMIZER.BASE_LR for cosine_v2",
-        ),
+        LrPolicy::CosineV2 => {
+            // The reference asserts this against the rate it runs from, after ADJUST_LR.
+            let base = cfg.base_lr();
+            c.check(
+                o.cosine_end_lr < base,
+                "OPTIMIZER.COSINE_END_LR",
+                format!(
+                    "is {}, must be below BASE_LR ({base} after ADJUST_LR) for cosine_v2",
+                    o.cosine_end_lr
+                ),
+            )?;
+            c.check(
+                !(o.cosine_after_warmup && o.warmup_epochs >= o.max_epoch as f64),
+                "OPTIMIZER.WARMUP_EPOCHS",
+                "must be below MAX_EPOCH when COSINE_AFTER_WARMUP is set",
+            )
+        }
         LrPolicy::StepsWithRelativeLrs => {
             let (steps, lrs) = (
                 o.steps.as_deref().unwrap_or(&[]),
@@ -420,6 +450,18 @@ fn check_lr_policy(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
                 !steps.is_empty(),
                 "OPTIMIZER.STEPS",
                 "steps_with_relative_lrs needs STEPS",
+            )?;
+            // The reference indexes LRS with -1 before a STEPS that does not start at 0, i.e.
+            // trains the first epochs at the *last* rate (docs/training.md).
+            c.check(
+                steps.first() == Some(&0.0),
+                "OPTIMIZER.STEPS",
+                "must start with 0",
+            )?;
+            c.check(
+                steps.windows(2).all(|w| w[1] > w[0]),
+                "OPTIMIZER.STEPS",
+                "must be increasing",
             )?;
             c.check(
                 lrs.len() == steps.len(),

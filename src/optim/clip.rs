@@ -8,18 +8,9 @@ use tch::Tensor;
 use super::OptimError;
 use crate::config::schema::OptimizerConfig;
 
-const KEY_CLIP: &str = "OPTIMIZER.CLIP_GRAD_NORM";
-
 /// The clipping threshold of the config: `None` when CLIP_GRAD_NORM is 0 (off).
-pub fn clip_setting(o: &OptimizerConfig) -> Result<Option<f64>, OptimError> {
-    let v = o.clip_grad_norm;
-    if !v.is_finite() || v < 0.0 {
-        return Err(OptimError::invalid(
-            KEY_CLIP,
-            format!("is {v}, must be 0 (off) or a positive number"),
-        ));
-    }
-    Ok((v > 0.0).then_some(v))
+pub fn clip_threshold(o: &OptimizerConfig) -> Option<f64> {
+    (o.clip_grad_norm > 0.0).then_some(o.clip_grad_norm)
 }
 
 /// Scales the gradients of `params` in place so that their global L2 norm is at most
@@ -32,7 +23,7 @@ pub fn clip_setting(o: &OptimizerConfig) -> Result<Option<f64>, OptimError> {
 pub fn clip_grad_norm<T: Borrow<Tensor>>(params: &[T], max_norm: f64) -> Result<f64, OptimError> {
     if max_norm.is_nan() || max_norm <= 0.0 {
         return Err(OptimError::invalid(
-            KEY_CLIP,
+            "OPTIMIZER.CLIP_GRAD_NORM",
             format!("clipping to {max_norm}: the threshold must be positive"),
         ));
     }

@@ -25,11 +25,11 @@ mod schedule;
 mod sgd;
 mod state;
 
-pub use clip::{clip_grad_norm, clip_setting};
+pub use clip::{clip_grad_norm, clip_threshold};
 pub use groups::{build_groups, trainable_parameters, GroupRules, ParamGroup};
 pub use hyper::Hyper;
 pub use optimizer::Optimizer;
-pub use schedule::{adjusted_base_lr, fractional_epoch, LrSchedule};
+pub use schedule::{fractional_epoch, LrSchedule};
 
 #[cfg(test)]
 mod groups_tests;

@@ -65,7 +65,7 @@ impl Optimizer {
         all_params: &[(String, Tensor)],
         base_lr: f64,
     ) -> Result<Self, OptimError> {
-        Self::from_groups(o.optim_method, Hyper::new(o)?, groups, all_params, base_lr)
+        Self::from_groups(o.optim_method, Hyper::new(o), groups, all_params, base_lr)
     }
 
     /// An optimiser over `groups`. `all_params` are every trainable variable of the model (a

@@ -3,11 +3,7 @@
 
 use std::f64::consts::PI;
 
-use super::OptimError;
-use crate::config::schema::{LrPolicy, OptimMethod, OptimizerConfig};
-
-const KEY_STEPS: &str = "OPTIMIZER.STEPS";
-const KEY_LRS: &str = "OPTIMIZER.LRS";
+use crate::config::schema::{LrPolicy, OptimizerConfig};
 
 /// The epoch (fractional) at iteration `iter` of the outer epoch starting at `cur_epoch`, where
 /// one outer epoch is `iters_per_outer_epoch` iterations covering NUM_FOLDS dataset passes.
@@ -19,20 +15,6 @@ pub fn fractional_epoch(
 ) -> f64 {
     // The reference's expression and evaluation order.
     cur_epoch as f64 + f64::from(num_folds) * iter as f64 / iters_per_outer_epoch.max(1) as f64
-}
-
-/// BASE_LR after OPTIMIZER.ADJUST_LR's linear scaling rule, which applies to sgd and lars only:
-/// BASE_LR · clips_per_step / 256, where a step's clips are TRAIN.BATCH_SIZE videos times
-/// PRETRAIN.NUM_CLIPS_PER_VIDEO when pretraining (1 otherwise).
-///
-/// The reference multiplies by NUM_GPUS · TRAIN.BATCH_SIZE, i.e. it treats BATCH_SIZE as a
-/// per-GPU batch, while its loader splits BATCH_SIZE across the GPUs. tada's TRAIN.BATCH_SIZE is
-/// the whole batch of one step, which is what the rule (SimCLR's) is about.
-pub fn adjusted_base_lr(o: &OptimizerConfig, clips_per_step: usize) -> f64 {
-    if !o.adjust_lr || !matches!(o.optim_method, OptimMethod::Sgd | OptimMethod::Lars) {
-        return o.base_lr;
-    }
-    o.base_lr * clips_per_step as f64 / 256.0
 }
 
 /// LR_POLICY with its parameters, validated.
@@ -50,9 +32,10 @@ pub struct LrSchedule {
 }
 
 impl LrSchedule {
-    /// The schedule of OPTIMIZER around `base_lr` (BASE_LR after [`adjusted_base_lr`]).
-    pub fn new(o: &OptimizerConfig, base_lr: f64) -> Result<Self, OptimError> {
-        let s = Self {
+    /// The schedule of OPTIMIZER around `base_lr` (BASE_LR after ADJUST_LR,
+    /// [`crate::config::Config::base_lr`]). The keys are validated with the config.
+    pub fn new(o: &OptimizerConfig, base_lr: f64) -> Self {
+        Self {
             policy: o.lr_policy,
             base_lr,
             max_epoch: f64::from(o.max_epoch),
@@ -62,76 +45,9 @@ impl LrSchedule {
             cosine_end_lr: o.cosine_end_lr,
             steps: o.steps.clone().unwrap_or_default(),
             lrs: o.lrs.clone().unwrap_or_default(),
-        };
-        s.validate(o.steps.is_some(), o.lrs.is_some())?;
-        Ok(s)
+        }
     }
 
-    fn validate(&self, has_steps: bool, has_lrs: bool) -> Result<(), OptimError> {
-        if self.max_epoch <= 0.0 && self.policy != LrPolicy::StepsWithRelativeLrs {
-            return Err(OptimError::invalid(
-                "OPTIMIZER.MAX_EPOCH",
-                "must be at least 1 for a cosine schedule",
-            ));
-        }
-        match self.policy {
-            LrPolicy::Cosine => {}
-            LrPolicy::CosineV2 => {
-                // The reference asserts this on every call.
-                if self.cosine_end_lr >= self.base_lr {
-                    return Err(OptimError::invalid(
-                        "OPTIMIZER.COSINE_END_LR",
-                        format!(
-                            "is {}, must be below BASE_LR ({} after ADJUST_LR)",
-                            self.cosine_end_lr, self.base_lr
-                        ),
-                    ));
-                }
-                if self.cosine_after_warmup && self.warmup_epochs >= self.max_epoch {
-                    return Err(OptimError::invalid(
-                        "OPTIMIZER.WARMUP_EPOCHS",
-                        "must be below MAX_EPOCH when COSINE_AFTER_WARMUP is set",
-                    ));
-                }
-            }
-            LrPolicy::StepsWithRelativeLrs => {
-                let needed_by = "LR_POLICY steps_with_relative_lrs";
-                if !has_steps {
-                    return Err(OptimError::missing(KEY_STEPS, needed_by));
-                }
-                if !has_lrs {
-                    return Err(OptimError::missing(KEY_LRS, needed_by));
-                }
-                // The reference indexes LRS with -1 before a STEPS that does not start at 0,
-                // i.e. trains the first epochs at the *last* rate (TRAINING.md §13.5).
-                if self.steps.first() != Some(&0.0) {
-                    return Err(OptimError::invalid(KEY_STEPS, "must start with 0"));
-                }
-                if self.steps.windows(2).any(|w| w[1] <= w[0]) {
-                    return Err(OptimError::invalid(KEY_STEPS, "must be increasing"));
-                }
-                if self.lrs.len() < self.steps.len() {
-                    return Err(OptimError::invalid(
-                        KEY_LRS,
-                        format!(
-                            "has {} entries, one per STEPS entry ({}) is needed",
-                            self.lrs.len(),
-                            self.steps.len()
-                        ),
-                    ));
-                }
-            }
-        }
-        if self.warmup_epochs < 0.0 {
-            return Err(OptimError::invalid(
-                "OPTIMIZER.WARMUP_EPOCHS",
-                "must be >= 0",
-            ));
-        }
-        Ok(())
-    }
-
-    /// BASE_LR after ADJUST_LR.
     pub fn base_lr(&self) -> f64 {
         self.base_lr
     }
@@ -178,7 +94,6 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::optim::test_support::{base_lr_of, config as cfg, schedule_of};
 
     fn close(a: f64, b: f64) -> bool {
@@ -189,8 +104,7 @@ mod tests {
     fn cosine_with_warmup_at_key_points() {
         // The MoSI fine-tune recipe: adam, BASE_LR 0.002, 300 epochs, 10 warm-up from 2e-4.
         let s = schedule_of(&cfg("OPTIMIZER: {BASE_LR: 0.002, MAX_EPOCH: 300, \
-             WARMUP_EPOCHS: 10, WARMUP_START_LR: 0.0002}"))
-        .unwrap();
+             WARMUP_EPOCHS: 10, WARMUP_START_LR: 0.0002}"));
         // Warm-up ends at cosine(10) = 0.001·(1 + cos(π/30)).
         let end = 0.001 * (1.0 + (PI / 30.0).cos());
         assert!(close(s.lr_at(0.0), 0.0002));
@@ -206,8 +120,7 @@ mod tests {
     fn cosine_v2_after_warmup_starts_at_base_and_ends_at_end_lr() {
         let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
              MAX_EPOCH: 110, WARMUP_EPOCHS: 10, WARMUP_START_LR: 0.01, \
-             COSINE_AFTER_WARMUP: true, COSINE_END_LR: 0.001}"))
-        .unwrap();
+             COSINE_AFTER_WARMUP: true, COSINE_END_LR: 0.001}"));
         assert!(close(s.lr_at(0.0), 0.01));
         assert!(close(s.lr_at(5.0), 0.01 + 5.0 * (0.1 - 0.01) / 10.0));
         assert!(close(s.lr_at(10.0), 0.1));
@@ -216,8 +129,7 @@ mod tests {
         assert!(close(s.lr_at(110.0), 0.001));
         // Without COSINE_AFTER_WARMUP the cosine runs from epoch 0.
         let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: cosine_v2, BASE_LR: 0.1, \
-             MAX_EPOCH: 100, WARMUP_EPOCHS: 0, COSINE_END_LR: 0.0}"))
-        .unwrap();
+             MAX_EPOCH: 100, WARMUP_EPOCHS: 0, COSINE_END_LR: 0.0}"));
         assert!(close(s.lr_at(50.0), 0.05));
     }
 
@@ -225,8 +137,7 @@ mod tests {
     fn steps_with_relative_lrs() {
         let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
              BASE_LR: 0.1, MAX_EPOCH: 100, WARMUP_EPOCHS: 0, STEPS: [0, 30, 60], \
-             LRS: [1, 0.1, 0.01]}"))
-        .unwrap();
+             LRS: [1, 0.1, 0.01]}"));
         assert!(close(s.lr_at(0.0), 0.1));
         assert!(close(s.lr_at(29.99), 0.1));
         assert!(close(s.lr_at(30.0), 0.01));
@@ -235,37 +146,44 @@ mod tests {
         // Warm-up towards the first step's rate.
         let s = schedule_of(&cfg("OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, \
              BASE_LR: 0.1, MAX_EPOCH: 100, WARMUP_EPOCHS: 2, WARMUP_START_LR: 0.0, \
-             STEPS: [0, 30], LRS: [1, 0.1]}"))
-        .unwrap();
+             STEPS: [0, 30], LRS: [1, 0.1]}"));
         assert!(close(s.lr_at(1.0), 0.05));
     }
 
     #[test]
-    fn invalid_schedules_name_their_key() {
-        // Built in code: config validation rejects most of these before a schedule is built.
-        let key = |policy: LrPolicy, steps: Option<&[f64]>, lrs: Option<&[f64]>, end: f64| {
-            let mut c = Config::default();
-            c.optimizer.lr_policy = policy;
-            c.optimizer.steps = steps.map(<[f64]>::to_vec);
-            c.optimizer.lrs = lrs.map(<[f64]>::to_vec);
-            c.optimizer.cosine_end_lr = end;
-            schedule_of(&c)
-                .err()
-                .and_then(|e| e.key().map(str::to_string))
+    fn invalid_schedules_are_refused_with_the_config() {
+        let key = |yaml: &str| {
+            let set = ["VIDEO.HEAD.NUM_CLASSES=2".to_string()];
+            match crate::config::load_str(yaml, "t.yaml", &set) {
+                Err(crate::config::ConfigError::Invalid { key, .. }) => Some(key),
+                Err(e) => panic!("{e}"),
+                Ok(_) => None,
+            }
         };
-        let p = LrPolicy::StepsWithRelativeLrs;
-        assert_eq!(key(p, None, Some(&[1.0]), 0.0).as_deref(), Some(KEY_STEPS));
-        assert_eq!(key(p, Some(&[0.0]), None, 0.0).as_deref(), Some(KEY_LRS));
-        let (s, l) = (&[5.0, 10.0][..], &[1.0, 0.1][..]);
-        assert_eq!(key(p, Some(s), Some(l), 0.0).as_deref(), Some(KEY_STEPS));
-        let (s, l) = (&[0.0, 10.0][..], &[1.0][..]);
-        assert_eq!(key(p, Some(s), Some(l), 0.0).as_deref(), Some(KEY_LRS));
-        let (s, l) = (&[0.0, 10.0][..], &[1.0, 0.1][..]);
-        assert_eq!(key(p, Some(s), Some(l), 0.0), None);
-        let end = Config::default().optimizer.base_lr;
+        let p = "OPTIMIZER: {LR_POLICY: steps_with_relative_lrs, MAX_EPOCH: 20, \
+                 WARMUP_EPOCHS: 0, ";
+        let steps = Some("OPTIMIZER.STEPS".to_string());
+        let lrs = Some("OPTIMIZER.LRS".to_string());
+        assert_eq!(key(&format!("{p}LRS: [1]}}")), steps);
+        assert_eq!(key(&format!("{p}STEPS: [0]}}")), lrs);
+        assert_eq!(key(&format!("{p}STEPS: [5, 10], LRS: [1, 0.1]}}")), steps);
         assert_eq!(
-            key(LrPolicy::CosineV2, None, None, end).as_deref(),
+            key(&format!("{p}STEPS: [0, 10, 5], LRS: [1, 0.1, 0.01]}}")),
+            steps
+        );
+        assert_eq!(key(&format!("{p}STEPS: [0, 10], LRS: [1]}}")), lrs);
+        assert_eq!(key(&format!("{p}STEPS: [0, 10], LRS: [1, 0.1]}}")), None);
+        let v2 = "OPTIMIZER: {LR_POLICY: cosine_v2, ADJUST_LR: false, BASE_LR: 0.1, ";
+        assert_eq!(
+            key(&format!("{v2}COSINE_END_LR: 0.1}}")).as_deref(),
             Some("OPTIMIZER.COSINE_END_LR")
+        );
+        assert_eq!(
+            key(&format!(
+                "{v2}COSINE_END_LR: 0.0, MAX_EPOCH: 10, WARMUP_EPOCHS: 10, COSINE_AFTER_WARMUP: true}}"
+            ))
+            .as_deref(),
+            Some("OPTIMIZER.WARMUP_EPOCHS")
         );
     }
 
@@ -283,7 +201,7 @@ mod tests {
         ));
         // The adjusted rate is what the schedule runs from.
         let c = cfg(&format!("{base}{on} sgd, WARMUP_EPOCHS: 0}}"));
-        let s = schedule_of(&c).unwrap();
+        let s = schedule_of(&c);
         assert!(close(s.lr_at(0.0), 0.15));
     }
 

@@ -2,9 +2,7 @@
 
 use tch::nn::VarStore;
 
-use super::{
-    adjusted_base_lr, build_groups, trainable_parameters, LrSchedule, OptimError, Optimizer,
-};
+use super::{build_groups, trainable_parameters, LrSchedule, OptimError, Optimizer};
 use crate::config::{load_str, Config};
 
 /// `yaml` loaded as a config file. VIDEO.HEAD.NUM_CLASSES is set because validation requires it
@@ -19,11 +17,11 @@ pub(super) fn config(yaml: &str) -> Config {
 
 /// BASE_LR after ADJUST_LR for `c`'s batch, as a run computes it.
 pub(super) fn base_lr_of(c: &Config) -> f64 {
-    adjusted_base_lr(&c.optimizer, c.clips_per_step())
+    c.base_lr()
 }
 
 /// The schedule a run of `c` builds.
-pub(super) fn schedule_of(c: &Config) -> Result<LrSchedule, OptimError> {
+pub(super) fn schedule_of(c: &Config) -> LrSchedule {
     LrSchedule::new(&c.optimizer, base_lr_of(c))
 }
 

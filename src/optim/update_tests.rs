@@ -354,25 +354,32 @@ fn only_linear_steps_the_head_and_clears_all_gradients() {
     assert!(!bw.grad().defined() && !hw.grad().defined());
 }
 
+/// The key a config load refuses, or None when it loads.
+fn refused_key(yaml: &str) -> Option<String> {
+    let set = ["VIDEO.HEAD.NUM_CLASSES=2".to_string()];
+    match crate::config::load_str(yaml, "t.yaml", &set) {
+        Err(crate::config::ConfigError::Invalid { key, .. }) => Some(key),
+        Err(e) => panic!("{e}"),
+        Ok(_) => None,
+    }
+}
+
 #[test]
-fn config_checks() {
-    let build = |yaml: &str| {
-        let c = config(yaml);
-        let vs = VarStore::new(Device::Cpu);
-        let _ = (vs.root() / "head").var("w", &[3], tch::nn::Init::Const(1.0));
-        optimizer_of(&vs, &c).map(|_| ())
-    };
-    let key = |yaml: &str| build(yaml).unwrap_err().key().map(str::to_string);
+fn optimiser_keys_are_checked_with_the_config() {
     assert_eq!(
-        key("OPTIMIZER: {OPTIM_METHOD: sgd, NESTEROV: true, DAMPENING: 0.1}").as_deref(),
+        refused_key("OPTIMIZER: {OPTIM_METHOD: sgd, NESTEROV: true, DAMPENING: 0.1}").as_deref(),
         Some("OPTIMIZER.NESTEROV")
     );
     assert_eq!(
-        key("BN: {WEIGHT_DECAY: -1.0}").as_deref(),
+        refused_key("BN: {WEIGHT_DECAY: -1.0}").as_deref(),
         Some("BN.WEIGHT_DECAY")
     );
     // Adam ignores the momentum keys, as torch.optim.Adam does.
-    assert!(build("OPTIMIZER: {OPTIM_METHOD: adam, NESTEROV: true, MOMENTUM: 0.0}").is_ok());
+    let adam = "OPTIMIZER: {OPTIM_METHOD: adam, NESTEROV: true, MOMENTUM: 0.0}";
+    assert_eq!(refused_key(adam), None);
+    let vs = VarStore::new(Device::Cpu);
+    let _ = (vs.root() / "head").var("w", &[3], tch::nn::Init::Const(1.0));
+    assert!(optimizer_of(&vs, &config(adam)).is_ok());
 }
 
 #[test]
@@ -417,16 +424,18 @@ fn clipping_scales_to_the_threshold_and_reports_the_norm() {
 }
 
 #[test]
-fn clip_setting_reads_the_config() {
-    use super::clip_setting;
+fn clip_threshold_reads_the_config() {
+    use super::clip_threshold;
     let o = |v: f64| crate::config::schema::OptimizerConfig {
         clip_grad_norm: v,
         ..Default::default()
     };
-    assert_eq!(clip_setting(&o(0.0)).unwrap(), None);
-    assert_eq!(clip_setting(&o(1.5)).unwrap(), Some(1.5));
-    assert_eq!(
-        clip_setting(&o(-1.0)).unwrap_err().key(),
-        Some("OPTIMIZER.CLIP_GRAD_NORM")
-    );
+    assert_eq!(clip_threshold(&o(0.0)), None);
+    assert_eq!(clip_threshold(&o(1.5)), Some(1.5));
+    for bad in ["-1.0", "-0.5"] {
+        assert_eq!(
+            refused_key(&format!("OPTIMIZER: {{CLIP_GRAD_NORM: {bad}}}")).as_deref(),
+            Some("OPTIMIZER.CLIP_GRAD_NORM")
+        );
+    }
 }

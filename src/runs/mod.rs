@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use finetune::{check_class_count, finetune};
-pub use parts::{base_lr, group_rules, loop_settings, optimisation};
+pub use parts::{group_rules, loop_settings, optimisation};
 pub use pretrain::{pretrain, CONTRASTIVE_SYNTHETIC_DIRECTIONS, SYNTHETIC_IMAGES};
 pub use weights::{load_backbone_weights, WeightsReport};
 

@@ -7,8 +7,7 @@ use tch::nn::VarStore;
 
 use crate::config::{Config, LoadedConfig};
 use crate::optim::{
-    adjusted_base_lr, build_groups, clip_setting, trainable_parameters, GroupRules, LrSchedule,
-    Optimizer,
+    build_groups, clip_threshold, trainable_parameters, GroupRules, LrSchedule, Optimizer,
 };
 use crate::tasks::Task;
 use crate::train::{LoopSettings, TrainError};
@@ -37,7 +36,7 @@ pub fn loop_settings(loaded: &LoadedConfig) -> Result<LoopSettings, TrainError> 
         batch_size: c.train.batch_size,
         micro_batch_size: c.train.micro_batch_size,
         precision: c.train.precision,
-        clip_grad_norm: clip_setting(&c.optimizer)?,
+        clip_grad_norm: clip_threshold(&c.optimizer),
         seed: c.random_seed,
         auto_resume: c.train.auto_resume,
         num_gpus: c.num_gpus,
@@ -56,11 +55,6 @@ pub fn group_rules(cfg: &Config) -> GroupRules<'_> {
     }
 }
 
-/// BASE_LR after OPTIMIZER.ADJUST_LR for the run's batch.
-pub fn base_lr(cfg: &Config) -> f64 {
-    adjusted_base_lr(&cfg.optimizer, cfg.clips_per_step())
-}
-
 /// The optimiser and LR schedule of a run: the task's own groups (ParamCrop's net) as the task
 /// declares them, the model's groups from the rest of `vs`'s trainable variables by the
 /// config's rules.
@@ -69,7 +63,7 @@ pub fn optimisation(
     vs: &VarStore,
     task: &dyn Task,
 ) -> Result<(Optimizer, LrSchedule), TrainError> {
-    let base = base_lr(cfg);
+    let base = cfg.base_lr();
     let params = trainable_parameters(vs);
     let task_groups = task.param_groups(base)?;
     let claimed: HashSet<&str> = task_groups
@@ -84,6 +78,6 @@ pub fn optimisation(
     let mut groups = build_groups(&model_params, &group_rules(cfg))?;
     groups.extend(task_groups);
     let optimizer = Optimizer::new(&cfg.optimizer, groups, &params, base)?;
-    let schedule = LrSchedule::new(&cfg.optimizer, base)?;
+    let schedule = LrSchedule::new(&cfg.optimizer, base);
     Ok((optimizer, schedule))
 }

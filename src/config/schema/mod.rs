@@ -87,4 +87,9 @@ impl Config {
         };
         self.train.batch_size * clips
     }
+
+    /// The learning rate a run's schedule starts from: BASE_LR after ADJUST_LR.
+    pub fn base_lr(&self) -> f64 {
+        self.optimizer.adjusted_base_lr(self.clips_per_step())
+    }
 }

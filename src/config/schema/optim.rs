@@ -50,6 +50,22 @@ pub struct OptimizerConfig {
     pub clip_grad_norm: f64,
 }
 
+impl OptimizerConfig {
+    /// BASE_LR after ADJUST_LR's linear scaling rule, which applies to sgd and lars only:
+    /// BASE_LR · clips_per_step / 256 ([`super::Config::clips_per_step`]).
+    ///
+    /// The reference multiplies by NUM_GPUS · TRAIN.BATCH_SIZE, i.e. it treats BATCH_SIZE as a
+    /// per-GPU batch, while its loader splits BATCH_SIZE across the GPUs. tada's
+    /// TRAIN.BATCH_SIZE is the whole batch of one step, which is what the rule (SimCLR's) is
+    /// about.
+    pub fn adjusted_base_lr(&self, clips_per_step: usize) -> f64 {
+        if !self.adjust_lr || !matches!(self.optim_method, OptimMethod::Sgd | OptimMethod::Lars) {
+            return self.base_lr;
+        }
+        self.base_lr * clips_per_step as f64 / 256.0
+    }
+}
+
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {

@@ -11,7 +11,6 @@ use super::views::{grl_lambda, overlap_metrics};
 use crate::config::schema::{GrlSchedule, ParamCropSection};
 use crate::optim::ParamGroup;
 use crate::tasks::StepContext;
-use crate::train::TrainError;
 
 /// Variable path of the parameter net (`paramcrop.fc1.weight`, …), as `tada crops` reads it.
 pub const PARAMCROP_PATH: &str = "paramcrop";
@@ -70,16 +69,9 @@ impl Adversary {
     }
 
     /// The net's optimiser group (docs/paramcrop.md): no weight decay, PRETRAIN.PARAMCROP.LR
-    /// (as a multiple of the run's `base_lr`) and OPTIM_METHOD, the run's schedule shape.
-    pub fn param_group(&self, base_lr: f64) -> Result<ParamGroup, TrainError> {
-        if !(base_lr.is_finite() && base_lr > 0.0) {
-            return Err(TrainError::Config {
-                key: "OPTIMIZER.BASE_LR",
-                message: format!(
-                    "is {base_lr}; ParamCrop's learning rate is a multiple of it, so it must be > 0"
-                ),
-            });
-        }
+    /// (as a multiple of the run's `base_lr`, > 0 since BASE_LR and the batch are validated)
+    /// and OPTIM_METHOD, the run's schedule shape.
+    pub fn param_group(&self, base_lr: f64) -> ParamGroup {
         let mut g = ParamGroup::empty(PARAMCROP_PATH, 0.0, self.lr / base_lr);
         g.method = Some(self.optim_method);
         g.params = self
@@ -87,7 +79,7 @@ impl Adversary {
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
-        Ok(g)
+        g
     }
 }
 

@@ -161,10 +161,11 @@ impl Task for ContrastiveTask {
     }
 
     fn param_groups(&self, base_lr: f64) -> Result<Vec<ParamGroup>, TrainError> {
-        self.adversary
+        Ok(self
+            .adversary
             .iter()
             .map(|a| a.param_group(base_lr))
-            .collect()
+            .collect())
     }
 
     fn step(
