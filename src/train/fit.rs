@@ -39,89 +39,212 @@ pub fn train(
     run: &mut RunDir,
     opts: &TrainOptions,
 ) -> Result<Summary, TrainError> {
-    let Training {
-        session,
-        task,
-        optimizer: mut opt,
-        schedule,
-        loader,
-        settings: s,
-    } = t;
-    let started = Instant::now();
-    let mut stepper = Stepper::new(&s, session.device, task)?;
-    // Resume or refuse; from here on every failure leaves a checkpoint to resume from.
-    let Start { mut state, from } = resume::start(run, &s, task.name(), session, &mut opt, opts)?;
-    // Data: the loader's passes, ended early by the stop flag.
-    let loader = loader.with_stop_flag(opts.stop.clone());
-    let iters = batches_per_epoch(&loader)?;
-    let mut saver = Saver::new(
-        run.checkpoints_dir(),
-        &s,
-        iters,
-        from.clone().map(|p| (p, state.step)),
-    );
-    let signals = match opts.handle_signals {
-        true => Some(StopOnSignal::register(&opts.stop).map_err(TrainError::Signals)?),
-        false => None,
-    };
-    let mut log = StepLog::start(&s, session, task, &opt, iters, run, state.step);
-    let mut summary = Summary {
-        resumed_from: from,
-        ..Summary::default()
-    };
-    'epochs: for epoch in state.epoch..s.max_epoch {
-        // A resumed run starts after the batches of this epoch it has already trained on.
-        let skip = state.step.saturating_sub(epoch * iters as u64) as usize;
-        let mut batches = loader.epoch_from(epoch, skip);
-        for iter in skip.. {
-            if opts.stop.load(Ordering::Relaxed) || opts.max_steps.is_some_and(|m| state.step >= m)
-            {
-                summary.interrupted = true;
-                break 'epochs;
-            }
-            let t0 = Instant::now();
-            let batch = match batches.next() {
-                None => break,
-                Some(b) => b.map_err(|e| loader_stopped(e, &mut saver, session, &opt, &state))?,
-            };
-            let wait = t0.elapsed();
-            // Schedule: where the step sits in the run sets its learning rate and seed.
-            let ctx = StepContext {
-                epoch: fractional_epoch(epoch, iter, iters, 1),
-                max_epoch: s.max_epoch as f64,
-            };
-            let lr = schedule.lr_at(ctx.epoch);
-            // Step: forward, backward, update; a failure stops the run with a checkpoint.
-            let done = stepper
-                .run(
-                    task,
-                    session,
-                    &mut opt,
-                    &batch,
-                    &ctx,
-                    lr,
-                    step_seed(state.seed, state.step),
-                )
-                .map_err(|f| step_failed(f, &mut saver, session, &opt, &state))?;
-            state.step += 1;
-            // Report: images, metric averages, progress.
-            let clips = task.clips(&batch);
-            log.record(run, task, epoch, state.step, lr, &done, clips, wait)?;
-            summary.losses.push((state.step, done.loss));
-            summary.last_metrics = done.metrics;
-        }
-        if batches.interrupted() || opts.stop.load(Ordering::Relaxed) {
-            summary.interrupted = true;
+    // Set-up: the step runner, resume or refuse, the data, checkpoints, signals, the banner.
+    let mut r = Run::start(t, run, opts)?;
+    for epoch in r.state.epoch..r.settings.max_epoch {
+        // One pass of the data; a stop request or the step limit ends it early.
+        if !r.epoch(epoch)? {
+            r.summary.interrupted = true;
             break;
         }
         // Epoch end: a checkpoint every CHECKPOINT_PERIOD epochs and at the last.
-        state.epoch = epoch + 1;
-        saver.epoch_end(session, &opt, &state, &s)?;
+        r.state.epoch = epoch + 1;
+        r.saver
+            .epoch_end(r.session, &r.opt, &r.state, &r.settings)?;
     }
-    log.finish();
-    summary.signal = signals.as_ref().and_then(StopOnSignal::received);
-    summary.checkpoint = saver.finish(session, &opt, &state)?;
-    finish(summary, &state, started)
+    // The end: a checkpoint of the last state, the summary.
+    r.finish()
+}
+
+/// A call of [`train`] under way.
+struct Run<'a, 'r> {
+    session: &'a Session,
+    task: &'a mut dyn Task,
+    opt: Optimizer,
+    schedule: LrSchedule,
+    loader: Loader,
+    settings: LoopSettings,
+    run: &'r mut RunDir,
+    opts: &'r TrainOptions,
+    state: RunState,
+    iters: usize,
+    stepper: Stepper,
+    saver: Saver,
+    log: StepLog,
+    signals: Option<StopOnSignal>,
+    summary: Summary,
+    started: Instant,
+}
+
+impl<'a, 'r> Run<'a, 'r> {
+    fn start(
+        t: Training<'a>,
+        run: &'r mut RunDir,
+        opts: &'r TrainOptions,
+    ) -> Result<Self, TrainError> {
+        let Training {
+            session,
+            task,
+            optimizer: mut opt,
+            schedule,
+            loader,
+            settings,
+        } = t;
+        let started = Instant::now();
+        let stepper = Stepper::new(&settings, session.device, task)?;
+        // From here on every failure leaves a checkpoint to resume from.
+        let Start { state, from } =
+            resume::start(run, &settings, task.name(), session, &mut opt, opts)?;
+        let loader = loader.with_stop_flag(opts.stop.clone());
+        let iters = batches_per_epoch(&loader)?;
+        let resumed = from.clone().map(|p| (p, state.step));
+        let saver = Saver::new(run.checkpoints_dir(), &settings, iters, resumed);
+        let signals = match opts.handle_signals {
+            true => Some(StopOnSignal::register(&opts.stop).map_err(TrainError::Signals)?),
+            false => None,
+        };
+        let log = StepLog::start(&settings, session, task, &opt, iters, run, state.step);
+        let summary = Summary {
+            resumed_from: from,
+            ..Summary::default()
+        };
+        Ok(Self {
+            session,
+            task,
+            opt,
+            schedule,
+            loader,
+            settings,
+            run,
+            opts,
+            state,
+            iters,
+            stepper,
+            saver,
+            log,
+            signals,
+            summary,
+            started,
+        })
+    }
+
+    /// The steps of `epoch` not done yet; false when the pass ended early.
+    fn epoch(&mut self, epoch: u64) -> Result<bool, TrainError> {
+        // A resumed run starts after the batches of this epoch it has already trained on.
+        let skip = self.state.step.saturating_sub(epoch * self.iters as u64) as usize;
+        let mut batches = self.loader.epoch_from(epoch, skip);
+        for iter in skip.. {
+            let limit = self.opts.max_steps.is_some_and(|m| self.state.step >= m);
+            if limit || self.opts.stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            // Data: the next batch, and how long the loop waited for it.
+            let t0 = Instant::now();
+            let batch = match batches.next() {
+                None => break,
+                Some(b) => b.map_err(|e| self.loader_stopped(e))?,
+            };
+            let wait = t0.elapsed();
+            // Schedule: where the step sits in the run sets its learning rate and seed.
+            let at = fractional_epoch(epoch, iter, self.iters, 1);
+            let ctx = StepContext {
+                epoch: at,
+                max_epoch: self.settings.max_epoch as f64,
+            };
+            let lr = self.schedule.lr_at(at);
+            let seed = step_seed(self.state.seed, self.state.step);
+            // Step: forward, backward, update; a failure stops the run with a checkpoint.
+            let done = self
+                .stepper
+                .run(
+                    self.task,
+                    self.session,
+                    &mut self.opt,
+                    &batch,
+                    &ctx,
+                    lr,
+                    seed,
+                )
+                .map_err(|f| self.step_failed(f))?;
+            self.state.step += 1;
+            // Report: images, metric averages, progress.
+            let clips = self.task.clips(&batch);
+            self.log.record(
+                self.run,
+                self.task,
+                epoch,
+                self.state.step,
+                lr,
+                &done,
+                clips,
+                wait,
+            )?;
+            self.summary.losses.push((self.state.step, done.loss));
+            self.summary.last_metrics = done.metrics;
+        }
+        Ok(!(batches.interrupted() || self.opts.stop.load(Ordering::Relaxed)))
+    }
+
+    /// Too many bad files, or a loader worker died: the steps done so far are kept, as after
+    /// a failed step, so fixing the data and `--resume` loses nothing.
+    fn loader_stopped(&mut self, error: LoaderError) -> TrainError {
+        let checkpoint =
+            self.saver
+                .rescue(self.session, &self.opt, &self.state, "the loader stopped");
+        TrainError::LoaderStopped {
+            step: self.state.step + 1,
+            error,
+            checkpoint,
+        }
+    }
+
+    /// The error of a step that did not finish; a libtorch failure first checkpoints the state
+    /// the last completed step left.
+    fn step_failed(&mut self, failure: StepFailure) -> TrainError {
+        let (step, last_checkpoint) = (self.state.step + 1, self.saver.last.clone());
+        match failure {
+            StepFailure::NonFiniteLoss(value) => TrainError::NonFiniteLoss {
+                step,
+                value,
+                last_checkpoint,
+            },
+            StepFailure::NonFiniteGradient(value) => TrainError::NonFiniteGradient {
+                step,
+                value,
+                last_checkpoint,
+            },
+            StepFailure::Task(e) => e,
+            StepFailure::Crashed { message, hint } => {
+                let checkpoint =
+                    self.saver
+                        .rescue(self.session, &self.opt, &self.state, "the failed step");
+                TrainError::StepFailed {
+                    step,
+                    message,
+                    hint,
+                    checkpoint,
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Summary, TrainError> {
+        self.log.finish();
+        let mut summary = self.summary;
+        summary.signal = self.signals.as_ref().and_then(StopOnSignal::received);
+        summary.checkpoint = self.saver.finish(self.session, &self.opt, &self.state)?;
+        if summary.interrupted {
+            tracing::info!(
+                "stopped at step {}; continue with --resume from {}",
+                self.state.step,
+                super::error::describe_checkpoint(&summary.checkpoint)
+            );
+        }
+        summary.epochs = self.state.epoch;
+        summary.steps = self.state.step;
+        summary.seconds = self.started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
 }
 
 /// Batches per epoch, or why there are none.
@@ -132,69 +255,4 @@ fn batches_per_epoch(loader: &Loader) -> Result<usize, TrainError> {
         )),
         n => Ok(n),
     }
-}
-
-/// Too many bad files, or a loader worker died: the steps done so far are kept, as after a
-/// failed step, so fixing the data and `--resume` loses nothing.
-fn loader_stopped(
-    error: LoaderError,
-    saver: &mut Saver,
-    session: &Session,
-    opt: &Optimizer,
-    state: &RunState,
-) -> TrainError {
-    let checkpoint = saver.rescue(session, opt, state, "the loader stopped");
-    TrainError::LoaderStopped {
-        step: state.step + 1,
-        error,
-        checkpoint,
-    }
-}
-
-/// The error of a step that did not finish; a libtorch failure first checkpoints the state the
-/// last completed step left.
-fn step_failed(
-    failure: StepFailure,
-    saver: &mut Saver,
-    session: &Session,
-    opt: &Optimizer,
-    state: &RunState,
-) -> TrainError {
-    let (step, last_checkpoint) = (state.step + 1, saver.last.clone());
-    match failure {
-        StepFailure::NonFiniteLoss(value) => TrainError::NonFiniteLoss {
-            step,
-            value,
-            last_checkpoint,
-        },
-        StepFailure::NonFiniteGradient(value) => TrainError::NonFiniteGradient {
-            step,
-            value,
-            last_checkpoint,
-        },
-        StepFailure::Task(e) => e,
-        StepFailure::Crashed { message, hint } => {
-            let checkpoint = saver.rescue(session, opt, state, "the failed step");
-            TrainError::StepFailed {
-                step,
-                message,
-                hint,
-                checkpoint,
-            }
-        }
-    }
-}
-
-fn finish(mut summary: Summary, state: &RunState, started: Instant) -> Result<Summary, TrainError> {
-    if summary.interrupted {
-        tracing::info!(
-            "stopped at step {}; continue with --resume from {}",
-            state.step,
-            super::error::describe_checkpoint(&summary.checkpoint)
-        );
-    }
-    summary.epochs = state.epoch;
-    summary.steps = state.step;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
 }

@@ -105,19 +105,9 @@ pub fn strip(frames: &[RgbImage]) -> Result<RgbImage, visualize::VisualizeError>
     visualize::grid(&[row])
 }
 
-pub fn crops(
-    cfg: &Config,
-    weights: Option<&Path>,
-    out: &Path,
-    clips: usize,
-    seed: u64,
-) -> Result<Vec<PairStats>, CropsError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CropsError::Io { path, source }
-    };
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    tch::manual_seed(seed as i64);
+/// The parameter net of `cfg`, initialised from libtorch's generator, or with the `paramcrop.*`
+/// tensors of `weights`.
+fn param_net(cfg: &Config, weights: Option<&Path>) -> Result<(VarStore, ParamNet), CropsError> {
     let vs = VarStore::new(Device::Cpu);
     let net = ParamNet::new(
         &(vs.root() / PARAMCROP_PATH),
@@ -132,6 +122,36 @@ pub fn crops(
             });
         }
     }
+    Ok((vs, net))
+}
+
+/// Overlap of the first sample's two views.
+fn pair_stats(views: &[Cube]) -> PairStats {
+    let overlap = iou(&views[0], &views[1]);
+    PairStats {
+        iou: overlap.iou.double_value(&[0]),
+        spatial_iou: overlap.spatial.double_value(&[0]),
+        temporal_iou: overlap.temporal.double_value(&[0]),
+        centre_distance: centre_distance(&views[0], &views[1]).double_value(&[0]),
+    }
+}
+
+/// `tada crops`: ParamCrop's two views over `clips` synthetic panning clips, as GIF/PNG, with
+/// their overlap in `crops.json`.
+pub fn crops(
+    cfg: &Config,
+    weights: Option<&Path>,
+    out: &Path,
+    clips: usize,
+    seed: u64,
+) -> Result<Vec<PairStats>, CropsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CropsError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    tch::manual_seed(seed as i64);
+    let (_vs, net) = param_net(cfg, weights)?;
     let (t_in, h, w) = (cfg.pretrain.paramcrop.input_frames as i64, 128, 170);
     let s = cfg.data.train_crop_size as i64;
     let t_out = cfg.data.num_input_frames as i64;
@@ -144,13 +164,7 @@ pub fn crops(
     for b in 0..clips as i64 {
         let clip = synthetic_clip(seed, b as u64, t_in, h, w);
         let views = pick(&cubes, b);
-        let overlap = iou(&views[0], &views[1]);
-        let st = PairStats {
-            iou: overlap.iou.double_value(&[0]),
-            spatial_iou: overlap.spatial.double_value(&[0]),
-            temporal_iou: overlap.temporal.double_value(&[0]),
-            centre_distance: centre_distance(&views[0], &views[1]).double_value(&[0]),
-        };
+        let st = pair_stats(&views);
         // Source frames with every view's box drawn on the frames it covers.
         let mut source = clip_frames(&clip.get(0), mean, std)?;
         draw_views(&mut source, &views, 0, [t_in, h, w]);
