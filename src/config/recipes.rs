@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::load::{self, Layer};
+use super::schema::Dataset;
 use super::{overrides, ConfigError, LoadedConfig, Source};
 
 /// A built-in config layer.
@@ -18,7 +19,8 @@ pub struct Recipe {
 }
 
 /// The reference's MoSI pretraining recipe (configs/pool/run/mosi.yaml): `tada pretrain` of a
-/// MoSI config, `mosi-preview` and `bench data` put it under the file.
+/// MoSI config, `mosi-preview` and `bench data` (of anything but supervised training on videos)
+/// put it under the file.
 pub const MOSI: Recipe = Recipe {
     name: "configs/pool/run/mosi.yaml (built in)",
     text: include_str!("../../configs/pool/run/mosi.yaml"),
@@ -51,19 +53,55 @@ pub fn load_pretrain(path: &Path, overrides: &[String]) -> Result<LoadedConfig, 
     super::finish(MOSI.layer()?.merged_with(file), overrides)
 }
 
+/// The config of `tada bench data`, so that it measures what the config trains on: supervised
+/// training on videos (TRAIN.DATASET a video dataset and PRETRAIN.ENABLE not on, in the file or
+/// an override) as it is, like `tada finetune` reads it; anything else over [`MOSI`], like `tada
+/// pretrain` reads a MoSI config. The file is read once, and an error is the chosen load's own.
+pub fn load_bench_data(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    let file = load::load_file(path)?;
+    let probe = probe(&file, overrides)?;
+    let dataset = key_of(&probe, "TRAIN", "DATASET")
+        .and_then(Value::as_str)
+        .and_then(|name| Dataset::from_name(name.trim()));
+    // Off unless set, as in the defaults; the MoSI recipe would turn it on.
+    let pretrain = key_of(&probe, "PRETRAIN", "ENABLE").and_then(Value::as_bool) == Some(true);
+    if supervised_on_videos(dataset, pretrain) {
+        return super::finish(file, overrides);
+    }
+    super::finish(MOSI.layer()?.merged_with(file), overrides)
+}
+
+/// Whether a run of TRAIN.DATASET `dataset` with PRETRAIN.ENABLE `pretrain` trains a classifier
+/// on video clips.
+pub fn supervised_on_videos(dataset: Option<Dataset>, pretrain: bool) -> bool {
+    use Dataset::*;
+    !pretrain
+        && matches!(
+            dataset,
+            Some(Ucf101 | Hmdb51 | Kinetics400 | Ssv2 | SyntheticVideos)
+        )
+}
+
 /// PRETRAIN.GENERATOR as the file and the overrides give it, before defaults.
 fn generator_of(file: &Layer, overrides: &[String]) -> Result<Option<String>, ConfigError> {
+    let probe = probe(file, overrides)?;
+    let generator = key_of(&probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
+    Ok(generator.map(str::to_owned))
+}
+
+/// The file's tree with the overrides applied, before any recipe or default: what the user
+/// asked for, to choose a recipe by.
+fn probe(file: &Layer, overrides: &[String]) -> Result<Map<String, Value>, ConfigError> {
     let defaults = super::defaults_tree();
     let mut probe = file.clone();
     for arg in overrides {
         overrides::apply(arg, &defaults, &mut probe)?;
     }
-    let generator = probe
-        .value
-        .get("PRETRAIN")
-        .and_then(|p| p.get("GENERATOR"))
-        .and_then(Value::as_str);
-    Ok(generator.map(str::to_owned))
+    Ok(probe.value)
+}
+
+fn key_of<'a>(tree: &'a Map<String, Value>, section: &str, key: &str) -> Option<&'a Value> {
+    tree.get(section).and_then(|s| s.get(key))
 }
 
 #[cfg(test)]
@@ -102,5 +140,35 @@ mod tests {
         );
         let set = ["PRETRAIN.GENERATOR=Contrastive".to_string()];
         assert_eq!(yaml_of(load_pretrain(&mosi, &set)), plain(&mosi, &set));
+    }
+
+    #[test]
+    fn bench_data_reads_supervised_video_configs_plainly_and_the_rest_over_mosi() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let head = "VIDEO: {HEAD: {NUM_CLASSES: 4}}\n";
+        let ucf = write("ucf.yaml", &format!("{head}TRAIN: {{DATASET: UCF101}}\n"));
+        let short = write("short.yaml", head);
+        let plain = |p: &Path, set: &[String]| yaml_of(super::super::load(p, set));
+        let mosi = |p: &Path, set: &[String]| yaml_of(MOSI.load(p, set));
+        let bench = |p: &Path, set: &[String]| yaml_of(load_bench_data(p, set));
+
+        assert_eq!(bench(&ucf, &[]), plain(&ucf, &[]));
+        assert_eq!(bench(&short, &[]), mosi(&short, &[]));
+        let pretrain = ["PRETRAIN.ENABLE=true".to_string()];
+        assert_eq!(bench(&ucf, &pretrain), mosi(&ucf, &pretrain));
+        let videos = ["TRAIN.DATASET=synthetic_videos".to_string()];
+        assert_eq!(bench(&short, &videos), plain(&short, &videos));
+        let images = ["TRAIN.DATASET=imagenet".to_string()];
+        assert_eq!(bench(&ucf, &images), mosi(&ucf, &images));
+
+        // A supervised config's own error, not a MoSI benchmark of it.
+        let bad = ["TRAIN.BATCH_SIZE=0".to_string()];
+        let err = load_bench_data(&ucf, &bad).unwrap_err().to_string();
+        assert!(err.contains("TRAIN.BATCH_SIZE"), "{err}");
     }
 }

@@ -1,0 +1,182 @@
+//! `tada bench data` and `tada bench model`: throughput of the input pipeline and of a
+//! training step, each ending on a `… N clips/s …` line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tada::bench::loader::loader_throughput;
+use tada::config::recipes::{supervised_on_videos, MOSI_GENERATOR};
+use tada::config::schema::Dataset;
+use tada::config::Config;
+use tada::data::dataset::Split;
+use tada::data::loader::Loader;
+use tada::data::mosi_images::{ImageOrigin, MosiImages};
+use tada::data::pipeline;
+
+use super::config_args::{self, ConfigArgs, AFTER_SET};
+use super::flags::{batch_size, seconds};
+use super::mosi_clips::mosi_clips;
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Input rate: the training loader over the config's files, or MoSI generation on one core (synthetic images); last line `... N clips/s ...`.
+    Data(BenchData),
+    /// Training-step time (forward + backward + update) of the config's model; last line `... N clips/s ...`.
+    Model(BenchModel),
+}
+
+#[derive(clap::Args)]
+#[command(mut_args(config_args::help(
+    "A training config; keys a MoSI config leaves out default to the reference's MoSI run recipe",
+    None,
+)))]
+pub struct BenchData {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Seconds to measure (over 0, at most 1e6).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds, display_order = AFTER_SET)]
+    seconds: f64,
+}
+
+#[derive(clap::Args)]
+pub struct BenchModel {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Batch size, 1 to 65536 (default TRAIN.BATCH_SIZE).
+    #[arg(long, value_parser = batch_size, display_order = AFTER_SET)]
+    batch: Option<i64>,
+    /// Seconds to measure (over 0, at most 1e6).
+    #[arg(long, default_value_t = 10.0, value_parser = seconds, display_order = AFTER_SET + 1)]
+    seconds: f64,
+}
+
+impl Bench {
+    pub fn run(self) -> Result<()> {
+        match self {
+            Bench::Data(b) => b.run(),
+            Bench::Model(b) => b.run(),
+        }
+    }
+}
+
+impl BenchData {
+    /// Measures what the training run of this config would read: the supervised loader, MoSI
+    /// over the files on disk, or (for synthetic images) MoSI generation alone.
+    fn run(self) -> Result<()> {
+        let cfg = self.config.load_bench_data()?.config;
+        let budget = Duration::from_secs_f64(self.seconds);
+        let mosi = cfg.pretrain.enable && cfg.pretrain.generator == MOSI_GENERATOR;
+        if supervised_on_videos(cfg.train.dataset, cfg.pretrain.enable) {
+            video_loader(&cfg, budget)
+        } else if mosi && !matches!(cfg.train.dataset, None | Some(Dataset::SyntheticImages)) {
+            mosi_files(&cfg, budget)
+        } else {
+            mosi_generation(&cfg, budget)
+        }
+    }
+}
+
+/// The supervised training loader: clips as `tada finetune` reads them.
+fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
+    let r = if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
+        let source = Arc::new(pipeline::synthetic_videos(cfg, Split::Train)?);
+        let config = pipeline::loader_config(cfg, Split::Train, 0);
+        loader_throughput(&Loader::new(source, config), budget)?
+    } else {
+        loader_throughput(&pipeline::video_loader(cfg, Split::Train, 0)?, budget)?
+    };
+    // The training loader's batch (pipeline::loader_config).
+    let batch = cfg.train.batch_size;
+    println!(
+        "loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
+        r.workers,
+        batch,
+        r.clip_shape,
+        r.clips,
+        r.seconds,
+        r.skipped,
+        100.0 * r.decode_share()
+    );
+    println!(
+        "{:.1} samples/s, {:.1} clips/s, {:.1} clips/s per worker",
+        r.clips_per_second(),
+        r.clips_per_second(),
+        r.clips_per_second_per_worker()
+    );
+    Ok(())
+}
+
+/// MoSI over the configured files through the training loader: what `tada pretrain` makes
+/// per second, reading and decoding included.
+fn mosi_files(cfg: &Config, budget: Duration) -> Result<()> {
+    let Some(origin) = pipeline::mosi_files(cfg)? else {
+        anyhow::bail!("TRAIN.DATASET names no dataset on disk: nothing to read");
+    };
+    let (count, what) = match &origin {
+        ImageOrigin::Files(e) => (e.len(), "image files"),
+        ImageOrigin::VideoFrames(e) => (e.len(), "videos (one frame each)"),
+        ImageOrigin::Synthetic { count, .. } => (*count, "synthetic images"),
+    };
+    let generator =
+        tada_augment::mosi::MosiGenerator::new(tada::ssl::mosi::generator_config(cfg)?)?;
+    let source = MosiImages::new(origin, generator, Split::Train);
+    let loader = Loader::new(
+        Arc::new(source),
+        pipeline::loader_config(cfg, Split::Train, 0),
+    );
+    let r = loader_throughput(&loader, budget)?;
+    // Each sample is (K, 3, T, S, S): K pseudo-motion clips of one image.
+    let per_image = r.clip_shape.first().copied().unwrap_or(1).max(1) as usize;
+    let clips = r.clips * per_image;
+    println!(
+        "MoSI from {count} {what} under {}, through the loader ({} workers, batch {}), {:?} per clip: {} images, {} clips in {:.2} s, {} skipped; reading and decoding {:.0}% of worker time",
+        cfg.data.data_root_dir,
+        r.workers,
+        cfg.train.batch_size,
+        r.clip_shape.get(1..).unwrap_or_default(),
+        r.clips,
+        clips,
+        r.seconds,
+        r.skipped,
+        100.0 * r.decode_share()
+    );
+    println!(
+        "{:.2} images/s, {:.1} clips/s, {:.1} clips/s per worker",
+        r.clips_per_second(),
+        clips as f64 / r.seconds,
+        clips as f64 / r.seconds / r.workers.max(1) as f64
+    );
+    Ok(())
+}
+
+/// MoSI generation alone, on one thread over synthetic images.
+fn mosi_generation(cfg: &Config, budget: Duration) -> Result<()> {
+    let r = tada::bench::data::mosi_generation(cfg, budget, 0)?;
+    println!(
+        "MoSI generation, 1 thread, 240x320 -> {:?} per clip: {} images, {} clips in {:.2} s",
+        r.clip_shape, r.images, r.clips, r.seconds
+    );
+    println!(
+        "{:.2} images/s, {:.1} clips/s per core",
+        r.images_per_second(),
+        r.clips_per_second()
+    );
+    Ok(())
+}
+
+impl BenchModel {
+    fn run(self) -> Result<()> {
+        let cfg = self.config.load()?.config;
+        let clips = mosi_clips(&cfg)?;
+        let batch = self.batch.unwrap_or(cfg.train.batch_size as i64);
+        let budget = Duration::from_secs_f64(self.seconds);
+        let r = tada::bench::model::step_time(&cfg, batch, clips, budget)?;
+        println!(
+            "training step on {:?}, input {:?}, {} threads: median {:.1} ms, mean {:.1} ms over {} steps",
+            r.device, r.input_shape, tch::get_num_threads(), r.median * 1e3, r.mean * 1e3, r.steps
+        );
+        println!("{:.1} clips/s", r.clips_per_second());
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! `tada demo`: pretraining and two linear probes on embedded data, printed as a table.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use tada::train::demo::{DemoOptions, DemoPretext, DemoReport};
+
+#[derive(clap::Args)]
+pub struct Demo {
+    /// Folder for the three runs.
+    #[arg(long, default_value = "runs/demo")]
+    output: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The pretraining: MoSI on synthetic images, or SimCLR with ParamCrop views on
+    /// synthetic videos.
+    #[arg(long, value_enum, default_value_t = PretextArg::Mosi)]
+    pretext: PretextArg,
+}
+
+/// `--pretext`: the library's [`DemoPretext`] as clap spells its values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PretextArg {
+    Mosi,
+    Contrastive,
+}
+
+impl From<PretextArg> for DemoPretext {
+    fn from(p: PretextArg) -> Self {
+        match p {
+            PretextArg::Mosi => Self::Mosi,
+            PretextArg::Contrastive => Self::Contrastive,
+        }
+    }
+}
+
+impl Demo {
+    pub fn run(self) -> Result<()> {
+        let opts = DemoOptions {
+            output: self.output,
+            seed: self.seed,
+            pretext: self.pretext.into(),
+        };
+        print_table(&tada::train::demo::demo(&opts)?);
+        Ok(())
+    }
+}
+
+/// The results as a Markdown table, then one summary line.
+fn print_table(r: &DemoReport) {
+    let label = r.pretext.label();
+    let stage = match r.pretext {
+        DemoPretext::Mosi => "MoSI pretraining (synthetic images)",
+        DemoPretext::Contrastive => "SimCLR + ParamCrop pretraining (synthetic videos)",
+    };
+    println!("| stage | result | time |");
+    println!("| --- | --- | --- |");
+    let overlap = r.view_overlap.map_or(String::new(), |(iou, dist)| {
+        format!("; last views: IoU {iou:.2}, centre distance {dist:.2}")
+    });
+    println!(
+        "| {stage} | pretext accuracy {:.1}%{overlap} | {:.0} s |",
+        100.0 * r.pretext_accuracy,
+        r.pretrain_seconds
+    );
+    println!(
+        "| linear probe, random init | {:.1}% | |",
+        100.0 * r.probe_random
+    );
+    println!(
+        "| linear probe, {label} | {:.1}% | {:.0} s (both probes) |",
+        100.0 * r.probe_pretrained,
+        r.probe_seconds
+    );
+    println!(
+        "probe accuracy: random init {:.1}% | {label} {:.1}% ({:.0} s in all)",
+        100.0 * r.probe_random,
+        100.0 * r.probe_pretrained,
+        r.total_seconds
+    );
+}

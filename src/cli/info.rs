@@ -1,0 +1,53 @@
+//! `tada info`: the build and its devices, and with `--model` the size of a config's model.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::config_args::ConfigArgs;
+use super::mosi_clips::mosi_clips;
+
+#[derive(clap::Args)]
+pub struct Info {
+    /// A config whose model to describe: parameters and output shape for its input.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl Info {
+    pub fn run(self) -> Result<()> {
+        print!("{}", tada::info::Info::collect());
+        let Some(path) = self.model else {
+            return Ok(());
+        };
+        let config = ConfigArgs {
+            config: path,
+            set: self.set,
+        };
+        let cfg = config.load()?.config;
+        let path = &config.config;
+        let clips = mosi_clips(&cfg)?;
+        let s = tada::models::summary::summarize(&cfg, clips)
+            .with_context(|| format!("cannot build the model of {}", path.display()))?;
+        println!("model          {}", path.display());
+        println!(
+            "parameters     {} ({} in the backbone)",
+            s.parameters, s.backbone_parameters
+        );
+        println!("input          {:?}", s.input_shape);
+        println!("output         {:?}", s.output_shape);
+        if let Some((name, n)) = s.reference {
+            println!(
+                "reference      {name} backbone: {n} parameters (BACKBONES.md §8){}",
+                if n == s.backbone_parameters {
+                    ", equal"
+                } else {
+                    ", differs (reduced config?)"
+                }
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! The commands of `tada`: what each one is called and says in `--help`, and which module runs
+//! it. Each subcommand's flags and printing live in its own module; this one only dispatches.
+
+mod bench;
+mod config;
+mod config_args;
+mod crops;
+mod data;
+mod demo;
+pub mod errors;
+mod flags;
+mod forward;
+mod import;
+mod info;
+mod mosi_clips;
+mod mosi_preview;
+mod test;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tada",
+    version,
+    about = "Self-supervised video pretraining of TAdaConv backbones (MoSI, ParamCrop) on libtorch"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// The doc comments of the variants are the commands' help; those of the argument structs are
+// not shown (a variant's text replaces them).
+#[derive(Subcommand)]
+enum Command {
+    /// Versions, libtorch, CUDA devices, cuDNN and threads; with --model, a model's size.
+    Info(info::Info),
+    /// Run a configured model with given weights on the tensor `__input__` of a safetensors file.
+    Forward(forward::Forward),
+    /// Multi-view test of a trained model: acc@1, acc@5 and per-class accuracy (JSON).
+    Test(test::Test),
+    /// On embedded data: pretrain a small backbone (MoSI, or SimCLR + ParamCrop), then
+    /// linear-probe it and a random copy.
+    Demo(demo::Demo),
+    /// Pretrain with a pretext task: MoSI (keys the config leaves out default to the MoSI
+    /// recipe) or contrastive learning (PRETRAIN.GENERATOR: Contrastive).
+    Pretrain(train::Pretrain),
+    /// Fine-tune, or linear-probe with TRAIN.ONLY_LINEAR, from pretrained weights.
+    Finetune(train::Finetune),
+    /// Write MoSI pseudo-motion samples as GIF/PNG plus labels.json (built-in synthetic images).
+    MosiPreview(mosi_preview::MosiPreview),
+    /// Draw ParamCrop's two views over synthetic source clips; IoU and centre distance to crops.json.
+    Crops(crops::Crops),
+    /// Throughput benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: bench::Bench,
+    },
+    /// Dataset tools.
+    Data {
+        #[command(subcommand)]
+        command: data::Data,
+    },
+    /// Inspect configurations.
+    Config {
+        #[command(subcommand)]
+        command: config::Config,
+    },
+    /// Convert an official PyTorch checkpoint (.pyth/.pth/.pt) to safetensors, without Python.
+    ///
+    /// Reads the reference's checkpoint dict (its model_state) or a bare state dict; the pickle
+    /// may only name what rebuilds tensors, anything else is refused before it is read.
+    Import(import::Import),
+}
+
+impl Cli {
+    /// Runs the command; it prints its own results on stdout.
+    pub fn run(self) -> Result<()> {
+        match self.command {
+            Command::Info(c) => c.run(),
+            Command::Forward(c) => c.run(),
+            Command::Test(c) => c.run(),
+            Command::Demo(c) => c.run(),
+            Command::Pretrain(c) => c.run(),
+            Command::Finetune(c) => c.run(),
+            Command::MosiPreview(c) => c.run(),
+            Command::Crops(c) => c.run(),
+            Command::Bench { command } => command.run(),
+            Command::Data { command } => command.run(),
+            Command::Config { command } => command.run(),
+            Command::Import(c) => c.run(),
+        }
+    }
+}
