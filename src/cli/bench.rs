@@ -16,7 +16,7 @@ use tada::data::pipeline;
 
 use super::config_args::{self, ConfigArgs, AFTER_SET};
 use super::flags::{batch_size, seconds};
-use super::mosi_clips::mosi_clips;
+use tada::tasks::mosi::clips_per_item;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -119,7 +119,7 @@ fn mosi_files(cfg: &Config, budget: Duration) -> Result<()> {
         ImageOrigin::Synthetic { count, .. } => (*count, "synthetic images"),
     };
     let generator =
-        tada_augment::mosi::MosiGenerator::new(tada::ssl::mosi::generator_config(cfg)?)?;
+        tada_augment::mosi::MosiGenerator::new(tada::tasks::mosi::generator_config(cfg)?)?;
     let source = MosiImages::new(origin, generator, Split::Train);
     let loader = Loader::new(
         Arc::new(source),
@@ -168,7 +168,7 @@ fn mosi_generation(cfg: &Config, budget: Duration) -> Result<()> {
 impl BenchModel {
     fn run(self) -> Result<()> {
         let cfg = self.config.load()?.config;
-        let clips = mosi_clips(&cfg)?;
+        let clips = clips_per_item(&cfg)?;
         let batch = self.batch.unwrap_or(cfg.train.batch_size as i64);
         let budget = Duration::from_secs_f64(self.seconds);
         let r = tada::bench::model::step_time(&cfg, batch, clips, budget)?;

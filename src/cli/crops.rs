@@ -32,7 +32,8 @@ impl Crops {
             .collect();
         check_output_dir(out, &["crops.json"], &inputs)?;
         let cfg = self.config.load()?.config;
-        let stats = tada::ssl::crops::crops(&cfg, weights, out, self.clips, self.seed)?;
+        let stats =
+            tada::tasks::contrastive::crops::crops(&cfg, weights, out, self.clips, self.seed)?;
         for (i, s) in stats.iter().enumerate() {
             println!(
                 "clip {i}: IoU {:.3} (spatial {:.3}, temporal {:.3}), centre distance {:.3}",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tada::train::demo::{DemoOptions, DemoPretext, DemoReport};
+use tada::runs::demo::{DemoOptions, DemoPretext, DemoReport};
 
 #[derive(clap::Args)]
 pub struct Demo {
@@ -41,7 +41,7 @@ impl Demo {
             seed: self.seed,
             pretext: self.pretext.into(),
         };
-        print_table(&tada::train::demo::demo(&opts)?);
+        print_table(&tada::runs::demo::demo(&opts)?);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::config_args::ConfigArgs;
-use super::mosi_clips::mosi_clips;
+use tada::tasks::mosi::clips_per_item;
 
 #[derive(clap::Args)]
 pub struct Info {
@@ -28,7 +28,7 @@ impl Info {
         };
         let cfg = config.load()?.config;
         let path = &config.config;
-        let clips = mosi_clips(&cfg)?;
+        let clips = clips_per_item(&cfg)?;
         let s = tada::models::summary::summarize(&cfg, clips)
             .with_context(|| format!("cannot build the model of {}", path.display()))?;
         println!("model          {}", path.display());

@@ -12,7 +12,6 @@ mod flags;
 mod forward;
 mod import;
 mod info;
-mod mosi_clips;
 mod mosi_preview;
 mod test;
 mod train;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use tada::output_path::check_output_dir;
-use tada::ssl::mosi_preview::{mosi_preview, PreviewOptions};
+use tada::tasks::mosi::preview::{mosi_preview, PreviewOptions};
 
 use super::config_args::{self, ConfigArgs, AFTER_SET};
 

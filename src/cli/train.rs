@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tada::train::runs::RunOptions;
+use tada::runs::RunOptions;
 use tada::train::{Summary, TrainError, TrainOptions};
 
 use super::config_args::{ConfigArgs, AFTER_SET};
@@ -43,7 +43,7 @@ pub struct Pretrain {
 impl Pretrain {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load_pretrain()?;
-        let s = tada::train::runs::pretrain(&loaded, &self.run.options(None))?;
+        let s = tada::runs::pretrain(&loaded, &self.run.options(None))?;
         print_summary(&s);
         stopped_by_signal(&s)
     }
@@ -61,7 +61,7 @@ pub struct Finetune {
 impl Finetune {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load()?;
-        let (s, report) = tada::train::runs::finetune(&loaded, &self.run.options(self.weights))?;
+        let (s, report) = tada::runs::finetune(&loaded, &self.run.options(self.weights))?;
         if let Some(r) = report {
             println!(
                 "weights {}: {}; dropped {} tensors outside backbone.*",

@@ -80,3 +80,12 @@ pub fn generator_config(cfg: &Config) -> Result<GeneratorConfig, MosiConfigError
         },
     })
 }
+
+/// K, the clips of one MoSINet input item (one per speed class), or None for other models:
+/// what shapes a MoSINet input for `tada info --model` and `tada bench model`.
+pub fn clips_per_item(cfg: &Config) -> Result<Option<i64>, MosiConfigError> {
+    if cfg.model.name != crate::models::video_model::MOSI_NET {
+        return Ok(None);
+    }
+    Ok(Some(gen::SpeedSet::new(&speed_config(cfg)?)?.len() as i64))
+}

@@ -8,5 +8,5 @@ pub mod config;
 pub mod preview;
 pub mod task;
 
-pub use config::{generator_config, speed_config, MosiConfigError};
+pub use config::{clips_per_item, generator_config, speed_config, MosiConfigError};
 pub use task::MosiTask;
