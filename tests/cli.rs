@@ -338,7 +338,9 @@ fn info_model_counts_parameters_and_matches_the_reference_figure() {
     );
     assert!(out.contains("output         [9, 9]"), "{out}");
     assert!(
-        out.contains("R2D3D-18 backbone: 14057536 parameters (BACKBONES.md §8), equal"),
+        out.contains(
+            "R2D3D-18 backbone: 14057536 parameters (docs/models.md#parameter-counts), equal"
+        ),
         "{out}"
     );
 }

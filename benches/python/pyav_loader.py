@@ -5,7 +5,7 @@ through torch.utils.data.DataLoader, so the two can be compared per worker on th
     .venv/bin/python benches/python/pyav_loader.py LIST.txt --workers 1 --seconds 20
 
 LIST.txt: one `path label` per line (UCF101 trainlist style, paths relative to the list's folder
-or absolute). Pipeline per clip, as tada's (TRAINING.md §8.2-8.3): interval-based sampling of 16
+or absolute). Pipeline per clip, as tada's (docs/transforms.md#the-clip-pipeline): interval-based sampling of 16
 frames at rate 4 (fps / target fps 30 scaling), seek to the key frame before the first wanted frame
 and decode forward, RGB uint8 -> float, random flip, short side to U(168, 224), random 112 crop,
 normalise (no colour jitter, as tada's default COLOR_AUG: false).

@@ -40,7 +40,7 @@ impl Info {
         println!("output         {:?}", s.output_shape);
         if let Some((name, n)) = s.reference {
             println!(
-                "reference      {name} backbone: {n} parameters (BACKBONES.md §8){}",
+                "reference      {name} backbone: {n} parameters (docs/models.md#parameter-counts){}",
                 if n == s.backbone_parameters {
                     ", equal"
                 } else {

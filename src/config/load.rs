@@ -1,11 +1,11 @@
 //! Reading YAML files and resolving `_BASE`, `_BASE_RUN` and `_BASE_MODEL` inheritance.
 //!
-//! Semantics follow the reference loader (TRAINING.md §1.2): a file with `_BASE` is merged over
-//! that base; otherwise it is merged over `_BASE_RUN`, and the result over `_BASE_MODEL`, so the
-//! run recipe beats the backbone file. Mappings merge key by key, anything else (lists included)
-//! replaces. One deliberate difference: every relative base path is resolved against the
-//! directory of the file that names it (the reference resolves a leading `./` against the
-//! top-level file instead; the shipped configs only use `../` paths, where both agree).
+//! Semantics follow the reference loader (docs/config.md#precedence-and-inheritance): a file with
+//! `_BASE` is merged over that base; otherwise it is merged over `_BASE_RUN`, and the result over
+//! `_BASE_MODEL`, so the run recipe beats the backbone file. Mappings merge key by key, anything
+//! else (lists included) replaces. One deliberate difference: every relative base path is resolved
+//! against the directory of the file that names it (the reference resolves a leading `./` against
+//! the top-level file instead; the shipped configs only use `../` paths, where both agree).
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,8 @@
 //! `--set KEY=VALUE` overrides: dotted reference keys, values parsed as YAML scalars or lists.
 //!
-//! Unlike the reference (which stores command-line values as raw strings, TRAINING.md §1.3),
-//! values are typed: `--set OPTIMIZER.BASE_LR=0.01` is a number and is type-checked like any
-//! value read from a file.
+//! Unlike the reference (which stores command-line values as raw strings,
+//! docs/config.md#overrides), values are typed: `--set OPTIMIZER.BASE_LR=0.01` is a number and is
+//! type-checked like any value read from a file.
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,5 @@
 //! Labelled video clips as loader samples: a dataset's entries, the temporal sampling and the
-//! clip transforms of the config (TRAINING.md §8), and the test views (temporal x spatial).
+//! clip transforms of the config (docs/transforms.md), and the test views (temporal x spatial).
 
 use std::path::Path;
 

@@ -7,8 +7,8 @@ use super::{ModelError, VideoModel};
 use crate::config::schema::{BranchName, Depth};
 use crate::config::Config;
 
-/// Backbone parameter counts computed from the reference's spec (BACKBONES.md §8), for the
-/// released configurations.
+/// Backbone parameter counts computed from the reference's spec (docs/models.md#parameter-counts),
+/// for the released configurations.
 const REFERENCE_BACKBONES: &[(BranchName, usize, &str, i64)] = &[
     (BranchName::TAda2DBlock, 50, "TAda2D-R50", 26_665_872),
     (BranchName::R2D3DBranch, 18, "R2D3D-18", 14_057_536),
@@ -38,8 +38,8 @@ const REFERENCE_CONVNEXTS: &[([usize; 4], [usize; 4], &str, i64)] = &[
     ),
 ];
 
-/// TAdaFormer backbone parameter counts (BACKBONES.md §8), by (NUM_FEATURES, DEPTH, PATCH_SIZE,
-/// TEMP_ENHANCE and DOUBLE_TADA both on).
+/// TAdaFormer backbone parameter counts (docs/models.md#parameter-counts), by (NUM_FEATURES, DEPTH,
+/// PATCH_SIZE, TEMP_ENHANCE and DOUBLE_TADA both on).
 const REFERENCE_TADAFORMERS: &[(usize, usize, usize, bool, &str, i64)] = &[
     (768, 12, 16, false, "TAdaFormer-B/16 (K400)", 103_888_128),
     (768, 12, 16, true, "TAdaFormer-B/16 (SSV2)", 134_952_960),

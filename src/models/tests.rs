@@ -1,5 +1,5 @@
-//! Whole-model tests: parameter counts (BACKBONES.md §8), training-mode gradients, MoSINet
-//! folding, input checks and config errors that involve both backbone and head.
+//! Whole-model tests: parameter counts (docs/models.md#parameter-counts), training-mode gradients,
+//! MoSINet folding, input checks and config errors that involve both backbone and head.
 
 use tch::{nn, Device, Kind, Tensor};
 

@@ -1,5 +1,6 @@
-//! Parameter groups (TRAINING.md §4.1–§4.3): which parameters are optimised, with which weight
-//! decay and learning-rate multiplier, decided by substring tests on the parameter's full name.
+//! Parameter groups (docs/training.md#parameter-groups): which parameters are optimised, with which
+//! weight decay and learning-rate multiplier, decided by substring tests on the parameter's full
+//! name.
 
 use tch::nn::VarStore;
 use tch::Tensor;
@@ -62,9 +63,10 @@ pub fn trainable_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
 }
 
 /// Splits `params` into the optimiser's groups as the reference's `construct_optimizer` does:
-/// ONLY_LINEAR (§4.3), else the layer-wise branch when LAYER_WISE_LR_DECAY < 1 (§4.2), else the
-/// default substring rules (§4.1). Parameters not in any group are not optimised. A task's own
-/// parameters (ParamCrop's net) are not passed here: the task declares their group itself.
+/// ONLY_LINEAR (docs/training.md#linear-probe-group), else the layer-wise branch when
+/// LAYER_WISE_LR_DECAY < 1 (docs/training.md#layer-wise-decay-groups), else the default substring
+/// rules (docs/training.md#default-groups). Parameters not in any group are not optimised. A task's
+/// own parameters (ParamCrop's net) are not passed here: the task declares their group itself.
 pub fn build_groups(
     params: &[(String, Tensor)],
     rules: &GroupRules,
@@ -126,9 +128,9 @@ impl DefaultGroup {
         }
     }
 
-    /// §4.1's table, first match wins. Substrings, not path components: `b_bias.weight` is a
-    /// "bias" and `downsample_layers.0.1.weight` (a LayerNorm) is a decayed "weight", as in the
-    /// reference.
+    /// The table of docs/training.md#default-groups, first match wins. Substrings, not path
+    /// components: `b_bias.weight` is a "bias" and `downsample_layers.0.1.weight` (a LayerNorm) is
+    /// a decayed "weight", as in the reference.
     pub(crate) fn classify(name: &str) -> Self {
         let has = |s: &str| name.contains(s);
         if has("rf") {
@@ -160,7 +162,7 @@ impl DefaultGroup {
 fn default_groups(params: &[(String, Tensor)], rules: &GroupRules) -> Vec<ParamGroup> {
     let (o, bn) = (rules.optimizer, rules.bn);
     // The reference's LR_REDUCE multipliers apply to fine-tuning only; NEW_PARAMS and
-    // HEAD_LRMULT are ignored in this branch (TRAINING.md §13.4).
+    // HEAD_LRMULT are ignored in this branch (docs/training.md#default-groups).
     let reduce = rules.lr_reduce;
     let bias_mult = if o.bias_double { 2.0 } else { 1.0 };
     let (weight_mult, special_bias_mult) = if reduce {

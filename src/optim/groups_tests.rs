@@ -1,4 +1,5 @@
-//! Which parameter lands in which group, with which decay and multiplier (TRAINING.md §4).
+//! Which parameter lands in which group, with which decay and multiplier
+//! (docs/training.md#parameter-groups).
 
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -31,7 +32,8 @@ fn group_of<'a>(groups: &'a [ParamGroup], param: &str) -> Option<(&'a str, f64, 
         .map(|g| (g.name.as_str(), g.weight_decay, g.lr_mult))
 }
 
-/// TAda2D, TAdaConvNeXtV2 and R2D3D parameter names with the group §4.1 puts them in.
+/// TAda2D, TAdaConvNeXtV2 and R2D3D parameter names with the group docs/training.md#default-groups
+/// puts them in.
 const DEFAULT_CASES: &[(&str, DefaultGroup)] = &[
     ("backbone.conv1.a.weight", DefaultGroup::Weights),
     ("backbone.conv1.a_bn.weight", DefaultGroup::Norm),
@@ -157,7 +159,7 @@ fn default_branch_multipliers() {
     assert_eq!(at(y, bias), Some((0.0, 2.0)));
     let y = "TRAIN: {LR_REDUCE: true, FINE_TUNE: false}";
     assert_eq!(at(y, head), Some((1e-3, 1.0)));
-    // NEW_PARAMS / HEAD_LRMULT are inert in this branch (TRAINING.md §13.4).
+    // NEW_PARAMS / HEAD_LRMULT are inert in this branch (docs/training.md#default-groups).
     let y = "OPTIMIZER: {NEW_PARAMS: [head], HEAD_LRMULT: 10.0}";
     assert_eq!(at(y, head), Some((1e-3, 1.0)));
     // BN.WEIGHT_DECAY decays norms; BN.WB_LOCK leaves them out of the optimiser.

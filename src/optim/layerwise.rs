@@ -1,5 +1,6 @@
-//! Layer-wise learning-rate decay (TRAINING.md §4.2, OPTIMIZER.LAYER_WISE_LR_DECAY < 1): the LR
-//! shrinks geometrically from the head down to the stem of a transformer-style backbone.
+//! Layer-wise learning-rate decay (docs/training.md#layer-wise-decay-groups,
+//! OPTIMIZER.LAYER_WISE_LR_DECAY < 1): the LR shrinks geometrically from the head down to the stem
+//! of a transformer-style backbone.
 
 use tch::Tensor;
 
@@ -59,9 +60,10 @@ fn layer_id(name: &str, num_layers: usize) -> Result<usize, OptimError> {
     }
 }
 
-/// §4.2's groups, keyed like the reference (`layer_{id}_{decay|no_decay}[_new_param][_head]
-/// [_text]`); a group's settings come from its key, so the suffix checks below reproduce the
-/// reference's precedence (e.g. a new head parameter gets the head multiplier only).
+/// The groups of docs/training.md#layer-wise-decay-groups, keyed like the reference
+/// (`layer_{id}_{decay|no_decay}[_new_param][_head] [_text]`); a group's settings come from its
+/// key, so the suffix checks below reproduce the reference's precedence (e.g. a new head parameter
+/// gets the head multiplier only).
 pub(super) fn layer_wise_groups(
     params: &[(String, Tensor)],
     o: &OptimizerConfig,

@@ -1,5 +1,5 @@
 //! Optimisation: parameter groups, SGD / Adam / AdamW / LARS with exportable state, the
-//! learning-rate schedule and gradient clipping (reference: TRAINING.md §4–§5).
+//! learning-rate schedule and gradient clipping (reference: docs/training.md#optimisation).
 //!
 //! The optimisers are written here on plain tensors rather than through tch's `COptimizer`:
 //! libtorch's C++ optimisers do take per-group learning rates and weight decays, but tch exposes

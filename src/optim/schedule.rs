@@ -1,5 +1,5 @@
-//! The learning-rate schedule (TRAINING.md §5): a function of the fractional epoch, evaluated
-//! every iteration, with an optional linear warm-up.
+//! The learning-rate schedule (docs/training.md#learning-rate-schedule): a function of the
+//! fractional epoch, evaluated every iteration, with an optional linear warm-up.
 
 use std::f64::consts::PI;
 

@@ -59,7 +59,7 @@ pub(super) fn sgd_step(
     *p += d * (-lr);
 }
 
-/// One LARS step (TRAINING.md §4.4): trust ratio `r = η‖p‖ / (‖g‖ + wd‖p‖)`,
+/// One LARS step (docs/training.md#optimisers): trust ratio `r = η‖p‖ / (‖g‖ + wd‖p‖)`,
 /// `d = (g + wd·p)·r·lr`, momentum on `d`, `p ← p − d`.
 ///
 /// The norms are read back as numbers, as the reference does (`.item()`). Where the denominator

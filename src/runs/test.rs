@@ -1,5 +1,5 @@
-//! `tada test`: multi-view testing (TRAINING.md §11). Every video of the test split is cut into
-//! TEST.NUM_ENSEMBLE_VIEWS temporal x TEST.NUM_SPATIAL_CROPS spatial views; the model's class
+//! `tada test`: multi-view testing (docs/training.md#testing). Every video of the test split is cut
+//! into TEST.NUM_ENSEMBLE_VIEWS temporal x TEST.NUM_SPATIAL_CROPS spatial views; the model's class
 //! probabilities of a video's views are fused (DATA.ENSEMBLE_METHOD: sum or max) and scored:
 //! top-1 / top-5 accuracy and per-class accuracy.
 

@@ -4,7 +4,7 @@
 Usage: optim_reference.py > src/train/optim/update_reference.rs && cargo fmt
 
 Runs three steps of PyTorch's own SGD / Adam / AdamW (torch.optim, single-tensor CPU path) and of
-LARS written from the update rule in shared/reference/TRAINING.md section 4.4 (the reference's LARS
+LARS written from the update rule in docs/training.md#optimisers (the reference's LARS
 class is not importable without its package), on two float32 parameters in two groups:
   w: weight decay WD, lr_mult 1;  b: weight decay 0, lr_mult 2.
 Gradients are injected with loss = sum(p * g_k), so p.grad == g_k exactly. The base learning rate
@@ -31,7 +31,7 @@ LR_LARS = [0.5, 0.25, 0.1]
 
 
 class Lars(torch.optim.Optimizer):
-    """TRAINING.md 4.4: r = eta*|p| / (|g| + wd*|p|); d = (g + wd*p)*r*lr; momentum on d."""
+    """docs/training.md#optimisers: r = eta*|p| / (|g| + wd*|p|); d = (g + wd*p)*r*lr; momentum on d."""
 
     def __init__(self, groups, lr, momentum, dampening, weight_decay, nesterov, eta=0.001):
         super().__init__(groups, dict(lr=lr, momentum=momentum, dampening=dampening,

@@ -59,8 +59,8 @@ pub enum ContrastiveFramework {
     Moco,
 }
 
-/// PRETRAIN.PARAMCROP section (tada keys; PARAMCROP.md §2–4). With ENABLE false the contrastive
-/// views are random cubes drawn uniformly from the same bounds.
+/// PRETRAIN.PARAMCROP section (tada keys; docs/paramcrop.md#settings). With ENABLE false the
+/// contrastive views are random cubes drawn uniformly from the same bounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct ParamCropSection {
@@ -121,8 +121,9 @@ impl Default for ParamCropSection {
     }
 }
 
-/// PRETRAIN.CONTRASTIVE section: the projection MLP of contrastive pretraining (keys of the
-/// group's contrastive code, `MLP` in its `heads/contrastive_head.py`; PARAMCROP.md §5).
+/// PRETRAIN.CONTRASTIVE section: the projection MLP of contrastive pretraining (keys of the group's
+/// contrastive code, `MLP` in its `heads/contrastive_head.py`;
+/// docs/paramcrop.md#contrastive-recipe).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct ContrastiveSection {

@@ -41,9 +41,10 @@ impl MoSIHeadKind {
     }
 }
 
-/// Output size of a MoSI head (BACKBONES.md §7, MOSI.md §3.1): `n` speeds per axis
-/// (VIDEO.HEAD.NUM_CLASSES); the still class [0, 0] is dropped when PRETRAIN.ZERO_OUT is set.
-/// A coupled joint head (DECOUPLE false) classifies every speed combination.
+/// Output size of a MoSI head (docs/models.md#mosi-head-sizes, docs/mosi.md#speed-set-and-labels):
+/// `n` speeds per axis (VIDEO.HEAD.NUM_CLASSES); the still class [0, 0] is dropped when
+/// PRETRAIN.ZERO_OUT is set. A coupled joint head (DECOUPLE false) classifies every speed
+/// combination.
 pub fn mosi_num_classes(
     kind: MoSIHeadKind,
     n: usize,

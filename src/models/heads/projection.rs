@@ -1,5 +1,5 @@
-//! The projection MLP of contrastive pretraining (PARAMCROP.md §5; the group's `MLP` in
-//! `heads/contrastive_head.py`): global average pool → Linear(D → MID) → BN → ReLU →
+//! The projection MLP of contrastive pretraining (docs/paramcrop.md#contrastive-recipe; the group's
+//! `MLP` in `heads/contrastive_head.py`): global average pool → Linear(D → MID) → BN → ReLU →
 //! Linear(MID → MID) → BN → ReLU → Linear(MID → OUT) (→ BN) → L2-normalise.
 
 use tch::nn::{self, Module, ModuleT};

@@ -1,5 +1,5 @@
-//! InfoNCE losses of contrastive pretraining (PARAMCROP.md §5): SimCLR's NT-Xent over the two
-//! views of a batch, and MoCo's query-vs-(key, queue) form.
+//! InfoNCE losses of contrastive pretraining (docs/paramcrop.md#contrastive-recipe): SimCLR's
+//! NT-Xent over the two views of a batch, and MoCo's query-vs-(key, queue) form.
 
 use tch::{Kind, Tensor};
 

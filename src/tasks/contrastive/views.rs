@@ -1,6 +1,6 @@
 //! The two views of a contrastive step: cubes (learned by ParamCrop or drawn at random), the
-//! trilinear crop, and the per-view augmentation that follows it on the device (PARAMCROP.md
-//! §2, §4, §5).
+//! trilinear crop, and the per-view augmentation that follows it on the device
+//! (docs/paramcrop.md#contrastive-pretraining-with-paramcrop).
 
 use rand::Rng;
 use tada_augment::paramcrop::cube::crop_with_theta;
@@ -70,7 +70,8 @@ pub fn cut_view(
     Ok(flat.reshape([3, s[0], s[2], s[3], s[4]]).transpose(0, 1))
 }
 
-/// Means over the batch of how the two views relate (PARAMCROP.md §6), as metrics.
+/// Means over the batch of how the two views relate (docs/paramcrop.md#view-overlap-metrics), as
+/// metrics.
 pub fn overlap_metrics(a: &Cube, b: &Cube) -> Vec<(String, f64)> {
     tch::no_grad(|| {
         let o = iou(a, b);

@@ -48,7 +48,7 @@ pub fn speed_config(cfg: &Config) -> Result<SpeedConfig, MosiConfigError> {
     })
 }
 
-/// The generator settings of a config (MOSI.md §8 keys).
+/// The generator settings of a config (docs/mosi.md#keys-and-defaults).
 pub fn generator_config(cfg: &Config) -> Result<GeneratorConfig, MosiConfigError> {
     let p = &cfg.pretrain;
     let a = &cfg.augmentation;

@@ -1,4 +1,4 @@
-//! MoSI pretraining (MOSI.md §6): classify the pseudo-motion of every clip.
+//! MoSI pretraining (docs/mosi.md#pretext-loss): classify the pseudo-motion of every clip.
 
 use tch::{Device, Kind, Tensor};
 

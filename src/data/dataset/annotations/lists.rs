@@ -1,4 +1,5 @@
-//! The reference's own lists (TRAINING.md §9): `relative/path LABEL` per line, 0-based labels.
+//! The reference's own lists (docs/datasets.md#the-references-own-lists): `relative/path LABEL` per
+//! line, 0-based labels.
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! Annotation files in each dataset's own published format (docs/datasets.md), read into
-//! [`EntryList`]s. The reference's pre-processed `path label` lists (TRAINING.md §9) are accepted
-//! too, when the published files are absent.
+//! [`EntryList`]s. The reference's pre-processed `path label` lists
+//! (docs/datasets.md#the-references-own-lists) are accepted too, when the published files are
+//! absent.
 
 mod hmdb51;
 mod images;

@@ -1,4 +1,5 @@
-//! `TAdaConvNeXtV2Block` (BACKBONES.md §5.3) and the stochastic depth its residual uses.
+//! `TAdaConvNeXtV2Block` (docs/models.md#the-tadaconvnextv2-block) and the stochastic depth its
+//! residual uses.
 
 use tch::nn::{self, Module};
 use tch::Tensor;

@@ -1,6 +1,7 @@
-//! The ConvNeXt meta-architecture (TAdaConvNeXtV2 Tiny / Small / Base, BACKBONES.md §5): four
-//! `downsample_layers` (a patchifying stem, then LayerNorm + 2×2 strided convs), four `stages` of
-//! [`TAdaConvNeXtV2Block`]s, global average pooling and a final LayerNorm `norm`.
+//! The ConvNeXt meta-architecture (TAdaConvNeXtV2 Tiny / Small / Base,
+//! docs/models.md#tadaconvnextv2): four `downsample_layers` (a patchifying stem, then LayerNorm +
+//! 2×2 strided convs), four `stages` of [`TAdaConvNeXtV2Block`]s, global average pooling and a
+//! final LayerNorm `norm`.
 //!
 //! Every config value is checked here, once, into a [`ConvNeXtSpec`]; the modules below only
 //! build from already-valid numbers.

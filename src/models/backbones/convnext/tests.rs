@@ -385,8 +385,8 @@ fn counts(cfg: &Config) -> (i64, i64) {
     (backbone, total)
 }
 
-/// BACKBONES.md §8. Builds the three released sizes on the CPU one after the other (the Base
-/// holds about 0.6 GB while it is counted).
+/// docs/models.md#parameter-counts. Builds the three released sizes on the CPU one after the other
+/// (the Base holds about 0.6 GB while it is counted).
 #[test]
 fn parameter_counts_match_backbones_md() {
     let tiny = released("[3, 3, 9, 3]", "[96, 192, 384, 768]", 768, 48);

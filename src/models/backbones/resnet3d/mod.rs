@@ -3,7 +3,7 @@
 //!
 //! Every config value is checked here, once, into a [`ResNetSpec`]; the modules below only
 //! build from already-valid numbers. Per-block numbers follow the reference's
-//! `update_3d_conv_params` (BACKBONES.md §1.2).
+//! `update_3d_conv_params` (docs/models.md#resnet3d).
 
 mod block;
 mod branches;

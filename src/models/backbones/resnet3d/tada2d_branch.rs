@@ -1,4 +1,4 @@
-//! The TAda2D residual branch (`TAda2DBlock`, BACKBONES.md §2.2): a ResNet bottleneck whose
+//! The TAda2D residual branch (`TAda2DBlock`, docs/models.md#tada2d): a ResNet bottleneck whose
 //! spatial conv is a temporally adaptive [`TAdaConv2d`], calibrated per frame by a
 //! [`RouteFuncMLP`], followed by a zero-initialised temporal average-pooling term.
 

@@ -347,7 +347,7 @@ fn tada2d_r50_parameter_count_matches_backbones_md() {
             }
         }
     }
-    // BACKBONES.md §8.
+    // docs/models.md#parameter-counts.
     assert_eq!((backbone, total), (26_665_872, 27_485_472));
 }
 

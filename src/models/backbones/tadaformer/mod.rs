@@ -1,6 +1,6 @@
 //! The VisionTransformer meta-architecture with TAdaFormer blocks (TAdaFormer B/16 and L/14,
-//! BACKBONES.md §6): a CLIP ViT whose patch embedding is inflated to a (3, P, P) tubelet, with a
-//! TAdaConvV2 branch added to every transformer layer.
+//! docs/models.md#tadaformer): a CLIP ViT whose patch embedding is inflated to a (3, P, P) tubelet,
+//! with a TAdaConvV2 branch added to every transformer layer.
 //!
 //! Every config value is checked here, once, into a [`TAdaFormerSpec`]; the blocks only build
 //! from already-valid numbers.

@@ -66,7 +66,7 @@ const L14: &[&str] = &[
     "VIDEO.BACKBONE.NUM_HEADS=16",
 ];
 
-/// (overrides, backbone parameters, with head) from BACKBONES.md §8.
+/// (overrides, backbone parameters, with head) from docs/models.md#parameter-counts.
 fn released() -> [(Vec<&'static str>, i64, i64); 4] {
     let cat = |a: &[&'static str], b: &[&'static str]| [a, b].concat();
     [
