@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tada::data::dataset::Split;
 use tada::data::loader::{Loader, LoaderConfig};
-use tada::data::mosi_images::{ImageOrigin, MosiImages};
+use tada::data::sources::mosi_images::{ImageOrigin, MosiImages};
 use tada_augment::mosi::MosiGenerator;
 
 use crate::common::{tada_bin, write};

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tada::data::clips::{ClipSourceConfig, VideoClips};
 use tada::data::dataset::{Entry, Split};
 use tada::data::loader::{Loader, LoaderConfig};
+use tada::data::sources::video_clips::{ClipSourceConfig, VideoClips};
 
 use crate::media::{make_video, Kind};
 
@@ -152,7 +152,7 @@ fn test_views_cover_every_temporal_and_spatial_view_in_frame_order() {
 
 #[test]
 fn mosi_samples_batch_with_their_labels_and_do_not_depend_on_workers() {
-    use tada::data::mosi_images::{ImageOrigin, MosiImages};
+    use tada::data::sources::mosi_images::{ImageOrigin, MosiImages};
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("mosi.yaml");
     std::fs::write(

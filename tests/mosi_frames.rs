@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tada::data::dataset::{Entry, Split};
 use tada::data::loader::{Loader, LoaderConfig, SampleSource};
-use tada::data::mosi_images::{ImageOrigin, MosiImages};
+use tada::data::sources::mosi_images::{ImageOrigin, MosiImages};
 use tada::runs::{pretrain, RunOptions};
 use tada::train::TrainOptions;
 use tada_augment::mosi::MosiGenerator;

@@ -200,9 +200,9 @@ TEST: {NUM_ENSEMBLE_VIEWS: 3, NUM_SPATIAL_CROPS: 1}
 fn data_check_accepts_exactly_what_training_reads() {
     use rand::SeedableRng;
     use tada::data::check::check_file;
-    use tada::data::clips::{ClipSourceConfig, VideoClips};
     use tada::data::dataset::{Entry, Split};
     use tada::data::loader::SampleSource;
+    use tada::data::sources::video_clips::{ClipSourceConfig, VideoClips};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // (file, usable): videos shorter than a clip are usable (indices repeat the last frame).

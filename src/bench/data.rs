@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use tada_augment::mosi::{MosiGenerator, Split};
 
 use crate::config::Config;
-use crate::data::synthetic::synthetic_image;
+use crate::data::sources::synthetic_images::synthetic_image;
 use crate::tasks::mosi::generator_config;
 use crate::tasks::mosi::preview::PreviewError;
 

@@ -11,8 +11,8 @@ use tada::config::schema::Dataset;
 use tada::config::Config;
 use tada::data::dataset::Split;
 use tada::data::loader::Loader;
-use tada::data::mosi_images::{ImageOrigin, MosiImages};
 use tada::data::pipeline;
+use tada::data::sources::mosi_images::{ImageOrigin, MosiImages};
 
 use super::config_args::{self, ConfigArgs, AFTER_SET};
 use super::flags::{batch_size, seconds};

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::data::clips::require_clip_frames;
 use crate::data::dataset::Entry;
-use crate::data::mosi_images::{read_image, ImageError};
+use crate::data::sources::mosi_images::{read_image, ImageError};
+use crate::data::sources::video_clips::require_clip_frames;
 use crate::data::video::{read_with, DecodeError, Resize};
 
 /// The outcome of a scan.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use crate::config::schema::Dataset;
 use crate::config::Config;
-use crate::data::clips::{ClipSourceConfig, VideoClips};
 use crate::data::dataset::{DatasetError, Entry, EntryList, Split};
 use crate::data::loader::{Loader, LoaderConfig, SampleSource};
-use crate::data::mosi_images::ImageOrigin;
-use crate::data::synthetic_video::{SyntheticVideos, MAX_CLASSES};
+use crate::data::sources::mosi_images::ImageOrigin;
+use crate::data::sources::synthetic_videos::{SyntheticVideos, MAX_CLASSES};
+use crate::data::sources::video_clips::{ClipSourceConfig, VideoClips};
 
 /// Why a split's data cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,8 @@ pub fn synthetic_videos(cfg: &Config, split: Split) -> Result<SyntheticVideos, P
         cfg.data.num_input_frames,
         cfg.data.train_crop_size,
     );
-    s.mean = crate::data::clips::triple(&cfg.data.mean);
-    s.std = crate::data::clips::triple(&cfg.data.std);
+    s.mean = crate::data::sources::video_clips::triple(&cfg.data.mean);
+    s.std = crate::data::sources::video_clips::triple(&cfg.data.std);
     Ok(s)
 }
 

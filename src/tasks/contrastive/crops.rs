@@ -16,7 +16,7 @@ use tch::{Device, IndexOp, Kind, Tensor};
 use super::paramcrop::{paramcrop_config, PARAMCROP_PATH};
 use crate::checkpoint::{load_into, CheckpointError};
 use crate::config::Config;
-use crate::data::synthetic::synthetic_image;
+use crate::data::sources::synthetic_images::synthetic_image;
 use crate::models::inference::read_weights;
 
 /// Why the crop preview failed.

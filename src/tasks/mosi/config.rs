@@ -72,7 +72,7 @@ pub fn generator_config(cfg: &Config) -> Result<GeneratorConfig, MosiConfigError
         static_mask: p.static_mask.then(|| pair(&p.mask_size_ratio)),
         mean: three(&cfg.data.mean, "DATA.MEAN")?,
         std: three(&cfg.data.std, "DATA.STD")?,
-        color: crate::data::clips::color_config(a),
+        color: crate::data::sources::video_clips::color_config(a),
         flip: match p.flip_mode {
             FlipMode::Image => gen::FlipMode::Image,
             FlipMode::Reference => gen::FlipMode::Reference,

@@ -2,7 +2,7 @@
 //! This folder owns the step from tada's config to the generator of `tada-augment`
 //! ([`config`]), the training task ([`task`]) and `tada mosi-preview` ([`preview`]); the
 //! generator itself lives in the `tada-augment` crate and the image source in
-//! `data::mosi_images`.
+//! `data::sources::mosi_images`.
 
 pub mod config;
 pub mod preview;

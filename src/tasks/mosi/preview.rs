@@ -11,7 +11,7 @@ use tada_augment::visualize::{self, clip_frames};
 
 use super::config::{generator_config, MosiConfigError};
 use crate::config::Config;
-use crate::data::synthetic::synthetic_image;
+use crate::data::sources::synthetic_images::synthetic_image;
 
 /// Why a preview could not be made.
 #[derive(Debug, thiserror::Error)]

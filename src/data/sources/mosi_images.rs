@@ -15,7 +15,7 @@ use tch::Tensor;
 use crate::data::dataset::{Entry, Split};
 use crate::data::loader::{Sample, SampleError, SampleSource};
 use crate::data::media_file::{read_bounded, MediaFileError, MAX_IMAGE_BYTES};
-use crate::data::synthetic::synthetic_image;
+use crate::data::sources::synthetic_images::synthetic_image;
 use crate::data::video::{read_with, DecodeError, Resize};
 
 /// Why an image file could not be read. Every variant names the file.

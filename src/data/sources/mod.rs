@@ -1,0 +1,9 @@
+//! The loader's sample sources, named by what they make: [`video_clips`] (labelled clips of a
+//! dataset's videos), [`mosi_images`] (MoSI pseudo-motion samples from still images),
+//! [`synthetic_images`] and [`synthetic_videos`] (embedded data, so every command runs with
+//! nothing on disk). `data::pipeline` picks one per split.
+
+pub mod mosi_images;
+pub mod synthetic_images;
+pub mod synthetic_videos;
+pub mod video_clips;
