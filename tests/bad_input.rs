@@ -397,3 +397,36 @@ fn finetune_reads_official_pth_weights() {
     let report = report.unwrap();
     assert_eq!(report.load.loaded, 1, "{}", report.load);
 }
+
+#[test]
+fn a_value_the_run_refuses_names_the_file_or_override_it_came_from() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(d.path(), 4);
+    let out = d.path().join("run");
+    let set = tada(&[
+        "finetune",
+        "--config",
+        s(&cfg),
+        "--output",
+        s(&out),
+        "--set",
+        "TRAIN.NUM_FOLDS=2",
+    ]);
+    let err = stderr(&set);
+    assert!(!set.status.success(), "{err}");
+    assert!(
+        err.contains("TRAIN.NUM_FOLDS (from --set TRAIN.NUM_FOLDS=2): is 2"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let folded = write(
+        d.path(),
+        "folded.yaml",
+        &text.replace("TRAIN: {", "TRAIN: {NUM_FOLDS: 3, "),
+    );
+    let file = tada(&["finetune", "--config", s(&folded), "--output", s(&out)]);
+    let err = stderr(&file);
+    assert!(!file.status.success(), "{err}");
+    let from = format!("TRAIN.NUM_FOLDS (from {}): is 3", folded.display());
+    assert!(err.contains(&from), "{err}");
+}

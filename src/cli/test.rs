@@ -27,7 +27,8 @@ impl Test {
             .unwrap_or_else(|| weights.with_file_name("test_results.json"));
         check_output_file(&out, &[&self.config.config, weights])?;
         let loaded = self.config.load()?;
-        let r = tada::runs::test::test(&loaded, weights)?;
+        let r =
+            tada::runs::test::test(&loaded, weights).map_err(|e| e.with_origin(&loaded.sources))?;
         tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
         let acc5 = r.acc5.map_or("n/a (fewer than 5 classes)".into(), |a| {

@@ -43,7 +43,8 @@ pub struct Pretrain {
 impl Pretrain {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load_pretrain()?;
-        let s = tada::runs::pretrain(&loaded, &self.run.options(None))?;
+        let s = tada::runs::pretrain(&loaded, &self.run.options(None))
+            .map_err(|e| e.with_origin(&loaded.sources))?;
         print_summary(&s);
         stopped_by_signal(&s)
     }
@@ -61,7 +62,8 @@ pub struct Finetune {
 impl Finetune {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load()?;
-        let (s, report) = tada::runs::finetune(&loaded, &self.run.options(self.weights))?;
+        let (s, report) = tada::runs::finetune(&loaded, &self.run.options(self.weights))
+            .map_err(|e| e.with_origin(&loaded.sources))?;
         if let Some(r) = report {
             println!(
                 "weights {}: {}; dropped {} tensors outside backbone.*",

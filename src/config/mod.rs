@@ -5,6 +5,7 @@
 //! `_BASE_RUN` > `_BASE_MODEL` > built-in defaults (the reference's base.yaml values).
 
 mod error;
+mod key_error;
 mod keys;
 mod load;
 mod overrides;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use error::ConfigError;
+pub use key_error::{KeyError, KeyProblem};
 pub use keys::IGNORED_KEYS;
 pub use schema::Config;
 pub use source::{Source, Sources};

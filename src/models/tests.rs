@@ -177,7 +177,7 @@ fn model_level_config_errors_name_the_key() {
     cfg.video.backbone.num_out_features = None;
     let e = build_error(&cfg);
     assert!(
-        matches!(&e, ModelError::Missing { key, .. } if key == "VIDEO.BACKBONE.NUM_OUT_FEATURES"),
+        matches!(&e, ModelError::Key(k) if k.key == "VIDEO.BACKBONE.NUM_OUT_FEATURES"),
         "{e}"
     );
     let e = build_error(&tiny(R2D3D, &["VIDEO.BACKBONE.DEPTH=7"]));

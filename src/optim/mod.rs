@@ -44,10 +44,8 @@ mod update_tests;
 /// dotted config key at fault; state errors name the optimiser tensor.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimError {
-    #[error("{key} is not set, but {needed_by} needs it")]
-    Missing { key: String, needed_by: String },
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
+    #[error(transparent)]
+    Key(#[from] crate::config::KeyError),
     /// Something the reference has but tada does not build; the message names the key.
     #[error("not supported yet: {0}")]
     Unsupported(String),
@@ -62,17 +60,11 @@ pub enum OptimError {
 
 impl OptimError {
     pub(crate) fn missing(key: &str, needed_by: &str) -> Self {
-        Self::Missing {
-            key: key.into(),
-            needed_by: needed_by.into(),
-        }
+        Self::Key(crate::config::KeyError::missing(key, needed_by))
     }
 
     pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
+        Self::Key(crate::config::KeyError::invalid(key, message))
     }
 
     pub(crate) fn state(name: &str, message: impl Into<String>) -> Self {
@@ -85,7 +77,7 @@ impl OptimError {
     /// The config key at fault, when the error is about one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            Self::Missing { key, .. } | Self::Invalid { key, .. } => Some(key),
+            Self::Key(k) => Some(&k.key),
             _ => None,
         }
     }

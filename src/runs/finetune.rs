@@ -73,16 +73,16 @@ pub fn check_class_count(
             "TRAIN.DATASET" => cfg.train.dataset,
             _ => cfg.test.dataset.or(cfg.train.dataset),
         };
-        return Err(TrainError::Config {
-            key: "VIDEO.HEAD.NUM_CLASSES",
-            message: format!(
+        return Err(TrainError::config(
+            "VIDEO.HEAD.NUM_CLASSES",
+            format!(
                 "is {classes}, but {dataset_key} {} has {} classes (labels 0 to {max_label}); \
                  set VIDEO.HEAD.NUM_CLASSES to at least {}",
                 dataset.map_or("?", |d| d.name()),
                 max_label + 1,
                 max_label + 1
             ),
-        });
+        ));
     }
     Ok(())
 }

@@ -15,13 +15,13 @@ use crate::train::{LoopSettings, TrainError};
 /// The loop runs one pass of the data per epoch.
 pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
     if cfg.train.num_folds != 1 {
-        return Err(TrainError::Config {
-            key: "TRAIN.NUM_FOLDS",
-            message: format!(
+        return Err(TrainError::config(
+            "TRAIN.NUM_FOLDS",
+            format!(
                 "is {}; tada's loop runs one pass per epoch, set 1",
                 cfg.train.num_folds
             ),
-        });
+        ));
     }
     Ok(())
 }

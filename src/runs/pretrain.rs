@@ -29,12 +29,11 @@ pub const CONTRASTIVE_SYNTHETIC_DIRECTIONS: usize = 4;
 pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     if !cfg.pretrain.enable {
-        return Err(TrainError::Config {
-            key: "PRETRAIN.ENABLE",
-            message: "is false: `tada pretrain` runs a pretext task (use `tada finetune` for \
-                      supervised training)"
-                .into(),
-        });
+        return Err(TrainError::config(
+            "PRETRAIN.ENABLE",
+            "is false: `tada pretrain` runs a pretext task (use `tada finetune` for \
+                      supervised training)",
+        ));
     }
     match cfg.pretrain.generator.as_str() {
         MOSI_GENERATOR => mosi_pretrain(loaded, opts),
@@ -104,12 +103,11 @@ fn source_clips(cfg: &Config) -> Result<Arc<dyn SampleSource>, TrainError> {
             source.std = [1.0; 3];
             Ok(Arc::new(source))
         }
-        Some(Dataset::SyntheticImages) | Some(Dataset::Imagenet) => Err(TrainError::Config {
-            key: "TRAIN.DATASET",
-            message: "contrastive pretraining cuts cubes out of videos: use a video dataset or \
-                      synthetic_videos"
-                .into(),
-        }),
+        Some(Dataset::SyntheticImages) | Some(Dataset::Imagenet) => Err(TrainError::config(
+            "TRAIN.DATASET",
+            "contrastive pretraining cuts cubes out of videos: use a video dataset or \
+                      synthetic_videos",
+        )),
         Some(_) => {
             let mut src = cfg.clone();
             src.data.num_input_frames = p.input_frames;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::run_dir::RunDirError;
 use crate::checkpoint::CheckpointError;
+use crate::config::{KeyError, Sources};
 use crate::data::loader::LoaderError;
 use crate::data::pipeline::PipelineError;
 use crate::models::ModelError;
@@ -54,8 +55,8 @@ pub enum TrainError {
         newest.display()
     )]
     RunExists { dir: PathBuf, newest: PathBuf },
-    #[error("{key}: {message}")]
-    Config { key: &'static str, message: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("not supported yet: {0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -120,6 +121,31 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// A config value the run cannot use (see [`KeyError`]).
+    pub fn config(key: &str, message: impl Into<String>) -> Self {
+        Self::Key(KeyError::invalid(key, message))
+    }
+
+    /// The key error inside, wherever it sits (the model's, the optimiser's, MoSI's config).
+    fn key_error_mut(&mut self) -> Option<&mut KeyError> {
+        match self {
+            Self::Key(k) => Some(k),
+            Self::Model(ModelError::Key(k)) => Some(k),
+            Self::Optim(OptimError::Key(k)) => Some(k),
+            Self::MosiConfig(crate::tasks::mosi::MosiConfigError::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The same error naming the file (or `--set`) its key's value came from: what a command
+    /// that loaded the config adds.
+    pub fn with_origin(mut self, sources: &Sources) -> Self {
+        if let Some(k) = self.key_error_mut() {
+            *k = k.clone().with_origin(sources);
+        }
+        self
+    }
+
     /// The process exit status this error calls for, when it is not the generic failure: a
     /// run stopped by a signal exits as if the signal had killed it (130 for SIGINT, 143 for
     /// SIGTERM), after its checkpoint.

@@ -55,15 +55,15 @@ impl Stepper {
     ) -> Result<Self, TrainError> {
         let micro = settings.micro_batch_size;
         if micro > 0 && micro < settings.batch_size && !task.splits_batches() {
-            return Err(TrainError::Config {
-                key: "TRAIN.MICRO_BATCH_SIZE",
-                message: format!(
+            return Err(TrainError::config(
+                "TRAIN.MICRO_BATCH_SIZE",
+                format!(
                     "is {micro}, but the {} loss compares every sample of a batch with the \
                      others, so it cannot be accumulated over chunks; set 0 (and a \
                      TRAIN.BATCH_SIZE that fits)",
                     task.name()
                 ),
-            });
+            ));
         }
         if settings.precision != Precision::Fp32 && !device.is_cuda() {
             tracing::warn!(

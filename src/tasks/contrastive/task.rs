@@ -44,10 +44,7 @@ pub struct ContrastiveTask {
 }
 
 fn config_error(key: &'static str, message: impl Into<String>) -> TrainError {
-    TrainError::Config {
-        key,
-        message: message.into(),
-    }
+    TrainError::config(key, message)
 }
 
 /// Refuses what contrastive pretraining cannot run: another head, MoSINet, a SimCLR batch

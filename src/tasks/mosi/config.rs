@@ -10,14 +10,17 @@ use crate::config::Config;
 pub enum MosiConfigError {
     #[error(transparent)]
     Mosi(#[from] gen::MosiError),
-    #[error("config key {key}: {message}")]
-    Invalid { key: &'static str, message: String },
+    #[error(transparent)]
+    Key(#[from] crate::config::KeyError),
 }
 
 fn three(v: &[f64], key: &'static str) -> Result<[f64; 3], MosiConfigError> {
-    <[f64; 3]>::try_from(v).map_err(|_| MosiConfigError::Invalid {
-        key,
-        message: format!("MoSI makes RGB clips and needs 3 values, got {}", v.len()),
+    <[f64; 3]>::try_from(v).map_err(|_| {
+        crate::config::KeyError::invalid(
+            key,
+            format!("MoSI makes RGB clips and needs 3 values, got {}", v.len()),
+        )
+        .into()
     })
 }
 

@@ -352,7 +352,7 @@ VIDEO:
     let cfg = config(yaml, &[]);
     let e = build(&cfg).1.expect_err("no STEM.T_KERNEL_SIZE");
     assert!(
-        matches!(&e, ModelError::Missing { key, .. } if key == KEY_T_KERNEL),
+        matches!(&e, ModelError::Key(k) if k.key == KEY_T_KERNEL),
         "{e}"
     );
     // HEAD_DIM falls back to the block's 48, which routing widths 4..16 cannot split.

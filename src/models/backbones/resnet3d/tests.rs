@@ -301,7 +301,7 @@ VIDEO:
     let cfg = config(yaml, &[]);
     let e = build(&cfg).1.expect_err("no NUM_FILTERS");
     assert!(
-        matches!(&e, ModelError::Missing { key, .. } if key == KEY_FILTERS),
+        matches!(&e, ModelError::Key(k) if k.key == KEY_FILTERS),
         "{e}"
     );
 }
@@ -514,7 +514,7 @@ fn tada2d_config_errors_name_the_key() {
     cfg.video.backbone.branch.pool_k = None;
     let e = build(&cfg).1.expect_err("no POOL_K");
     assert!(
-        matches!(&e, ModelError::Missing { key, .. } if key == "VIDEO.BACKBONE.BRANCH.POOL_K"),
+        matches!(&e, ModelError::Key(k) if k.key == "VIDEO.BACKBONE.BRANCH.POOL_K"),
         "{e}"
     );
 }
