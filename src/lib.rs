@@ -14,5 +14,6 @@ pub mod models;
 pub mod optim;
 pub mod output_path;
 pub mod runs;
+pub mod step_guard;
 pub mod tasks;
 pub mod train;

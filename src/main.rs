@@ -30,10 +30,10 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     init_logging();
-    tada::train::step_guard::install_panic_hook();
+    tada::step_guard::install_panic_hook();
     // A libtorch failure that tch turns into a panic (an allocation, a shape a layer cannot
     // take) is reported as one line like any error; RUST_LOG=debug shows the whole text.
-    let result = tada::train::step_guard::guarded(|| cli.run())
+    let result = tada::step_guard::guarded(|| cli.run())
         .unwrap_or_else(|message| Err(anyhow::anyhow!(message)));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}}
 /// The initial weights of `cfg`'s model, as safetensors.
 fn tiny_weights(cfg: &Path, out: &Path) {
     let loaded = tada::config::load(cfg, &[]).unwrap();
-    let session = tada::train::Session::new(&loaded.config).unwrap();
+    let session = tada::models::Session::new(&loaded.config).unwrap();
     session.vs.save(out).unwrap();
 }
 
@@ -377,7 +377,7 @@ fn finetune_reads_official_pth_weights() {
     let cfg = tada::config::load(&tiny_config(d.path(), 4), &[]).unwrap();
     // One backbone tensor of the model, as the reference's torch.save writes it.
     let (name, numel) = {
-        let session = tada::train::Session::new(&cfg.config).unwrap();
+        let session = tada::models::Session::new(&cfg.config).unwrap();
         let vars = session.vs.variables();
         let (name, t) = vars
             .iter()

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use tada::checkpoint::Checkpoint;
 use tada::data::loader::{Loader, LoaderConfig, LoaderError, Sample, SampleError, SampleSource};
+use tada::models::Session;
 use tada::tasks::classify::ClassifyTask;
 use tada::train::run_dir::RunDir;
-use tada::train::{Session, TrainError};
+use tada::train::TrainError;
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{run_options, serial, stderr, stdout, tada, train_with, write, TINY_BACKBONE};

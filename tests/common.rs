@@ -97,7 +97,7 @@ pub fn mean_loss(v: &[(u64, f64)]) -> f64 {
 /// `tada finetune` build, over a loader the test made.
 pub fn train_with(
     cfg: &tada::config::LoadedConfig,
-    session: &tada::train::Session,
+    session: &tada::models::Session,
     task: &mut dyn tada::tasks::Task,
     loader: tada::data::loader::Loader,
     run: &mut tada::train::run_dir::RunDir,

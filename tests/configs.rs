@@ -14,9 +14,9 @@ use tada::config::schema::Dataset;
 use tada::config::{load, ConfigError, LoadedConfig};
 use tada::models::VideoModel;
 
+use tada::models::Session;
 use tada::tasks::classify::ClassifyTask;
 use tada::tasks::contrastive::task::ContrastiveTask;
-use tada::train::Session;
 use tada_augment::mosi::MosiGenerator;
 
 use crate::common::repo;

@@ -10,10 +10,11 @@ use tada::checkpoint::Checkpoint;
 use tada::config::recipes::load_pretrain as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::data::loader::Batch;
+use tada::models::Session;
 use tada::runs::{finetune, pretrain};
 use tada::tasks::contrastive::task::ContrastiveTask;
 use tada::tasks::{StepContext, Task};
-use tada::train::{Session, Summary};
+use tada::train::Summary;
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};

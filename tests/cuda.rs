@@ -11,10 +11,11 @@ use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::recipes::load_pretrain as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::cuda_shim::cuda_autocast_is_bf16;
+use tada::models::Session;
 use tada::models::VideoModel;
 use tada::runs::pretrain;
 use tada::train::precision::{autocast, Precision};
-use tada::train::{Session, Summary};
+use tada::train::Summary;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 

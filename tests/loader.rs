@@ -316,7 +316,7 @@ fn multi_view_test_fuses_the_views_of_each_video() {
     let yaml = yaml.replacen("VIDEO: {HEAD: {NUM_CLASSES: 3}}\n", "", 1);
     let cfg_path = write(d.path(), "test.yaml", &yaml);
     let loaded = tada::config::load(&cfg_path, &[]).unwrap();
-    let session = tada::train::Session::new(&loaded.config).unwrap();
+    let session = tada::models::Session::new(&loaded.config).unwrap();
     let weights = d.path().join("w.safetensors");
     session.vs.save(&weights).unwrap();
 

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use tada::checkpoint::Checkpoint;
 use tada::data::loader::{Batch, Loader, LoaderConfig, Sample, SampleError, SampleSource};
+use tada::models::Session;
 use tada::models::VideoModel;
 use tada::tasks::{StepContext, Task, TaskLoss};
 use tada::train::run_dir::RunDir;
-use tada::train::{Session, TrainError};
+use tada::train::TrainError;
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{run_options, serial, train_with, TINY_BACKBONE};
@@ -56,7 +57,7 @@ impl Task for FailingTask {
         batch: &Batch,
         device: Device,
         _ctx: &StepContext,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, tada::tasks::TaskError> {
         self.calls.set(self.calls.get() + 1);
         if Some(self.calls.get()) == self.fail_at {
             // Shapes that cannot be multiplied: libtorch throws, tch panics.

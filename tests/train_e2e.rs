@@ -7,8 +7,9 @@ use std::path::Path;
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
 use tada::config::LoadedConfig;
+use tada::models::Session;
 use tada::runs::{finetune, pretrain};
-use tada::train::{Session, Summary};
+use tada::train::Summary;
 
 const RUN: &str = "
 NUM_GPUS: 0

@@ -10,7 +10,7 @@ use crate::config::{Config, MAX_BATCH_SIZE};
 use crate::models::heads::Predictions;
 use crate::models::summary::configured_input_shape;
 use crate::models::{ModelError, VideoModel};
-use crate::train::step_guard::{guarded, libtorch_message};
+use crate::step_guard::{guarded, libtorch_message};
 
 /// Why a step-time benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ pub fn step_time(
         return Err(BenchError::Batch(batch));
     }
     // The device training would use, cuDNN's benchmark mode included.
-    let device = crate::train::device_for(cfg);
+    let device = crate::models::device_for(cfg);
     tch::manual_seed(cfg.random_seed as i64);
     let vs = VarStore::new(device);
     let mut shape = configured_input_shape(cfg, mosi_clips);

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tada::train::step_guard::libtorch_message;
+use tada::step_guard::libtorch_message;
 
 /// Prints a command-line error as its first line (which names the argument and the value),
 /// plus clap's tip when it has one, and returns clap's exit status; help and version print

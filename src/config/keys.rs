@@ -171,7 +171,7 @@ pub(super) fn not_a_section(key: &str, found: &Value, origin: &Source) -> Config
         origin: origin.clone(),
         message: format!(
             "{key} is a section: expected a mapping of its keys, found {}",
-            super::load::kind(found)
+            kind(found)
         ),
     }
 }
@@ -301,5 +301,16 @@ mod tests {
         assert_eq!(m["OPTIMIZER"]["BASE_LR"], 5e-4);
         assert_eq!(m["OPTIMIZER"]["WEIGHT_DECAY"], "abc");
         assert_eq!(m["OUTPUT_DIR"], "1e-3");
+    }
+}
+
+pub(super) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }

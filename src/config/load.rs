@@ -83,7 +83,7 @@ pub(super) fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>, 
         Value::Null => Ok(Map::new()),
         other => Err(ConfigError::NotAMapping {
             path: path.to_path_buf(),
-            found: kind(&other),
+            found: super::keys::kind(&other),
         }),
     }
 }
@@ -95,17 +95,6 @@ fn one_line(msg: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("parse error")
         .to_string()
-}
-
-pub(super) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
 }
 
 /// Loads `path` and everything it inherits from, merged.

@@ -15,7 +15,7 @@ use crate::checkpoint::{
 };
 use crate::config::Config;
 use crate::output_path::check_output_file;
-use crate::train::step_guard::guarded;
+use crate::step_guard::guarded;
 
 /// Why `tada forward` failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,11 +6,13 @@ mod error;
 pub mod heads;
 pub mod inference;
 pub mod ops;
+mod session;
 pub mod summary;
 mod taps;
 pub mod video_model;
 
 pub use error::ModelError;
+pub use session::{device_for, Session};
 pub use taps::Taps;
 pub use video_model::{ModelOutput, VideoModel};
 

@@ -123,7 +123,7 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
     let pretext_accuracy = metric("acc").unwrap_or(0.0);
     let view_overlap = metric("iou").zip(metric("centre_distance"));
     let Some(pre_weights) = pre.checkpoint.clone() else {
-        return Err(TrainError::Task("pretraining wrote no checkpoint".into()));
+        return Err(TrainError::Run("pretraining wrote no checkpoint".into()));
     };
 
     let t1 = Instant::now();
@@ -138,7 +138,7 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
             return Err(e);
         }
         let Some(ckpt) = summary.checkpoint else {
-            return Err(TrainError::Task(format!(
+            return Err(TrainError::Run(format!(
                 "the {dir} run wrote no checkpoint"
             )));
         };

@@ -7,8 +7,9 @@ use super::{fit, run_dir, RunOptions};
 use crate::config::{Config, LoadedConfig};
 use crate::data::dataset::{Entry, Split};
 use crate::data::pipeline::labelled_clips;
+use crate::models::Session;
 use crate::tasks::classify::ClassifyTask;
-use crate::train::{resumes, Session, Summary, TrainError};
+use crate::train::{resumes, Summary, TrainError};
 
 /// Fine-tuning, or the linear probe with TRAIN.ONLY_LINEAR, on TRAIN.DATASET. Pretrained
 /// weights (`opts.weights` or TRAIN.CHECKPOINT_FILE_PATH) are loaded without their head unless

@@ -22,9 +22,10 @@ use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
 use crate::data::loader::{Loader, SampleSource};
 use crate::data::pipeline::loader_config;
+use crate::models::Session;
 use crate::tasks::Task;
 use crate::train::run_dir::RunDir;
-use crate::train::{train, Session, Summary, TrainError, TrainOptions, Training};
+use crate::train::{train, Summary, TrainError, TrainOptions, Training};
 
 /// Where a run writes, and how it starts.
 #[derive(Debug, Clone, Default)]

@@ -14,9 +14,10 @@ use crate::data::loader::SampleSource;
 use crate::data::pipeline::{labelled_clips, mosi_files, SYNTHETIC_VIDEOS};
 use crate::data::sources::mosi_images::{ImageOrigin, MosiImages};
 use crate::data::sources::synthetic_videos::SyntheticVideos;
+use crate::models::Session;
 use crate::tasks::contrastive::ContrastiveTask;
 use crate::tasks::mosi::{generator_config, MosiTask};
-use crate::train::{Session, Summary, TrainError};
+use crate::train::{Summary, TrainError};
 
 /// Images per epoch of the embedded `synthetic_images` source when TRAIN.NUM_SAMPLES is unset.
 pub const SYNTHETIC_IMAGES: usize = 256;

@@ -16,7 +16,8 @@ use crate::data::loader::Loader;
 use crate::data::pipeline::{labelled_clips, loader_config};
 use crate::models::inference::read_weights;
 
-use crate::train::{Session, TrainError};
+use crate::models::Session;
+use crate::train::TrainError;
 
 /// Accuracy of one class.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +74,7 @@ fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), Tra
                 .forward_t(&b.inputs.to_device(session.device), false)
         });
         let Some(p) = out.predictions.single() else {
-            return Err(TrainError::Task(
+            return Err(TrainError::Run(
                 "`tada test` needs a model with one classification output".into(),
             ));
         };
@@ -94,7 +95,7 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
     let file = read_weights(weights)?;
     let report = load_into(&session.vs, &file, weights, false)?;
     if !report.missing.is_empty() {
-        return Err(TrainError::Task(format!(
+        return Err(TrainError::Run(format!(
             "{} does not hold every weight of the configured model; missing: {}",
             weights.display(),
             report.missing.join(", ")

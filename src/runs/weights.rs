@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
 use crate::models::inference::read_weights;
-use crate::train::{Session, TrainError};
+use crate::models::Session;
+use crate::train::TrainError;
 
 /// Pretrained weights loaded into a fine-tuned model.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use crate::config::schema::LossFunc;
 use crate::config::Config;
 use crate::data::loader::Batch;
 use crate::models::{ModelOutput, Taps, VideoModel};
-use crate::train::TrainError;
+use crate::tasks::TaskError;
 
 /// Cross-entropy on the head's logits against `(B)` class labels.
 #[derive(Debug, Clone, Copy)]
@@ -19,9 +19,9 @@ pub struct ClassifyTask {
 
 impl ClassifyTask {
     /// The task of a config; only TRAIN.LOSS_FUNC `cross_entropy` is built.
-    pub fn from_config(cfg: &Config) -> Result<Self, TrainError> {
+    pub fn from_config(cfg: &Config) -> Result<Self, TaskError> {
         if cfg.train.loss_func != LossFunc::CrossEntropy {
-            return Err(TrainError::Unsupported(format!(
+            return Err(TaskError::Unsupported(format!(
                 "TRAIN.LOSS_FUNC {:?} (only cross_entropy is built)",
                 cfg.train.loss_func
             )));
@@ -47,7 +47,7 @@ impl Task for ClassifyTask {
         batch: &Batch,
         device: Device,
         _ctx: &StepContext,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, TaskError> {
         let out = self.forward(model, &batch.inputs.to_device(device));
         self.loss(&out, batch, device)
     }
@@ -74,9 +74,9 @@ impl ClassifyTask {
         out: &ModelOutput,
         batch: &Batch,
         device: Device,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, TaskError> {
         let logits = out.predictions.single().ok_or_else(|| {
-            TrainError::Task(format!(
+            TaskError::Invalid(format!(
                 "classification needs one head output, the model gives {:?}",
                 out.predictions.names()
             ))

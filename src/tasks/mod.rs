@@ -5,7 +5,10 @@
 
 pub mod classify;
 pub mod contrastive;
+mod error;
 pub mod mosi;
+
+pub use error::TaskError;
 
 use tch::{Device, Tensor};
 
@@ -13,7 +16,6 @@ use crate::optim::ParamGroup;
 
 use crate::data::loader::Batch;
 use crate::models::VideoModel;
-use crate::train::TrainError;
 
 /// A scalar loss to backpropagate and the step's metrics (accuracy per head, …).
 #[derive(Debug)]
@@ -63,7 +65,7 @@ pub trait Task {
         batch: &Batch,
         device: Device,
         ctx: &StepContext,
-    ) -> Result<TaskLoss, TrainError>;
+    ) -> Result<TaskLoss, TaskError>;
 
     /// Whether a step may run as several chunks of the batch with gradients accumulated
     /// (TRAIN.MICRO_BATCH_SIZE). False when the loss couples the batch's samples (InfoNCE:
@@ -74,12 +76,12 @@ pub trait Task {
 
     /// The optimiser groups of the task's own trainable variables (ParamCrop's net), with
     /// `base_lr` the run's BASE_LR after ADJUST_LR. The model's groups are built from the rest.
-    fn param_groups(&self, _base_lr: f64) -> Result<Vec<ParamGroup>, TrainError> {
+    fn param_groups(&self, _base_lr: f64) -> Result<Vec<ParamGroup>, TaskError> {
         Ok(Vec::new())
     }
 
     /// Called after the optimiser step (MoCo's momentum update and queue).
-    fn after_step(&mut self) -> Result<(), TrainError> {
+    fn after_step(&mut self) -> Result<(), TaskError> {
         Ok(())
     }
 

@@ -59,8 +59,11 @@ pub enum TrainError {
     Key(#[from] KeyError),
     #[error("not supported yet: {0}")]
     Unsupported(String),
+    /// A run-level failure (weights that do not fit the model, a model `tada test` cannot score).
     #[error("{0}")]
-    Task(String),
+    Run(String),
+    #[error(transparent)]
+    Task(#[from] crate::tasks::TaskError),
     #[error("the training set gives no batch: {0}")]
     EmptyEpoch(LoaderError),
     #[error(
@@ -133,6 +136,8 @@ impl TrainError {
             Self::Model(ModelError::Key(k)) => Some(k),
             Self::Optim(OptimError::Key(k)) => Some(k),
             Self::MosiConfig(crate::tasks::mosi::MosiConfigError::Key(k)) => Some(k),
+            Self::Task(crate::tasks::TaskError::Key(k)) => Some(k),
+            Self::Task(crate::tasks::TaskError::Model(ModelError::Key(k))) => Some(k),
             _ => None,
         }
     }

@@ -13,9 +13,10 @@ use super::saver::Saver;
 use super::signals::StopOnSignal;
 use super::step::{step_seed, StepFailure, Stepper};
 use super::step_log::StepLog;
-use super::{LoopSettings, Session, Summary, TrainError, TrainOptions};
+use super::{LoopSettings, Summary, TrainError, TrainOptions};
 use crate::checkpoint::RunState;
 use crate::data::loader::{Loader, LoaderError};
+use crate::models::Session;
 use crate::optim::{fractional_epoch, LrSchedule, Optimizer};
 use crate::tasks::{StepContext, Task};
 

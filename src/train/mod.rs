@@ -1,4 +1,4 @@
-//! The training loop and what runs around it. [`train`] takes a model ([`Session`]), a task, an
+//! The training loop and what runs around it. [`train`] takes a model (`models::Session`), a task, an
 //! optimiser, a schedule and a loader that the caller built, and owns the rest: where the run
 //! starts ([`resumes`]), how one step runs, checkpoints, reporting (progress, metrics.jsonl,
 //! TensorBoard), stopping on signals, and the run folder with its lock.
@@ -12,16 +12,13 @@ mod resume;
 pub mod run_dir;
 pub mod run_lock;
 mod saver;
-mod session;
 mod settings;
 pub mod signals;
 mod step;
-pub mod step_guard;
 mod step_log;
 pub mod tensorboard;
 
 pub use error::{describe_checkpoint, TrainError};
 pub use fit::{train, Training};
 pub use resume::resumes;
-pub use session::{device_for, Session};
 pub use settings::{LoopSettings, Summary, TrainOptions};

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::run_dir::RunDir;
-use super::{LoopSettings, Session, TrainError, TrainOptions};
+use super::{LoopSettings, TrainError, TrainOptions};
 use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
+use crate::models::Session;
 use crate::optim::Optimizer;
 
 /// Whether a run continues from the newest checkpoint of its folder: `--resume`, or

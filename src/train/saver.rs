@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use tch::Tensor;
 
-use super::{LoopSettings, Session, TrainError};
+use super::{LoopSettings, TrainError};
 use crate::checkpoint::{Checkpoint, RunState};
+use crate::models::Session;
 use crate::optim::Optimizer;
 
 /// Writes checkpoints into a run's `checkpoints/` and remembers the last one.

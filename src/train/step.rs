@@ -6,10 +6,11 @@
 use tch::Device;
 
 use super::precision::{autocast, LossScaler, Precision};
-use super::step_guard::{self, guarded};
-use super::{LoopSettings, Session, TrainError};
+use super::{LoopSettings, TrainError};
 use crate::data::loader::Batch;
+use crate::models::Session;
 use crate::optim::{OptimError, Optimizer};
+use crate::step_guard::{self, guarded};
 use crate::tasks::{StepContext, Task};
 
 /// What a finished step reports.
@@ -122,7 +123,7 @@ impl Stepper {
             })?;
         }
         opt.step();
-        task.after_step().map_err(StepFailure::Task)?;
+        task.after_step().map_err(|e| StepFailure::Task(e.into()))?;
         Ok(done)
     }
 }
@@ -147,7 +148,7 @@ fn forward_backward(
         let tl = autocast(precision, device, || {
             task.step(&session.model, chunk, device, ctx)
         })
-        .map_err(StepFailure::Task)?;
+        .map_err(|e| StepFailure::Task(e.into()))?;
         let value = tl.loss.double_value(&[]);
         if !value.is_finite() {
             return Err(StepFailure::NonFiniteLoss(value));

@@ -8,7 +8,8 @@ use tch::{Device, Tensor};
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::step::StepDone;
-use super::{LoopSettings, Session, TrainError};
+use super::{LoopSettings, TrainError};
+use crate::models::Session;
 use crate::optim::Optimizer;
 use crate::tasks::Task;
 

@@ -5,12 +5,13 @@
 use tch::nn::{Init, VarStore};
 use tch::{Kind, Tensor};
 
+use super::embedding::embedding;
 use super::loss::{moco_info_nce, Contrast};
-use super::task::embedding;
 use crate::config::schema::ContrastiveSection;
 use crate::config::Config;
+use crate::models::Session;
 use crate::models::VideoModel;
-use crate::train::{Session, TrainError};
+use crate::tasks::TaskError;
 
 /// Variable path of MoCo's key encoder (`momentum_encoder.backbone.…`).
 pub const KEY_ENCODER_PATH: &str = "momentum_encoder";
@@ -33,7 +34,7 @@ pub(super) struct KeyEncoder {
 impl KeyEncoder {
     /// A copy of the model under [`KEY_ENCODER_PATH`], with its parameters frozen to autograd
     /// and equal to the query encoder's, and the queue of random unit keys MoCo starts from.
-    pub fn new(session: &Session, cfg: &Config) -> Result<Self, TrainError> {
+    pub fn new(session: &Session, cfg: &Config) -> Result<Self, TaskError> {
         let root = session.vs.root();
         let encoder = VideoModel::new(&(&root / KEY_ENCODER_PATH), cfg)?;
         let pairs = tie_to_query(&session.vs)?;
@@ -59,7 +60,7 @@ impl KeyEncoder {
         v2: &Tensor,
         key_grad: bool,
         temperature: f64,
-    ) -> Result<Contrast, TrainError> {
+    ) -> Result<Contrast, TaskError> {
         let q = embedding(model, v1)?;
         let k = if key_grad {
             embedding(&self.encoder, v2)?
@@ -99,17 +100,17 @@ impl KeyEncoder {
 
 /// Copies every query variable into its key twin and freezes the twin; returns the
 /// `(key, query)` pairs of trainable parameters for the momentum update.
-fn tie_to_query(vs: &VarStore) -> Result<Vec<(Tensor, Tensor)>, TrainError> {
+fn tie_to_query(vs: &VarStore) -> Result<Vec<(Tensor, Tensor)>, TaskError> {
     let vars = vs.variables();
     let prefix = format!("{KEY_ENCODER_PATH}.");
     let mut pairs = Vec::new();
-    tch::no_grad(|| -> Result<(), TrainError> {
+    tch::no_grad(|| -> Result<(), TaskError> {
         for (name, k) in &vars {
             let Some(q_name) = name.strip_prefix(&prefix) else {
                 continue;
             };
             let q = vars.get(q_name).ok_or_else(|| {
-                TrainError::Task(format!("key encoder variable {name} has no query twin"))
+                TaskError::Invalid(format!("key encoder variable {name} has no query twin"))
             })?;
             let mut k = k.shallow_clone();
             k.copy_(q);

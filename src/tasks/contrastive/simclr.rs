@@ -2,10 +2,10 @@
 
 use tch::Tensor;
 
+use super::embedding::embedding;
 use super::loss::{nt_xent, Contrast};
-use super::task::embedding;
 use crate::models::VideoModel;
-use crate::train::TrainError;
+use crate::tasks::TaskError;
 
 /// SimCLR's loss for the `b` view pairs `(v1[i], v2[i])`.
 ///
@@ -17,7 +17,7 @@ pub(super) fn contrast(
     v2: &Tensor,
     b: i64,
     temperature: f64,
-) -> Result<Contrast, TrainError> {
+) -> Result<Contrast, TaskError> {
     // One pass over both views: BN statistics come from all 2B clips.
     let z = embedding(model, &Tensor::cat(&[v1, v2], 0))?; // (2B, D)
     Ok(nt_xent(&z.narrow(0, 0, b), &z.narrow(0, b, b), temperature))

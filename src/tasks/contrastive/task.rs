@@ -23,10 +23,11 @@ use crate::config::schema::{ContrastiveFramework, HeadName};
 use crate::config::Config;
 use crate::data::loader::Batch;
 use crate::data::sources::video_clips::{color_config, triple};
+use crate::models::Session;
 use crate::models::VideoModel;
 use crate::optim::ParamGroup;
+use crate::tasks::TaskError;
 use crate::tasks::{StepContext, Task, TaskLoss};
-use crate::train::{Session, TrainError};
 
 /// SimCLR or MoCo v2 over random cubic crops or ParamCrop views.
 pub struct ContrastiveTask {
@@ -43,13 +44,13 @@ pub struct ContrastiveTask {
     last_views: Option<(Tensor, Vec<Cube>)>,
 }
 
-fn config_error(key: &'static str, message: impl Into<String>) -> TrainError {
-    TrainError::config(key, message)
+fn config_error(key: &'static str, message: impl Into<String>) -> TaskError {
+    TaskError::config(key, message)
 }
 
 /// Refuses what contrastive pretraining cannot run: another head, MoSINet, a SimCLR batch
 /// without negatives.
-fn check(session: &Session, cfg: &Config) -> Result<(), TrainError> {
+fn check(session: &Session, cfg: &Config) -> Result<(), TaskError> {
     if cfg.video.head.name != HeadName::ContrastiveHead {
         return Err(config_error(
             "VIDEO.HEAD.NAME",
@@ -78,7 +79,7 @@ fn check(session: &Session, cfg: &Config) -> Result<(), TrainError> {
 impl ContrastiveTask {
     /// Builds the task's own variables (parameter net, key encoder, queue) in `session`'s
     /// VarStore, next to the model.
-    pub fn new(session: &Session, cfg: &Config) -> Result<Self, TrainError> {
+    pub fn new(session: &Session, cfg: &Config) -> Result<Self, TaskError> {
         check(session, cfg)?;
         let c = &cfg.pretrain.contrastive;
         let p = &cfg.pretrain.paramcrop;
@@ -134,15 +135,6 @@ impl ContrastiveTask {
     }
 }
 
-/// The embedding a contrastive model predicts.
-pub(super) fn embedding(model: &VideoModel, xs: &Tensor) -> Result<Tensor, TrainError> {
-    let out = model.forward_t(xs, true);
-    out.predictions
-        .single()
-        .map(Tensor::shallow_clone)
-        .ok_or_else(|| TrainError::Task("the contrastive head must give one embedding".into()))
-}
-
 impl Task for ContrastiveTask {
     fn name(&self) -> &str {
         &self.name
@@ -157,7 +149,7 @@ impl Task for ContrastiveTask {
         false
     }
 
-    fn param_groups(&self, base_lr: f64) -> Result<Vec<ParamGroup>, TrainError> {
+    fn param_groups(&self, base_lr: f64) -> Result<Vec<ParamGroup>, TaskError> {
         Ok(self
             .adversary
             .iter()
@@ -171,11 +163,11 @@ impl Task for ContrastiveTask {
         batch: &Batch,
         device: Device,
         ctx: &StepContext,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, TaskError> {
         let x = batch.inputs.to_device(device).to_kind(Kind::Float);
         let s = x.size();
         if s.len() != 5 {
-            return Err(TrainError::Task(format!(
+            return Err(TaskError::Invalid(format!(
                 "contrastive pretraining takes (B, C, T, H, W) source clips, got {s:?}"
             )));
         }
@@ -194,7 +186,7 @@ impl Task for ContrastiveTask {
             self.keep_views(&x, &cubes);
         }
         let crop = |t: &Tensor, rng: &mut ChaCha8Rng| {
-            cut_view(&x, t, &self.views, rng).map_err(|e| TrainError::Task(e.to_string()))
+            cut_view(&x, t, &self.views, rng).map_err(|e| TaskError::Invalid(e.to_string()))
         };
         let v1 = crop(&thetas[0], &mut rng)?;
         let v2 = crop(&thetas[1], &mut rng)?;
@@ -225,7 +217,7 @@ impl Task for ContrastiveTask {
             .unwrap_or_default()
     }
 
-    fn after_step(&mut self) -> Result<(), TrainError> {
+    fn after_step(&mut self) -> Result<(), TaskError> {
         if let Some(key) = &mut self.key {
             key.after_step();
         }

@@ -5,8 +5,8 @@ use tch::{Device, Kind, Tensor};
 use crate::data::loader::Batch;
 use crate::models::heads::Predictions;
 use crate::models::{ModelOutput, VideoModel};
+use crate::tasks::TaskError;
 use crate::tasks::{accuracy, StepContext, Task, TaskLoss};
-use crate::train::TrainError;
 
 /// Cross-entropy over the B·K clips of a batch of B images × K speeds, summed over the heads
 /// the model has (`move_joint`, or `move_x` / `move_y`).
@@ -16,7 +16,7 @@ pub struct MosiTask;
 /// The targets of head `name`, `(B·K)`. Joint labels `(B, K)` serve every head, as in the
 /// reference (its MoSIX/MoSIY losses read `move_joint`); separate labels `(B, K, 2)` give
 /// `move_x` column 0 and `move_y` column 1 and have no joint target.
-fn targets(name: &str, labels: &Tensor) -> Result<Tensor, TrainError> {
+fn targets(name: &str, labels: &Tensor) -> Result<Tensor, TaskError> {
     let size = labels.size();
     match (size.len(), name) {
         // (B, K) -> (B·K), sample index fastest inside an image, as MoSINet folds its input.
@@ -24,7 +24,7 @@ fn targets(name: &str, labels: &Tensor) -> Result<Tensor, TrainError> {
         // (B, K, 2) -> (B·K) of one axis.
         (3, "move_x") => Ok(labels.select(2, 0).reshape([-1])),
         (3, "move_y") => Ok(labels.select(2, 1).reshape([-1])),
-        _ => Err(TrainError::Task(format!(
+        _ => Err(TaskError::Invalid(format!(
             "MoSI head output {name} cannot be scored against labels of shape {size:?} \
              (PRETRAIN.LABEL_MODE and VIDEO.HEAD.NAME disagree)"
         ))),
@@ -48,7 +48,7 @@ impl Task for MosiTask {
         batch: &Batch,
         device: Device,
         _ctx: &StepContext,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, TaskError> {
         let out = model.forward_t(&batch.inputs.to_device(device), true);
         self.loss(&out, batch, device)
     }
@@ -61,7 +61,7 @@ impl MosiTask {
         out: &ModelOutput,
         batch: &Batch,
         device: Device,
-    ) -> Result<TaskLoss, TrainError> {
+    ) -> Result<TaskLoss, TaskError> {
         let labels = batch.labels.to_device(device).to_kind(Kind::Int64);
         let heads: Vec<(&str, &Tensor)> = match &out.predictions {
             Predictions::Named(v) => v.iter().map(|(n, t)| (n.as_str(), t)).collect(),
@@ -72,7 +72,7 @@ impl MosiTask {
         for (name, logits) in heads {
             let y = targets(name, &labels)?;
             if y.size()[0] != logits.size()[0] {
-                return Err(TrainError::Task(format!(
+                return Err(TaskError::Invalid(format!(
                     "MoSI head output {name} has {} rows, the labels {}",
                     logits.size()[0],
                     y.size()[0]
@@ -86,7 +86,8 @@ impl MosiTask {
                 None => ce,
             });
         }
-        let loss = total.ok_or_else(|| TrainError::Task("the model has no MoSI output".into()))?;
+        let loss =
+            total.ok_or_else(|| TaskError::Invalid("the model has no MoSI output".into()))?;
         Ok(TaskLoss { loss, metrics })
     }
 }

@@ -3,9 +3,8 @@
 use tch::nn::VarStore;
 use tch::Device;
 
-use super::TrainError;
+use super::{ModelError, VideoModel};
 use crate::config::Config;
-use crate::models::VideoModel;
 
 /// A model with its variables on its device.
 pub struct Session {
@@ -28,7 +27,7 @@ pub fn device_for(cfg: &Config) -> Device {
 
 impl Session {
     /// Seeds libtorch with RANDOM_SEED (the initialisation draws from it) and builds the model.
-    pub fn new(cfg: &Config) -> Result<Self, TrainError> {
+    pub fn new(cfg: &Config) -> Result<Self, ModelError> {
         let device = device_for(cfg);
         tch::manual_seed(cfg.random_seed as i64);
         let vs = VarStore::new(device);

@@ -1,0 +1,28 @@
+//! Why a task could not be built or could not run a step.
+
+use crate::config::KeyError;
+use crate::models::ModelError;
+
+/// A task's failure; the loop reports it as the run's error.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// A config value the task cannot use.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Something the reference has but tada does not build; the message names the key.
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+    /// A batch or model output the task cannot use.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+}
+
+impl TaskError {
+    pub fn config(key: &str, message: impl Into<String>) -> Self {
+        Self::Key(KeyError::invalid(key, message))
+    }
+}
