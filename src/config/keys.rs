@@ -253,6 +253,17 @@ fn looks_scientific(s: &str) -> bool {
     s.contains(['e', 'E']) && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
 }
 
+pub(super) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,16 +312,5 @@ mod tests {
         assert_eq!(m["OPTIMIZER"]["BASE_LR"], 5e-4);
         assert_eq!(m["OPTIMIZER"]["WEIGHT_DECAY"], "abc");
         assert_eq!(m["OUTPUT_DIR"], "1e-3");
-    }
-}
-
-pub(super) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
