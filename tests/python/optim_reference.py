@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Expected parameter values for tada's optimiser unit tests (src/train/optim/update_tests.rs).
+"""Expected parameter values for tada's optimiser unit tests (src/optim/update_tests.rs).
 
-Usage: optim_reference.py > src/train/optim/update_reference.rs && cargo fmt
+Usage: optim_reference.py > src/optim/update_reference.rs && cargo fmt
 
 Runs three steps of PyTorch's own SGD / Adam / AdamW (torch.optim, single-tensor CPU path) and of
 LARS written from the update rule in docs/training.md#optimisers (the reference's LARS
