@@ -14,7 +14,7 @@ use tada::train::run_dir::RunDir;
 use tada::train::TrainError;
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{run_options, serial, stderr, stdout, tada, train_with, write, TINY_BACKBONE};
+use crate::common::{run_options, serial, stderr, stdout, tada, write, TINY_BACKBONE};
 use crate::media::{make_video, Kind as VideoKind};
 
 /// 100 copies of one 8-frame 32x32 video, one truncated copy and one missing file in a
@@ -152,7 +152,8 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     // holds samples 5 and 6, now bad: 2 of 8 is over 10 %.
     let session = Session::new(&cfg.config).unwrap();
     let mut run = RunDir::create(&out, &cfg).unwrap();
-    let e = train_with(&cfg, &session, &mut task, loader(false), &mut run, &opts).unwrap_err();
+    let e = tada::runs::fit_loader(&cfg, &session, &mut task, loader(false), &mut run, &opts)
+        .unwrap_err();
     let text = e.to_string();
     eprintln!("{text}");
     let TrainError::LoaderStopped {
@@ -190,7 +191,8 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     let mut run = RunDir::create(&out, &cfg).unwrap();
     let mut opts = opts.clone();
     opts.resume = true;
-    let s = train_with(&cfg, &session, &mut task, loader(true), &mut run, &opts).unwrap();
+    let s =
+        tada::runs::fit_loader(&cfg, &session, &mut task, loader(true), &mut run, &opts).unwrap();
     assert_eq!(s.resumed_from.as_ref(), Some(ckpt));
     assert_eq!((s.epochs, s.steps, s.losses.len()), (3, 6, 3));
 }

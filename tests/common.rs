@@ -92,26 +92,3 @@ pub fn run_options(dir: &Path, resume: bool, max_steps: Option<u64>) -> RunOptio
 pub fn mean_loss(v: &[(u64, f64)]) -> f64 {
     v.iter().map(|(_, l)| l).sum::<f64>() / v.len() as f64
 }
-
-/// [`tada::train::train`] with the optimiser, schedule and loop settings `tada pretrain` /
-/// `tada finetune` build, over a loader the test made.
-pub fn train_with(
-    cfg: &tada::config::LoadedConfig,
-    session: &tada::models::Session,
-    task: &mut dyn tada::tasks::Task,
-    loader: tada::data::loader::Loader,
-    run: &mut tada::train::run_dir::RunDir,
-    opts: &TrainOptions,
-) -> Result<tada::train::Summary, tada::train::TrainError> {
-    let (optimizer, schedule) = tada::runs::optimisation(&cfg.config, &session.vs, task)?;
-    let settings = tada::runs::loop_settings(cfg)?;
-    let training = tada::train::Training {
-        session,
-        task,
-        optimizer,
-        schedule,
-        loader,
-        settings,
-    };
-    tada::train::train(training, run, opts)
-}

@@ -15,7 +15,7 @@ use tada::train::run_dir::RunDir;
 use tada::train::TrainError;
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{run_options, serial, train_with, TINY_BACKBONE};
+use crate::common::{run_options, serial, TINY_BACKBONE};
 
 /// Eight constant clips of (3, 4, 32, 32), four classes.
 struct Clips;
@@ -108,7 +108,8 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
         fail_at: Some(4),
         calls: Cell::new(0),
     };
-    let e = train_with(&cfg, &session, &mut failing, loader(), &mut run, &opts).unwrap_err();
+    let e = tada::runs::fit_loader(&cfg, &session, &mut failing, loader(), &mut run, &opts)
+        .unwrap_err();
     let TrainError::StepFailed {
         step,
         ref message,
@@ -153,7 +154,8 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     };
     let mut opts = opts.clone();
     opts.resume = true;
-    let s = train_with(&cfg, &session, &mut working, loader(), &mut run, &opts).unwrap();
+    let s =
+        tada::runs::fit_loader(&cfg, &session, &mut working, loader(), &mut run, &opts).unwrap();
     assert_eq!(s.resumed_from.as_ref(), Some(ckpt));
     assert_eq!((s.steps, working.calls.get()), (6, 3));
 }

@@ -48,11 +48,16 @@ impl KeyError {
     /// The same error naming where the value came from (a file, `--set`); values left at the
     /// built-in defaults add nothing.
     pub fn with_origin(mut self, sources: &Sources) -> Self {
+        self.set_origin(sources);
+        self
+    }
+
+    /// [`KeyError::with_origin`] in place.
+    pub fn set_origin(&mut self, sources: &Sources) {
         self.origin = match sources.of(&self.key) {
             Source::Default => None,
             s => Some(s),
         };
-        self
     }
 }
 

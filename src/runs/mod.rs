@@ -56,10 +56,23 @@ pub fn fit(
     opts: &RunOptions,
 ) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
+    let loader = Loader::new(source, loader_config(cfg, Split::Train, cfg.random_seed));
+    fit_loader(loaded, session, task, loader, run, &opts.train)
+}
+
+/// [`fit`] over a loader the caller configured (its batching, workers, bad-sample limit).
+pub fn fit_loader(
+    loaded: &LoadedConfig,
+    session: &Session,
+    task: &mut dyn Task,
+    loader: Loader,
+    run: &mut RunDir,
+    opts: &TrainOptions,
+) -> Result<Summary, TrainError> {
+    let cfg = &loaded.config;
     parts::check_folds(cfg)?;
     let (optimizer, schedule) = optimisation(cfg, &session.vs, task)?;
     let settings = loop_settings(loaded)?;
-    let loader = Loader::new(source, loader_config(cfg, Split::Train, cfg.random_seed));
     let training = Training {
         session,
         task,
@@ -68,5 +81,5 @@ pub fn fit(
         loader,
         settings,
     };
-    train(training, run, &opts.train)
+    train(training, run, opts)
 }

@@ -146,7 +146,7 @@ impl TrainError {
     /// that loaded the config adds.
     pub fn with_origin(mut self, sources: &Sources) -> Self {
         if let Some(k) = self.key_error_mut() {
-            *k = k.clone().with_origin(sources);
+            k.set_origin(sources);
         }
         self
     }

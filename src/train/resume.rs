@@ -32,11 +32,14 @@ pub(super) fn start(
     opt: &mut Optimizer,
     opts: &TrainOptions,
 ) -> Result<Start, TrainError> {
-    let fresh = RunState {
-        epoch: 0,
-        step: 0,
-        seed: settings.seed,
-        extra: serde_json::json!({ "task": task }),
+    let fresh = Start {
+        state: RunState {
+            epoch: 0,
+            step: 0,
+            seed: settings.seed,
+            extra: serde_json::json!({ "task": task }),
+        },
+        from: None,
     };
     let candidates = checkpoints_newest_first(&run.checkpoints_dir());
     if !resumes(settings.auto_resume, opts) {
@@ -45,10 +48,7 @@ pub(super) fn start(
                 dir: run.root().to_path_buf(),
                 newest: newest.clone(),
             }),
-            None => Ok(Start {
-                state: fresh,
-                from: None,
-            }),
+            None => Ok(fresh),
         };
     }
     let Some((path, ckpt)) = newest_readable(&candidates)? else {
@@ -58,10 +58,7 @@ pub(super) fn start(
                 run.root().display()
             );
         }
-        return Ok(Start {
-            state: fresh,
-            from: None,
-        });
+        return Ok(fresh);
     };
     let state = restore(&path, ckpt, session, opt)?;
     if state.seed != settings.seed {

@@ -9,7 +9,7 @@ use tch::{Device, Tensor};
 
 use super::views::{grl_lambda, overlap_metrics};
 use crate::config::schema::{GrlSchedule, ParamCropSection};
-use crate::optim::ParamGroup;
+use crate::optim::{trainable_parameters, ParamGroup};
 use crate::tasks::StepContext;
 
 /// Variable path of the parameter net (`paramcrop.fc1.weight`, …), as `tada crops` reads it.
@@ -49,12 +49,10 @@ impl Adversary {
     pub fn new(vs: &VarStore, p: &ParamCropSection, bounds: &ParamCropConfig) -> Self {
         let net = ParamNet::new(&(vs.root() / PARAMCROP_PATH), bounds);
         let prefix = format!("{PARAMCROP_PATH}.");
-        let mut params: Vec<(String, Tensor)> = vs
-            .variables()
+        let params = trainable_parameters(vs)
             .into_iter()
-            .filter(|(n, t)| n.starts_with(&prefix) && t.requires_grad())
+            .filter(|(n, _)| n.starts_with(&prefix))
             .collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
         Self {
             net,
             params,

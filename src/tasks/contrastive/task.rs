@@ -122,8 +122,11 @@ impl ContrastiveTask {
     }
 
     /// Keeps the batch's first source clip and its cubes for the TensorBoard image.
+    ///
+    /// A copy on the model's device: moving it to the CPU would wait for the device every step,
+    /// while only every IMAGE_PERIOD-th step draws it ([`Task::images`] moves it then).
     fn keep_views(&mut self, x: &Tensor, cubes: &[Cube]) {
-        let first = |t: &Tensor| t.narrow(0, 0, 1).detach().to_device(Device::Cpu);
+        let first = |t: &Tensor| t.narrow(0, 0, 1).detach().copy();
         let cubes = cubes
             .iter()
             .map(|c| Cube {
@@ -206,6 +209,15 @@ impl Task for ContrastiveTask {
         let Some((clip, cubes)) = self.last_views.take() else {
             return Vec::new();
         };
+        let cpu = |t: &Tensor| t.to_device(Device::Cpu);
+        let clip = cpu(&clip);
+        let cubes: Vec<Cube> = cubes
+            .iter()
+            .map(|c| Cube {
+                scale: cpu(&c.scale),
+                centre: cpu(&c.centre),
+            })
+            .collect();
         let s = clip.size();
         // The source is in [0, 1]: no normalisation to undo.
         let Ok(mut frames) = clip_frames(&clip, [0.0; 3], [1.0; 3]) else {
