@@ -151,7 +151,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     // Epoch 1 trains (steps 1-2); epoch 2's first batch (reads 9-12) too; its second batch
     // holds samples 5 and 6, now bad: 2 of 8 is over 10 %.
     let session = Session::new(&cfg.config).unwrap();
-    let mut run = RunDir::create(&out, &cfg).unwrap();
+    let mut run = RunDir::create(&out).unwrap();
     let e = tada::runs::fit_loader(&cfg, &session, &mut task, loader(false), &mut run, &opts)
         .unwrap_err();
     let text = e.to_string();
@@ -188,7 +188,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     // first: a folder is locked while open).
     drop(run);
     let session = Session::new(&cfg.config).unwrap();
-    let mut run = RunDir::create(&out, &cfg).unwrap();
+    let mut run = RunDir::create(&out).unwrap();
     let mut opts = opts.clone();
     opts.resume = true;
     let s =

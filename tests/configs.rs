@@ -77,16 +77,16 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
         return Ok(());
     }
     let cfg = if cfg.pretrain.enable && cfg.pretrain.generator == "MoSIGenerator" {
-        // `tada pretrain` puts the built-in MoSI recipe under the file.
-        let over = tada::config::recipes::MOSI
-            .load(path, &[])
-            .map_err(|e| e.to_string())?;
-        let g = tada::tasks::mosi::generator_config(&over.config).map_err(|e| e.to_string())?;
+        // Every command reads a MoSI config over the built-in MoSI recipe.
+        if loaded.recipe.is_none() {
+            return Err(format!("{} loads without the MoSI recipe", path.display()));
+        }
+        let g = tada::tasks::mosi::generator_config(cfg).map_err(|e| e.to_string())?;
         MosiGenerator::new(g).map_err(|e| e.to_string())?;
-        if over.config.train.dataset == Some(Dataset::SyntheticVideos) {
+        if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
             return Err("synthetic_videos is not a MoSI image source".into());
         }
-        over.config
+        cfg.clone()
     } else {
         if !cfg.pretrain.enable {
             ClassifyTask::from_config(cfg).map_err(|e| e.to_string())?;
@@ -172,4 +172,35 @@ fn every_shipped_config_loads_validates_and_builds() {
             );
         }
     }
+}
+
+/// `tada config show` prints what a run of the config records in its config.yaml (and trains
+/// with): every command reads a config through `config::load`, and the loop records it with
+/// only OUTPUT_DIR set to the folder the run writes. Every config that runs has its own folder.
+#[test]
+fn every_shipped_config_shows_what_its_run_records_in_its_own_folder() {
+    let root = repo();
+    let mut files = Vec::new();
+    yaml_files(&root.join("configs"), &mut files);
+    files.sort();
+    let mut folders = std::collections::BTreeMap::new();
+    for path in &files {
+        let rel = path.strip_prefix(&root).unwrap().to_string_lossy();
+        if rel.starts_with(BASES) || rel.starts_with("configs/models") {
+            continue;
+        }
+        let shown = load(path, &[]).unwrap();
+        let folder = PathBuf::from(&shown.config.output_dir);
+        let recorded = tada::runs::loop_settings(&shown, &folder)
+            .unwrap()
+            .config_yaml;
+        assert_eq!(recorded, shown.to_yaml(), "{rel}");
+        let mosi =
+            shown.config.pretrain.enable && shown.config.pretrain.generator == "MoSIGenerator";
+        assert_eq!(shown.recipe.is_some(), mosi, "{rel}");
+        if let Some(other) = folders.insert(folder.clone(), rel.to_string()) {
+            panic!("{rel} and {other} both run in {}", folder.display());
+        }
+    }
+    assert!(folders.len() >= 30, "{folders:?}");
 }

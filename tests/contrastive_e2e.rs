@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use tada::checkpoint::Checkpoint;
-use tada::config::recipes::load_pretrain as load_pretrain_config;
+use tada::config::load as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::data::loader::Batch;
 use tada::models::Session;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use tada::checkpoint::{latest_checkpoint, Checkpoint};
-use tada::config::recipes::load_pretrain as load_pretrain_config;
+use tada::config::load as load_pretrain_config;
 use tada::config::LoadedConfig;
 use tada::cuda_shim::cuda_autocast_is_bf16;
 use tada::models::Session;

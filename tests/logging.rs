@@ -72,7 +72,10 @@ fn run_dir_writes_config_metrics_and_tensorboard() {
     let d = TempDir::new().unwrap();
     let cfg = load_str("VIDEO:\n  HEAD:\n    NUM_CLASSES: 3\n", "run.yaml", &[]).unwrap();
     let root = d.path().join("run");
-    let mut run = RunDir::create(&root, &cfg).unwrap();
+    let mut run = RunDir::create(&root).unwrap();
+    // The loop writes the config once the run starts; creating the folder does not.
+    assert!(!root.join("config.yaml").exists());
+    run.write_config(&cfg.to_yaml()).unwrap();
     run.log_scalars("train", 0, 1, &[("loss", 1.5)]).unwrap();
     run.log_scalars("train", 0, 2, &[("loss", 0.75)]).unwrap();
     let rgb: Vec<u8> = (0..6 * 10 * 3).map(|i| i as u8).collect();
@@ -102,7 +105,7 @@ fn run_dir_writes_config_metrics_and_tensorboard() {
     assert_eq!(png.into_raw(), rgb, "non-square image stored unscrambled");
 
     // A resumed run reopens the folder and appends.
-    let mut run = RunDir::create(&root, &cfg).unwrap();
+    let mut run = RunDir::create(&root).unwrap();
     run.log_scalars("train", 0, 3, &[("loss", 0.5)]).unwrap();
     assert_eq!(read_metrics(&root.join("metrics.jsonl")).unwrap().len(), 3);
 }

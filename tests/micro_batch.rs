@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use tada::checkpoint::Checkpoint;
-use tada::config::recipes::load_pretrain as load_pretrain_config;
+use tada::config::load as load_pretrain_config;
 use tada::runs::{finetune, pretrain};
 
 use crate::common::{mean_loss, run_options, serial, TINY_BACKBONE};

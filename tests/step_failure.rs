@@ -103,7 +103,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     let opts = run_options(&out, false, None).train;
 
     let session = Session::new(&cfg.config).unwrap();
-    let mut run = RunDir::create(&out, &cfg).unwrap();
+    let mut run = RunDir::create(&out).unwrap();
     let mut failing = FailingTask {
         fail_at: Some(4),
         calls: Cell::new(0),
@@ -147,7 +147,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0}}
     // first: a folder is locked while open).
     drop(run);
     let session = Session::new(&cfg.config).unwrap();
-    let mut run = RunDir::create(&out, &cfg).unwrap();
+    let mut run = RunDir::create(&out).unwrap();
     let mut working = FailingTask {
         fail_at: None,
         calls: Cell::new(0),

@@ -150,6 +150,40 @@ OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.5, MAX_EPOCH: 12, WARMUP_EPOCHS: 0, 
         head == 2 && backbone > 20,
         "head {head}, backbone {backbone}"
     );
+    check_validation(d.path(), &s);
+}
+
+/// The probe's 12 epochs validate at the end of each of the last 10 (and of the 10th, by
+/// TRAIN.EVAL_PERIOD 10), log `val/*` to metrics.jsonl and TensorBoard, and keep the
+/// checkpoint of the best acc@1 with that score in its run state.
+fn check_validation(dir: &Path, s: &Summary) {
+    let records = tada::train::metrics::read_metrics(&dir.join("metrics.jsonl")).unwrap();
+    let val: Vec<_> = records.iter().filter(|r| r["phase"] == "val").collect();
+    let epochs: Vec<u64> = val.iter().map(|r| r["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, (2..12).collect::<Vec<u64>>());
+    let acc: Vec<f64> = val.iter().map(|r| r["acc@1"].as_f64().unwrap()).collect();
+    assert!(val.iter().all(|r| r["loss"].as_f64().unwrap().is_finite()));
+    // 4 classes: acc@5 would count every clip.
+    assert!(val.iter().all(|r| r.get("acc@5").is_none()));
+    let best = acc.iter().cloned().fold(f64::MIN, f64::max);
+    let first_best = acc.iter().position(|&a| a == best).unwrap() as u64 + 3;
+    let (epoch, best_acc, path) = s.best_val.clone().unwrap();
+    assert_eq!((epoch, best_acc), (first_best, best));
+    assert_eq!(
+        path,
+        dir.join("checkpoints").join(tada::train::BEST_CHECKPOINT)
+    );
+    let ckpt = Checkpoint::load(&path).unwrap();
+    assert_eq!(ckpt.run.extra["best_val_acc1"].as_f64(), Some(best));
+    assert_eq!(ckpt.run.epoch, first_best);
+    let tb = std::fs::read_dir(dir.join("tensorboard"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let scalars = tada::train::tensorboard::scalars(tb.path()).unwrap();
+    let tagged = scalars.iter().filter(|(t, _, _)| t == "val/acc@1").count();
+    assert_eq!(tagged, 10);
 }
 
 #[test]
@@ -179,6 +213,24 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.01, MAX_EPOCH: 1, WARMUP_EPOCHS: 0, M
     assert_eq!(w.load.missing, ["head.out.bias", "head.out.weight"]);
     assert!(w.load.unexpected.is_empty() && w.load.loaded > 20);
     assert_eq!(s.steps, 2);
+
+    // Fine-tuning into the pretraining's folder says so in one line, and leaves that run's
+    // config as it was.
+    let config_before = std::fs::read(pre.join("config.yaml")).unwrap();
+    let e = finetune(&cfg, &run_options(&pre, false, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("holds a run of task mosi")
+            && e.contains("this run trains finetune")
+            && e.contains("--weights"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    assert_eq!(
+        std::fs::read(pre.join("config.yaml")).unwrap(),
+        config_before
+    );
 }
 
 #[test]

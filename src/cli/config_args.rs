@@ -1,6 +1,6 @@
 //! `--config FILE` and `--set KEY=VALUE`, flattened into every command that reads a config: the
-//! one place that loads it (plainly, over the MoSI recipe, or as `pretrain` and `bench data`
-//! choose) and names the file when it cannot.
+//! one place that loads it (as every command reads it, over the MoSI recipe for `mosi-preview`,
+//! or as `bench data` chooses) and names the file when it cannot.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,8 @@ pub struct ConfigArgs {
 type Loader = fn(&Path, &[String]) -> Result<LoadedConfig, ConfigError>;
 
 impl ConfigArgs {
-    /// The file with its bases, over the built-in defaults.
+    /// The file with its bases, over the built-in defaults (and the MoSI recipe for a MoSI
+    /// config).
     pub fn load(&self) -> Result<LoadedConfig> {
         self.load_with(tada::config::load)
     }
@@ -34,11 +35,6 @@ impl ConfigArgs {
     /// The file over the reference's MoSI run recipe.
     pub fn load_mosi(&self) -> Result<LoadedConfig> {
         self.load_with(|path, set| recipes::MOSI.load(path, set))
-    }
-
-    /// As `tada pretrain` reads it: over the MoSI recipe unless it is contrastive.
-    pub fn load_pretrain(&self) -> Result<LoadedConfig> {
-        self.load_with(recipes::load_pretrain)
     }
 
     /// As `tada bench data` reads it: plainly for supervised training on videos, else over the

@@ -42,7 +42,7 @@ pub struct Pretrain {
 
 impl Pretrain {
     pub fn run(self) -> Result<()> {
-        let loaded = self.run.config.load_pretrain()?;
+        let loaded = self.run.config.load()?;
         let s = tada::runs::pretrain(&loaded, &self.run.options(None))
             .map_err(|e| e.with_origin(&loaded.sources))?;
         print_summary(&s);

@@ -40,12 +40,48 @@ pub struct LoadedConfig {
     pub sources: Sources,
     /// Reference keys present in the input that tada does not use (warned about once).
     pub ignored_keys: Vec<String>,
+    /// The built-in recipe under the file ([`recipes::Recipe::name`]), if any.
+    pub recipe: Option<&'static str>,
 }
 
 /// Loads `path` with its bases, applies `overrides` (`KEY=VALUE`), checks keys and types, and
-/// validates the values.
+/// validates the values. A MoSI config ([`recipes::recipe_for`]) is read over the MoSI recipe,
+/// so every command, `tada config show` included, sees the config a run trains with; OUTPUT_DIR
+/// left unset becomes `runs/<file stem>` ([`default_run_folder`]).
 pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-    finish(load::load_file(path)?, overrides)
+    let file = load::load_file(path)?;
+    match recipes::recipe_for(&file, overrides)? {
+        Some(recipe) => recipe.finish_over(file, path, overrides),
+        None => finish_file(file, path, overrides),
+    }
+}
+
+/// [`finish`] for a config read from `path`: its default run folder.
+fn finish_file(
+    layer: Layer,
+    path: &Path,
+    overrides: &[String],
+) -> Result<LoadedConfig, ConfigError> {
+    let mut loaded = finish(layer, overrides)?;
+    default_run_folder(&mut loaded, path);
+    Ok(loaded)
+}
+
+/// Folder of the runs of configs that leave OUTPUT_DIR unset, relative to the working
+/// directory (MMAction2's `work_dirs/`).
+pub const RUNS_FOLDER: &str = "runs";
+
+/// OUTPUT_DIR, when neither the file, its bases nor `--set` gives it, is `runs/<file stem>`: two
+/// configs run in one directory get two folders, instead of the second resuming (or refusing)
+/// the first's run in the reference's shared `output/`.
+fn default_run_folder(loaded: &mut LoadedConfig, path: &Path) {
+    if loaded.sources.of("OUTPUT_DIR") != Source::Default {
+        return;
+    }
+    if let Some(stem) = path.file_stem().filter(|s| !s.is_empty()) {
+        let folder = Path::new(RUNS_FOLDER).join(stem);
+        loaded.config.output_dir = folder.to_string_lossy().into_owned();
+    }
 }
 
 /// Like [`load`] for YAML text that has no file (embedded configs); `name` labels errors.
@@ -97,13 +133,19 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
         config,
         sources: layer.sources,
         ignored_keys,
+        recipe: None,
     })
 }
 
 impl LoadedConfig {
-    /// The merged configuration as YAML (every key, defaults included).
+    /// The merged configuration as YAML (every key, defaults included), after a comment naming
+    /// the recipe under the file.
     pub fn to_yaml(&self) -> String {
-        to_yaml(&self.config)
+        let yaml = to_yaml(&self.config);
+        match self.recipe {
+            Some(name) => format!("# keys the file leaves out come from {name}\n{yaml}"),
+            None => yaml,
+        }
     }
 
     /// Writes the resolved config into a run folder, atomically, and returns its path.

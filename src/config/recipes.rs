@@ -32,9 +32,21 @@ pub const MOSI_GENERATOR: &str = "MoSIGenerator";
 pub const CONTRASTIVE_GENERATOR: &str = "Contrastive";
 
 impl Recipe {
-    /// Loads `path` (with its bases and `overrides`) over this recipe.
+    /// Loads `path` (with its bases and `overrides`) over this recipe, whatever the file is:
+    /// `tada mosi-preview` shows any config's MoSI samples.
     pub fn load(&self, path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-        super::finish(self.layer()?.merged_with(load::load_file(path)?), overrides)
+        self.finish_over(load::load_file(path)?, path, overrides)
+    }
+
+    pub(super) fn finish_over(
+        &self,
+        file: Layer,
+        path: &Path,
+        overrides: &[String],
+    ) -> Result<LoadedConfig, ConfigError> {
+        let mut loaded = super::finish_file(self.layer()?.merged_with(file), path, overrides)?;
+        loaded.recipe = Some(self.name);
+        Ok(loaded)
     }
 
     fn layer(&self) -> Result<Layer, ConfigError> {
@@ -43,20 +55,34 @@ impl Recipe {
     }
 }
 
-/// The config of `tada pretrain`: a contrastive config (PRETRAIN.GENERATOR `Contrastive`, in
-/// the file or an override) as it is, anything else over [`MOSI`]. The file is read once.
-pub fn load_pretrain(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-    let file = load::load_file(path)?;
-    if generator_of(&file, overrides)?.as_deref() == Some(CONTRASTIVE_GENERATOR) {
-        return super::finish(file, overrides);
-    }
-    super::finish(MOSI.layer()?.merged_with(file), overrides)
+/// The recipe a config is read over, chosen by what its file (with bases) and the overrides
+/// say, before any default: [`MOSI`] for a MoSI config (PRETRAIN.ENABLE true or MODEL.NAME
+/// MoSINet, and PRETRAIN.GENERATOR not [`CONTRASTIVE_GENERATOR`]), none for anything else.
+/// The reference's MoSI configs set both keys; tada's short MoSI experiments name the model.
+pub(super) fn recipe_for(
+    file: &Layer,
+    overrides: &[String],
+) -> Result<Option<Recipe>, ConfigError> {
+    let probe = probe(file, overrides)?;
+    Ok(is_mosi(&probe).then_some(MOSI))
 }
 
-/// The config of `tada bench data`, so that it measures what the config trains on: supervised
-/// training on videos (TRAIN.DATASET a video dataset and PRETRAIN.ENABLE not on, in the file or
-/// an override) as it is, like `tada finetune` reads it; anything else over [`MOSI`], like `tada
-/// pretrain` reads a MoSI config. The file is read once, and an error is the chosen load's own.
+fn is_mosi(probe: &Map<String, Value>) -> bool {
+    let generator = key_of(probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
+    let enabled = key_of(probe, "PRETRAIN", "ENABLE").and_then(Value::as_bool) == Some(true);
+    let model = key_of(probe, "MODEL", "NAME").and_then(Value::as_str);
+    generator.map(str::trim) != Some(CONTRASTIVE_GENERATOR)
+        && (enabled || model.map(str::trim) == Some(MOSI_MODEL))
+}
+
+/// MODEL.NAME of MoSI's network.
+const MOSI_MODEL: &str = "MoSINet";
+
+/// The config of `tada bench data`, so that it measures what the config trains on: a config
+/// that [`super::load`] reads as pretraining (MoSI or contrastive) or as supervised training on
+/// videos (TRAIN.DATASET a video dataset, PRETRAIN.ENABLE not on) as `load` reads it; anything
+/// else (a short file naming no task) over [`MOSI`], the images it can measure. The file is read
+/// once, and an error is the chosen load's own.
 pub fn load_bench_data(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
     let file = load::load_file(path)?;
     let probe = probe(&file, overrides)?;
@@ -65,10 +91,15 @@ pub fn load_bench_data(path: &Path, overrides: &[String]) -> Result<LoadedConfig
         .and_then(|name| Dataset::from_name(name.trim()));
     // Off unless set, as in the defaults; the MoSI recipe would turn it on.
     let pretrain = key_of(&probe, "PRETRAIN", "ENABLE").and_then(Value::as_bool) == Some(true);
-    if supervised_on_videos(dataset, pretrain) {
-        return super::finish(file, overrides);
+    let generator = key_of(&probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
+    let contrastive = generator.map(str::trim) == Some(CONTRASTIVE_GENERATOR);
+    if is_mosi(&probe) {
+        return MOSI.finish_over(file, path, overrides);
     }
-    super::finish(MOSI.layer()?.merged_with(file), overrides)
+    if contrastive || supervised_on_videos(dataset, pretrain) {
+        return super::finish_file(file, path, overrides);
+    }
+    MOSI.finish_over(file, path, overrides)
 }
 
 /// Whether a run of TRAIN.DATASET `dataset` with PRETRAIN.ENABLE `pretrain` trains a classifier
@@ -80,13 +111,6 @@ pub fn supervised_on_videos(dataset: Option<Dataset>, pretrain: bool) -> bool {
             dataset,
             Some(Ucf101 | Hmdb51 | Kinetics400 | Ssv2 | SyntheticVideos)
         )
-}
-
-/// PRETRAIN.GENERATOR as the file and the overrides give it, before defaults.
-fn generator_of(file: &Layer, overrides: &[String]) -> Result<Option<String>, ConfigError> {
-    let probe = probe(file, overrides)?;
-    let generator = key_of(&probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
-    Ok(generator.map(str::to_owned))
 }
 
 /// The file's tree with the overrides applied, before any recipe or default: what the user
@@ -113,33 +137,84 @@ mod tests {
     }
 
     #[test]
-    fn pretrain_picks_the_recipe_by_generator_in_file_or_override() {
+    fn load_reads_mosi_configs_over_the_recipe_and_nothing_else() {
         let d = tempfile::tempdir().unwrap();
-        let mosi = d.path().join("mosi.yaml");
-        std::fs::write(
-            &mosi,
-            "VIDEO:\n  HEAD:\n    NUM_CLASSES: 10\nPRETRAIN:\n  ENABLE: true\n",
-        )
-        .unwrap();
-        let contrastive = d.path().join("contrastive.yaml");
-        std::fs::write(
-            &contrastive,
-            "VIDEO:\n  HEAD:\n    NUM_CLASSES: 10\nPRETRAIN:\n  ENABLE: true\n  GENERATOR: Contrastive\n",
-        )
-        .unwrap();
-        let plain = |p: &Path, set: &[String]| yaml_of(super::super::load(p, set));
+        let write = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let head = "VIDEO: {HEAD: {NUM_CLASSES: 10}}\n";
+        let enabled = write("mosi.yaml", &format!("{head}PRETRAIN: {{ENABLE: true}}\n"));
+        let named = write("named.yaml", &format!("{head}MODEL: {{NAME: MoSINet}}\n"));
+        let contrastive = write(
+            "contrastive.yaml",
+            &format!("{head}PRETRAIN: {{ENABLE: true, GENERATOR: Contrastive}}\n"),
+        );
+        let plain_file = write("plain.yaml", head);
+        let load = |p: &Path, set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            super::super::load(p, &set).unwrap()
+        };
+        let over_mosi = |p: &Path, set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            MOSI.load(p, &set).unwrap()
+        };
+        let plain = |p: &Path, set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            super::super::finish_file(load::load_file(p).unwrap(), p, &set).unwrap()
+        };
 
+        for (file, set) in [
+            (&enabled, &[][..]),
+            (&named, &[]),
+            (&plain_file, &["PRETRAIN.ENABLE=true"]),
+        ] {
+            let got = load(file, set);
+            assert_eq!(got.recipe, Some(MOSI.name), "{}", file.display());
+            assert_eq!(got.to_yaml(), over_mosi(file, set).to_yaml());
+            assert_ne!(got.to_yaml(), plain(file, set).to_yaml());
+            // The recipe's values, not the defaults: what the run trains with.
+            assert_eq!(got.config.optimizer.weight_decay, 1e-4);
+        }
+        for (file, set) in [
+            (&contrastive, &[][..]),
+            (&plain_file, &[]),
+            (&enabled, &["PRETRAIN.GENERATOR=Contrastive"]),
+        ] {
+            let got = load(file, set);
+            assert_eq!(got.recipe, None, "{}", file.display());
+            assert_eq!(got.to_yaml(), plain(file, set).to_yaml());
+        }
+        // The comment names the recipe in `config show` and the run's config.yaml alike.
+        assert!(load(&enabled, &[])
+            .to_yaml()
+            .starts_with("# keys the file leaves out come from configs/pool/run/mosi.yaml"));
+    }
+
+    #[test]
+    fn output_dir_left_unset_is_the_file_stem_under_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let unset = d.path().join("my_exp.v2.yaml");
+        std::fs::write(&unset, "VIDEO: {HEAD: {NUM_CLASSES: 4}}\n").unwrap();
+        let got = super::super::load(&unset, &[]).unwrap();
+        assert_eq!(got.config.output_dir, "runs/my_exp.v2");
+        let set = d.path().join("set.yaml");
+        std::fs::write(&set, "VIDEO: {HEAD: {NUM_CLASSES: 4}}\nOUTPUT_DIR: out/x\n").unwrap();
         assert_eq!(
-            yaml_of(load_pretrain(&mosi, &[])),
-            yaml_of(MOSI.load(&mosi, &[]))
+            super::super::load(&set, &[]).unwrap().config.output_dir,
+            "out/x"
         );
-        assert_ne!(yaml_of(load_pretrain(&mosi, &[])), plain(&mosi, &[]));
+        let over = ["OUTPUT_DIR=elsewhere".to_string()];
         assert_eq!(
-            yaml_of(load_pretrain(&contrastive, &[])),
-            plain(&contrastive, &[])
+            super::super::load(&unset, &over).unwrap().config.output_dir,
+            "elsewhere"
         );
-        let set = ["PRETRAIN.GENERATOR=Contrastive".to_string()];
-        assert_eq!(yaml_of(load_pretrain(&mosi, &set)), plain(&mosi, &set));
+        // Over a recipe too (the MoSI recipe sets no OUTPUT_DIR).
+        assert_eq!(
+            MOSI.load(&unset, &[]).unwrap().config.output_dir,
+            "runs/my_exp.v2"
+        );
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub fn finetune(
     // The dataset first: labels the classifier cannot take fail the run before it starts.
     let clips = labelled_clips(cfg, Split::Train)?;
     check_class_count(cfg, "TRAIN.DATASET", clips.entries())?;
+    let val = match cfg.train.eval_period {
+        0 => None,
+        _ => {
+            let val = labelled_clips(cfg, Split::Val)?;
+            check_class_count(cfg, "TEST.DATASET", val.entries())?;
+            Some(val.into_source())
+        }
+    };
     let session = Session::new(cfg)?;
     let mut run = run_dir(loaded, opts)?;
     let resuming = resumes(cfg.train.auto_resume, &opts.train)
@@ -52,6 +60,7 @@ pub fn finetune(
         &session,
         &mut task,
         clips.into_source(),
+        val,
         &mut run,
         opts,
     )?;

@@ -25,7 +25,8 @@ use crate::data::pipeline::loader_config;
 use crate::models::Session;
 use crate::tasks::Task;
 use crate::train::run_dir::RunDir;
-use crate::train::{train, Summary, TrainError, TrainOptions, Training};
+use crate::train::validate::LAST_EPOCHS_VALIDATED;
+use crate::train::{train, Summary, TrainError, TrainOptions, Training, Validation};
 
 /// Where a run writes, and how it starts.
 #[derive(Debug, Clone, Default)]
@@ -42,25 +43,40 @@ fn run_dir(loaded: &LoadedConfig, opts: &RunOptions) -> Result<RunDir, TrainErro
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&loaded.config.output_dir));
-    Ok(RunDir::create(&root, loaded)?)
+    Ok(RunDir::create(&root)?)
 }
 
-/// Trains `session`'s model with `task` on `source` (the training split): the one place a run
-/// builds its optimiser, schedule, loader and loop settings and enters [`train`].
+/// Trains `session`'s model with `task` on `source` (the training split), validating on `val`
+/// (the val split) every TRAIN.EVAL_PERIOD epochs: the one place a run builds its optimiser,
+/// schedule, loaders and loop settings and enters [`train`].
 pub fn fit(
     loaded: &LoadedConfig,
     session: &Session,
     task: &mut dyn Task,
     source: Arc<dyn SampleSource>,
+    val: Option<Arc<dyn SampleSource>>,
     run: &mut RunDir,
     opts: &RunOptions,
 ) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     let loader = Loader::new(source, loader_config(cfg, Split::Train, cfg.random_seed));
-    fit_loader(loaded, session, task, loader, run, &opts.train)
+    let validation = val.map(|source| Validation {
+        loader: Loader::new(source, loader_config(cfg, Split::Val, cfg.random_seed)),
+        period: u64::from(cfg.train.eval_period),
+        last_epochs: LAST_EPOCHS_VALIDATED,
+    });
+    enter(
+        loaded,
+        session,
+        task,
+        (loader, validation),
+        run,
+        &opts.train,
+    )
 }
 
-/// [`fit`] over a loader the caller configured (its batching, workers, bad-sample limit).
+/// [`fit`] over a loader the caller configured (its batching, workers, bad-sample limit),
+/// without validation.
 pub fn fit_loader(
     loaded: &LoadedConfig,
     session: &Session,
@@ -69,16 +85,28 @@ pub fn fit_loader(
     run: &mut RunDir,
     opts: &TrainOptions,
 ) -> Result<Summary, TrainError> {
+    enter(loaded, session, task, (loader, None), run, opts)
+}
+
+fn enter(
+    loaded: &LoadedConfig,
+    session: &Session,
+    task: &mut dyn Task,
+    (loader, validation): (Loader, Option<Validation>),
+    run: &mut RunDir,
+    opts: &TrainOptions,
+) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     parts::check_folds(cfg)?;
     let (optimizer, schedule) = optimisation(cfg, &session.vs, task)?;
-    let settings = loop_settings(loaded)?;
+    let settings = loop_settings(loaded, run.root())?;
     let training = Training {
         session,
         task,
         optimizer,
         schedule,
         loader,
+        validation,
         settings,
     };
     train(training, run, opts)

@@ -2,6 +2,7 @@
 //! groups, BASE_LR after ADJUST_LR, and the optimiser with its schedule.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use tch::nn::VarStore;
 
@@ -26,8 +27,11 @@ pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The loop's settings from TRAIN, OPTIMIZER and the top-level keys.
-pub fn loop_settings(loaded: &LoadedConfig) -> Result<LoopSettings, TrainError> {
+/// The loop's settings from TRAIN, OPTIMIZER and the top-level keys; the config it records has
+/// the run folder `root` as its OUTPUT_DIR (`--output` or the config's).
+pub fn loop_settings(loaded: &LoadedConfig, root: &Path) -> Result<LoopSettings, TrainError> {
+    let mut recorded = loaded.clone();
+    recorded.config.output_dir = root.to_string_lossy().into_owned();
     let c = &loaded.config;
     Ok(LoopSettings {
         max_epoch: u64::from(c.optimizer.max_epoch),
@@ -40,7 +44,7 @@ pub fn loop_settings(loaded: &LoadedConfig) -> Result<LoopSettings, TrainError> 
         seed: c.random_seed,
         auto_resume: c.train.auto_resume,
         num_gpus: c.num_gpus,
-        config_yaml: loaded.to_yaml(),
+        config_yaml: recorded.to_yaml(),
     })
 }
 

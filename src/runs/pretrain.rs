@@ -69,6 +69,7 @@ fn mosi_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tr
         &session,
         &mut MosiTask,
         Arc::new(source),
+        None,
         &mut run,
         opts,
     )
@@ -83,7 +84,7 @@ fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summ
     let mut task = ContrastiveTask::new(&session, cfg)?;
     let mut run = run_dir(loaded, opts)?;
     let source = source_clips(cfg)?;
-    fit(loaded, &session, &mut task, source, &mut run, opts)
+    fit(loaded, &session, &mut task, source, None, &mut run, opts)
 }
 
 /// The clips contrastive views are cut from: unnormalised, uncoloured, at ParamCrop's input

@@ -55,6 +55,23 @@ pub enum TrainError {
         newest.display()
     )]
     RunExists { dir: PathBuf, newest: PathBuf },
+    #[error(
+        "{} holds a run of task {theirs} (checkpoint {}), and this run trains {ours}: give it \
+         its own folder with -o/--output or OUTPUT_DIR{}",
+        dir.display(),
+        checkpoint.display(),
+        if *ours == "finetune" || *ours == "linear_probe" {
+            format!(", and start from those weights with --weights {}", checkpoint.display())
+        } else {
+            String::new()
+        }
+    )]
+    OtherTask {
+        dir: PathBuf,
+        checkpoint: PathBuf,
+        theirs: String,
+        ours: String,
+    },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("not supported yet: {0}")]

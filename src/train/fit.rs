@@ -13,6 +13,7 @@ use super::saver::Saver;
 use super::signals::StopOnSignal;
 use super::step::{step_seed, StepFailure, Stepper};
 use super::step_log::StepLog;
+use super::validate::Validation;
 use super::{LoopSettings, Summary, TrainError, TrainOptions};
 use crate::checkpoint::RunState;
 use crate::data::loader::{Loader, LoaderError};
@@ -28,6 +29,8 @@ pub struct Training<'a> {
     pub schedule: LrSchedule,
     /// One pass of the loader is one epoch.
     pub loader: Loader,
+    /// The val split, scored at the ends of the epochs it names.
+    pub validation: Option<Validation>,
     pub settings: LoopSettings,
 }
 
@@ -48,8 +51,10 @@ pub fn train(
             r.summary.interrupted = true;
             break;
         }
-        // Epoch end: a checkpoint every CHECKPOINT_PERIOD epochs and at the last.
+        // Epoch end: validation when due, a checkpoint every CHECKPOINT_PERIOD epochs and at
+        // the last.
         r.state.epoch = epoch + 1;
+        r.validate(epoch)?;
         r.saver
             .epoch_end(r.session, &r.opt, &r.state, &r.settings)?;
     }
@@ -64,6 +69,7 @@ struct Run<'a, 'r> {
     opt: Optimizer,
     schedule: LrSchedule,
     loader: Loader,
+    validation: Option<Validation>,
     settings: LoopSettings,
     run: &'r mut RunDir,
     opts: &'r TrainOptions,
@@ -89,6 +95,7 @@ impl<'a, 'r> Run<'a, 'r> {
             optimizer: mut opt,
             schedule,
             loader,
+            validation,
             settings,
         } = t;
         let started = Instant::now();
@@ -96,7 +103,12 @@ impl<'a, 'r> Run<'a, 'r> {
         // From here on every failure leaves a checkpoint to resume from.
         let Start { state, from } =
             resume::start(run, &settings, task.name(), session, &mut opt, opts)?;
+        run.write_config(&settings.config_yaml)?;
         let loader = loader.with_stop_flag(opts.stop.clone());
+        let validation = validation.map(|v| Validation {
+            loader: v.loader.with_stop_flag(opts.stop.clone()),
+            ..v
+        });
         let iters = batches_per_epoch(&loader)?;
         let resumed = from.clone().map(|p| (p, state.step));
         let saver = Saver::new(run.checkpoints_dir(), &settings, iters, resumed);
@@ -115,6 +127,7 @@ impl<'a, 'r> Run<'a, 'r> {
             opt,
             schedule,
             loader,
+            validation,
             settings,
             run,
             opts,
@@ -186,6 +199,55 @@ impl<'a, 'r> Run<'a, 'r> {
         Ok(!(batches.interrupted() || self.opts.stop.load(Ordering::Relaxed)))
     }
 
+    /// Scores the val split when the end of `epoch` is due, logs `val/*` and writes
+    /// [`super::BEST_CHECKPOINT`] when acc@1 beats every earlier pass of the run.
+    fn validate(&mut self, epoch: u64) -> Result<(), TrainError> {
+        let max_epoch = self.settings.max_epoch;
+        let Some(v) = self.validation.as_ref().filter(|v| v.due(epoch, max_epoch)) else {
+            return Ok(());
+        };
+        let scores = match v.run(self.session) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(self.validation_failed(epoch, e)),
+        };
+        self.run
+            .log_scalars("val", epoch, self.state.step, &scores.records())?;
+        let better = best_acc1(&self.state).is_none_or(|best| scores.acc1 > best);
+        tracing::info!(
+            "val after epoch {}/{max_epoch}: acc@1 {:.2}%, acc@5 {}, loss {:.4} ({} clips){}",
+            epoch + 1,
+            100.0 * scores.acc1,
+            scores
+                .acc5
+                .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
+            scores.loss,
+            scores.clips,
+            if better { "; best so far" } else { "" }
+        );
+        if better {
+            set_best(&mut self.state, epoch + 1, scores.acc1);
+            let path = self.saver.save_best(self.session, &self.opt, &self.state)?;
+            self.summary.best_val = Some((epoch + 1, scores.acc1, path));
+        }
+        Ok(())
+    }
+
+    /// A validation pass that failed: the epoch's training is checkpointed first.
+    fn validation_failed(&mut self, epoch: u64, e: TrainError) -> TrainError {
+        let checkpoint = self.saver.rescue(
+            self.session,
+            &self.opt,
+            &self.state,
+            "the failed validation",
+        );
+        TrainError::Run(format!(
+            "validation after epoch {} failed: {e}; {}",
+            epoch + 1,
+            super::error::describe_checkpoint(&checkpoint)
+        ))
+    }
+
     /// Too many bad files, or a loader worker died: the steps done so far are kept, as after
     /// a failed step, so fixing the data and `--resume` loses nothing.
     fn loader_stopped(&mut self, error: LoaderError) -> TrainError {
@@ -230,7 +292,7 @@ impl<'a, 'r> Run<'a, 'r> {
     }
 
     fn finish(mut self) -> Result<Summary, TrainError> {
-        self.log.finish();
+        self.log.finish(self.run, self.state.step)?;
         let mut summary = self.summary;
         summary.signal = self.signals.as_ref().and_then(StopOnSignal::received);
         summary.checkpoint = self.saver.finish(self.session, &self.opt, &self.state)?;
@@ -245,6 +307,25 @@ impl<'a, 'r> Run<'a, 'r> {
         summary.steps = self.state.step;
         summary.seconds = self.started.elapsed().as_secs_f64();
         Ok(summary)
+    }
+}
+
+/// RunState.extra keys of the best validation so far, kept in checkpoints so that a resumed
+/// run replaces the best checkpoint only with a better one.
+const BEST_ACC1: &str = "best_val_acc1";
+const BEST_EPOCH: &str = "best_val_epoch";
+
+fn best_acc1(state: &RunState) -> Option<f64> {
+    state
+        .extra
+        .get(BEST_ACC1)
+        .and_then(serde_json::Value::as_f64)
+}
+
+fn set_best(state: &mut RunState, epoch: u64, acc1: f64) {
+    if let Some(extra) = state.extra.as_object_mut() {
+        extra.insert(BEST_ACC1.into(), acc1.into());
+        extra.insert(BEST_EPOCH.into(), epoch.into());
     }
 }
 

@@ -17,8 +17,11 @@ pub mod signals;
 mod step;
 mod step_log;
 pub mod tensorboard;
+pub mod validate;
 
 pub use error::{describe_checkpoint, TrainError};
 pub use fit::{train, Training};
 pub use resume::resumes;
+pub use saver::BEST_CHECKPOINT;
 pub use settings::{LoopSettings, Summary, TrainOptions};
+pub use validate::Validation;

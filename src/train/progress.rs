@@ -29,7 +29,7 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
-                "{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {per_sec} eta {eta} {msg}",
+                "{prefix} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} eta {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
@@ -94,7 +94,9 @@ impl Progress {
     }
 }
 
-/// `label 120/1000 (12.0%) 35.2 it/s eta 25s loss=0.123` (`… 11.6 s/it …` below 1 it/s)
+/// `label 120/1000 (12.0%) 35.2 it/s eta 25s loss=0.123`: the rate is always items per second,
+/// with as many digits as it needs (`0.087 it/s` for slow steps), so that lines compare at a
+/// glance; the ETA reads `25s`, `4m05s` or `2h03m`.
 pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &str) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { pos as f64 / secs } else { 0.0 };
@@ -108,13 +110,11 @@ pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &st
     } else {
         0.0
     };
-    // Slow steps (seconds each on a CPU) read better as s/it than as "0.0 it/s".
-    let speed = if rate >= 1.0 || rate == 0.0 {
-        format!("{rate:.1} it/s")
-    } else {
-        format!("{:.1} s/it", 1.0 / rate)
-    };
-    let mut line = format!("{label} {pos}/{total} ({pct:.1}%) {speed} eta {eta:.0}s");
+    let mut line = format!(
+        "{label} {pos}/{total} ({pct:.1}%) {} it/s eta {}",
+        rate_digits(rate),
+        duration(eta)
+    );
     if !msg.is_empty() {
         line.push(' ');
         line.push_str(msg);
@@ -122,16 +122,39 @@ pub fn plain_line(label: &str, pos: u64, total: u64, elapsed: Duration, msg: &st
     line
 }
 
+/// A rate with three significant digits (at least one decimal).
+pub fn rate_digits(rate: f64) -> String {
+    match rate {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 || r == 0.0 => format!("{r:.1}"),
+        r if r >= 1.0 => format!("{r:.2}"),
+        r => format!("{r:.3}"),
+    }
+}
+
+/// Seconds as `25s`, `4m05s` or `2h03m`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_rate_reads_as_it_per_s_or_s_per_it() {
+    fn the_rate_is_always_per_second_and_the_eta_reads_in_units() {
         let fast = plain_line("mosi", 30, 100, Duration::from_secs(10), "");
-        assert_eq!(fast, "mosi 30/100 (30.0%) 3.0 it/s eta 23s");
-        let slow = plain_line("mosi", 2, 12, Duration::from_secs(23), "loss=2.5");
-        assert_eq!(slow, "mosi 2/12 (16.7%) 11.5 s/it eta 115s loss=2.5");
+        assert_eq!(fast, "mosi 30/100 (30.0%) 3.00 it/s eta 23s");
+        let slow = plain_line("mosi", 2, 120, Duration::from_secs(23), "loss=2.5");
+        assert_eq!(slow, "mosi 2/120 (1.7%) 0.087 it/s eta 22m37s loss=2.5");
         assert!(plain_line("mosi", 0, 12, Duration::ZERO, "").contains("0.0 it/s"));
+        assert_eq!(duration(7500.0), "2h05m");
+        assert_eq!(rate_digits(250.4), "250");
+        assert_eq!(rate_digits(35.24), "35.2");
     }
 }

@@ -60,6 +60,7 @@ pub(super) fn start(
         }
         return Ok(fresh);
     };
+    check_task(run, &path, &ckpt, task)?;
     let state = restore(&path, ckpt, session, opt)?;
     if state.seed != settings.seed {
         tracing::warn!(
@@ -98,6 +99,20 @@ fn newest_readable(candidates: &[PathBuf]) -> Result<Option<(PathBuf, Checkpoint
     match first_error {
         Some(e) => Err(e.into()),
         None => Ok(None),
+    }
+}
+
+/// Refuses to resume a checkpoint another task wrote (a fine-tune run in a MoSI run's folder):
+/// its weights would not fit, and the message would be about tensors, not about the folder.
+fn check_task(run: &RunDir, path: &Path, ckpt: &Checkpoint, task: &str) -> Result<(), TrainError> {
+    match ckpt.run.extra.get("task").and_then(|t| t.as_str()) {
+        Some(theirs) if theirs != task => Err(TrainError::OtherTask {
+            dir: run.root().to_path_buf(),
+            checkpoint: path.to_path_buf(),
+            theirs: theirs.to_string(),
+            ours: task.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::metrics::MetricsLog;
 use super::run_lock::{RunLock, RunLockError};
 use super::tensorboard::{self, EventWriter};
-use crate::config::LoadedConfig;
+use crate::config::RESOLVED_CONFIG_FILE;
 
 /// Why a run folder could not be set up or written.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +33,10 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates `root` (and `checkpoints/`, `tensorboard/`), locks it for this process (see
-    /// [`RunLock`]), removes what interrupted writes left and writes `config.yaml` into it.
-    pub fn create(root: &Path, config: &LoadedConfig) -> Result<Self, RunDirError> {
+    /// [`RunLock`]) and removes what interrupted writes left. `config.yaml` is the loop's to
+    /// write ([`RunDir::write_config`]), once it knows the run starts: a command refused here
+    /// (a run of another task, a run that exists) leaves the folder's config as it was.
+    pub fn create(root: &Path) -> Result<Self, RunDirError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| RunDirError::Io { path, source }
@@ -46,7 +48,6 @@ impl RunDir {
         for dir in [root, checkpoints.as_path()] {
             remove_unfinished_writes(dir).map_err(io(dir))?;
         }
-        config.write_resolved(root).map_err(io(root))?;
         let metrics_path = root.join("metrics.jsonl");
         let metrics = MetricsLog::open(&metrics_path).map_err(io(&metrics_path))?;
         let tensorboard = EventWriter::new(root.join("tensorboard"))?;
@@ -64,6 +65,13 @@ impl RunDir {
 
     pub fn checkpoints_dir(&self) -> PathBuf {
         self.root.join("checkpoints")
+    }
+
+    /// Writes the run's resolved config (`config.yaml`), atomically.
+    pub fn write_config(&self, yaml: &str) -> Result<(), RunDirError> {
+        let path = self.root.join(RESOLVED_CONFIG_FILE);
+        crate::atomic_write::write(&path, yaml.as_bytes())
+            .map_err(|source| RunDirError::Io { path, source })
     }
 
     /// Logs `values` to metrics.jsonl and, as `<phase>/<name>`, to TensorBoard.

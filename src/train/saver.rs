@@ -10,6 +10,9 @@ use crate::checkpoint::{Checkpoint, RunState};
 use crate::models::Session;
 use crate::optim::Optimizer;
 
+/// File name of the checkpoint with the best validation acc@1 so far, beside the periodic ones.
+pub const BEST_CHECKPOINT: &str = "checkpoint_best.safetensors";
+
 /// Writes checkpoints into a run's `checkpoints/` and remembers the last one.
 pub(super) struct Saver {
     dir: PathBuf,
@@ -40,6 +43,31 @@ impl Saver {
         }
     }
 
+    fn checkpoint(&self, session: &Session, opt: &Optimizer, state: &RunState) -> Checkpoint {
+        let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
+        model.sort_by(|a, b| a.0.cmp(&b.0));
+        Checkpoint {
+            model,
+            optimizer: opt.state_tensors(),
+            optimizer_meta: opt.state_meta(),
+            run: state.clone(),
+            config_yaml: self.config_yaml.clone(),
+        }
+    }
+
+    /// Writes the state as [`BEST_CHECKPOINT`]: a whole checkpoint (it resumes and tests like
+    /// any other), which resuming never picks, since only epoch names count there.
+    pub fn save_best(
+        &self,
+        session: &Session,
+        opt: &Optimizer,
+        state: &RunState,
+    ) -> Result<PathBuf, TrainError> {
+        let path = self.dir.join(BEST_CHECKPOINT);
+        self.checkpoint(session, opt, state).save(&path)?;
+        Ok(path)
+    }
+
     /// Writes the state of `session`, `opt` and `state`.
     pub fn save(
         &mut self,
@@ -47,15 +75,7 @@ impl Saver {
         opt: &Optimizer,
         state: &RunState,
     ) -> Result<PathBuf, TrainError> {
-        let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
-        model.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut ckpt = Checkpoint {
-            model,
-            optimizer: opt.state_tensors(),
-            optimizer_meta: opt.state_meta(),
-            run: state.clone(),
-            config_yaml: self.config_yaml.clone(),
-        };
+        let mut ckpt = self.checkpoint(session, opt, state);
         // A state on an epoch boundary is that epoch's end, whichever way the loop got there (a
         // stop after an epoch's last batch has not yet counted the epoch): its checkpoint gets
         // the epoch's name, and only states inside an epoch get mid-epoch names.

@@ -76,4 +76,6 @@ pub struct Summary {
     /// The signal (SIGINT, SIGTERM) that stopped the run, if one did.
     pub signal: Option<i32>,
     pub seconds: f64,
+    /// The best validation of this call: epoch (1-based), acc@1 and its checkpoint.
+    pub best_val: Option<(u64, f64, PathBuf)>,
 }

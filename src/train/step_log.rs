@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tch::{Device, Tensor};
 
-use super::progress::Progress;
+use super::progress::{rate_digits, Progress};
 use super::run_dir::RunDir;
 use super::step::StepDone;
 use super::{LoopSettings, TrainError};
@@ -16,8 +16,14 @@ use crate::tasks::Task;
 /// The reporting side of a run.
 pub(super) struct StepLog {
     window: Window,
+    shown: Smoothed,
     progress: Progress,
     log_period: u64,
+    max_epoch: u64,
+    /// The run's last step, which is always logged.
+    last_step: u64,
+    /// Epoch and learning rate of the last recorded step, for a window logged at the end.
+    last: (u64, f64),
 }
 
 impl StepLog {
@@ -33,14 +39,19 @@ impl StepLog {
     ) -> Self {
         tracing::info!("{}", banner(settings, session, task, opt, iters, run));
         // The steps this call has left, so that a resumed run's rate and ETA are its own.
-        let remaining = (settings.max_epoch * iters as u64).saturating_sub(step);
+        let last_step = settings.max_epoch * iters as u64;
+        let remaining = last_step.saturating_sub(step);
         Self {
             window: Window {
                 start: Some(Instant::now()),
                 ..Window::default()
             },
+            shown: Smoothed::new(settings.log_period),
             progress: Progress::new(task.name(), remaining, settings.log_period),
             log_period: settings.log_period,
+            max_epoch: settings.max_epoch,
+            last_step,
+            last: (0, 0.0),
         }
     }
 
@@ -62,19 +73,39 @@ impl StepLog {
             run.log_image(&tag, img.as_raw(), img.height(), img.width(), step)?;
         }
         self.window.add(done.loss, &done.metrics, clips, wait);
-        if step % self.log_period == 0 {
-            let values = self.window.take(lr);
-            let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            run.log_scalars("train", epoch, step, &refs)?;
+        self.shown.add(done.loss, clips, wait);
+        self.last = (epoch, lr);
+        let (shown, max_epoch, last_step) = (&self.shown, self.max_epoch, self.last_step);
+        self.progress.inc(1, || {
+            let (loss, clips_per_s, wait_share) = shown.values();
+            format!(
+                "epoch {}/{max_epoch} step {step}/{last_step} {} clips/s data {:.0}% loss {loss:.4} lr {lr:.2e}",
+                epoch + 1,
+                rate_digits(clips_per_s),
+                100.0 * wait_share
+            )
+        });
+        if step % self.log_period == 0 || step == self.last_step {
+            self.log_window(run, step)?;
         }
-        let loss = done.loss;
-        self.progress
-            .inc(1, || format!("loss={loss:.4} lr={lr:.2e}"));
         Ok(())
     }
 
-    pub fn finish(&mut self) {
+    fn log_window(&mut self, run: &mut RunDir, step: u64) -> Result<(), TrainError> {
+        let (epoch, lr) = self.last;
+        let values = self.window.take(lr);
+        let refs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        Ok(run.log_scalars("train", epoch, step, &refs)?)
+    }
+
+    /// Ends the bar; steps not logged yet (a run stopped between LOG_PERIODs) are logged as
+    /// one last window.
+    pub fn finish(&mut self, run: &mut RunDir, step: u64) -> Result<(), TrainError> {
         self.progress.finish();
+        if self.window.steps > 0 {
+            self.log_window(run, step)?;
+        }
+        Ok(())
     }
 }
 
@@ -160,5 +191,45 @@ impl Window {
             ..Self::default()
         };
         out
+    }
+}
+
+/// What the progress bar shows: exponential moving averages over about max(LOG_PERIOD, 20)
+/// steps of the loss, clips, step time and data wait, steadier than one step (or a window
+/// that a LOG_PERIOD of 1 resets every step) and independent of when metrics are logged.
+struct Smoothed {
+    alpha: f64,
+    /// Averages of loss, clips, seconds per step and seconds waited per step.
+    avg: Option<[f64; 4]>,
+    last: Instant,
+}
+
+impl Smoothed {
+    fn new(log_period: u64) -> Self {
+        let span = log_period.max(20) as f64;
+        Self {
+            alpha: 2.0 / (span + 1.0),
+            avg: None,
+            last: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, loss: f64, clips: usize, wait: Duration) {
+        let wall = self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        let x = [loss, clips as f64, wall, wait.as_secs_f64()];
+        self.avg = Some(match self.avg {
+            None => x,
+            Some(a) => std::array::from_fn(|i| a[i] + self.alpha * (x[i] - a[i])),
+        });
+    }
+
+    /// Loss, clips per second and the share of the step time spent waiting for data.
+    fn values(&self) -> (f64, f64, f64) {
+        let [loss, clips, wall, wait] = self.avg.unwrap_or_default();
+        if wall <= 0.0 {
+            return (loss, 0.0, 0.0);
+        }
+        (loss, clips / wall, (wait / wall).min(1.0))
     }
 }

@@ -1,0 +1,177 @@
+//! In-training validation (docs/training.md#validation): every TRAIN.EVAL_PERIOD epochs the
+//! model, in evaluation mode, scores one view of every video of the val split; acc@1, acc@5 and
+//! the loss go to metrics.jsonl and TensorBoard as `val/*`, and the loop keeps the checkpoint of
+//! the best acc@1 so far.
+
+use tch::{Device, Kind, Tensor};
+
+use super::TrainError;
+use crate::data::loader::Loader;
+use crate::models::Session;
+
+/// Epochs at the end of a supervised run that all validate, as the reference's.
+pub const LAST_EPOCHS_VALIDATED: u64 = 10;
+
+/// Smallest probability the loss takes the log of: a confidently wrong clip costs ln(1e12)
+/// instead of infinity.
+const MIN_PROBABILITY: f64 = 1e-12;
+
+/// The val split and when to score it.
+pub struct Validation {
+    /// One view per video, in a fixed order: every pass sees the same clips.
+    pub loader: Loader,
+    /// TRAIN.EVAL_PERIOD in epochs; 0 never validates.
+    pub period: u64,
+    /// Every one of the run's last this many epochs validates too (supervised runs).
+    pub last_epochs: u64,
+}
+
+/// What one validation pass measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValScores {
+    pub clips: usize,
+    /// Mean cross-entropy of the evaluation-mode probabilities.
+    pub loss: f64,
+    pub acc1: f64,
+    /// `None` with fewer than 5 classes, where every clip is a hit.
+    pub acc5: Option<f64>,
+}
+
+impl ValScores {
+    /// The `(name, value)` records of `val/*`.
+    pub fn records(&self) -> Vec<(&'static str, f64)> {
+        let mut r = vec![("loss", self.loss), ("acc@1", self.acc1)];
+        r.extend(self.acc5.map(|a| ("acc@5", a)));
+        r
+    }
+}
+
+impl Validation {
+    /// Whether the end of 0-based `epoch` validates: when (epoch + 1) is a multiple of the
+    /// period, and in each of the run's last [`Validation::last_epochs`] epochs.
+    pub fn due(&self, epoch: u64, max_epoch: u64) -> bool {
+        self.period > 0
+            && ((epoch + 1) % self.period == 0 || epoch + 1 + self.last_epochs > max_epoch)
+    }
+
+    /// Scores the model on the whole val split; `None` when the loader's stop flag ended the
+    /// pass early (a signal), which is no score at all.
+    pub fn run(&self, session: &Session) -> Result<Option<ValScores>, TrainError> {
+        let mut sums = Sums::default();
+        let mut batches = self.loader.epoch(0);
+        for batch in batches.by_ref() {
+            let b = batch?;
+            let out = tch::no_grad(|| {
+                session
+                    .model
+                    .forward_t(&b.inputs.to_device(session.device), false)
+            });
+            let Some(p) = out.predictions.single() else {
+                return Err(TrainError::Run(
+                    "validation needs a model with one classification output".into(),
+                ));
+            };
+            sums.add(&p.to_kind(Kind::Float), &b.labels.to_device(p.device()))?;
+        }
+        if batches.interrupted() {
+            return Ok(None);
+        }
+        Ok(Some(sums.scores()))
+    }
+}
+
+/// Running totals of a pass.
+#[derive(Default)]
+struct Sums {
+    clips: usize,
+    loss: f64,
+    top1: f64,
+    top5: f64,
+    classes: i64,
+}
+
+impl Sums {
+    /// Adds a batch of `(B, K)` probabilities `p` with `(B)` class labels.
+    fn add(&mut self, p: &Tensor, labels: &Tensor) -> Result<(), TrainError> {
+        let k = p.size()[1];
+        let labels = labels.to_kind(Kind::Int64);
+        // (B, 1): each clip's probability of its label.
+        let at_label = p.gather(1, &labels.unsqueeze(1), false);
+        let loss = -at_label.clamp_min(MIN_PROBABILITY).log().sum(Kind::Double);
+        let (_, idx) = p.topk(k.min(5), 1, true, true);
+        // (B, min(K, 5)) hits; column 0 is the top-1 guess.
+        let hits = idx.eq_tensor(&labels.unsqueeze(1));
+        let top1 = hits.select(1, 0).sum(Kind::Double);
+        let top5 = hits.any_dim(1, false).sum(Kind::Double);
+        let total = Tensor::stack(&[loss, top1, top5], 0).to_device(Device::Cpu);
+        let [loss, top1, top5] = <[f64; 3]>::try_from(Vec::<f64>::try_from(&total)?)
+            .map_err(|_| TrainError::Run("validation: unexpected score shape".into()))?;
+        self.clips += p.size()[0] as usize;
+        self.loss += loss;
+        self.top1 += top1;
+        self.top5 += top5;
+        self.classes = k;
+        Ok(())
+    }
+
+    fn scores(&self) -> ValScores {
+        let n = self.clips.max(1) as f64;
+        ValScores {
+            clips: self.clips,
+            loss: self.loss / n,
+            acc1: self.top1 / n,
+            acc5: (self.classes >= 5).then(|| self.top5 / n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validation(period: u64, last: u64) -> Validation {
+        let source = crate::data::sources::synthetic_videos::SyntheticVideos::new(
+            crate::data::dataset::Split::Val,
+            2,
+            2,
+            2,
+            8,
+        );
+        Validation {
+            loader: Loader::new(std::sync::Arc::new(source), Default::default()),
+            period,
+            last_epochs: last,
+        }
+    }
+
+    #[test]
+    fn due_every_period_and_in_the_last_epochs() {
+        let v = validation(5, 3);
+        let due: Vec<u64> = (0..20).filter(|&e| v.due(e, 20)).collect();
+        assert_eq!(due, vec![4, 9, 14, 17, 18, 19]);
+        assert!((0..20).all(|e| !validation(0, 3).due(e, 20)));
+    }
+
+    #[test]
+    fn scores_count_hits_and_cross_entropy() {
+        let mut s = Sums::default();
+        // Two clips of six classes: the first right at the top, the second's label third.
+        let p = Tensor::from_slice(&[
+            0.5f32, 0.1, 0.1, 0.1, 0.1, 0.1, //
+            0.4, 0.3, 0.2, 0.05, 0.05, 0.0,
+        ])
+        .view([2, 6]);
+        s.add(&p, &Tensor::from_slice(&[0i64, 2])).unwrap();
+        let v = s.scores();
+        assert_eq!(v.clips, 2);
+        assert!((v.acc1 - 0.5).abs() < 1e-9, "{v:?}");
+        assert_eq!(v.acc5, Some(1.0));
+        let ce = -(0.5f64.ln() + 0.2f64.ln()) / 2.0;
+        assert!((v.loss - ce).abs() < 1e-6, "{v:?}");
+        // A probability of 0 is clamped, never infinite.
+        let mut z = Sums::default();
+        z.add(&p, &Tensor::from_slice(&[5i64, 5])).unwrap();
+        assert!(z.scores().loss.is_finite());
+        assert_eq!(z.scores().acc5, Some(0.5));
+    }
+}
