@@ -26,7 +26,12 @@ pub fn finetune(
     let val = match cfg.train.eval_period {
         0 => None,
         _ => {
-            let val = labelled_clips(cfg, Split::Val)?;
+            let val = labelled_clips(cfg, Split::Val).map_err(|e| {
+                TrainError::Run(format!(
+                    "{e} (the val split, which the run validates on every TRAIN.EVAL_PERIOD \
+                     epochs; TRAIN.EVAL_PERIOD: 0 trains without it)"
+                ))
+            })?;
             check_class_count(cfg, "TEST.DATASET", val.entries())?;
             Some(val.into_source())
         }
