@@ -319,7 +319,6 @@ fn a_section_written_as_a_list_or_scalar_is_a_type_error() {
     for (text, key) in [
         (format!("{MIN}TRAIN: [bf16]\n"), "TRAIN"),
         (format!("{MIN}TRAIN: 5\n"), "TRAIN"),
-        (format!("{MIN}TRAIN:\n"), "TRAIN"),
         ("VIDEO:\n  HEAD: [BaseHead]\n".to_string(), "VIDEO.HEAD"),
     ] {
         let f = write(d.path(), "s.yaml", &text);
@@ -414,4 +413,36 @@ fn sizes_beyond_the_documented_limits_are_refused_by_key() {
         .unwrap_err(),
     );
     assert!(e.contains("1000000 classes x 2048 features"), "{e}");
+}
+
+/// An empty value means "not given here", as the reference's configs use it (11 of them write
+/// `OUTPUT_DIR:`): the key keeps its base's value, or the default.
+#[test]
+fn an_empty_value_keeps_the_base_or_default_value() {
+    let d = TempDir::new().unwrap();
+    write(
+        d.path(),
+        "base.yaml",
+        &format!("{MIN}TRAIN: {{BATCH_SIZE: 12}}\nOUTPUT_DIR: out/base\n"),
+    );
+    let top = write(
+        d.path(),
+        "top.yaml",
+        "_BASE: base.yaml\nTRAIN:\n  BATCH_SIZE:\n  EVAL_PERIOD: ~\nOUTPUT_DIR:\nTEST:\nDATA: {SAMPLING_RATE: null}\n",
+    );
+    let c = load(&top, &[]).unwrap();
+    assert_eq!(c.config.train.batch_size, 12);
+    assert_eq!(c.config.train.eval_period, 10);
+    assert_eq!(c.config.output_dir, "out/base");
+    assert_eq!(c.config.data.sampling_rate, 4);
+    let alone = write(d.path(), "alone.yaml", &format!("{MIN}OUTPUT_DIR:\n"));
+    assert_eq!(load(&alone, &[]).unwrap().config.output_dir, "runs/alone");
+    // PyYAML's reading of plain scalars: `y` is the MoSI y-only data mode, not `true`.
+    let y = write(
+        d.path(),
+        "y.yaml",
+        &format!("{MIN}PRETRAIN: {{DATA_MODE: y}}\n"),
+    );
+    let c = load(&y, &[]).unwrap();
+    assert_eq!(format!("{:?}", c.config.pretrain.data_mode), "Y");
 }

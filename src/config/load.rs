@@ -74,17 +74,40 @@ pub(super) fn merge_maps(base: &mut Map<String, Value>, top: Map<String, Value>)
 
 /// Parses a YAML document into a JSON-like tree (an empty document is an empty mapping).
 pub(super) fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>, ConfigError> {
-    let value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml {
+    let (value, duplicates) = super::yaml::parse(text).map_err(|e| ConfigError::Yaml {
         path: path.to_path_buf(),
         message: one_line(&e.to_string()),
     })?;
-    match value {
+    for d in duplicates {
+        tracing::warn!(
+            "{}: {} is given twice (lines {} and {}); the later value counts, as in PyYAML",
+            path.display(),
+            d.key,
+            d.first_line,
+            d.line
+        );
+    }
+    match without_nulls(value) {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
         other => Err(ConfigError::NotAMapping {
             path: path.to_path_buf(),
             found: super::keys::kind(&other),
         }),
+    }
+}
+
+/// An empty value (`OUTPUT_DIR:`, `~`, `null`) means "not given here", as the reference's
+/// configs use it: the key keeps the value of the bases or the defaults.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

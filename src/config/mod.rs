@@ -13,6 +13,7 @@ pub mod recipes;
 pub mod schema;
 mod source;
 mod validate;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 

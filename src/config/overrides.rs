@@ -70,8 +70,9 @@ fn parse_value(raw: &str) -> Value {
     if raw.trim().is_empty() {
         return Value::String(String::new());
     }
-    // Anything that is not valid YAML is taken as a plain string, as a shell user would expect.
-    serde_saphyr::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+    // Read as a file's value would be (PyYAML's scalars); anything that is not valid YAML is
+    // taken as a plain string, as a shell user would expect.
+    super::yaml::parse(raw).map_or_else(|_| Value::String(raw.to_string()), |(v, _)| v)
 }
 
 /// Puts `value` at the dotted `key`; a mapping is merged into the section already there.
