@@ -39,7 +39,8 @@ enum Command {
     Info(info::Info),
     /// Run a configured model with given weights on the tensor `__input__` of a safetensors file.
     Forward(forward::Forward),
-    /// Multi-view test of a trained model: acc@1, acc@5 and per-class accuracy (JSON).
+    /// Multi-view test of a trained model: acc@1, acc@5, per-class accuracy and confusion matrix
+    /// (JSON, and a PNG heat map), written into the run folder of the weights.
     Test(test::Test),
     /// On embedded data: pretrain a small backbone (MoSI, or SimCLR + ParamCrop), then
     /// linear-probe it and a random copy.
