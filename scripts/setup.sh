@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
-TEST_PY_PACKAGES=(tensorboard==2.21.0 pillow)
+TEST_PY_PACKAGES=(tensorboard==2.21.0 pillow safetensors==0.8.0)
 CACHE="${TADA_CACHE_DIR:-$HOME/.cache/tada}"
 WHEELS="$CACHE/wheels"
 want_test=0
@@ -55,7 +55,7 @@ if ! compgen -G ".venv/lib/python3*/site-packages/torch-${TORCH_VERSION}*.dist-i
   log "installing torch==${TORCH_VERSION} into .venv (about 4.6 GB the first time)"
   pip_install "torch==${TORCH_VERSION}"
 fi
-if [ "$want_test" = 1 ] && ! .venv/bin/python -c 'import tensorboard, PIL' >/dev/null 2>&1; then
+if [ "$want_test" = 1 ] && ! .venv/bin/python -c 'import tensorboard, PIL, safetensors' >/dev/null 2>&1; then
   log "installing test packages: ${TEST_PY_PACKAGES[*]}"
   pip_install "${TEST_PY_PACKAGES[@]}"
 fi

@@ -352,4 +352,10 @@ fn multi_view_test_fuses_the_views_of_each_video() {
             .unwrap();
     assert_eq!(json["videos"], 3);
     assert_eq!(json["per_class"].as_array().unwrap().len(), 3);
+    // Class names from classInd.txt.
+    assert_eq!(
+        json["confusion"]["classes"],
+        serde_json::json!(["Archery", "Biking", "Cliff"])
+    );
+    assert_eq!(json["per_class"][1]["name"], "Biking");
 }

@@ -1,11 +1,12 @@
 //! `tada bench data` for a dataset on disk: the configured training pipeline through the
 //! parallel loader (video clips: decode, sample, crop, jitter, normalise, collate; MoSI: read
-//! and decode the image or frame, generate the pseudo-motion clips, collate), with the share of
+//! and decode the image or frame, generate the pseudo-motion clips, collate; contrastive: the
+//! source clips, then the views cut on the CPU, see [`super::contrastive`]), with the share of
 //! worker time spent reading and decoding.
 
 use std::time::{Duration, Instant};
 
-use crate::data::loader::{Loader, LoaderError};
+use crate::data::loader::{Batch, Loader, LoaderError};
 
 /// Result of a loader benchmark.
 #[derive(Debug, Clone)]
@@ -43,6 +44,17 @@ impl LoaderRate {
 /// Pulls batches for about `budget` (after one warm-up batch), epoch after epoch. Each epoch is
 /// a fresh pass: its bad samples are counted against DATA_LOADER.MAX_BAD_FRACTION on their own.
 pub fn loader_throughput(loader: &Loader, budget: Duration) -> Result<LoaderRate, LoaderError> {
+    loader_throughput_with(loader, budget, |_, _| Ok(()))
+}
+
+/// [`loader_throughput`] with `consume(batch, timed)` run on every batch in the calling thread
+/// (the warm-up batch too, with `timed` false), its time counted in the rate: what a training
+/// step does to the batch on the CPU before the model sees it.
+pub fn loader_throughput_with<E: From<LoaderError>>(
+    loader: &Loader,
+    budget: Duration,
+    mut consume: impl FnMut(&Batch, bool) -> Result<(), E>,
+) -> Result<LoaderRate, E> {
     let mut r = LoaderRate {
         workers: loader.config().num_workers.max(1),
         clips: 0,
@@ -62,6 +74,7 @@ pub fn loader_throughput(loader: &Loader, budget: Duration) -> Result<LoaderRate
             let b = batch?;
             any = true;
             r.skipped += b.skipped.len();
+            consume(&b, start.is_some())?;
             let Some(t0) = start else {
                 // The first batch pays for thread start-up and first-use costs.
                 r.clip_shape = b.inputs.size()[1..].to_vec();
@@ -79,7 +92,8 @@ pub fn loader_throughput(loader: &Loader, budget: Duration) -> Result<LoaderRate
         if !any {
             return Err(LoaderError::NothingReadable {
                 first: loader.bad_samples().first().unwrap_or_default(),
-            });
+            }
+            .into());
         }
         epoch += 1;
     }

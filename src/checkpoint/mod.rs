@@ -5,11 +5,13 @@
 //! Native import of the reference's PyTorch `.pyth`/`.pth` files is in [`import`]: it reads them
 //! without Python or code execution and writes them out in tada's format.
 
+mod export;
 pub mod import;
 mod run;
 mod state_dict;
 mod tensors;
 
+pub use export::{export_weights, ExportSummary};
 pub use import::{
     import_checkpoint, import_to_safetensors, ImportOptions, ImportSummary, ImportedCheckpoint,
 };

@@ -1,12 +1,12 @@
-//! `tada bench data` and `tada bench model`: throughput of the input pipeline and of a
-//! training step, each ending on a `… N clips/s …` line.
+//! `tada bench data` and `tada bench model`: throughput of the input pipeline a config trains on
+//! (named on the first line) and of a training step, each ending on a `… N clips/s …` line.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use tada::bench::loader::loader_throughput;
-use tada::config::recipes::{supervised_on_videos, MOSI_GENERATOR};
+use tada::config::recipes::{supervised_on_videos, CONTRASTIVE_GENERATOR, MOSI_GENERATOR};
 use tada::config::schema::Dataset;
 use tada::config::Config;
 use tada::data::dataset::Split;
@@ -20,7 +20,7 @@ use tada::tasks::mosi::clips_per_item;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
-    /// Input rate: the training loader over the config's files, or MoSI generation on one core (synthetic images); last line `... N clips/s ...`.
+    /// Input rate of what the config trains: the supervised loader, MoSI over files or MoSI generation on one core (synthetic images), or for a contrastive config the source-clip loader plus the views cut on the CPU; the first line names the pipeline, the last reads `... N clips/s ...`.
     Data(BenchData),
     /// Training-step time (forward + backward + update) of the config's model; last line `... N clips/s ...`.
     Model(BenchModel),
@@ -28,7 +28,7 @@ pub enum Bench {
 
 #[derive(clap::Args)]
 #[command(mut_args(config_args::help(
-    "A training config; keys a MoSI config leaves out default to the reference's MoSI run recipe",
+    "A training config; keys a MoSI config leaves out default to the reference's MoSI run recipe (a contrastive config is read as it is)",
     None,
 )))]
 pub struct BenchData {
@@ -61,13 +61,18 @@ impl Bench {
 }
 
 impl BenchData {
-    /// Measures what the training run of this config would read: the supervised loader, MoSI
-    /// over the files on disk, or (for synthetic images) MoSI generation alone.
+    /// Measures what the training run of this config would read: the supervised loader, the
+    /// contrastive source clips and views, MoSI over the files on disk, or (for synthetic images)
+    /// MoSI generation alone.
     fn run(self) -> Result<()> {
         let cfg = self.config.load_bench_data()?.config;
         let budget = Duration::from_secs_f64(self.seconds);
         let mosi = cfg.pretrain.enable && cfg.pretrain.generator == MOSI_GENERATOR;
-        if supervised_on_videos(cfg.train.dataset, cfg.pretrain.enable) {
+        if cfg.pretrain.enable && cfg.pretrain.generator == CONTRASTIVE_GENERATOR {
+            // load_bench_data puts the MoSI recipe under every pretraining config; `tada
+            // pretrain` reads a contrastive one as it is.
+            contrastive_views(&self.config.load_pretrain()?.config, budget)
+        } else if supervised_on_videos(cfg.train.dataset, cfg.pretrain.enable) {
             video_loader(&cfg, budget)
         } else if mosi && !matches!(cfg.train.dataset, None | Some(Dataset::SyntheticImages)) {
             mosi_files(&cfg, budget)
@@ -89,7 +94,7 @@ fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
     // The training loader's batch (pipeline::loader_config).
     let batch = cfg.train.batch_size;
     println!(
-        "loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
+        "supervised video loader, {} workers, batch {}, clip {:?}: {} clips in {:.2} s, {} skipped; decoding {:.0}% of worker time",
         r.workers,
         batch,
         r.clip_shape,
@@ -103,6 +108,35 @@ fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
         r.clips_per_second(),
         r.clips_per_second(),
         r.clips_per_second_per_worker()
+    );
+    Ok(())
+}
+
+/// The contrastive pipeline: the source clips `tada pretrain` reads, through the loader, and
+/// their two views cut on the CPU.
+fn contrastive_views(cfg: &Config, budget: Duration) -> Result<()> {
+    let source = tada::runs::contrastive_source_clips(cfg)?;
+    let r = tada::bench::contrastive::contrastive_views(cfg, source, budget)?;
+    let l = &r.loader;
+    println!(
+        "contrastive views from {} source clips {:?} through the loader ({} workers, batch {}), two {:?} views each cut on the CPU: {} source clips, {} views in {:.2} s, {} skipped; decoding {:.0}% of worker time, cutting views {:.0}% of the time",
+        cfg.train.dataset.map_or("synthetic_videos", |d| d.name()),
+        l.clip_shape,
+        l.workers,
+        cfg.train.batch_size,
+        r.view_shape,
+        l.clips,
+        2 * l.clips,
+        l.seconds,
+        l.skipped,
+        100.0 * l.decode_share(),
+        100.0 * r.cut_share()
+    );
+    println!(
+        "{:.1} source clips/s, {:.1} clips/s (views), {:.1} clips/s per worker",
+        l.clips_per_second(),
+        r.clips_per_second(),
+        r.clips_per_second() / l.workers.max(1) as f64
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ mod crops;
 mod data;
 mod demo;
 pub mod errors;
+mod export;
 mod flags;
 mod forward;
 mod import;
@@ -38,7 +39,8 @@ enum Command {
     Info(info::Info),
     /// Run a configured model with given weights on the tensor `__input__` of a safetensors file.
     Forward(forward::Forward),
-    /// Multi-view test of a trained model: acc@1, acc@5 and per-class accuracy (JSON).
+    /// Multi-view test of a trained model: acc@1, acc@5, per-class accuracy and confusion matrix
+    /// (JSON, and a PNG heat map), written into the run folder of the weights.
     Test(test::Test),
     /// On embedded data: pretrain a small backbone (MoSI, or SimCLR + ParamCrop), then
     /// linear-probe it and a random copy.
@@ -52,7 +54,7 @@ enum Command {
     MosiPreview(mosi_preview::MosiPreview),
     /// Draw ParamCrop's two views over synthetic source clips; IoU and centre distance to crops.json.
     Crops(crops::Crops),
-    /// Throughput benchmarks.
+    /// Throughput benchmarks: the input pipeline a config trains on, and a training step.
     Bench {
         #[command(subcommand)]
         command: bench::Bench,
@@ -72,6 +74,9 @@ enum Command {
     /// Reads the reference's checkpoint dict (its model_state) or a bare state dict; the pickle
     /// may only name what rebuilds tensors, anything else is refused before it is read.
     Import(import::Import),
+    /// Write a checkpoint's model weights alone, under the reference's state_dict names:
+    /// `model.load_state_dict(safetensors.torch.load_file(OUT))` loads them in PyTorch.
+    Export(export::Export),
 }
 
 impl Cli {
@@ -90,6 +95,7 @@ impl Cli {
             Command::Data { command } => command.run(),
             Command::Config { command } => command.run(),
             Command::Import(c) => c.run(),
+            Command::Export(c) => c.run(),
         }
     }
 }

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 pub use finetune::{check_class_count, finetune};
 pub use parts::{group_rules, loop_settings, optimisation};
-pub use pretrain::{pretrain, CONTRASTIVE_SYNTHETIC_DIRECTIONS, SYNTHETIC_IMAGES};
+pub use pretrain::{
+    pretrain, source_clips as contrastive_source_clips, CONTRASTIVE_SYNTHETIC_DIRECTIONS,
+    SYNTHETIC_IMAGES,
+};
 pub use weights::{load_backbone_weights, WeightsReport};
 
 use crate::config::LoadedConfig;

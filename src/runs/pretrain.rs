@@ -89,7 +89,7 @@ fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summ
 
 /// The clips contrastive views are cut from: unnormalised, uncoloured, at ParamCrop's input
 /// size.
-fn source_clips(cfg: &Config) -> Result<Arc<dyn SampleSource>, TrainError> {
+pub fn source_clips(cfg: &Config) -> Result<Arc<dyn SampleSource>, TrainError> {
     let p = &cfg.pretrain.paramcrop;
     match cfg.train.dataset {
         None | Some(Dataset::SyntheticVideos) => {

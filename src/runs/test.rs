@@ -1,7 +1,8 @@
 //! `tada test`: multi-view testing (docs/training.md#testing). Every video of the test split is cut
 //! into TEST.NUM_ENSEMBLE_VIEWS temporal x TEST.NUM_SPATIAL_CROPS spatial views; the model's class
 //! probabilities of a video's views are fused (DATA.ENSEMBLE_METHOD: sum or max) and scored:
-//! top-1 / top-5 accuracy and per-class accuracy.
+//! top-1 / top-5 accuracy, per-class accuracy and the confusion matrix, with the dataset's class
+//! names.
 
 use std::path::Path;
 
@@ -11,20 +12,31 @@ use tch::{Device, Kind, Tensor};
 use crate::checkpoint::load_into;
 use crate::config::schema::EnsembleMethod;
 use crate::config::LoadedConfig;
-use crate::data::dataset::Split;
+use crate::data::dataset::{class_names, Split};
 use crate::data::loader::Loader;
-use crate::data::pipeline::{labelled_clips, loader_config};
+use crate::data::pipeline::{dataset_for, labelled_clips, loader_config};
 use crate::models::inference::read_weights;
-
 use crate::models::Session;
+use crate::train::progress::Progress;
 use crate::train::TrainError;
 
 /// Accuracy of one class.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassAccuracy {
     pub class: i64,
+    /// The dataset's name of the class (`class {i}` where it names none).
+    pub name: String,
     pub videos: usize,
     pub accuracy: f64,
+}
+
+/// Videos by true class (rows) and top-1 prediction (columns) after view fusion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confusion {
+    /// Names of rows and columns alike, by class index.
+    pub classes: Vec<String>,
+    /// `counts[true][predicted]`.
+    pub counts: Vec<Vec<u64>>,
 }
 
 /// What `tada test` measured; written as JSON.
@@ -38,6 +50,7 @@ pub struct TestReport {
     /// video would count as a hit.
     pub acc5: Option<f64>,
     pub per_class: Vec<ClassAccuracy>,
+    pub confusion: Confusion,
 }
 
 /// Fused scores per video: `(label, scores)` indexed by the loader's `source`.
@@ -65,7 +78,12 @@ impl Fusion {
     }
 }
 
+/// Runs every batch of the test pass, with a progress bar (plain lines without a terminal)
+/// over the batches.
 fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), TrainError> {
+    let total = loader.batches_per_epoch() as u64;
+    let mut progress = Progress::new("test", total, (total / 20).max(1));
+    let mut clips = 0usize;
     for batch in loader.epoch(0) {
         let b = batch?;
         let out = tch::no_grad(|| {
@@ -84,7 +102,10 @@ fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), Tra
         for (k, (&source, label)) in b.sources.iter().zip(labels).enumerate() {
             fusion.add(source, label, p.get(k as i64));
         }
+        clips += b.sources.len();
+        progress.inc(1, || format!("{clips} clips"));
     }
+    progress.finish();
     Ok(())
 }
 
@@ -113,40 +134,58 @@ pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainEr
         loader_config(cfg, Split::Test, cfg.random_seed),
     );
     run(&session, loader, &mut fusion)?;
-    Ok(score(&fusion, views))
+    let names = |count| {
+        let dataset = dataset_for(cfg, Split::Test).ok();
+        class_names(dataset, &cfg.data, Split::Test, count)
+    };
+    Ok(score(&fusion, views, names))
 }
 
-fn score(fusion: &Fusion, views: usize) -> TestReport {
-    let (mut top1, mut top5, mut n) = (0usize, 0usize, 0usize);
-    let mut classes = i64::MAX;
-    let mut per_class: std::collections::BTreeMap<i64, (usize, usize)> = Default::default();
+/// Scores the fused videos; `names(K)` gives the names of the model's K classes.
+fn score(fusion: &Fusion, views: usize, names: impl FnOnce(usize) -> Vec<String>) -> TestReport {
+    let classes = fusion
+        .videos
+        .iter()
+        .flatten()
+        .map(|(_, s)| s.size()[0] as usize)
+        .min()
+        .unwrap_or(0);
+    let mut counts = vec![vec![0u64; classes]; classes];
+    let (mut top5, mut n) = (0usize, 0usize);
     for (label, scores) in fusion.videos.iter().flatten() {
-        classes = classes.min(scores.size()[0]);
-        let k = scores.size()[0].min(5);
-        let (_, idx) = scores.topk(k, 0, true, true);
+        let (_, idx) = scores.topk(scores.size()[0].min(5), 0, true, true);
         let idx = Vec::<i64>::try_from(&idx).unwrap_or_default();
-        let hit1 = idx.first() == Some(label);
-        top1 += usize::from(hit1);
         top5 += usize::from(idx.contains(label));
         n += 1;
-        let e = per_class.entry(*label).or_default();
-        e.0 += 1;
-        e.1 += usize::from(hit1);
+        // Labels were checked against the head's size (check_class_count).
+        if let (Some(&p), Some(row)) = (idx.first(), counts.get_mut(*label as usize)) {
+            row[p as usize] += 1;
+        }
     }
-    let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let frac = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let names = names(classes);
+    let per_class = (0..classes)
+        .filter_map(|c| {
+            let videos: u64 = counts[c].iter().sum();
+            (videos > 0).then(|| ClassAccuracy {
+                class: c as i64,
+                name: names[c].clone(),
+                videos: videos as usize,
+                accuracy: frac(counts[c][c], videos),
+            })
+        })
+        .collect();
+    let top1: u64 = (0..classes).map(|c| counts[c][c]).sum();
     TestReport {
         videos: n,
         views_per_video: views,
         ensemble: format!("{:?}", fusion.method).to_lowercase(),
-        acc1: frac(top1, n),
-        acc5: (classes >= 5).then(|| frac(top5, n)),
-        per_class: per_class
-            .into_iter()
-            .map(|(class, (videos, right))| ClassAccuracy {
-                class,
-                videos,
-                accuracy: frac(right, videos),
-            })
-            .collect(),
+        acc1: frac(top1, n as u64),
+        acc5: (classes >= 5).then(|| frac(top5 as u64, n as u64)),
+        per_class,
+        confusion: Confusion {
+            classes: names,
+            counts,
+        },
     }
 }

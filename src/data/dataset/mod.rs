@@ -3,10 +3,12 @@
 
 pub mod annotations;
 mod error;
+mod names;
 
 use std::path::PathBuf;
 
 pub use error::DatasetError;
+pub use names::{class_names, fill_class_names};
 
 /// Which part of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
