@@ -69,9 +69,7 @@ impl BenchData {
         let budget = Duration::from_secs_f64(self.seconds);
         let mosi = cfg.pretrain.enable && cfg.pretrain.generator == MOSI_GENERATOR;
         if cfg.pretrain.enable && cfg.pretrain.generator == CONTRASTIVE_GENERATOR {
-            // load_bench_data puts the MoSI recipe under every pretraining config; `tada
-            // pretrain` reads a contrastive one as it is.
-            contrastive_views(&self.config.load_pretrain()?.config, budget)
+            contrastive_views(&cfg, budget)
         } else if supervised_on_videos(cfg.train.dataset, cfg.pretrain.enable) {
             video_loader(&cfg, budget)
         } else if mosi && !matches!(cfg.train.dataset, None | Some(Dataset::SyntheticImages)) {
