@@ -400,8 +400,9 @@ fn crops_draws_views_and_reports_overlap_with_and_without_weights() {
             // 2 views x 4 frames of 32x32, enlarged to 128 px tiles.
             assert!(
                 png.width() > 4 * 128 && png.height() > 2 * 128,
-                "{:?}",
-                png.dimensions()
+                "{}x{}",
+                png.width(),
+                png.height()
             );
             assert!(image::open(out.join(format!("clip{k}_source.png"))).is_ok());
         }

@@ -49,17 +49,14 @@ pub fn render(counts: &[Vec<u64>], class_names: &[String]) -> RgbImage {
     let left = row_w.max(lh as u32 + 8) as i64 + 4;
     let top = 2 * lh + 8 + col_h as i64;
     let side = n as i64 * cell as i64;
-    let width = (left + side + 12).max(text_width("predicted class (columns)") as i64 + left);
+    let title = "rows: true class, columns: predicted";
+    let width = (left + side + 12)
+        .max(text_width(title) as i64 + 8)
+        .max(text_width("predicted") as i64 + left + 4);
     let height = top + side + 8;
     let mut img = RgbImage::from_pixel(width as u32, height as u32, Rgb(WHITE));
-    draw_text(
-        &mut img,
-        4,
-        2,
-        "confusion: true class (rows) x predicted (columns)",
-        BLACK,
-    );
-    draw_text(&mut img, left, lh + 4, "predicted class (columns)", BLACK);
+    draw_text(&mut img, 4, 2, title, BLACK);
+    draw_text(&mut img, left, lh + 4, "predicted", BLACK);
     let c = cell as i64;
     for (t, row) in counts.iter().enumerate() {
         let total: u64 = row.iter().sum();

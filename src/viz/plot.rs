@@ -104,6 +104,13 @@ impl LinePlot {
             BLACK,
         );
         draw_text(&mut img, left, 4, &self.title, BLACK);
+        self.draw_series(&mut img, left, &|x, y| (px(x), py(y)));
+        Ok(img)
+    }
+
+    /// Every series as a 2-px polyline (a dot when it has one point), and its legend entry
+    /// under the title starting at `left`.
+    fn draw_series(&self, img: &mut RgbImage, left: i64, to_px: &dyn Fn(f64, f64) -> (i64, i64)) {
         let mut lx = left;
         for (i, s) in self.series.iter().enumerate() {
             let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
@@ -111,34 +118,20 @@ impl LinePlot {
                 .points
                 .iter()
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|&(x, y)| (px(x), py(y)))
+                .map(|&(x, y)| to_px(x, y))
                 .collect();
             for pair in pts.windows(2) {
-                line(&mut img, pair[0], pair[1], 2, colour);
+                line(img, pair[0], pair[1], 2, colour);
             }
-            if let [only] = pts[..] {
-                fill_rect(
-                    &mut img,
-                    only.0 - 2,
-                    only.1 - 2,
-                    only.0 + 3,
-                    only.1 + 3,
-                    colour,
-                );
+            if let [(x, y)] = pts[..] {
+                fill_rect(img, x - 2, y - 2, x + 3, y + 3, colour);
             }
             // Legend entry: a short thick stroke and the name, on the line under the title.
             let ly = 8 + LINE_HEIGHT as i64 + LINE_HEIGHT as i64 / 2;
-            fill_rect(&mut img, lx, ly - 1, lx + 20, ly + 2, colour);
-            lx = draw_text(
-                &mut img,
-                lx + 24,
-                ly - LINE_HEIGHT as i64 / 2,
-                &s.name,
-                BLACK,
-            );
+            fill_rect(img, lx, ly - 1, lx + 20, ly + 2, colour);
+            lx = draw_text(img, lx + 24, ly - LINE_HEIGHT as i64 / 2, &s.name, BLACK);
             lx += 2 * CHAR_WIDTH as i64;
         }
-        Ok(img)
     }
 }
 
