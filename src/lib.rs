@@ -17,3 +17,4 @@ pub mod runs;
 pub mod step_guard;
 pub mod tasks;
 pub mod train;
+pub mod viz;

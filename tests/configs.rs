@@ -101,7 +101,7 @@ fn build(path: &Path, loaded: &LoadedConfig) -> Result<(), String> {
     }
     let vs = VarStore::new(Device::Cpu);
     VideoModel::new(&vs.root(), &cfg).map_err(|e| e.to_string())?;
-    let task = tada::tasks::mosi::MosiTask;
+    let task = tada::tasks::mosi::MosiTask::default();
     tada::runs::optimisation(&cfg, &vs, &task).map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -106,19 +106,10 @@ fn run_learns(framework: &str, paramcrop: bool) {
     assert_eq!(has("momentum_encoder.backbone."), framework == "moco");
     assert_eq!(has("contrastive.queue"), framework == "moco");
     assert!(has("head.mlp.linear_a.weight"));
-    // The views drawn over their source at steps 12 and 24: 8 frames of 40x40 in a row.
-    let events: Vec<_> = std::fs::read_dir(d.path().join("tensorboard"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let images = tada::train::tensorboard::reader::images(&events[0]).unwrap();
-    let steps: Vec<i64> = images.iter().map(|i| i.1).collect();
-    assert_eq!(steps, [12, 24]);
-    assert!(images.iter().all(|i| i.0 == "paramcrop/views"));
-    let png = image::load_from_memory(&images[0].4).unwrap().to_rgb8();
-    // The grid pads its cells.
-    assert!((40..60).contains(&png.height()), "{}", png.height());
-    assert!(png.width() >= 8 * 40, "{}", png.width());
+    // The views drawn over their source at steps 12 and 24: 8 frames of 40x40 enlarged to
+    // 160 px, two rows of 4 under a legend.
+    crate::pictures::assert_views_logged(&d.path().join("tensorboard"), &[12, 24]);
+    crate::pictures::assert_curriculum_plot(d.path(), paramcrop);
 }
 
 #[test]

@@ -26,6 +26,7 @@ mod micro_batch;
 mod model_fixtures;
 mod mosi_frames;
 mod ops_fixtures;
+mod pictures;
 mod run_folders;
 mod run_safety;
 mod signal_resume;

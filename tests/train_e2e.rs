@@ -24,7 +24,7 @@ fn mosi_config(dir: &Path, epochs: u32, dropout: f64) -> LoadedConfig {
     let yaml = format!(
         "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: {dropout}}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
-PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
+PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false, IMAGE_PERIOD: 15}}
 AUGMENTATION: {{COLOR_AUG: false}}
 TRAIN: {{BATCH_SIZE: 4, NUM_SAMPLES: 12, CHECKPOINT_PERIOD: 2}}
 OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: {epochs}, WARMUP_EPOCHS: 0, LR_POLICY: cosine}}
@@ -72,6 +72,7 @@ fn mosi_joint_pretraining_loss_falls_and_writes_the_run() {
         assert!(metrics[29].contains_key(key), "metrics.jsonl lacks {key}");
     }
     assert!(d.path().join("config.yaml").is_file());
+    crate::pictures::assert_mosi_grids_logged(&d.path().join("tensorboard"), &[15, 30], 5);
     let ckpts: Vec<_> = std::fs::read_dir(d.path().join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -264,7 +265,7 @@ fn a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_checkpoint() {
     let yaml = format!(
         "{TINY_BACKBONE}  HEAD: {{NAME: MoSIHeadJoint, NUM_CLASSES: 3, DROPOUT_RATE: 0.0}}\n{RUN}
 DATA: {{TRAIN_CROP_SIZE: 32}}
-PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false}}
+PRETRAIN: {{NUM_FRAMES: 4, STANDARD_SIZE: 48, STATIC_MASK: false, IMAGE_PERIOD: 15}}
 AUGMENTATION: {{COLOR_AUG: false}}
 TRAIN: {{BATCH_SIZE: 4, NUM_SAMPLES: 12, CHECKPOINT_PERIOD: 1}}
 OPTIMIZER: {{OPTIM_METHOD: sgd, MOMENTUM: 0.0, NESTEROV: false, BASE_LR: 0.01, MAX_EPOCH: 3, WARMUP_EPOCHS: 0,

@@ -69,27 +69,11 @@ impl Test {
     }
 }
 
-/// The confusion matrix as a heat map: one square cell per (true, predicted) pair, rows = true
-/// class, white (none of the row's videos) to dark blue (all of them). Rows are normalised by
-/// their own count so that rare classes show as clearly as common ones. Class names are not
-/// drawn yet (`_names`).
-fn write_confusion_png(path: &Path, counts: &[Vec<u64>], _names: &[String]) -> Result<()> {
-    let k = counts.len().max(1) as u32;
-    // At least ~256 px a side, 2 to 32 px a cell.
-    let cell = (256 / k).clamp(2, 32);
-    let img = image::RgbImage::from_fn(k * cell, k * cell, |x, y| {
-        let row = counts.get((y / cell) as usize);
-        let total: u64 = row.map_or(0, |r| r.iter().sum());
-        let n = row.and_then(|r| r.get((x / cell) as usize)).copied();
-        let f = if total == 0 {
-            0.0
-        } else {
-            n.unwrap_or(0) as f64 / total as f64
-        };
-        // White to (8, 48, 107), the dark end of the usual "Blues" map.
-        let mix = |dark: f64| (255.0 - f * (255.0 - dark)).round() as u8;
-        image::Rgb([mix(8.0), mix(48.0), mix(107.0)])
-    });
+/// The confusion matrix as a labelled heat map ([`tada::viz::confusion::render`]): rows = true
+/// class, each cell shaded by its share of the row, so rare classes show as clearly as common
+/// ones.
+fn write_confusion_png(path: &Path, counts: &[Vec<u64>], names: &[String]) -> Result<()> {
+    let img = tada::viz::confusion::render(counts, names);
     let mut bytes = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, image::ImageFormat::Png)
         .with_context(|| format!("cannot encode {}", path.display()))?;

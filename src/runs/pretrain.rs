@@ -15,6 +15,7 @@ use crate::data::pipeline::{labelled_clips, mosi_files, SYNTHETIC_VIDEOS};
 use crate::data::sources::mosi_images::{ImageOrigin, MosiImages};
 use crate::data::sources::synthetic_videos::SyntheticVideos;
 use crate::models::Session;
+use crate::tasks::contrastive::curriculum::write_curriculum_plot;
 use crate::tasks::contrastive::ContrastiveTask;
 use crate::tasks::mosi::{generator_config, MosiTask};
 use crate::train::{Summary, TrainError};
@@ -64,10 +65,11 @@ fn mosi_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tr
     let source = MosiImages::new(origin, generator, Split::Train);
     let session = Session::new(cfg)?;
     let mut run = run_dir(loaded, opts)?;
+    let mut task = MosiTask::new(cfg)?;
     fit(
         loaded,
         &session,
-        &mut MosiTask,
+        &mut task,
         Arc::new(source),
         None,
         &mut run,
@@ -84,7 +86,14 @@ fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summ
     let mut task = ContrastiveTask::new(&session, cfg)?;
     let mut run = run_dir(loaded, opts)?;
     let source = source_clips(cfg)?;
-    fit(loaded, &session, &mut task, source, None, &mut run, opts)
+    let summary = fit(loaded, &session, &mut task, source, None, &mut run, opts)?;
+    // A picture is a bonus: failing to draw it must not fail the run it describes.
+    match write_curriculum_plot(run.root()) {
+        Ok(Some(path)) => tracing::info!("wrote {}", path.display()),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("no ParamCrop curriculum plot: {e}"),
+    }
+    Ok(summary)
 }
 
 /// The clips contrastive views are cut from: unnormalised, uncoloured, at ParamCrop's input

@@ -186,6 +186,9 @@ pub struct PretrainConfig {
     pub num_clips_per_video: usize,
     pub imagenet_data_size: Option<u32>,
     pub flip_mode: FlipMode,
+    /// MoSI: every this many steps, TensorBoard gets the first image's clips as a labelled grid
+    /// (`mosi/clips`); 0 = never.
+    pub image_period: u64,
     pub paramcrop: ParamCropSection,
     pub contrastive: ContrastiveSection,
 }
@@ -212,6 +215,7 @@ impl Default for PretrainConfig {
             num_clips_per_video: 1,
             imagenet_data_size: None,
             flip_mode: FlipMode::Image,
+            image_period: 500,
             paramcrop: ParamCropSection::default(),
             contrastive: ContrastiveSection::default(),
         }

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use tada_augment::paramcrop::{centre_distance, iou, Cube, ParamNet};
-use tada_augment::visualize::{self, clip_frames, draw_box, VIEW_COLOURS};
+use tada_augment::visualize::{self, clip_frames};
 use tch::nn::VarStore;
 use tch::{Device, IndexOp, Kind, Tensor};
 
@@ -18,6 +18,10 @@ use crate::checkpoint::{load_into, CheckpointError};
 use crate::config::Config;
 use crate::data::sources::synthetic_images::synthetic_image;
 use crate::models::inference::read_weights;
+use crate::viz::draw::upscale_factor;
+use crate::viz::grid::{spaced, LabelledGrid, MIN_TILE};
+use crate::viz::views::{boxed_frames, views_picture, ViewBox};
+use crate::viz::{write_png, VizError};
 
 /// Why the crop preview failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,8 @@ pub enum CropsError {
     Crop(#[from] tada_augment::paramcrop::ParamCropError),
     #[error(transparent)]
     Visualize(#[from] visualize::VisualizeError),
+    #[error(transparent)]
+    Viz(#[from] VizError),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -75,34 +81,47 @@ fn pick(cubes: &[Cube], b: i64) -> Vec<Cube> {
         .collect()
 }
 
-/// Writes the preview of `clips` clips into `out`; returns the per-clip statistics.
-/// Draws sample `b`'s box of every view onto the frames of a `[T, H, W]` source it covers, one
-/// colour per view.
-pub fn draw_views(frames: &mut [RgbImage], views: &[Cube], b: i64, source: [i64; 3]) {
+/// Where sample `b`'s views sit in a `[T, H, W]` source: pixel and frame spans, one per view.
+pub fn view_boxes(views: &[Cube], b: i64, source: [i64; 3]) -> Vec<ViewBox> {
     let [t_in, h, w] = source;
-    for (v, cube) in views.iter().enumerate() {
-        let g = |t: &Tensor, k: i64| t.double_value(&[b, k]);
-        let span = |k: i64, n: i64| {
-            let (c, s) = (g(&cube.centre, k), g(&cube.scale, k));
-            (
-                ((c - s + 1.0) / 2.0 * n as f64) as i64,
-                ((c + s + 1.0) / 2.0 * n as f64).ceil() as i64,
-            )
-        };
-        let ((x0, x1), (y0, y1), (f0, f1)) = (span(0, w), span(1, h), span(2, t_in));
-        for (t, frame) in frames.iter_mut().enumerate() {
-            if (f0..f1).contains(&(t as i64)) {
-                draw_box(frame, x0, y0, x1, y1, VIEW_COLOURS[v % VIEW_COLOURS.len()]);
+    views
+        .iter()
+        .map(|cube| {
+            let g = |t: &Tensor, k: i64| t.double_value(&[b, k]);
+            let span = |k: i64, n: i64| {
+                let (c, s) = (g(&cube.centre, k), g(&cube.scale, k));
+                [
+                    ((c - s + 1.0) / 2.0 * n as f64) as i64,
+                    ((c + s + 1.0) / 2.0 * n as f64).ceil() as i64,
+                ]
+            };
+            ViewBox {
+                x: span(0, w),
+                y: span(1, h),
+                t: span(2, t_in),
             }
-        }
-    }
+        })
+        .collect()
 }
 
-/// Up to 8 evenly spaced frames side by side.
-pub fn strip(frames: &[RgbImage]) -> Result<RgbImage, visualize::VisualizeError> {
-    let step = (frames.len() / 8).max(1);
-    let row: Vec<_> = frames.iter().step_by(step).take(8).cloned().collect();
-    visualize::grid(&[row])
+/// Sample `b`'s source frames with its views' boxes: up to 8 frames in rows of 4, each at least
+/// 128 px, labelled with its index, under a legend with the views' IoU.
+pub fn views_over_source(
+    frames: &[RgbImage],
+    views: &[Cube],
+    b: i64,
+) -> Result<RgbImage, VizError> {
+    let first = frames.first().ok_or(VizError::Empty)?;
+    let source = [
+        frames.len() as i64,
+        first.height() as i64,
+        first.width() as i64,
+    ];
+    let overlap = match views {
+        [a, c, ..] => Some(iou(a, c).iou.double_value(&[b])),
+        _ => None,
+    };
+    views_picture(frames, &view_boxes(views, b, source), overlap, 8, 4)
 }
 
 /// The parameter net of `cfg`, initialised from libtorch's generator, or with the `paramcrop.*`
@@ -136,6 +155,25 @@ fn pair_stats(views: &[Cube]) -> PairStats {
     }
 }
 
+/// The views themselves, one labelled row each, up to 8 evenly spaced frames.
+fn views_grid(rows: &[Vec<RgbImage>], st: &PairStats) -> Result<RgbImage, VizError> {
+    let frames = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let shown = spaced(frames, 8);
+    LabelledGrid {
+        title: Some(format!(
+            "the views as the encoder sees them, IoU {:.2}, centre distance {:.2}",
+            st.iou, st.centre_distance
+        )),
+        rows: rows
+            .iter()
+            .map(|r| shown.iter().filter_map(|&t| r.get(t).cloned()).collect())
+            .collect(),
+        row_labels: (1..=rows.len()).map(|v| format!("view {v}")).collect(),
+        col_labels: shown.iter().map(|t| format!("t {t}")).collect(),
+    }
+    .render()
+}
+
 /// `tada crops`: ParamCrop's two views over `clips` synthetic panning clips, as GIF/PNG, with
 /// their overlap in `crops.json`.
 pub fn crops(
@@ -166,19 +204,21 @@ pub fn crops(
         let views = pick(&cubes, b);
         let st = pair_stats(&views);
         // Source frames with every view's box drawn on the frames it covers.
-        let mut source = clip_frames(&clip.get(0), mean, std)?;
-        draw_views(&mut source, &views, 0, [t_in, h, w]);
+        let source = clip_frames(&clip.get(0), mean, std)?;
+        let factor = upscale_factor(w as u32, h as u32, MIN_TILE);
+        let boxes = view_boxes(&views, 0, [t_in, h, w]);
         let gif = out.join(format!("clip{b}_source.gif"));
-        visualize::write_gif(&gif, &source, 80)?;
-        visualize::write_png(&out.join(format!("clip{b}_source.png")), &strip(&source)?)?;
+        visualize::write_gif(&gif, &boxed_frames(&source, &boxes, factor), 80)?;
+        let png = out.join(format!("clip{b}_source.png"));
+        write_png(&png, &views_over_source(&source, &views, 0)?)?;
         let mut rows = Vec::new();
         for cube in &views {
             let view = cube.crop(&clip, [t_out, s, s])?;
             rows.push(clip_frames(&view.get(0), mean, std)?);
         }
-        visualize::write_png(
+        write_png(
             &out.join(format!("clip{b}_views.png")),
-            &visualize::grid(&rows)?,
+            &views_grid(&rows, &st)?,
         )?;
         let cube_json = |c: &Cube| {
             json!({"scale_whT": Vec::<f64>::try_from(c.scale.get(0)).unwrap_or_default(),

@@ -5,6 +5,7 @@
 //! the view pipeline and `tada crops`.
 
 pub mod crops;
+pub mod curriculum;
 mod embedding;
 pub mod loss;
 pub mod moco;

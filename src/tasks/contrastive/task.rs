@@ -13,7 +13,7 @@ use tada_augment::paramcrop::{Cube, ParamCropConfig};
 use tada_augment::visualize::clip_frames;
 use tch::{Device, Kind, Tensor};
 
-use super::crops::{draw_views, strip};
+use super::crops::views_over_source;
 use super::loss::Contrast;
 use super::moco::KeyEncoder;
 use super::paramcrop::{paramcrop_config, view_thetas, Adversary};
@@ -218,13 +218,11 @@ impl Task for ContrastiveTask {
                 centre: cpu(&c.centre),
             })
             .collect();
-        let s = clip.size();
         // The source is in [0, 1]: no normalisation to undo.
-        let Ok(mut frames) = clip_frames(&clip, [0.0; 3], [1.0; 3]) else {
+        let Ok(frames) = clip_frames(&clip, [0.0; 3], [1.0; 3]) else {
             return Vec::new();
         };
-        draw_views(&mut frames, &cubes, 0, [s[1], s[2], s[3]]);
-        strip(&frames)
+        views_over_source(&frames, &cubes, 0)
             .map(|img| vec![("paramcrop/views".to_string(), img)])
             .unwrap_or_default()
     }

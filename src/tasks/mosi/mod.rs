@@ -5,6 +5,7 @@
 //! `data::sources::mosi_images`.
 
 pub mod config;
+pub mod pictures;
 pub mod preview;
 pub mod task;
 

@@ -1,5 +1,6 @@
 //! `tada mosi-preview`: what MoSI generates, as pictures — per image one animated GIF per speed
-//! class, a PNG grid (rows: speeds, columns: frames), and `labels.json`.
+//! class, a labelled PNG grid (rows: speeds with their class, columns: frames), and
+//! `labels.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use tada_augment::mosi::{head_num_classes, Labels, MosiGenerator, MosiHead, Spli
 use tada_augment::visualize::{self, clip_frames};
 
 use super::config::{generator_config, MosiConfigError};
+use super::pictures::clip_grid;
 use crate::config::Config;
 use crate::data::sources::synthetic_images::synthetic_image;
 
@@ -22,6 +24,8 @@ pub enum PreviewError {
     Mosi(#[from] tada_augment::mosi::MosiError),
     #[error(transparent)]
     Visualize(#[from] visualize::VisualizeError),
+    #[error(transparent)]
+    Viz(#[from] crate::viz::VizError),
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -116,7 +120,8 @@ pub fn mosi_preview(
             rows.push(frames);
         }
         let png = out.join(format!("image{i}_grid.png"));
-        visualize::write_png(&png, &visualize::grid(&rows)?)?;
+        let title = format!("MoSI image {i}: one row per speed, frames left to right");
+        crate::viz::write_png(&png, &clip_grid(gen.speed_set(), &rows, 8, Some(title))?)?;
         files.push(png);
     }
     Ok(files)

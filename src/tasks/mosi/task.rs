@@ -1,17 +1,80 @@
 //! MoSI pretraining (docs/mosi.md#pretext-loss): classify the pseudo-motion of every clip.
 
+use tada_augment::mosi::{MosiGenerator, SpeedSet};
+use tada_augment::visualize::clip_frames;
 use tch::{Device, Kind, Tensor};
 
+use super::config::{generator_config, MosiConfigError};
+use super::pictures::clip_grid;
+use crate::config::Config;
 use crate::data::loader::Batch;
 use crate::models::heads::Predictions;
 use crate::models::{ModelOutput, VideoModel};
 use crate::tasks::TaskError;
 use crate::tasks::{accuracy, StepContext, Task, TaskLoss};
 
+/// Frames per clip in the TensorBoard grid (evenly spaced).
+const IMAGE_FRAMES: usize = 4;
+
 /// Cross-entropy over the B·K clips of a batch of B images × K speeds, summed over the heads
-/// the model has (`move_joint`, or `move_x` / `move_y`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct MosiTask;
+/// the model has (`move_joint`, or `move_x` / `move_y`). With pictures on, every
+/// PRETRAIN.IMAGE_PERIOD steps the first image's clips go to TensorBoard as a labelled grid.
+#[derive(Debug, Default)]
+pub struct MosiTask {
+    pictures: Option<Pictures>,
+}
+
+/// What the TensorBoard grid needs.
+#[derive(Debug)]
+struct Pictures {
+    period: u64,
+    speeds: SpeedSet,
+    mean: [f64; 3],
+    std: [f64; 3],
+    /// The last batch's first image's clips `(K, C, T, H, W)`: a view of the loader's batch,
+    /// so nothing is copied (or moved off a device) except on the steps that draw it.
+    last: Option<Tensor>,
+}
+
+impl MosiTask {
+    /// The task of `cfg`, drawing its clips every PRETRAIN.IMAGE_PERIOD steps (0 = never).
+    pub fn new(cfg: &Config) -> Result<Self, MosiConfigError> {
+        let period = cfg.pretrain.image_period;
+        if period == 0 {
+            return Ok(Self::default());
+        }
+        let gcfg = generator_config(cfg)?;
+        let (mean, std) = (gcfg.mean, gcfg.std);
+        let speeds = MosiGenerator::new(gcfg)?.speed_set().clone();
+        Ok(Self {
+            pictures: Some(Pictures {
+                period,
+                speeds,
+                mean,
+                std,
+                last: None,
+            }),
+        })
+    }
+}
+
+impl Pictures {
+    /// The grid of the kept clips, or nothing when they cannot be drawn.
+    fn draw(&mut self, step: u64) -> Option<image::RgbImage> {
+        let clips = self.last.take()?;
+        let s = clips.size();
+        if s.len() != 5 {
+            return None;
+        }
+        let clips = clips.to_device(Device::Cpu);
+        let frames: Vec<_> = (0..s[0])
+            .map(|k| clip_frames(&clips.get(k), self.mean, self.std))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let title = format!("MoSI clips of step {step}: one row per speed");
+        clip_grid(&self.speeds, &frames, IMAGE_FRAMES, Some(title)).ok()
+    }
+}
 
 /// The targets of head `name`, `(B·K)`. Joint labels `(B, K)` serve every head, as in the
 /// reference (its MoSIX/MoSIY losses read `move_joint`); separate labels `(B, K, 2)` give
@@ -49,8 +112,21 @@ impl Task for MosiTask {
         device: Device,
         _ctx: &StepContext,
     ) -> Result<TaskLoss, TaskError> {
+        if let Some(p) = &mut self.pictures {
+            // (B, K, C, T, H, W): a view, not a copy.
+            p.last = (batch.inputs.dim() == 6).then(|| batch.inputs.get(0));
+        }
         let out = model.forward_t(&batch.inputs.to_device(device), true);
         self.loss(&out, batch, device)
+    }
+
+    fn images(&mut self, step: u64) -> Vec<(String, image::RgbImage)> {
+        match &mut self.pictures {
+            Some(p) if step % p.period == 0 => p.draw(step),
+            _ => None,
+        }
+        .map(|img| vec![("mosi/clips".to_string(), img)])
+        .unwrap_or_default()
     }
 }
 
