@@ -3,7 +3,8 @@
 //!
 //! The file is set after logging starts (the run folder is known only once the config is
 //! read), so the second layer writes through a process-wide slot that [`attach_run_log`]
-//! fills. Library users that never call [`init`] get no `run.log`.
+//! fills. What was logged before (the config's warnings, taking over a stale lock) waits in
+//! memory and opens the file. Library users that never call [`init`] get no `run.log`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
@@ -19,8 +20,20 @@ use tracing_subscriber::EnvFilter;
 /// The name of the log file in a run folder.
 pub const RUN_LOG: &str = "run.log";
 
-/// The open `run.log`, if a run folder has been attached.
-static RUN_LOG_FILE: Mutex<Option<File>> = Mutex::new(None);
+/// The most that is kept of what was logged before a run folder is attached; a command that
+/// never opens one (a long `bench`) must not grow without bound.
+const PENDING_LIMIT: usize = 64 * 1024;
+
+/// Where the file layer's lines go: the attached `run.log`, or memory until there is one.
+struct RunLogSlot {
+    file: Option<File>,
+    pending: Vec<u8>,
+}
+
+static RUN_LOG_FILE: Mutex<RunLogSlot> = Mutex::new(RunLogSlot {
+    file: None,
+    pending: Vec::new(),
+});
 /// Whether [`init`] installed the layer that writes to [`RUN_LOG_FILE`].
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -82,7 +95,8 @@ pub fn init(verbosity: Verbosity) {
 }
 
 /// From now on the log also goes to `root/run.log`, appended to, after a header line with the
-/// time and the command line. Does nothing unless [`init`] ran (the binary, not the tests).
+/// time and the command line and what was logged before. Does nothing unless [`init`] ran (the
+/// binary, not the tests).
 pub fn attach_run_log(root: &Path) -> std::io::Result<()> {
     if !ENABLED.load(Ordering::Relaxed) {
         return Ok(());
@@ -95,14 +109,16 @@ pub fn attach_run_log(root: &Path) -> std::io::Result<()> {
     // Writing into a String cannot fail.
     let _ = SystemTime.format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut now));
     writeln!(file, "=== {now} {}", command_line())?;
-    *slot() = Some(file);
+    let mut slot = slot();
+    file.write_all(&std::mem::take(&mut slot.pending))?;
+    slot.file = Some(file);
     Ok(())
 }
 
 /// Appends `line` to the run log, if one is attached: for what the binary prints on stderr
 /// without tracing (the final error line).
 pub fn echo_to_run_log(line: &str) {
-    if let Some(f) = slot().as_mut() {
+    if let Some(f) = slot().file.as_mut() {
         // The line is already on stderr; a run log that cannot take it is no reason to fail.
         let _ = writeln!(f, "{line}");
     }
@@ -122,26 +138,31 @@ fn command_line() -> String {
         .join(" ")
 }
 
-fn slot() -> MutexGuard<'static, Option<File>> {
+fn slot() -> MutexGuard<'static, RunLogSlot> {
     // A panic while writing a log line leaves the file usable.
     RUN_LOG_FILE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The file layer's writer: each event arrives as one buffered write, which goes to the
-/// attached run log or nowhere.
+/// attached run log or waits for one.
 struct RunLogWriter;
 
 impl Write for RunLogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match slot().as_mut() {
+        let mut slot = slot();
+        match slot.file.as_mut() {
             // Whole, under the lock: lines of two threads never interleave.
-            Some(f) => f.write_all(buf).map(|()| buf.len()),
-            None => Ok(buf.len()),
+            Some(f) => f.write_all(buf)?,
+            None if slot.pending.len() + buf.len() <= PENDING_LIMIT => {
+                slot.pending.extend_from_slice(buf)
+            }
+            None => {}
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match slot().as_mut() {
+        match slot().file.as_mut() {
             Some(f) => f.flush(),
             None => Ok(()),
         }
