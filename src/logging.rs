@@ -150,12 +150,11 @@ struct RunLogWriter;
 impl Write for RunLogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut slot = slot();
-        match slot.file.as_mut() {
+        let RunLogSlot { file, pending } = &mut *slot;
+        match file {
             // Whole, under the lock: lines of two threads never interleave.
             Some(f) => f.write_all(buf)?,
-            None if slot.pending.len() + buf.len() <= PENDING_LIMIT => {
-                slot.pending.extend_from_slice(buf)
-            }
+            None if pending.len() + buf.len() <= PENDING_LIMIT => pending.extend_from_slice(buf),
             None => {}
         }
         Ok(buf.len())
