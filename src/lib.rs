@@ -10,6 +10,7 @@ pub mod config;
 pub mod cuda_shim;
 pub mod data;
 pub mod info;
+pub mod logging;
 pub mod models;
 pub mod optim;
 pub mod output_path;

@@ -1,7 +1,7 @@
-//! The `tada` binary: logging, the guard that turns a libtorch panic into an error, and the
-//! exit status. The commands, their flags and their printing are in [`cli`].
+//! The `tada` binary: logging (stderr and the run's run.log, see [`tada::logging`]), the guard
+//! that turns a libtorch panic into an error, and the exit status. The commands, their flags and
+//! their printing are in [`cli`].
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,18 +10,6 @@ mod cli;
 
 use cli::errors::{one_line, usage_error};
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
 /// Exit status: 0, 1 for an error, 2 for a usage error, and 130 / 143 for a run that SIGINT /
 /// SIGTERM stopped ([`tada::train::TrainError::exit_status`]).
 fn main() -> ExitCode {
@@ -29,7 +17,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging();
+    tada::logging::init(cli.verbosity());
     tada::step_guard::install_panic_hook();
     // A libtorch failure that tch turns into a panic (an allocation, a shape a layer cannot
     // take) is reported as one line like any error; RUST_LOG=debug shows the whole text.
@@ -44,14 +32,20 @@ fn main() -> ExitCode {
                 .and_then(tada::train::TrainError::exit_status);
             match status {
                 Some(code) => {
-                    eprintln!("{}", one_line(&e));
+                    report(one_line(&e));
                     ExitCode::from(code)
                 }
                 None => {
-                    eprintln!("error: {}", one_line(&e));
+                    report(format!("error: {}", one_line(&e)));
                     ExitCode::FAILURE
                 }
             }
         }
     }
+}
+
+/// The last line of a failed command: on stderr, and in the run log when a run folder was open.
+fn report(line: String) {
+    eprintln!("{line}");
+    tada::logging::echo_to_run_log(&line);
 }

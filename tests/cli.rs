@@ -125,7 +125,7 @@ fn mosi_preview_writes_gifs_grid_and_labels() {
         "mosi-preview",
         "--config",
         cfg.to_str().unwrap(),
-        "--out",
+        "-o",
         out.to_str().unwrap(),
         "--images",
         "1",
@@ -334,13 +334,13 @@ fn info_model_counts_parameters_and_matches_the_reference_figure() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("parameters     14059849 (14057536 in the backbone)"),
+        out.contains("parameters     14,059,849 (14,057,536 in the backbone)"),
         "{out}"
     );
     assert!(out.contains("output         [9, 9]"), "{out}");
     assert!(
         out.contains(
-            "R2D3D-18 backbone: 14057536 parameters (docs/models.md#parameter-counts), equal"
+            "R2D3D-18 backbone: 14,057,536 parameters (docs/models.md#parameter-counts), equal"
         ),
         "{out}"
     );
@@ -463,4 +463,144 @@ fn os_errors_are_reported_once() {
     let err = stderr(&o);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     assert!(err.contains("/nonexistent/x.pyth"), "{err}");
+}
+
+/// The help line of `flag` in `text`, if it has one with words after the flag's value name.
+fn explained(text: &str, flag: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with(flag) && l.split_once('>').is_some_and(|(_, h)| h.trim().len() > 10)
+    })
+}
+
+#[test]
+fn every_command_explains_config_set_and_output() {
+    // (command, takes --config and --set, writes a file or folder)
+    let commands: [(&[&str], bool, bool); 13] = [
+        (&["forward"], true, true),
+        (&["test"], true, true),
+        (&["pretrain"], true, true),
+        (&["finetune"], true, true),
+        (&["mosi-preview"], true, true),
+        (&["crops"], true, true),
+        (&["bench", "model"], true, false),
+        (&["bench", "data"], true, false),
+        (&["data", "check"], true, false),
+        (&["config", "show"], true, false),
+        (&["info"], false, false),
+        (&["demo"], false, true),
+        (&["import"], false, true),
+    ];
+    for (cmd, config, output) in commands {
+        let o = tada(&[cmd, &["--help"][..]].concat());
+        let help = stdout(&o);
+        assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+        if config {
+            assert!(explained(&help, "--config <FILE>"), "{cmd:?}:\n{help}");
+        }
+        // `info --set` overrides the config of `--model`.
+        if config || cmd == ["info"] {
+            assert!(explained(&help, "--set <KEY=VALUE>"), "{cmd:?}:\n{help}");
+        }
+        // Whatever writes takes -o/--output; the old --out is not advertised.
+        if output {
+            assert!(help.contains("-o, --output <"), "{cmd:?}:\n{help}");
+        }
+        assert!(!help.contains("--out "), "{cmd:?}:\n{help}");
+    }
+}
+
+#[test]
+fn pyslowfast_spellings_get_a_hint_and_a_usage_exit() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["pretrain", "--cfg", "x.yaml"],
+            "tada uses --config FILE (PySlowFast's --cfg)",
+        ),
+        (
+            &[
+                "finetune",
+                "--config",
+                "x.yaml",
+                "TRAIN.BATCH_SIZE",
+                "8",
+                "NUM_GPUS",
+                "1",
+            ],
+            "use --set TRAIN.BATCH_SIZE=8 --set NUM_GPUS=1 (PySlowFast's trailing",
+        ),
+        (
+            &["config", "show", "--config", "x.yaml", "OUTPUT_DIR"],
+            "use --set OUTPUT_DIR=VALUE",
+        ),
+    ];
+    for (args, hint) in cases {
+        let o = tada(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("unexpected argument") && err.contains(hint),
+            "{args:?}: {err}"
+        );
+    }
+    // Other unexpected arguments keep clap's own tip.
+    let err = stderr(&tada(&["config", "show", "--config", "x.yaml", "extra"]));
+    assert!(!err.contains("--set"), "{err}");
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let o = tada(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bash = stdout(&o);
+    for word in [
+        "pretrain",
+        "mosi-preview",
+        "--config",
+        "--output",
+        "--verbose",
+    ] {
+        assert!(bash.contains(word), "{word} missing in the bash script");
+    }
+    for shell in ["zsh", "fish"] {
+        let o = tada(&["completions", shell]);
+        assert!(
+            o.status.success() && stdout(&o).contains("pretrain"),
+            "{shell}"
+        );
+    }
+    assert_eq!(tada(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn verbosity_flags_set_the_level_and_rust_log_wins() {
+    let d = TempDir::new().unwrap();
+    // OSS is a reference key tada does not use: one warning.
+    let cfg = write(
+        d.path(),
+        "c.yaml",
+        "VIDEO:\n  HEAD:\n    NUM_CLASSES: 7\nOSS:\n  ENABLE: false\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    let run = |flags: &[&str], rust_log: Option<&str>| {
+        let mut c = std::process::Command::new(crate::common::tada_bin());
+        c.args(flags).args(["config", "show", "--config", cfg]);
+        match rust_log {
+            Some(v) => c.env("RUST_LOG", v),
+            None => c.env_remove("RUST_LOG"),
+        };
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{flags:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        (err.contains("OSS"), err.contains("DEBUG"))
+    };
+    assert_eq!(run(&[], None), (true, false));
+    assert_eq!(run(&["-v"], None), (true, true));
+    assert_eq!(run(&["--verbose", "-v"], None), (true, true));
+    assert_eq!(run(&["-q"], None), (true, false));
+    assert_eq!(run(&["-v"], Some("error")), (false, false));
+    assert_eq!(run(&[], Some("debug")), (true, true));
+    let o = tada(&["-q", "-v", "info"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

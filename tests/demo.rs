@@ -25,6 +25,11 @@ fn demo_mosi_probe_beats_random_init() {
     for dir in ["mosi", "probe_random", "probe_mosi"] {
         assert!(d.path().join(dir).join("metrics.jsonl").is_file(), "{dir}");
     }
+    // The demo's configs keep the reference's NUM_GPUS: 8; without CUDA that is said once.
+    let cpu = crate::common::stderr(&out)
+        .matches("but CUDA is not available: running on the CPU")
+        .count();
+    assert_eq!(cpu, usize::from(!tch::Cuda::is_available()));
 }
 
 /// `--pretext contrastive`: SimCLR + ParamCrop pretraining, both probes, the summary line, and

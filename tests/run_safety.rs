@@ -206,6 +206,28 @@ fn one_run_per_folder_and_a_signal_exits_non_zero_after_its_checkpoint() {
         stderr.contains(&format!("taking over the lock of process {}", killed.id())),
         "{stderr}"
     );
+    // run.log holds what each run that opened the folder logged (not the refused one) and its
+    // last line, appended under a header per run, without colour codes.
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    let count = |s: &str| log.lines().filter(|l| l.contains(s)).count();
+    assert!(
+        log.starts_with("=== ") && count("pretrain --config") == 3,
+        "{log}"
+    );
+    assert_eq!(
+        count("parameters trained on"),
+        3,
+        "the banner of each run: {log}"
+    );
+    assert_eq!(
+        count("stopped by SIGTERM") + count("stopped by SIGINT"),
+        2,
+        "{log}"
+    );
+    // Logged before the folder was open, so kept until it was.
+    let takeover = format!("taking over the lock of process {}", killed.id());
+    assert_eq!(count(&takeover), 1, "{log}");
+    assert!(!log.contains('\x1b'), "{log}");
 }
 
 #[test]

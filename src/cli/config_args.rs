@@ -17,8 +17,11 @@ pub const AFTER_SET: usize = SET_ORDER + 1;
 
 #[derive(clap::Args)]
 pub struct ConfigArgs {
-    #[arg(long)]
+    /// The YAML config (PySlowFast's --cfg); its _BASE files and the defaults fill in the rest.
+    #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Override a key after the file: --set TRAIN.BATCH_SIZE=8 (repeatable; PySlowFast's
+    /// trailing KEY VALUE pairs).
     #[arg(long = "set", value_name = "KEY=VALUE", display_order = SET_ORDER)]
     pub set: Vec<String>,
 }

@@ -14,8 +14,10 @@ pub struct Crops {
     /// A checkpoint holding trained ParamCrop weights (paramcrop.*); default: the initial net.
     #[arg(long)]
     weights: Option<PathBuf>,
-    #[arg(long)]
-    out: PathBuf,
+    /// Output folder.
+    // `--out`, the old spelling, stays as a hidden alias so that scripts using it still work.
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "DIR")]
+    output: PathBuf,
     /// Number of clips.
     #[arg(long, default_value_t = 4, display_order = AFTER_SET)]
     clips: usize,
@@ -25,7 +27,7 @@ pub struct Crops {
 
 impl Crops {
     pub fn run(self) -> Result<()> {
-        let (weights, out) = (self.weights.as_deref(), &self.out);
+        let (weights, out) = (self.weights.as_deref(), &self.output);
         let inputs: Vec<&Path> = [Some(self.config.config.as_path()), weights]
             .into_iter()
             .flatten()

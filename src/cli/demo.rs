@@ -8,7 +8,12 @@ use tada::runs::demo::{DemoOptions, DemoPretext, DemoReport};
 #[derive(clap::Args)]
 pub struct Demo {
     /// Folder for the three runs.
-    #[arg(long, default_value = "runs/demo")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        default_value = "runs/demo"
+    )]
     output: PathBuf,
     #[arg(long, default_value_t = 0)]
     seed: u64,

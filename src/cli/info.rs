@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::config_args::ConfigArgs;
+use tada::info::thousands;
 use tada::tasks::mosi::clips_per_item;
 
 #[derive(clap::Args)]
@@ -12,7 +13,8 @@ pub struct Info {
     /// A config whose model to describe: parameters and output shape for its input.
     #[arg(long)]
     model: Option<PathBuf>,
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    /// Override a key of the --model config: --set TRAIN.BATCH_SIZE=8 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "model")]
     set: Vec<String>,
 }
 
@@ -34,13 +36,15 @@ impl Info {
         println!("model          {}", path.display());
         println!(
             "parameters     {} ({} in the backbone)",
-            s.parameters, s.backbone_parameters
+            thousands(s.parameters as u64),
+            thousands(s.backbone_parameters as u64)
         );
         println!("input          {:?}", s.input_shape);
         println!("output         {:?}", s.output_shape);
         if let Some((name, n)) = s.reference {
             println!(
-                "reference      {name} backbone: {n} parameters (docs/models.md#parameter-counts){}",
+                "reference      {name} backbone: {} parameters (docs/models.md#parameter-counts){}",
+                thousands(n as u64),
                 if n == s.backbone_parameters {
                     ", equal"
                 } else {

@@ -2,6 +2,7 @@
 //! it. Each subcommand's flags and printing live in its own module; this one only dispatches.
 
 mod bench;
+mod completions;
 mod config;
 mod config_args;
 mod crops;
@@ -20,6 +21,9 @@ mod train;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// Where `--help` lists `-v` and `-q`: after every command's own flags.
+const LOG_FLAGS: usize = 1000;
+
 #[derive(Parser)]
 #[command(
     name = "tada",
@@ -29,6 +33,12 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log output on stderr and in run.log: -v debug, -vv trace (RUST_LOG wins when set).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, display_order = LOG_FLAGS)]
+    verbose: u8,
+    /// Only warnings and errors on stderr and in run.log (RUST_LOG wins when set).
+    #[arg(short, long, global = true, conflicts_with = "verbose", display_order = LOG_FLAGS)]
+    quiet: bool,
 }
 
 // The doc comments of the variants are the commands' help; those of the argument structs are
@@ -77,9 +87,16 @@ enum Command {
     /// Write a checkpoint's model weights alone, under the reference's state_dict names:
     /// `model.load_state_dict(safetensors.torch.load_file(OUT))` loads them in PyTorch.
     Export(export::Export),
+    /// Print a shell completion script: `tada completions bash > /etc/bash_completion.d/tada`.
+    Completions(completions::Completions),
 }
 
 impl Cli {
+    /// How much to log, from `-v` / `-q`.
+    pub fn verbosity(&self) -> tada::logging::Verbosity {
+        tada::logging::Verbosity::from_flags(self.verbose, self.quiet)
+    }
+
     /// Runs the command; it prints its own results on stdout.
     pub fn run(self) -> Result<()> {
         match self.command {
@@ -96,6 +113,7 @@ impl Cli {
             Command::Config { command } => command.run(),
             Command::Import(c) => c.run(),
             Command::Export(c) => c.run(),
+            Command::Completions(c) => c.run(),
         }
     }
 }

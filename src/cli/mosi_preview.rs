@@ -17,8 +17,9 @@ pub struct MosiPreview {
     #[command(flatten)]
     config: ConfigArgs,
     /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
+    // `--out`, the old spelling, stays as a hidden alias so that scripts using it still work.
+    #[arg(short = 'o', long = "output", alias = "out", value_name = "DIR")]
+    output: PathBuf,
     /// Number of source images.
     #[arg(long, default_value_t = 2, display_order = AFTER_SET)]
     images: usize,
@@ -50,7 +51,7 @@ impl From<SplitArg> for tada_augment::mosi::Split {
 
 impl MosiPreview {
     pub fn run(self) -> Result<()> {
-        let (config, out) = (&self.config.config, &self.out);
+        let (config, out) = (&self.config.config, &self.output);
         check_output_dir(out, &["labels.json"], &[config])?;
         let loaded = self.config.load_mosi()?;
         let opts = PreviewOptions {

@@ -14,7 +14,7 @@ pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// Run folder (default OUTPUT_DIR).
-    #[arg(short = 'o', long = "output")]
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: Option<PathBuf>,
     /// Continue from the newest checkpoint in the run folder.
     #[arg(long)]

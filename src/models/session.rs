@@ -16,13 +16,26 @@ pub struct Session {
 /// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU. On CUDA it also turns
 /// on cuDNN's benchmark mode: training shapes repeat step after step, so its one-off search
 /// for the fastest convolution algorithms pays for itself within a few steps.
+///
+/// Asking for GPUs without CUDA (the reference's configs say NUM_GPUS: 8) is warned about once
+/// per process: the demo and a pretrain-then-finetune script decide the device per stage.
 pub fn device_for(cfg: &Config) -> Device {
-    if cfg.num_gpus > 0 && tch::Cuda::is_available() {
-        tch::Cuda::cudnn_set_benchmark(true);
-        Device::Cuda(0)
-    } else {
-        Device::Cpu
+    if cfg.num_gpus == 0 {
+        return Device::Cpu;
     }
+    if tch::Cuda::is_available() {
+        tch::Cuda::cudnn_set_benchmark(true);
+        return Device::Cuda(0);
+    }
+    static CPU_FALLBACK: std::sync::Once = std::sync::Once::new();
+    CPU_FALLBACK.call_once(|| {
+        tracing::warn!(
+            "NUM_GPUS is {}, but CUDA is not available: running on the CPU ({} threads)",
+            cfg.num_gpus,
+            tch::get_num_threads()
+        )
+    });
+    Device::Cpu
 }
 
 impl Session {

@@ -43,7 +43,6 @@ pub fn loop_settings(loaded: &LoadedConfig, root: &Path) -> Result<LoopSettings,
         clip_grad_norm: clip_threshold(&c.optimizer),
         seed: c.random_seed,
         auto_resume: c.train.auto_resume,
-        num_gpus: c.num_gpus,
         config_yaml: recorded.to_yaml(),
     })
 }

@@ -48,6 +48,8 @@ impl RunDir {
         for dir in [root, checkpoints.as_path()] {
             remove_unfinished_writes(dir).map_err(io(dir))?;
         }
+        let run_log = root.join(crate::logging::RUN_LOG);
+        crate::logging::attach_run_log(root).map_err(io(&run_log))?;
         let metrics_path = root.join("metrics.jsonl");
         let metrics = MetricsLog::open(&metrics_path).map_err(io(&metrics_path))?;
         let tensorboard = EventWriter::new(root.join("tensorboard"))?;

@@ -27,8 +27,6 @@ pub struct LoopSettings {
     pub seed: u64,
     /// TRAIN.AUTO_RESUME.
     pub auto_resume: bool,
-    /// NUM_GPUS, for the banner of a run that asked for CUDA and got the CPU.
-    pub num_gpus: u32,
     /// The resolved config, stored in every checkpoint.
     pub config_yaml: String,
 }

@@ -120,18 +120,10 @@ fn banner(
     run: &RunDir,
 ) -> String {
     let trained: usize = opt.params().iter().map(Tensor::numel).sum();
-    let trained = if trained >= 1_000_000 {
-        format!("{:.2}M", trained as f64 / 1e6)
-    } else {
-        trained.to_string()
-    };
+    let trained = crate::info::thousands(trained as u64);
+    // A CPU run that asked for GPUs has said so once already (models::device_for).
     let device = match session.device {
         Device::Cuda(i) => format!("cuda:{i}"),
-        _ if s.num_gpus > 0 => format!(
-            "the CPU ({} threads; NUM_GPUS is {} but CUDA is not available)",
-            tch::get_num_threads(),
-            s.num_gpus
-        ),
         _ => format!("the CPU ({} threads)", tch::get_num_threads()),
     };
     let micro = match s.micro_batch_size {
