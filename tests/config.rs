@@ -445,4 +445,13 @@ fn an_empty_value_keeps_the_base_or_default_value() {
     );
     let c = load(&y, &[]).unwrap();
     assert_eq!(format!("{:?}", c.config.pretrain.data_mode), "Y");
+    // `1e-1` and `1.0e30` are strings to PyYAML, in lists too; number keys read them as numbers.
+    let sci = write(
+        d.path(),
+        "sci.yaml",
+        &format!("{MIN}DATA: {{MEAN: [1e-1, 0.5, 0.5]}}\nOPTIMIZER: {{BASE_LR: 1e-4}}\n"),
+    );
+    let c = load(&sci, &[]).unwrap();
+    assert_eq!(c.config.data.mean, [0.1, 0.5, 0.5]);
+    assert_eq!(c.config.optimizer.base_lr, 1e-4);
 }

@@ -225,26 +225,47 @@ pub(super) fn coerce_numbers(
         };
         match v {
             Value::Object(inner) => coerce_numbers(defaults, inner, &key),
-            Value::String(s) => {
+            Value::String(_) => {
                 let wants_string = matches!(
                     lookup(defaults, &key),
                     Known::Key {
                         default: Value::String(_)
                     }
                 );
-                if !wants_string && looks_scientific(s) {
-                    if let Some(n) = s
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                    {
-                        *v = Value::Number(n);
-                    }
+                if !wants_string {
+                    coerce_scientific(v);
+                }
+            }
+            // `LRS: [1, 1.0e30]`: PyYAML leaves `1.0e30` a string inside lists too.
+            Value::Array(items) => {
+                let wants_strings = matches!(
+                    lookup(defaults, &key),
+                    Known::Key { default: Value::Array(d) } if d.iter().any(Value::is_string)
+                );
+                if !wants_strings {
+                    items.iter_mut().for_each(coerce_scientific);
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// A string such as `1e-4` becomes the number it spells.
+fn coerce_scientific(v: &mut Value) {
+    let Value::String(s) = v else {
+        return;
+    };
+    if !looks_scientific(s) {
+        return;
+    }
+    if let Some(n) = s
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        *v = Value::Number(n);
     }
 }
 
