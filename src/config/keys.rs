@@ -46,6 +46,7 @@ pub const IGNORED_KEYS: &[&str] = &[
 pub(super) fn is_ignored(key: &str) -> bool {
     IGNORED_KEYS
         .iter()
+        .chain(super::unbuilt::UNBUILT_KEYS)
         .any(|k| key == *k || key.starts_with(&format!("{k}.")))
 }
 

@@ -12,6 +12,7 @@ mod overrides;
 pub mod recipes;
 pub mod schema;
 mod source;
+pub mod unbuilt;
 mod validate;
 pub mod yaml;
 
@@ -113,7 +114,8 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
     }
     let ignored_keys = keys::check_tree(&defaults, &mut layer.value, &layer.sources)?;
     keys::coerce_numbers(&defaults, &mut layer.value, "");
-    let config: Config =
+    let unbuilt = unbuilt::take(&mut layer.value);
+    let mut config: Config =
         serde_path_to_error::deserialize(Value::Object(layer.value)).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::WrongType {
@@ -122,10 +124,25 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
                 message: e.into_inner().to_string(),
             }
         })?;
+    config.unbuilt = unbuilt.clone();
     validate(&config, &layer.sources)?;
-    if !ignored_keys.is_empty() {
+    if !ignored_keys.is_empty() || !unbuilt.is_empty() {
+        let parts: Vec<String> = unbuilt
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {}",
+                    u.key,
+                    u.value.as_str().map_or(u.value.to_string(), str::to_owned)
+                )
+            })
+            .collect();
+        let names = match parts.is_empty() {
+            true => String::new(),
+            false => format!("; names parts tada does not build: {}", parts.join(", ")),
+        };
         tracing::warn!(
-            "config: ignoring {} reference key(s) tada does not use: {}",
+            "config: ignoring {} reference key(s) tada does not use: {}{names}",
             ignored_keys.len(),
             ignored_keys.join(", ")
         );
@@ -157,8 +174,15 @@ impl LoadedConfig {
     }
 }
 
-/// Serialises a config as YAML.
+/// Serialises a config as YAML; the names of parts tada does not build are shown as written.
 pub fn to_yaml(config: &Config) -> String {
+    if !config.unbuilt.is_empty() {
+        if let Ok(Value::Object(mut tree)) = serde_json::to_value(config) {
+            unbuilt::restore(&mut tree, &config.unbuilt);
+            return serde_saphyr::to_string(&tree)
+                .unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"));
+        }
+    }
     // Serialising plain structs, enums, numbers and strings cannot fail.
     serde_saphyr::to_string(config).unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"))
 }

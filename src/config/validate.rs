@@ -290,8 +290,9 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
 
 /// VIDEO.HEAD and VIDEO.BACKBONE.
 fn check_model(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
-    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
-    if cfg.video.head.name != HeadName::ContrastiveHead {
+    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes. A
+    // config of a model tada does not build (BMN, a verb + noun head) is shown, never built.
+    if cfg.video.head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() {
         let Some(num_classes) = cfg.video.head.num_classes else {
             return Err(ConfigError::Missing {
                 key: "VIDEO.HEAD.NUM_CLASSES".into(),

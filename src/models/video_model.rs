@@ -40,6 +40,15 @@ pub struct VideoModel {
 
 impl VideoModel {
     pub fn new(vs_root: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
+        if !cfg.unbuilt.is_empty() {
+            let parts: Vec<String> = cfg.unbuilt.iter().map(ToString::to_string).collect();
+            return Err(ModelError::Unbuilt(format!(
+                "not built by tada: {}; tada builds the backbones ResNet3D (R2D3DBranch, R2Plus1DBranch, \
+                 TAda2DBlock), ConvNeXt (TAdaConvNeXtV2Block) and VisionTransformer \
+                 (TAdaFormerBlock) with BaseHead-style heads, for classification",
+                parts.join(", ")
+            )));
+        }
         let video = &cfg.video;
         let backbone = Backbone::new(&(vs_root / "backbone"), &video.backbone, &cfg.bn)?;
         let dim = video

@@ -52,6 +52,10 @@ pub struct Config {
     pub output_dir: String,
     /// Log a progress line every this many steps when stderr is not a terminal.
     pub log_period: u32,
+    /// Component keys that name a part tada does not build (a CSN branch, a ViViT backbone):
+    /// the config loads and shows them, building a model from it fails naming them.
+    #[serde(skip)]
+    pub unbuilt: Vec<crate::config::unbuilt::Unbuilt>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             random_seed: 0,
             output_dir: "output/".into(),
             log_period: 10,
+            unbuilt: Vec::new(),
         }
     }
 }

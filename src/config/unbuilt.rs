@@ -1,0 +1,236 @@
+//! The reference's models and tasks that tada does not build yet (CSN, ViViT, SlowFast, S3D-G,
+//! TimeSformer; BMN localisation on EPIC-Kitchens): their configs load (`tada config show`
+//! prints them, their keys listed in one warning), and building one fails in one line naming
+//! the part that is not built (docs/config.md#models-tada-does-not-build).
+
+use serde_json::{Map, Value};
+
+/// Keys only those models and tasks read; accepted and listed with the unused reference keys.
+pub const UNBUILT_KEYS: &[&str] = &[
+    // BMN temporal action localisation (configs/pool/run/training/localization.yaml, bmn_epic).
+    "SOLVER",
+    "DEBUG_MODE",
+    "BN.USE_BN",
+    "DATA.ANNO_NAME",
+    "DATA.CLASSIFIER_ROOT_DIR",
+    "DATA.CLIPS_LIST_FILE",
+    "DATA.CLIP_INTERVAL",
+    "DATA.DURATION_SCALE",
+    "DATA.LABELS_TYPE",
+    "DATA.LOAD_CLASSIFIER_RES",
+    "DATA.LOAD_TYPE",
+    "DATA.NORM_FEATURE",
+    "DATA.TEMPORAL_INTERVAL",
+    "DATA.TEMPORAL_MODE",
+    "DATA.TEMPORAL_SCALE",
+    "DATA.VIDEO_LENGTH_FILE",
+    "TEST.FORCE_FORWARD",
+    "TEST.OUTPUT_TEST",
+    "TEST.SAVE_RESULTS_PATH",
+    "TEST.TEST_CHECKPOINT",
+    "TEST.TEST_SET",
+    "VIDEO.BACKBONE_GROUPS_NUM",
+    "VIDEO.BACKBONE_LAYER",
+    "VIDEO.DIM1D",
+    "VIDEO.DIM2D",
+    "VIDEO.DIM3D",
+    "VIDEO.HEAD.BOUNDARY_RATIO",
+    "VIDEO.HEAD.NUM_SAMPLE",
+    "VIDEO.HEAD.NUM_SAMPLE_PERBIN",
+    "VIDEO.HEAD.USE_BMN_REGRESSION",
+    // ViViT (factorised encoder), TimeSformer.
+    "VIDEO.BACKBONE.DEPTH_TEMP",
+    "VIDEO.BACKBONE.DIM_HEAD",
+    "VIDEO.BACKBONE.FF_DROPOUT",
+    "VIDEO.BACKBONE.MLP_MULT",
+    "VIDEO.BACKBONE.TUBELET_SIZE",
+    "VIDEO.BACKBONE.PRE_LOGITS",
+    // SlowFast, S3D-G.
+    "VIDEO.BACKBONE.SLOWFAST",
+    "VIDEO.BACKBONE.TEMPORAL_CONV_BOTTLENECK",
+    "VIDEO.BACKBONE.BRANCH.GATING",
+];
+
+/// Values of component keys that name a part tada does not build.
+const UNBUILT_NAMES: &[(&str, &[&str])] = &[
+    ("TASK_TYPE", &["localization", "submission"]),
+    (
+        "VIDEO.BACKBONE.META_ARCH",
+        &[
+            "FactorizedTransformer",
+            "Transformer",
+            "Slowfast",
+            "Inception3D",
+            "SimpleLocalizationConv",
+        ],
+    ),
+    (
+        "VIDEO.BACKBONE.BRANCH.NAME",
+        &[
+            "CSNBranch",
+            "SlowfastBranch",
+            "STConv3d",
+            "BaseTransformerLayer",
+            "TimesformerLayer",
+        ],
+    ),
+    ("VIDEO.BACKBONE.STEM.NAME", &["TubeletEmbeddingStem"]),
+    (
+        "VIDEO.HEAD.NAME",
+        &["BaseHeadx2", "TransformerHeadx2", "SlowFastHead", "BaseBMN"],
+    ),
+    (
+        "TRAIN.DATASET",
+        &["epickitchen100", "Epickitchen100Localization"],
+    ),
+    (
+        "TEST.DATASET",
+        &["epickitchen100", "Epickitchen100Localization"],
+    ),
+];
+
+/// Keys whose list value belongs to an unbuilt model or task, and what the list asks for.
+const LIST_KEYS: &[(&str, &str)] = &[
+    (
+        "VIDEO.HEAD.NUM_CLASSES",
+        "a head per class count (EPIC-Kitchens' verb and noun)",
+    ),
+    (
+        "DATA.DATA_ROOT_DIR",
+        "several data folders (BMN's features)",
+    ),
+];
+
+/// A component key whose value names a part tada does not build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unbuilt {
+    pub key: String,
+    /// The value as written: a name, or a list of class counts.
+    pub value: Value,
+}
+
+impl std::fmt::Display for Unbuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Value::String(s) => write!(f, "{} {s}", self.key),
+            v => {
+                let what = LIST_KEYS
+                    .iter()
+                    .find(|(k, _)| *k == self.key)
+                    .map_or("localisation features", |(_, w)| w);
+                write!(f, "{} {v} ({what})", self.key)
+            }
+        }
+    }
+}
+
+/// Takes the component keys that name unbuilt parts out of `tree` (so the rest deserialises
+/// with the default in their place) and returns them.
+pub(super) fn take(tree: &mut Map<String, Value>) -> Vec<Unbuilt> {
+    let mut found = Vec::new();
+    for (key, names) in UNBUILT_NAMES {
+        let Some((parent, leaf)) = parent_of(tree, key) else {
+            continue;
+        };
+        match parent.get(leaf) {
+            Some(Value::String(s)) if names.iter().any(|n| n.eq_ignore_ascii_case(s.trim())) => {}
+            _ => continue,
+        }
+        if let Some(value) = parent.remove(leaf) {
+            found.push(Unbuilt {
+                key: key.to_string(),
+                value,
+            });
+        }
+    }
+    // Localisation reads feature vectors: its DATA.NUM_INPUT_CHANNELS (6912) counts their
+    // dimensions, which no frame check or size bound applies to.
+    let localization = found
+        .iter()
+        .any(|u| u.key == "TASK_TYPE" && u.value == "localization");
+    if localization {
+        if let Some(value) = tree
+            .get_mut("DATA")
+            .and_then(Value::as_object_mut)
+            .and_then(|d| d.remove("NUM_INPUT_CHANNELS"))
+        {
+            found.push(Unbuilt {
+                key: "DATA.NUM_INPUT_CHANNELS".into(),
+                value,
+            });
+        }
+    }
+    for (key, _) in LIST_KEYS {
+        let Some((parent, leaf)) = parent_of(tree, key) else {
+            continue;
+        };
+        if parent.get(leaf).is_some_and(Value::is_array) {
+            if let Some(value) = parent.remove(leaf) {
+                found.push(Unbuilt {
+                    key: key.to_string(),
+                    value,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Puts the names [`take`] took back into a serialised config, for `config show`.
+pub(super) fn restore(tree: &mut Map<String, Value>, unbuilt: &[Unbuilt]) {
+    for u in unbuilt {
+        if let Some((parent, leaf)) = parent_of(tree, &u.key) {
+            parent.insert(leaf.to_string(), u.value.clone());
+        }
+    }
+}
+
+fn parent_of<'a, 'k>(
+    tree: &'a mut Map<String, Value>,
+    key: &'k str,
+) -> Option<(&'a mut Map<String, Value>, &'k str)> {
+    let (path, leaf) = match key.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, key),
+    };
+    let mut node = tree;
+    for part in path.into_iter().flat_map(|p| p.split('.')) {
+        node = node.get_mut(part)?.as_object_mut()?;
+    }
+    Some((node, leaf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unbuilt_names_are_taken_out_and_put_back() {
+        let mut tree: Map<String, Value> = serde_json::from_str(
+            r#"{"VIDEO": {"BACKBONE": {"BRANCH": {"NAME": "CSNBranch"}, "META_ARCH": "ResNet3D"},
+                "HEAD": {"NAME": "BaseHead", "NUM_CLASSES": [97, 300]}}}"#,
+        )
+        .unwrap();
+        let before = tree.clone();
+        let found = take(&mut tree);
+        assert_eq!(
+            found,
+            [
+                Unbuilt {
+                    key: "VIDEO.BACKBONE.BRANCH.NAME".into(),
+                    value: "CSNBranch".into()
+                },
+                Unbuilt {
+                    key: "VIDEO.HEAD.NUM_CLASSES".into(),
+                    value: serde_json::json!([97, 300])
+                }
+            ]
+        );
+        assert!(tree["VIDEO"]["BACKBONE"]["BRANCH"].get("NAME").is_none());
+        assert!(tree["VIDEO"]["HEAD"].get("NUM_CLASSES").is_none());
+        assert_eq!(tree["VIDEO"]["BACKBONE"]["META_ARCH"], "ResNet3D");
+        restore(&mut tree, &found);
+        assert_eq!(tree, before);
+        assert_eq!(found[0].to_string(), "VIDEO.BACKBONE.BRANCH.NAME CSNBranch");
+    }
+}
