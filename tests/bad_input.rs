@@ -430,3 +430,61 @@ fn a_value_the_run_refuses_names_the_file_or_override_it_came_from() {
     let from = format!("TRAIN.NUM_FOLDS (from {}): is 3", folded.display());
     assert!(err.contains(&from), "{err}");
 }
+
+/// A config that turns on training behaviour tada does not build yet (the reference's
+/// TAdaConvNeXtV2 recipes turn on RandAugment, mixup, EMA, …) is refused before the run starts,
+/// in one line naming the keys, instead of training without them.
+#[test]
+fn training_refuses_behaviour_tada_does_not_build() {
+    let d = TempDir::new().unwrap();
+    let cfg = tiny_config(d.path(), 4);
+    let out = d.path().join("run");
+    let o = tada(&[
+        "finetune",
+        "--config",
+        s(&cfg),
+        "-o",
+        s(&out),
+        "--set",
+        "AUGMENTATION.MIXUP.ENABLE=true",
+        "--set",
+        "MODEL.EMA.ENABLE=true",
+    ]);
+    one_error_line(
+        &o,
+        &[
+            "AUGMENTATION.MIXUP.ENABLE",
+            "mixup, which tada does not build yet",
+            "so are MODEL.EMA.ENABLE",
+            "--set AUGMENTATION.MIXUP.ENABLE=false",
+        ],
+    );
+    assert!(!out.join("checkpoints").exists(), "the run started");
+    // Each switch of the list is a key of the schema that turns its entry on.
+    for (set, key) in [
+        (
+            "AUGMENTATION.AUTOAUGMENT.ENABLE=true",
+            "AUGMENTATION.AUTOAUGMENT.ENABLE",
+        ),
+        (
+            "AUGMENTATION.CUTMIX.ENABLE=true",
+            "AUGMENTATION.CUTMIX.ENABLE",
+        ),
+        (
+            "AUGMENTATION.RANDOM_ERASING.ENABLE=true",
+            "AUGMENTATION.RANDOM_ERASING.ENABLE",
+        ),
+        (
+            "AUGMENTATION.LABEL_SMOOTHING=0.1",
+            "AUGMENTATION.LABEL_SMOOTHING",
+        ),
+        ("AUGMENTATION.SSV2_FLIP=true", "AUGMENTATION.SSV2_FLIP"),
+        ("TRAIN.INIT=in1k", "TRAIN.INIT"),
+    ] {
+        let c = tada::config::load(&cfg, &[set.to_string()]).unwrap();
+        let on = tada::config::unbuilt::unbuilt_behaviour(&c.config);
+        assert_eq!(on.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [key]);
+    }
+    let plain = tada::config::load(&cfg, &[]).unwrap();
+    assert!(tada::config::unbuilt::unbuilt_behaviour(&plain.config).is_empty());
+}

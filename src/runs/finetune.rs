@@ -19,6 +19,7 @@ pub fn finetune(
     opts: &RunOptions,
 ) -> Result<(Summary, Option<WeightsReport>), TrainError> {
     let cfg = &loaded.config;
+    super::parts::check_built(cfg)?;
     let mut task = ClassifyTask::from_config(cfg)?;
     // The dataset first: labels the classifier cannot take fail the run before it starts.
     let clips = labelled_clips(cfg, Split::Train)?;

@@ -27,6 +27,36 @@ pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// Refuses a config that turns on training behaviour tada does not build yet (RandAugment,
+/// mixup, EMA, …): training without it would not be the run the config describes.
+pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
+    let off = crate::config::unbuilt::unbuilt_behaviour(cfg);
+    let Some(((key, what), rest)) = off.split_first() else {
+        return Ok(());
+    };
+    let also = match rest.is_empty() {
+        true => String::new(),
+        false => {
+            let keys: Vec<&str> = rest.iter().map(|(k, _)| *k).collect();
+            format!(" (so are {})", keys.join(", "))
+        }
+    };
+    Err(TrainError::config(
+        key,
+        format!(
+            "turns on {what}, which tada does not build yet{also}: set it off (--set \
+             {key}={}) to train without it",
+            if *key == "AUGMENTATION.LABEL_SMOOTHING" {
+                "0"
+            } else if *key == "TRAIN.INIT" {
+                "''"
+            } else {
+                "false"
+            }
+        ),
+    ))
+}
+
 /// The loop's settings from TRAIN, OPTIMIZER and the top-level keys; the config it records has
 /// the run folder `root` as its OUTPUT_DIR (`--output` or the config's).
 pub fn loop_settings(loaded: &LoadedConfig, root: &Path) -> Result<LoopSettings, TrainError> {

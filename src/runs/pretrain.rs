@@ -37,6 +37,7 @@ pub fn pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summary, Tra
                       supervised training)",
         ));
     }
+    super::parts::check_built(cfg)?;
     match cfg.pretrain.generator.as_str() {
         MOSI_GENERATOR => mosi_pretrain(loaded, opts),
         CONTRASTIVE_GENERATOR => contrastive_pretrain(loaded, opts),
