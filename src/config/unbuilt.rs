@@ -142,11 +142,6 @@ pub fn unbuilt_behaviour(cfg: &crate::config::Config) -> Vec<(&'static str, &'st
             "random erasing",
         ),
         (
-            a.label_smoothing > 0.0,
-            "AUGMENTATION.LABEL_SMOOTHING",
-            "label smoothing",
-        ),
-        (
             a.ssv2_flip,
             "AUGMENTATION.SSV2_FLIP",
             "the SSv2 left/right label swap",

@@ -46,13 +46,7 @@ pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
         format!(
             "turns on {what}, which tada does not build yet{also}: set it off (--set \
              {key}={}) to train without it",
-            if *key == "AUGMENTATION.LABEL_SMOOTHING" {
-                "0"
-            } else if *key == "TRAIN.INIT" {
-                "''"
-            } else {
-                "false"
-            }
+            if *key == "TRAIN.INIT" { "''" } else { "false" }
         ),
     ))
 }

@@ -15,6 +15,9 @@ pub struct ClassifyTask {
     /// TRAIN.ONLY_LINEAR: the backbone runs in evaluation mode (BatchNorm uses and keeps its
     /// running statistics) and without autograd; only the head trains.
     pub linear_probe: bool,
+    /// AUGMENTATION.LABEL_SMOOTHING `s`: the target is `1 - s + s/K` at the label and `s/K`
+    /// elsewhere, as the reference's `label_smoothing_target`.
+    pub label_smoothing: f64,
 }
 
 impl ClassifyTask {
@@ -28,6 +31,7 @@ impl ClassifyTask {
         }
         Ok(Self {
             linear_probe: cfg.train.only_linear,
+            label_smoothing: cfg.augmentation.label_smoothing,
         })
     }
 }
@@ -87,8 +91,65 @@ impl ClassifyTask {
             .to_device(device)
             .to_kind(Kind::Int64)
             .reshape([-1]);
-        let loss = logits.cross_entropy_for_logits(&y);
+        // With smoothing, the reference's soft-target cross-entropy, which ATen's
+        // `label_smoothing` computes without building the target.
+        let loss = match self.label_smoothing {
+            s if s > 0.0 => {
+                logits.cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, s)
+            }
+            _ => logits.cross_entropy_for_logits(&y),
+        };
         let metrics = vec![("acc".to_string(), accuracy(logits, &y))];
         Ok(TaskLoss { loss, metrics })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loss with AUGMENTATION.LABEL_SMOOTHING is the reference's: the mean over the batch
+    /// of `-sum(t * log_softmax(logits))` with its smoothed one-hot target `t`.
+    #[test]
+    fn label_smoothing_is_the_soft_target_cross_entropy_of_the_reference() {
+        let logits =
+            Tensor::from_slice(&[2.0f32, -1.0, 0.5, 0.0, 1.5, -0.5, 0.3, 0.3, 3.0]).view([3, 3]);
+        let labels = [0i64, 2, 1];
+        let (s, k) = (0.1, 3.0);
+        let log_p = logits.log_softmax(1, Kind::Float);
+        let mut want = 0.0;
+        for (b, &label) in labels.iter().enumerate() {
+            for c in 0..3 {
+                let t = if c == label { 1.0 - s + s / k } else { s / k };
+                want -= t * log_p.double_value(&[b as i64, c]);
+            }
+        }
+        want /= 3.0;
+        let task = ClassifyTask {
+            linear_probe: false,
+            label_smoothing: s,
+        };
+        let out = ModelOutput {
+            predictions: crate::models::heads::Predictions::Tensor(logits.shallow_clone()),
+            features: Tensor::zeros([3, 1], (Kind::Float, Device::Cpu)),
+        };
+        let batch = Batch {
+            inputs: Tensor::zeros([3], (Kind::Float, Device::Cpu)),
+            labels: Tensor::from_slice(&labels),
+            indices: vec![0, 1, 2],
+            sources: vec![0, 1, 2],
+            views: vec![0; 3],
+            skipped: Vec::new(),
+            make_seconds: 0.0,
+            decode_seconds: 0.0,
+        };
+        let got = task.loss(&out, &batch, Device::Cpu).unwrap().loss;
+        let y = Tensor::from_slice(&labels);
+        assert!(
+            (got.double_value(&[]) - want).abs() < 1e-6,
+            "{got} vs {want}"
+        );
+        let plain = logits.cross_entropy_for_logits(&y).double_value(&[]);
+        assert!((plain - want).abs() > 1e-3, "smoothing changed nothing");
     }
 }
