@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::data::dataset::Split;
 use crate::data::loader::{Batch, Loader, LoaderError, SampleSource};
 use crate::data::pipeline::loader_config;
-use crate::data::sources::video_clips::{color_config, triple};
 use crate::tasks::contrastive::paramcrop::paramcrop_config;
 use crate::tasks::contrastive::views::{cut_view, ViewConfig};
 
@@ -56,19 +55,6 @@ impl ContrastiveRate {
     }
 }
 
-/// The views as [`crate::tasks::contrastive::ContrastiveTask`] cuts them.
-fn view_config(cfg: &Config) -> ViewConfig {
-    let d = &cfg.data;
-    let (t, s) = (d.num_input_frames as i64, d.train_crop_size as i64);
-    ViewConfig {
-        out: [t, s, s],
-        flip: cfg.pretrain.contrastive.view_flip,
-        color: color_config(&cfg.augmentation),
-        mean: triple(&d.mean),
-        std: triple(&d.std),
-    }
-}
-
 /// Pulls batches of `source` (the clips contrastive pretraining reads) for about `budget`
 /// and cuts both views of every clip on the CPU.
 pub fn contrastive_views(
@@ -78,7 +64,7 @@ pub fn contrastive_views(
 ) -> Result<ContrastiveRate, ContrastiveBenchError> {
     let loader = Loader::new(source, loader_config(cfg, Split::Train, 0));
     let bounds = paramcrop_config(&cfg.pretrain.paramcrop);
-    let views = view_config(cfg);
+    let views = ViewConfig::from_config(cfg);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.random_seed);
     let (mut cut_seconds, mut view_shape) = (0.0, Vec::new());
     let mut cut = |b: &Batch, timed: bool| -> Result<(), ContrastiveBenchError> {

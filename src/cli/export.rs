@@ -26,7 +26,7 @@ fn checkpoint_of(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
         return Ok(path.to_path_buf());
     }
-    latest_checkpoint(&path.join("checkpoints"))
+    latest_checkpoint(&path.join(tada::train::run_dir::CHECKPOINTS_DIR))
         .or_else(|| latest_checkpoint(path))
         .ok_or_else(|| {
             anyhow::anyhow!(

@@ -30,7 +30,7 @@ fn default_output(weights: &Path) -> PathBuf {
         _ => Path::new("."),
     };
     let run = match dir.file_name() {
-        Some(n) if n == "checkpoints" => match dir.parent() {
+        Some(n) if n == tada::train::run_dir::CHECKPOINTS_DIR => match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         },

@@ -124,35 +124,32 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
                 message: e.into_inner().to_string(),
             }
         })?;
-    config.unbuilt = unbuilt.clone();
+    config.unbuilt = unbuilt;
     validate(&config, &layer.sources)?;
-    if !ignored_keys.is_empty() || !unbuilt.is_empty() {
-        let parts: Vec<String> = unbuilt
-            .iter()
-            .map(|u| {
-                format!(
-                    "{} {}",
-                    u.key,
-                    u.value.as_str().map_or(u.value.to_string(), str::to_owned)
-                )
-            })
-            .collect();
-        let names = match parts.is_empty() {
-            true => String::new(),
-            false => format!("; names parts tada does not build: {}", parts.join(", ")),
-        };
-        tracing::warn!(
-            "config: ignoring {} reference key(s) tada does not use: {}{names}",
-            ignored_keys.len(),
-            ignored_keys.join(", ")
-        );
-    }
+    warn_unused(&ignored_keys, &config.unbuilt);
     Ok(LoadedConfig {
         config,
         sources: layer.sources,
         ignored_keys,
         recipe: None,
     })
+}
+
+/// One warning for the reference keys tada does not use and the parts it does not build.
+fn warn_unused(ignored_keys: &[String], unbuilt: &[unbuilt::Unbuilt]) {
+    if ignored_keys.is_empty() && unbuilt.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = unbuilt.iter().map(ToString::to_string).collect();
+    let names = match parts.is_empty() {
+        true => String::new(),
+        false => format!("; names parts tada does not build: {}", parts.join(", ")),
+    };
+    tracing::warn!(
+        "config: ignoring {} reference key(s) tada does not use: {}{names}",
+        ignored_keys.len(),
+        ignored_keys.join(", ")
+    );
 }
 
 impl LoadedConfig {

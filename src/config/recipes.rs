@@ -68,11 +68,14 @@ pub(super) fn recipe_for(
 }
 
 fn is_mosi(probe: &Map<String, Value>) -> bool {
-    let generator = key_of(probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
     let enabled = key_of(probe, "PRETRAIN", "ENABLE").and_then(Value::as_bool) == Some(true);
     let model = key_of(probe, "MODEL", "NAME").and_then(Value::as_str);
-    generator.map(str::trim) != Some(CONTRASTIVE_GENERATOR)
-        && (enabled || model.map(str::trim) == Some(MOSI_MODEL))
+    !is_contrastive(probe) && (enabled || model.map(str::trim) == Some(MOSI_MODEL))
+}
+
+fn is_contrastive(probe: &Map<String, Value>) -> bool {
+    let generator = key_of(probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
+    generator.map(str::trim) == Some(CONTRASTIVE_GENERATOR)
 }
 
 /// MODEL.NAME of MoSI's network.
@@ -91,12 +94,8 @@ pub fn load_bench_data(path: &Path, overrides: &[String]) -> Result<LoadedConfig
         .and_then(|name| Dataset::from_name(name.trim()));
     // Off unless set, as in the defaults; the MoSI recipe would turn it on.
     let pretrain = key_of(&probe, "PRETRAIN", "ENABLE").and_then(Value::as_bool) == Some(true);
-    let generator = key_of(&probe, "PRETRAIN", "GENERATOR").and_then(Value::as_str);
-    let contrastive = generator.map(str::trim) == Some(CONTRASTIVE_GENERATOR);
-    if is_mosi(&probe) {
-        return MOSI.finish_over(file, path, overrides);
-    }
-    if contrastive || supervised_on_videos(dataset, pretrain) {
+    let as_loaded = is_contrastive(&probe) || supervised_on_videos(dataset, pretrain);
+    if as_loaded && !is_mosi(&probe) {
         return super::finish_file(file, path, overrides);
     }
     MOSI.finish_over(file, path, overrides)

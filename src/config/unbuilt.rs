@@ -164,51 +164,41 @@ pub fn unbuilt_behaviour(cfg: &crate::config::Config) -> Vec<(&'static str, &'st
 pub(super) fn take(tree: &mut Map<String, Value>) -> Vec<Unbuilt> {
     let mut found = Vec::new();
     for (key, names) in UNBUILT_NAMES {
-        let Some((parent, leaf)) = parent_of(tree, key) else {
-            continue;
+        let unbuilt_name = |v: &Value| {
+            v.as_str()
+                .is_some_and(|s| names.iter().any(|n| n.eq_ignore_ascii_case(s.trim())))
         };
-        match parent.get(leaf) {
-            Some(Value::String(s)) if names.iter().any(|n| n.eq_ignore_ascii_case(s.trim())) => {}
-            _ => continue,
-        }
-        if let Some(value) = parent.remove(leaf) {
-            found.push(Unbuilt {
-                key: key.to_string(),
-                value,
-            });
-        }
+        found.extend(take_if(tree, key, unbuilt_name));
     }
     // Localisation reads feature vectors: its DATA.NUM_INPUT_CHANNELS (6912) counts their
     // dimensions, which no frame check or size bound applies to.
-    let localization = found
+    if found
         .iter()
-        .any(|u| u.key == "TASK_TYPE" && u.value == "localization");
-    if localization {
-        if let Some(value) = tree
-            .get_mut("DATA")
-            .and_then(Value::as_object_mut)
-            .and_then(|d| d.remove("NUM_INPUT_CHANNELS"))
-        {
-            found.push(Unbuilt {
-                key: "DATA.NUM_INPUT_CHANNELS".into(),
-                value,
-            });
-        }
+        .any(|u| u.key == "TASK_TYPE" && u.value == "localization")
+    {
+        found.extend(take_if(tree, "DATA.NUM_INPUT_CHANNELS", |_| true));
     }
     for (key, _) in LIST_KEYS {
-        let Some((parent, leaf)) = parent_of(tree, key) else {
-            continue;
-        };
-        if parent.get(leaf).is_some_and(Value::is_array) {
-            if let Some(value) = parent.remove(leaf) {
-                found.push(Unbuilt {
-                    key: key.to_string(),
-                    value,
-                });
-            }
-        }
+        found.extend(take_if(tree, key, Value::is_array));
     }
     found
+}
+
+/// Removes `key` from `tree` when its value passes `pred`.
+fn take_if(
+    tree: &mut Map<String, Value>,
+    key: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Unbuilt> {
+    let (parent, leaf) = parent_of(tree, key)?;
+    if !parent.get(leaf).is_some_and(pred) {
+        return None;
+    }
+    let value = parent.remove(leaf)?;
+    Some(Unbuilt {
+        key: key.to_string(),
+        value,
+    })
 }
 
 /// Puts the names [`take`] took back into a serialised config, for `config show`.

@@ -1,7 +1,7 @@
 //! The model a run trains, with its variables on its device.
 
 use tch::nn::VarStore;
-use tch::Device;
+use tch::{Device, Tensor};
 
 use super::{ModelError, VideoModel};
 use crate::config::Config;
@@ -46,5 +46,13 @@ impl Session {
         let vs = VarStore::new(device);
         let model = VideoModel::new(&vs.root(), cfg)?;
         Ok(Self { vs, model, device })
+    }
+
+    /// The model's `(B, K)` class scores for `inputs` in evaluation mode without autograd (heads
+    /// apply their activation: probabilities by default); `None` when the model has several
+    /// outputs (MoSI's named heads), which scoring against one label cannot take.
+    pub fn class_scores(&self, inputs: &Tensor) -> Option<Tensor> {
+        let out = tch::no_grad(|| self.model.forward_t(&inputs.to_device(self.device), false));
+        out.predictions.single().map(Tensor::shallow_clone)
     }
 }

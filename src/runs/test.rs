@@ -86,12 +86,7 @@ fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), Tra
     let mut clips = 0usize;
     for batch in loader.epoch(0) {
         let b = batch?;
-        let out = tch::no_grad(|| {
-            session
-                .model
-                .forward_t(&b.inputs.to_device(session.device), false)
-        });
-        let Some(p) = out.predictions.single() else {
+        let Some(p) = session.class_scores(&b.inputs) else {
             return Err(TrainError::Run(
                 "`tada test` needs a model with one classification output".into(),
             ));

@@ -8,6 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+/// File name of the metrics log in a run folder.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
 /// Appends metric records to a JSON-lines file.
 pub struct MetricsLog {
     path: PathBuf,

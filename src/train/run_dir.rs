@@ -7,6 +7,9 @@ use super::run_lock::{RunLock, RunLockError};
 use super::tensorboard::{self, EventWriter};
 use crate::config::RESOLVED_CONFIG_FILE;
 
+/// The folder of a run's checkpoints, inside the run folder.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+
 /// Why a run folder could not be set up or written.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -41,7 +44,7 @@ impl RunDir {
             let path = path.to_path_buf();
             move |source| RunDirError::Io { path, source }
         };
-        let checkpoints = root.join("checkpoints");
+        let checkpoints = root.join(CHECKPOINTS_DIR);
         std::fs::create_dir_all(&checkpoints).map_err(io(&checkpoints))?;
         let lock = RunLock::acquire(root)?;
         // With the lock held no other run writes here, so every temporary file is a leftover.
@@ -50,7 +53,7 @@ impl RunDir {
         }
         let run_log = root.join(crate::logging::RUN_LOG);
         crate::logging::attach_run_log(root).map_err(io(&run_log))?;
-        let metrics_path = root.join("metrics.jsonl");
+        let metrics_path = root.join(super::metrics::METRICS_FILE);
         let metrics = MetricsLog::open(&metrics_path).map_err(io(&metrics_path))?;
         let tensorboard = EventWriter::new(root.join("tensorboard"))?;
         Ok(Self {
@@ -66,7 +69,7 @@ impl RunDir {
     }
 
     pub fn checkpoints_dir(&self) -> PathBuf {
-        self.root.join("checkpoints")
+        self.root.join(CHECKPOINTS_DIR)
     }
 
     /// Writes the run's resolved config (`config.yaml`), atomically.

@@ -61,12 +61,7 @@ impl Validation {
         let mut batches = self.loader.epoch(0);
         for batch in batches.by_ref() {
             let b = batch?;
-            let out = tch::no_grad(|| {
-                session
-                    .model
-                    .forward_t(&b.inputs.to_device(session.device), false)
-            });
-            let Some(p) = out.predictions.single() else {
+            let Some(p) = session.class_scores(&b.inputs) else {
                 return Err(TrainError::Run(
                     "validation needs a model with one classification output".into(),
                 ));

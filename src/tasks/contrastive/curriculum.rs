@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::train::metrics::read_metrics;
+use crate::train::metrics::{read_metrics, METRICS_FILE};
 use crate::viz::plot::{LinePlot, Series};
 use crate::viz::{write_png, VizError};
 
@@ -59,7 +59,7 @@ pub fn curriculum_series(records: &[Map<String, Value>]) -> Vec<Series> {
 /// Writes [`CURRICULUM_PNG`] into `run` from its `metrics.jsonl`; `Ok(None)` when the run
 /// logged no view overlap (not a contrastive run, or stopped before its first log line).
 pub fn write_curriculum_plot(run: &Path) -> Result<Option<PathBuf>, CurriculumError> {
-    let metrics = run.join("metrics.jsonl");
+    let metrics = run.join(METRICS_FILE);
     if !metrics.exists() {
         return Ok(None);
     }

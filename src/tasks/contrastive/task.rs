@@ -22,7 +22,6 @@ use super::views::{cut_view, step_rng_seed, ViewConfig};
 use crate::config::schema::{ContrastiveFramework, HeadName};
 use crate::config::Config;
 use crate::data::loader::Batch;
-use crate::data::sources::video_clips::{color_config, triple};
 use crate::models::Session;
 use crate::models::VideoModel;
 use crate::optim::ParamGroup;
@@ -89,18 +88,7 @@ impl ContrastiveTask {
             ContrastiveFramework::Simclr => None,
             ContrastiveFramework::Moco => Some(KeyEncoder::new(session, cfg)?),
         };
-        let d = &cfg.data;
-        let views = ViewConfig {
-            out: [
-                d.num_input_frames as i64,
-                d.train_crop_size as i64,
-                d.train_crop_size as i64,
-            ],
-            flip: c.view_flip,
-            color: color_config(&cfg.augmentation),
-            mean: triple(&d.mean),
-            std: triple(&d.std),
-        };
+        let views = ViewConfig::from_config(cfg);
         let name = format!(
             "{}{}",
             match c.framework {

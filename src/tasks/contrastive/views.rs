@@ -24,6 +24,22 @@ pub struct ViewConfig {
     pub std: [f64; 3],
 }
 
+impl ViewConfig {
+    /// The views of `cfg`: DATA's clip size and normalisation, AUGMENTATION's colour jitter,
+    /// PRETRAIN.CONTRASTIVE.VIEW_FLIP.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let d = &cfg.data;
+        let (t, s) = (d.num_input_frames as i64, d.train_crop_size as i64);
+        Self {
+            out: [t, s, s],
+            flip: cfg.pretrain.contrastive.view_flip,
+            color: crate::data::sources::video_clips::color_config(&cfg.augmentation),
+            mean: crate::data::sources::video_clips::triple(&d.mean),
+            std: crate::data::sources::video_clips::triple(&d.std),
+        }
+    }
+}
+
 /// Gradient-reversal strength at training progress `p` in [0, 1].
 pub fn grl_lambda(schedule: GrlSchedule, lambda_max: f64, gamma: f64, p: f64) -> f64 {
     match schedule {
