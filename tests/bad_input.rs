@@ -448,14 +448,14 @@ fn training_refuses_behaviour_tada_does_not_build() {
         "--set",
         "AUGMENTATION.MIXUP.ENABLE=true",
         "--set",
-        "MODEL.EMA.ENABLE=true",
+        "AUGMENTATION.CUTMIX.ENABLE=true",
     ]);
     one_error_line(
         &o,
         &[
             "AUGMENTATION.MIXUP.ENABLE",
             "mixup, which tada does not build yet",
-            "so are MODEL.EMA.ENABLE",
+            "so are AUGMENTATION.CUTMIX.ENABLE",
             "--set AUGMENTATION.MIXUP.ENABLE=false",
         ],
     );
@@ -474,15 +474,19 @@ fn training_refuses_behaviour_tada_does_not_build() {
             "AUGMENTATION.RANDOM_ERASING.ENABLE=true",
             "AUGMENTATION.RANDOM_ERASING.ENABLE",
         ),
-        ("AUGMENTATION.SSV2_FLIP=true", "AUGMENTATION.SSV2_FLIP"),
         ("TRAIN.INIT=in1k", "TRAIN.INIT"),
     ] {
         let c = tada::config::load(&cfg, &[set.to_string()]).unwrap();
         let on = tada::config::unbuilt::unbuilt_behaviour(&c.config);
         assert_eq!(on.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [key]);
     }
-    // Label smoothing is built (tasks/classify.rs); it is not refused.
-    for set in [vec![], vec!["AUGMENTATION.LABEL_SMOOTHING=0.1".to_string()]] {
+    // Label smoothing, the EMA and the SSv2 flip are built; they are not refused.
+    for set in [
+        vec![],
+        vec!["AUGMENTATION.LABEL_SMOOTHING=0.1".to_string()],
+        vec!["MODEL.EMA.ENABLE=true".to_string()],
+        vec!["AUGMENTATION.SSV2_FLIP=true".to_string()],
+    ] {
         let c = tada::config::load(&cfg, &set).unwrap();
         assert!(tada::config::unbuilt::unbuilt_behaviour(&c.config).is_empty());
     }

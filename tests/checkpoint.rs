@@ -36,6 +36,10 @@ fn sample() -> Checkpoint {
             Tensor::ones([3, 2], (Kind::Float, Device::Cpu)),
         )],
         optimizer_meta: serde_json::json!({"method": "adam", "step": 12}),
+        ema: vec![(
+            "head.out.weight".into(),
+            Tensor::full([3, 2], 0.5, (Kind::Float, Device::Cpu)),
+        )],
         run: RunState {
             epoch: 3,
             step: 12,
@@ -69,6 +73,12 @@ fn checkpoint_round_trip() {
     }
     assert_eq!(back.optimizer[0].0, "exp_avg.head.out.weight");
     assert!(back.optimizer[0].1.equal(&ck.optimizer[0].1));
+    // The EMA weights come back apart from the model's, and plain weight loading skips them.
+    assert_eq!(back.ema.len(), 1);
+    assert_eq!(back.ema[0].0, "head.out.weight");
+    assert!(back.ema[0].1.equal(&ck.ema[0].1));
+    let raw = read_safetensors(&path).unwrap();
+    assert!(raw.get("__ema.head.out.weight__").is_some());
     assert_eq!(latest_checkpoint(d.path()), Some(path));
 }
 

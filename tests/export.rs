@@ -49,6 +49,7 @@ fn run_with_checkpoint(dir: &Path) -> PathBuf {
         ));
     }
     let ckpt = Checkpoint {
+        ema: Vec::new(),
         model,
         optimizer: vec![(
             "exp_avg.head.out_joint.weight".into(),

@@ -320,7 +320,7 @@ fn multi_view_test_fuses_the_views_of_each_video() {
     let weights = d.path().join("w.safetensors");
     session.vs.save(&weights).unwrap();
 
-    let r = tada::runs::test::test(&loaded, &weights).unwrap();
+    let r = tada::runs::test::test(&loaded, &weights, false).unwrap();
     assert_eq!(
         (r.videos, r.views_per_video),
         (3, 6),

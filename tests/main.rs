@@ -27,6 +27,7 @@ mod model_fixtures;
 mod mosi_frames;
 mod ops_fixtures;
 mod pictures;
+mod recipes_e2e;
 mod run_folders;
 mod run_safety;
 mod signal_resume;

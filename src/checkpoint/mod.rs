@@ -16,7 +16,8 @@ pub use import::{
     import_checkpoint, import_to_safetensors, ImportOptions, ImportSummary, ImportedCheckpoint,
 };
 pub use run::{
-    checkpoints_newest_first, latest_checkpoint, Checkpoint, RunState, CHECKPOINT_FORMAT,
+    checkpoints_newest_first, ema_key, ema_name, latest_checkpoint, Checkpoint, RunState,
+    CHECKPOINT_FORMAT,
 };
 pub use state_dict::{is_non_weight, load_into, strip_module_prefix, LoadReport};
 pub use tensors::{read_safetensors, write_safetensors, NamedTensors};

@@ -2,7 +2,8 @@
 //!
 //! Model tensors keep the reference's state_dict keys, so a checkpoint is also a plain weights
 //! file (`tada forward --weights`). Optimiser tensors are stored as `__optim.<slot>.<param>__`:
-//! names wrapped in `__` are by convention not weights and are skipped by weight loading.
+//! names wrapped in `__` are by convention not weights and are skipped by weight loading. The
+//! EMA weights (MODEL.EMA) are stored the same way, as `__ema.<param>__`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,9 @@ pub struct Checkpoint {
     pub optimizer: Vec<(String, Tensor)>,
     /// Optimiser hyper-parameters and counters that are not tensors.
     pub optimizer_meta: serde_json::Value,
+    /// MODEL.EMA's averaged weights by model name; empty without EMA. Stored as
+    /// `__ema.<name>__`, which weight loading skips.
+    pub ema: Vec<(String, Tensor)>,
     pub run: RunState,
     /// The resolved config of the run, as YAML.
     pub config_yaml: String,
@@ -44,6 +48,16 @@ pub struct Checkpoint {
 
 fn optim_name(key: &str) -> String {
     format!("__optim.{key}__")
+}
+
+/// The key a checkpoint stores EMA tensor `name` under.
+pub fn ema_key(name: &str) -> String {
+    format!("__ema.{name}__")
+}
+
+/// The model name of a checkpoint key written by [`ema_key`], if it is one.
+pub fn ema_name(key: &str) -> Option<&str> {
+    key.strip_prefix("__ema.")?.strip_suffix("__")
 }
 
 impl Checkpoint {
@@ -70,6 +84,7 @@ impl Checkpoint {
                 .into_iter()
                 .zip(self.optimizer.iter().map(|(_, t)| t)),
         );
+        tensors.extend(self.ema.iter().map(|(k, t)| (ema_key(k), t)));
         let run = serde_json::to_string(&self.run).map_err(|e| CheckpointError::Format {
             path: path.to_path_buf(),
             message: format!("cannot encode run state: {e}"),
@@ -114,20 +129,24 @@ impl Checkpoint {
         let optimizer_meta = serde_json::from_str(&meta("optimizer")?)
             .map_err(|e| not_ckpt(format!("bad `optimizer` metadata: {e}")))?;
         let config_yaml = meta("config")?;
-        let (mut model, mut optimizer) = (Vec::new(), Vec::new());
+        let (mut model, mut optimizer, mut ema) = (Vec::new(), Vec::new(), Vec::new());
         for (name, t) in file.tensors {
-            match name
+            if let Some(key) = name
                 .strip_prefix("__optim.")
                 .and_then(|n| n.strip_suffix("__"))
             {
-                Some(key) => optimizer.push((key.to_string(), t)),
-                None => model.push((name, t)),
+                optimizer.push((key.to_string(), t));
+            } else if let Some(key) = ema_name(&name) {
+                ema.push((key.to_string(), t));
+            } else {
+                model.push((name, t));
             }
         }
         Ok(Self {
             model,
             optimizer,
             optimizer_meta,
+            ema,
             run,
             config_yaml,
         })

@@ -21,6 +21,10 @@ pub struct Test {
     /// belong to, beside the weights outside a run); confusion.png goes beside it.
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
+    /// Test the EMA weights (MODEL.EMA) the file holds: a tada checkpoint's, or the reference's
+    /// model_ema_state.
+    #[arg(long)]
+    ema: bool,
 }
 
 /// The run folder of weights in `RUN/checkpoints/`, else the weights' own folder.
@@ -48,8 +52,8 @@ impl Test {
         check_output_file(&out, &[&self.config.config, weights])?;
         check_output_file(&png, &[&self.config.config, weights, &out])?;
         let loaded = self.config.load()?;
-        let r =
-            tada::runs::test::test(&loaded, weights).map_err(|e| e.with_origin(&loaded.sources))?;
+        let r = tada::runs::test::test(&loaded, weights, self.ema)
+            .map_err(|e| e.with_origin(&loaded.sources))?;
         tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
         write_confusion_png(&png, &r.confusion.counts, &r.confusion.classes)?;

@@ -142,12 +142,6 @@ pub fn unbuilt_behaviour(cfg: &crate::config::Config) -> Vec<(&'static str, &'st
             "random erasing",
         ),
         (
-            a.ssv2_flip,
-            "AUGMENTATION.SSV2_FLIP",
-            "the SSv2 left/right label swap",
-        ),
-        (cfg.model.ema.enable, "MODEL.EMA.ENABLE", "the model EMA"),
-        (
             !cfg.train.init.trim().is_empty(),
             "TRAIN.INIT",
             "downloading public initial weights",

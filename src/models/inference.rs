@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::heads::Predictions;
 use super::{ModelError, VideoModel};
-use crate::checkpoint::{import_checkpoint, ImportOptions};
+use crate::checkpoint::{ema_name, import_checkpoint, ImportOptions};
 use crate::checkpoint::{
     load_into, read_safetensors, write_safetensors, CheckpointError, LoadReport, NamedTensors,
 };
@@ -49,6 +49,38 @@ pub fn read_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
         });
     }
     read_safetensors(path)
+}
+
+/// The EMA weights (MODEL.EMA) of a file: a tada checkpoint's `__ema.<name>__` tensors under
+/// their model names, or the reference's `model_ema_state`. A file without any is an error
+/// naming it, rather than a silent test of the plain weights.
+pub fn read_ema_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext, "pyth" | "pth" | "pt") {
+        let imported = import_checkpoint(path, ImportOptions { ema: true })?;
+        return Ok(NamedTensors {
+            tensors: imported.tensors,
+            metadata: HashMap::new(),
+        });
+    }
+    let file = read_safetensors(path)?;
+    let tensors: Vec<(String, Tensor)> = file
+        .tensors
+        .into_iter()
+        .filter_map(|(k, t)| ema_name(&k).map(|n| (n.to_string(), t)))
+        .collect();
+    if tensors.is_empty() {
+        return Err(CheckpointError::NotACheckpoint {
+            path: path.to_path_buf(),
+            message: "--ema: it holds no EMA weights (`__ema.*__` tensors; the run had \
+                      MODEL.EMA.ENABLE false)"
+                .into(),
+        });
+    }
+    Ok(NamedTensors {
+        tensors,
+        metadata: file.metadata,
+    })
 }
 
 /// Loads `weights` into a new model of `cfg`, runs eval forward on `input`'s `__input__` and

@@ -225,6 +225,7 @@ fn exported_state_resumes_exactly() {
             step(&mut opt2, &w2, &b2, k, c.lrs);
         }
         let ckpt = Checkpoint {
+            ema: Vec::new(),
             model: vec![
                 ("w".into(), w2.detach().copy()),
                 ("b".into(), b2.detach().copy()),

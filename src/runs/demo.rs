@@ -143,7 +143,7 @@ pub fn demo(opts: &DemoOptions) -> Result<DemoReport, TrainError> {
             )));
         };
         // One view per synthetic video, so acc@1 is the share of held-out clips right.
-        scores.push(super::test::test(&probe, &ckpt)?.acc1);
+        scores.push(super::test::test(&probe, &ckpt, false)?.acc1);
     }
     Ok(DemoReport {
         pretext: opts.pretext,

@@ -67,6 +67,7 @@ pub fn loop_settings(loaded: &LoadedConfig, root: &Path) -> Result<LoopSettings,
         clip_grad_norm: clip_threshold(&c.optimizer),
         seed: c.random_seed,
         auto_resume: c.train.auto_resume,
+        ema_decay: c.model.ema.enable.then_some(c.model.ema.decay),
         config_yaml: recorded.to_yaml(),
     })
 }

@@ -15,7 +15,7 @@ use crate::config::LoadedConfig;
 use crate::data::dataset::{class_names, Split};
 use crate::data::loader::Loader;
 use crate::data::pipeline::{dataset_for, labelled_clips, loader_config};
-use crate::models::inference::read_weights;
+use crate::models::inference::{read_ema_weights, read_weights};
 use crate::models::Session;
 use crate::train::progress::Progress;
 use crate::train::TrainError;
@@ -104,11 +104,15 @@ fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), Tra
     Ok(())
 }
 
-/// Tests the config's model with `weights` on the test split of TEST.DATASET (or TRAIN.DATASET).
-pub fn test(loaded: &LoadedConfig, weights: &Path) -> Result<TestReport, TrainError> {
+/// Tests the config's model with `weights` on the test split of TEST.DATASET (or TRAIN.DATASET);
+/// with `ema`, the file's EMA weights (MODEL.EMA) instead of its plain ones.
+pub fn test(loaded: &LoadedConfig, weights: &Path, ema: bool) -> Result<TestReport, TrainError> {
     let cfg = &loaded.config;
     let session = Session::new(cfg)?;
-    let file = read_weights(weights)?;
+    let file = match ema {
+        true => read_ema_weights(weights)?,
+        false => read_weights(weights)?,
+    };
     let report = load_into(&session.vs, &file, weights, false)?;
     if !report.missing.is_empty() {
         return Err(TrainError::Run(format!(

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use super::resume::{self, Start};
 use super::run_dir::RunDir;
-use super::saver::Saver;
+use super::saver::{Saver, Weights};
 use super::signals::StopOnSignal;
 use super::step::{step_seed, StepFailure, Stepper};
 use super::step_log::StepLog;
 use super::validate::Validation;
-use super::{LoopSettings, Summary, TrainError, TrainOptions};
+use super::{LoopSettings, ModelEma, Summary, TrainError, TrainOptions};
 use crate::checkpoint::RunState;
 use crate::data::loader::{Loader, LoaderError};
 use crate::models::Session;
@@ -55,8 +55,8 @@ pub fn train(
         // the last.
         r.state.epoch = epoch + 1;
         r.validate(epoch)?;
-        r.saver
-            .epoch_end(r.session, &r.opt, &r.state, &r.settings)?;
+        let w = Weights::of(r.session, &r.opt, &r.ema);
+        r.saver.epoch_end(w, &r.state, &r.settings)?;
     }
     // The end: a checkpoint of the last state, the summary.
     r.finish()
@@ -81,6 +81,8 @@ struct Run<'a, 'r> {
     signals: Option<StopOnSignal>,
     summary: Summary,
     started: Instant,
+    /// MODEL.EMA's average of the weights, updated after every step.
+    ema: Option<ModelEma>,
 }
 
 impl<'a, 'r> Run<'a, 'r> {
@@ -101,7 +103,7 @@ impl<'a, 'r> Run<'a, 'r> {
         let started = Instant::now();
         let stepper = Stepper::new(&settings, session.device, task)?;
         // From here on every failure leaves a checkpoint to resume from.
-        let Start { state, from } =
+        let Start { state, from, ema } =
             resume::start(run, &settings, task.name(), session, &mut opt, opts)?;
         run.write_config(&settings.config_yaml)?;
         let loader = loader.with_stop_flag(opts.stop.clone());
@@ -139,6 +141,7 @@ impl<'a, 'r> Run<'a, 'r> {
             signals,
             summary,
             started,
+            ema,
         })
     }
 
@@ -180,6 +183,9 @@ impl<'a, 'r> Run<'a, 'r> {
                     seed,
                 )
                 .map_err(|f| self.step_failed(f))?;
+            if let Some(ema) = &mut self.ema {
+                ema.update();
+            }
             self.state.step += 1;
             // Report: images, metric averages, progress.
             let clips = self.task.clips(&batch);
@@ -225,9 +231,31 @@ impl<'a, 'r> Run<'a, 'r> {
             scores.clips,
             if better { "; best so far" } else { "" }
         );
+        if let Some(ema) = &mut self.ema {
+            // The average scored with the model's forward pass, as the reference's second
+            // evaluation of `model_ema.module`.
+            ema.swap();
+            let scored = v.run(self.session);
+            ema.swap();
+            match scored {
+                Ok(Some(s)) => {
+                    self.run
+                        .log_scalars("val_ema", epoch, self.state.step, &s.records())?;
+                    tracing::info!(
+                        "val (EMA weights) after epoch {}/{max_epoch}: acc@1 {:.2}%, loss {:.4}",
+                        epoch + 1,
+                        100.0 * s.acc1,
+                        s.loss
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.validation_failed(epoch, e)),
+            }
+        }
         if better {
             set_best(&mut self.state, epoch + 1, scores.acc1);
-            let path = self.saver.save_best(self.session, &self.opt, &self.state)?;
+            let w = Weights::of(self.session, &self.opt, &self.ema);
+            let path = self.saver.save_best(w, &self.state)?;
             self.summary.best_val = Some((epoch + 1, scores.acc1, path));
         }
         Ok(())
@@ -235,12 +263,8 @@ impl<'a, 'r> Run<'a, 'r> {
 
     /// A validation pass that failed: the epoch's training is checkpointed first.
     fn validation_failed(&mut self, epoch: u64, e: TrainError) -> TrainError {
-        let checkpoint = self.saver.rescue(
-            self.session,
-            &self.opt,
-            &self.state,
-            "the failed validation",
-        );
+        let w = Weights::of(self.session, &self.opt, &self.ema);
+        let checkpoint = self.saver.rescue(w, &self.state, "the failed validation");
         TrainError::Run(format!(
             "validation after epoch {} failed: {e}; {}",
             epoch + 1,
@@ -251,9 +275,8 @@ impl<'a, 'r> Run<'a, 'r> {
     /// Too many bad files, or a loader worker died: the steps done so far are kept, as after
     /// a failed step, so fixing the data and `--resume` loses nothing.
     fn loader_stopped(&mut self, error: LoaderError) -> TrainError {
-        let checkpoint =
-            self.saver
-                .rescue(self.session, &self.opt, &self.state, "the loader stopped");
+        let w = Weights::of(self.session, &self.opt, &self.ema);
+        let checkpoint = self.saver.rescue(w, &self.state, "the loader stopped");
         TrainError::LoaderStopped {
             step: self.state.step + 1,
             error,
@@ -278,9 +301,8 @@ impl<'a, 'r> Run<'a, 'r> {
             },
             StepFailure::Task(e) => e,
             StepFailure::Crashed { message, hint } => {
-                let checkpoint =
-                    self.saver
-                        .rescue(self.session, &self.opt, &self.state, "the failed step");
+                let w = Weights::of(self.session, &self.opt, &self.ema);
+                let checkpoint = self.saver.rescue(w, &self.state, "the failed step");
                 TrainError::StepFailed {
                     step,
                     message,
@@ -293,9 +315,11 @@ impl<'a, 'r> Run<'a, 'r> {
 
     fn finish(mut self) -> Result<Summary, TrainError> {
         self.log.finish(self.run, self.state.step)?;
+        let w = Weights::of(self.session, &self.opt, &self.ema);
+        let checkpoint = self.saver.finish(w, &self.state)?;
         let mut summary = self.summary;
+        summary.checkpoint = checkpoint;
         summary.signal = self.signals.as_ref().and_then(StopOnSignal::received);
-        summary.checkpoint = self.saver.finish(self.session, &self.opt, &self.state)?;
         if summary.interrupted {
             tracing::info!(
                 "stopped at step {}; continue with --resume from {}",

@@ -3,6 +3,7 @@
 //! starts ([`resumes`]), how one step runs, checkpoints, reporting (progress, metrics.jsonl,
 //! TensorBoard), stopping on signals, and the run folder with its lock.
 
+mod ema;
 mod error;
 mod fit;
 pub mod metrics;
@@ -19,6 +20,7 @@ mod step_log;
 pub mod tensorboard;
 pub mod validate;
 
+pub use ema::ModelEma;
 pub use error::{describe_checkpoint, TrainError};
 pub use fit::{train, Training};
 pub use resume::resumes;

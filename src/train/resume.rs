@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::run_dir::RunDir;
-use super::{LoopSettings, TrainError, TrainOptions};
+use super::{LoopSettings, ModelEma, TrainError, TrainOptions};
 use crate::checkpoint::{checkpoints_newest_first, load_into, Checkpoint, NamedTensors, RunState};
 use crate::models::Session;
 use crate::optim::Optimizer;
@@ -19,6 +19,8 @@ pub fn resumes(auto_resume: bool, opts: &TrainOptions) -> bool {
 pub(super) struct Start {
     pub state: RunState,
     pub from: Option<PathBuf>,
+    /// MODEL.EMA's average: the checkpoint's, or the starting weights'.
+    pub ema: Option<ModelEma>,
 }
 
 /// A fresh state for `task`, or the restored state of the run in `run` when the run resumes.
@@ -40,6 +42,7 @@ pub(super) fn start(
             extra: serde_json::json!({ "task": task }),
         },
         from: None,
+        ema: settings.ema_decay.map(|d| ModelEma::new(&session.vs, d)),
     };
     let candidates = checkpoints_newest_first(&run.checkpoints_dir());
     if !resumes(settings.auto_resume, opts) {
@@ -61,7 +64,7 @@ pub(super) fn start(
         return Ok(fresh);
     };
     check_task(run, &path, &ckpt, task)?;
-    let state = restore(&path, ckpt, session, opt)?;
+    let (state, ema) = restore(&path, ckpt, session, opt, settings.ema_decay)?;
     if state.seed != settings.seed {
         tracing::warn!(
             "resuming a run seeded {} with RANDOM_SEED {}: the rest of the run follows the \
@@ -79,6 +82,7 @@ pub(super) fn start(
     Ok(Start {
         state,
         from: Some(path),
+        ema,
     })
 }
 
@@ -116,18 +120,36 @@ fn check_task(run: &RunDir, path: &Path, ckpt: &Checkpoint, task: &str) -> Resul
     }
 }
 
-/// Loads the weights, optimiser state and run state of `ckpt`, read from `path`.
+/// Loads the weights, optimiser state, EMA weights (when the run keeps an average) and run
+/// state of `ckpt`, read from `path`.
 fn restore(
     path: &Path,
     ckpt: Checkpoint,
     session: &Session,
     opt: &mut Optimizer,
-) -> Result<RunState, TrainError> {
+    ema_decay: Option<f64>,
+) -> Result<(RunState, Option<ModelEma>), TrainError> {
     let named = NamedTensors {
         tensors: ckpt.model,
         metadata: Default::default(),
     };
     load_into(&session.vs, &named, path, true)?;
     opt.load_state(&ckpt.optimizer, &ckpt.optimizer_meta)?;
-    Ok(ckpt.run)
+    let ema = match ema_decay {
+        None => None,
+        Some(d) => match ModelEma::restore(&session.vs, d, &ckpt.ema)
+            .map_err(|e| TrainError::Run(format!("{}: {e}", path.display())))?
+        {
+            Some(ema) => Some(ema),
+            None => {
+                tracing::warn!(
+                    "{} holds no EMA weights (MODEL.EMA was off): the average starts from \
+                     the resumed weights",
+                    path.display()
+                );
+                Some(ModelEma::new(&session.vs, d))
+            }
+        },
+    };
+    Ok((ckpt.run, ema))
 }

@@ -5,13 +5,31 @@ use std::path::PathBuf;
 
 use tch::Tensor;
 
-use super::{LoopSettings, TrainError};
+use super::{LoopSettings, ModelEma, TrainError};
 use crate::checkpoint::{Checkpoint, RunState};
 use crate::models::Session;
 use crate::optim::Optimizer;
 
 /// File name of the checkpoint with the best validation acc@1 so far, beside the periodic ones.
 pub const BEST_CHECKPOINT: &str = "checkpoint_best.safetensors";
+
+/// What a checkpoint saves besides the run state: the model, the optimiser, the EMA weights.
+#[derive(Clone, Copy)]
+pub(super) struct Weights<'a> {
+    pub session: &'a Session,
+    pub opt: &'a Optimizer,
+    pub ema: Option<&'a ModelEma>,
+}
+
+impl<'a> Weights<'a> {
+    pub fn of(session: &'a Session, opt: &'a Optimizer, ema: &'a Option<ModelEma>) -> Self {
+        Self {
+            session,
+            opt,
+            ema: ema.as_ref(),
+        }
+    }
+}
 
 /// Writes checkpoints into a run's `checkpoints/` and remembers the last one.
 pub(super) struct Saver {
@@ -43,13 +61,19 @@ impl Saver {
         }
     }
 
-    fn checkpoint(&self, session: &Session, opt: &Optimizer, state: &RunState) -> Checkpoint {
+    fn checkpoint(&self, w: Weights<'_>, state: &RunState) -> Checkpoint {
+        let Weights { session, opt, ema } = w;
         let mut model: Vec<(String, Tensor)> = session.vs.variables().into_iter().collect();
         model.sort_by(|a, b| a.0.cmp(&b.0));
         Checkpoint {
             model,
             optimizer: opt.state_tensors(),
             optimizer_meta: opt.state_meta(),
+            ema: ema.map_or_else(Vec::new, |e| {
+                e.tensors()
+                    .map(|(n, t)| (n.to_string(), t.shallow_clone()))
+                    .collect()
+            }),
             run: state.clone(),
             config_yaml: self.config_yaml.clone(),
         }
@@ -57,25 +81,15 @@ impl Saver {
 
     /// Writes the state as [`BEST_CHECKPOINT`]: a whole checkpoint (it resumes and tests like
     /// any other), which resuming never picks, since only epoch names count there.
-    pub fn save_best(
-        &self,
-        session: &Session,
-        opt: &Optimizer,
-        state: &RunState,
-    ) -> Result<PathBuf, TrainError> {
+    pub fn save_best(&self, w: Weights<'_>, state: &RunState) -> Result<PathBuf, TrainError> {
         let path = self.dir.join(BEST_CHECKPOINT);
-        self.checkpoint(session, opt, state).save(&path)?;
+        self.checkpoint(w, state).save(&path)?;
         Ok(path)
     }
 
     /// Writes the state of `session`, `opt` and `state`.
-    pub fn save(
-        &mut self,
-        session: &Session,
-        opt: &Optimizer,
-        state: &RunState,
-    ) -> Result<PathBuf, TrainError> {
-        let mut ckpt = self.checkpoint(session, opt, state);
+    pub fn save(&mut self, w: Weights<'_>, state: &RunState) -> Result<PathBuf, TrainError> {
+        let mut ckpt = self.checkpoint(w, state);
         // A state on an epoch boundary is that epoch's end, whichever way the loop got there (a
         // stop after an epoch's last batch has not yet counted the epoch): its checkpoint gets
         // the epoch's name, and only states inside an epoch get mid-epoch names.
@@ -96,13 +110,12 @@ impl Saver {
     /// The checkpoint of an epoch's end, every CHECKPOINT_PERIOD epochs and at MAX_EPOCH.
     pub fn epoch_end(
         &mut self,
-        session: &Session,
-        opt: &Optimizer,
+        w: Weights<'_>,
         state: &RunState,
         settings: &LoopSettings,
     ) -> Result<(), TrainError> {
         if state.epoch % settings.checkpoint_period == 0 || state.epoch == settings.max_epoch {
-            self.save(session, opt, state)?;
+            self.save(w, state)?;
         }
         Ok(())
     }
@@ -110,12 +123,11 @@ impl Saver {
     /// The end of a call: the state is saved unless the last checkpoint already holds it.
     pub fn finish(
         &mut self,
-        session: &Session,
-        opt: &Optimizer,
+        w: Weights<'_>,
         state: &RunState,
     ) -> Result<Option<PathBuf>, TrainError> {
         if self.saved_step != Some(state.step) {
-            self.save(session, opt, state)?;
+            self.save(w, state)?;
         }
         Ok(self.last.clone())
     }
@@ -124,17 +136,11 @@ impl Saver {
     /// step left it, written unless nothing changed since the start or the last checkpoint.
     /// A write that fails is logged and the last checkpoint named instead, so the failure that
     /// stopped the run is the one reported.
-    pub fn rescue(
-        &mut self,
-        session: &Session,
-        opt: &Optimizer,
-        state: &RunState,
-        after: &str,
-    ) -> Option<PathBuf> {
+    pub fn rescue(&mut self, w: Weights<'_>, state: &RunState, after: &str) -> Option<PathBuf> {
         if state.step == 0 || self.saved_step == Some(state.step) {
             return self.last.clone();
         }
-        match self.save(session, opt, state) {
+        match self.save(w, state) {
             Ok(path) => Some(path),
             Err(e) => {
                 tracing::error!("cannot checkpoint after {after}: {e}");

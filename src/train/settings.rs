@@ -27,6 +27,8 @@ pub struct LoopSettings {
     pub seed: u64,
     /// TRAIN.AUTO_RESUME.
     pub auto_resume: bool,
+    /// MODEL.EMA.DECAY when MODEL.EMA.ENABLE: the loop keeps an average of the weights.
+    pub ema_decay: Option<f64>,
     /// The resolved config, stored in every checkpoint.
     pub config_yaml: String,
 }

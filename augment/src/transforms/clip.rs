@@ -37,21 +37,28 @@ pub enum ClipView {
     },
 }
 
+/// A clip out of the pipeline.
+#[derive(Debug)]
+pub struct TransformedClip {
+    /// `(3, T, S, S)`, normalised.
+    pub clip: Tensor,
+    /// Whether the clip was mirrored left to right (SSv2's left/right classes swap then).
+    pub flipped: bool,
+}
+
 /// Applies the pipeline to one clip.
 pub fn transform_clip(
     frames: &Tensor,
     cfg: &ClipConfig,
     view: ClipView,
     rng: &mut impl Rng,
-) -> Tensor {
+) -> TransformedClip {
     let x = to_float_cthw(frames);
+    let mut flipped = false;
     let x = match view {
         ClipView::Train => {
-            let x = if cfg.flip && rng.random::<f64>() < 0.5 {
-                hflip(&x)
-            } else {
-                x
-            };
+            flipped = cfg.flip && rng.random::<f64>() < 0.5;
+            let x = if flipped { hflip(&x) } else { x };
             let [a, b] = cfg.train_jitter_scales;
             let x = if a > 1.0 {
                 random_short_side_crop(&x, a, b, cfg.train_crop_size, rng)
@@ -67,7 +74,10 @@ pub fn transform_clip(
             test_crop(&x, cfg.test_scale, cfg.test_crop_size, index, count)
         }
     };
-    normalize(&x, cfg.mean, cfg.std)
+    TransformedClip {
+        clip: normalize(&x, cfg.mean, cfg.std),
+        flipped,
+    }
 }
 
 #[cfg(test)]
@@ -99,13 +109,15 @@ mod tests {
             &cfg(),
             ClipView::Train,
             &mut ChaCha8Rng::seed_from_u64(5),
-        );
+        )
+        .clip;
         let b = transform_clip(
             &frames,
             &cfg(),
             ClipView::Train,
             &mut ChaCha8Rng::seed_from_u64(5),
-        );
+        )
+        .clip;
         assert_eq!(a.size(), vec![3, 4, 32, 32]);
         assert!(a.equal(&b), "same seed, same clip");
         let mut rrc = cfg();
@@ -117,6 +129,7 @@ mod tests {
                 ClipView::Train,
                 &mut ChaCha8Rng::seed_from_u64(0)
             )
+            .clip
             .size(),
             vec![3, 4, 32, 32]
         );
@@ -125,7 +138,8 @@ mod tests {
             &cfg(),
             ClipView::Test { index: 2, count: 3 },
             &mut ChaCha8Rng::seed_from_u64(0),
-        );
+        )
+        .clip;
         assert_eq!(t.size(), vec![3, 4, 32, 32]);
         // Normalised: a mid-grey input maps near (0.5 - 0.45) / 0.225.
         let grey = Tensor::full([2, 40, 40, 3], 128, (Kind::Uint8, Device::Cpu));
@@ -134,7 +148,8 @@ mod tests {
             &cfg(),
             ClipView::Test { index: 0, count: 1 },
             &mut ChaCha8Rng::seed_from_u64(0),
-        );
+        )
+        .clip;
         assert!(
             (g.mean(Kind::Float).double_value(&[]) - (128.0 / 255.0 - 0.45) / 0.225).abs() < 1e-4
         );

@@ -44,6 +44,25 @@ pub struct ClipSourceConfig {
     /// Test: spatial crops per temporal view (TEST.NUM_SPATIAL_CROPS).
     pub spatial_views: usize,
     pub decode_resize: Resize,
+    /// AUGMENTATION.SSV2_FLIP on SSv2 training: a mirrored clip takes the mirrored class of
+    /// [`SSV2_LEFT_RIGHT`].
+    pub ssv2_label_swap: bool,
+}
+
+/// The Something-Something v2 classes that mirror into each other (pushing/moving/pulling
+/// something from left to right and right to left), as the reference's SSV2_FLIP lists them.
+pub const SSV2_LEFT_RIGHT: [(i64, i64); 3] = [(86, 87), (93, 94), (166, 167)];
+
+/// The SSv2 class of a mirrored clip of class `label`.
+pub fn ssv2_mirrored_label(label: i64) -> i64 {
+    SSV2_LEFT_RIGHT
+        .iter()
+        .find_map(|&(a, b)| match label {
+            l if l == a => Some(b),
+            l if l == b => Some(a),
+            _ => None,
+        })
+        .unwrap_or(label)
 }
 
 /// The colour-jitter settings of AUGMENTATION, or `None` when COLOR_AUG is off.
@@ -97,6 +116,11 @@ impl ClipSourceConfig {
             ),
             Split::Train | Split::Val => (1, 1),
         };
+        // As the reference: only when training on SSv2 itself, not in pretraining.
+        let ssv2_label_swap = split == Split::Train
+            && cfg.augmentation.ssv2_flip
+            && !cfg.pretrain.enable
+            && cfg.train.dataset == Some(crate::config::schema::Dataset::Ssv2);
         Self {
             split,
             sampling,
@@ -114,6 +138,7 @@ impl ClipSourceConfig {
             temporal_views,
             spatial_views,
             decode_resize: Resize::None,
+            ssv2_label_swap,
         }
     }
 
@@ -214,18 +239,112 @@ impl SampleSource for VideoClips {
         .map_err(sample_error)?;
         let decode_seconds = t0.elapsed().as_secs_f64();
         // (T, H, W, 3) uint8 -> (3, T, S, S) float.
-        let clip = transform_clip(
+        let out = transform_clip(
             &frames.to_tensor(),
             &self.cfg.clip,
             self.clip_view(view),
             rng,
         );
+        let label = match self.cfg.ssv2_label_swap && out.flipped {
+            true => ssv2_mirrored_label(entry.label),
+            false => entry.label,
+        };
         Ok(Sample {
-            input: clip,
-            label: Tensor::from(entry.label),
+            input: out.clip,
+            label: Tensor::from(label),
             source: video,
             view,
             decode_seconds,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::schema::Dataset;
+    use rand::SeedableRng;
+    use tch::Kind;
+
+    /// The reference's SSV2_FLIP table: 86 <-> 87, 93 <-> 94, 166 <-> 167, nothing else.
+    #[test]
+    fn the_ssv2_swap_is_the_reference_list() {
+        let swapped: Vec<(i64, i64)> = (0..174)
+            .map(|l| (l, ssv2_mirrored_label(l)))
+            .filter(|(l, m)| l != m)
+            .collect();
+        assert_eq!(
+            swapped,
+            vec![
+                (86, 87),
+                (87, 86),
+                (93, 94),
+                (94, 93),
+                (166, 167),
+                (167, 166)
+            ]
+        );
+    }
+
+    /// SSv2 training with SSV2_FLIP: a sample of class 86 comes out as 87 exactly when its clip
+    /// is mirrored (frames bright on the left, so a mirrored clip is bright on the right);
+    /// other datasets keep their labels.
+    #[test]
+    fn a_mirrored_ssv2_clip_takes_the_mirrored_label() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("video");
+        std::fs::create_dir(&dir).unwrap();
+        let mut img = image::RgbImage::new(32, 32);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            *p = image::Rgb(if x < 16 { [255; 3] } else { [0; 3] });
+        }
+        for i in 0..4 {
+            img.save(dir.join(format!("img_{i:05}.png"))).unwrap();
+        }
+        let mut cfg = Config::default();
+        cfg.train.dataset = Some(Dataset::Ssv2);
+        cfg.augmentation.ssv2_flip = true;
+        cfg.augmentation.color_aug = false;
+        cfg.data.num_input_frames = 4;
+        cfg.data.train_crop_size = 32;
+        cfg.data.train_jitter_scales = vec![32.0, 32.0];
+        let entry = Entry {
+            path: dir.clone(),
+            label: 86,
+            id: "video".into(),
+        };
+        let clips = |cfg: &Config| {
+            VideoClips::new(
+                vec![entry.clone()],
+                ClipSourceConfig::from_config(cfg, Split::Train),
+            )
+        };
+        let ssv2 = clips(&cfg);
+        let (mut mirrored, mut kept) = (0, 0);
+        for seed in 0..16 {
+            let s = ssv2.get(0, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
+            // (3, T, H, W): the left half's mean against the right half's.
+            let left = s.input.narrow(3, 0, 16).mean(Kind::Float).double_value(&[]);
+            let right = s
+                .input
+                .narrow(3, 16, 16)
+                .mean(Kind::Float)
+                .double_value(&[]);
+            let flipped = right > left;
+            let want = if flipped { 87 } else { 86 };
+            assert_eq!(s.label.int64_value(&[]), want, "seed {seed}");
+            if flipped {
+                mirrored += 1
+            } else {
+                kept += 1
+            }
+        }
+        assert!(mirrored > 2 && kept > 2, "{mirrored} mirrored, {kept} not");
+        cfg.train.dataset = Some(Dataset::Kinetics400);
+        let k400 = clips(&cfg);
+        for seed in 0..8 {
+            let s = k400.get(0, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
+            assert_eq!(s.label.int64_value(&[]), 86);
+        }
     }
 }
