@@ -474,7 +474,6 @@ fn training_refuses_behaviour_tada_does_not_build() {
             "AUGMENTATION.RANDOM_ERASING.ENABLE=true",
             "AUGMENTATION.RANDOM_ERASING.ENABLE",
         ),
-        ("TRAIN.INIT=in1k", "TRAIN.INIT"),
     ] {
         let c = tada::config::load(&cfg, &[set.to_string()]).unwrap();
         let on = tada::config::unbuilt::unbuilt_behaviour(&c.config);
@@ -486,6 +485,7 @@ fn training_refuses_behaviour_tada_does_not_build() {
         vec!["AUGMENTATION.LABEL_SMOOTHING=0.1".to_string()],
         vec!["MODEL.EMA.ENABLE=true".to_string()],
         vec!["AUGMENTATION.SSV2_FLIP=true".to_string()],
+        vec!["TRAIN.INIT=in1k".to_string()],
     ] {
         let c = tada::config::load(&cfg, &set).unwrap();
         assert!(tada::config::unbuilt::unbuilt_behaviour(&c.config).is_empty());

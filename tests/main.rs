@@ -15,6 +15,7 @@ mod datasets;
 mod demo;
 mod export;
 mod image_data;
+mod image_init;
 mod import;
 mod import_hostile;
 mod layout;

@@ -6,6 +6,7 @@
 //! without Python or code execution and writes them out in tada's format.
 
 mod export;
+pub mod image_init;
 pub mod import;
 mod run;
 mod state_dict;

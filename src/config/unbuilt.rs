@@ -141,11 +141,6 @@ pub fn unbuilt_behaviour(cfg: &crate::config::Config) -> Vec<(&'static str, &'st
             "AUGMENTATION.RANDOM_ERASING.ENABLE",
             "random erasing",
         ),
-        (
-            !cfg.train.init.trim().is_empty(),
-            "TRAIN.INIT",
-            "downloading public initial weights",
-        ),
     ]
     .into_iter()
     .filter(|(on, _, _)| *on)

@@ -46,7 +46,7 @@ pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
         format!(
             "turns on {what}, which tada does not build yet{also}: set it off (--set \
              {key}={}) to train without it",
-            if *key == "TRAIN.INIT" { "''" } else { "false" }
+            "false"
         ),
     ))
 }

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::image_init::{self, ImageModel, InitSettings};
 use crate::checkpoint::{is_non_weight, strip_module_prefix, CheckpointError, LoadReport};
+use crate::config::Config;
 use crate::models::inference::read_weights;
 use crate::models::Session;
 use crate::train::TrainError;
@@ -14,19 +16,44 @@ pub struct WeightsReport {
     /// Tensors of the file outside `backbone.*`, dropped: the new task has its own head.
     pub dropped: Vec<String>,
     pub load: LoadReport,
+    /// The image model the weights were converted from, when they were one.
+    pub image_model: Option<ImageModel>,
 }
 
 /// Copies the `backbone.*` tensors of `path` into the model: a safetensors file, or the
 /// reference's `.pyth`/`.pth`/`.pt` read through the native importer (as `tada test` and
-/// `tada forward` read them). The rest (`head.*`, and `paramcrop.*`, `momentum_encoder.*`,
-/// `contrastive.*` of contrastive runs) is dropped. Weights of which not one tensor loads are
-/// an error: the run would silently start from the initialisation.
-pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsReport, TrainError> {
+/// `tada forward` read them). An image model's state dict (torchvision ResNet, ConvNeXt, CLIP
+/// ViT: the files TRAIN.INIT names) is first converted to the backbone's keys, and
+/// TRAIN.CHECKPOINT_PRE_PROCESS applied when enabled, as the reference does. The rest
+/// (`head.*`, and `paramcrop.*`, `momentum_encoder.*`, `contrastive.*` of contrastive runs) is
+/// dropped. Weights of which not one tensor loads are an error: the run would silently start
+/// from the initialisation.
+pub fn load_backbone_weights(
+    session: &Session,
+    cfg: &Config,
+    path: &Path,
+) -> Result<WeightsReport, TrainError> {
     let wrap = |source| TrainError::Weights {
         path: path.to_path_buf(),
         source: Box::new(source),
     };
     let mut file = read_weights(path).map_err(wrap)?;
+    let settings = InitSettings::from_config(cfg);
+    let init_error = |e: image_init::InitError| TrainError::Run(format!("{}: {e}", path.display()));
+    let image_model = ImageModel::detect(file.tensors.iter().map(|(n, _)| n.as_str()));
+    if let Some(model) = image_model {
+        let tensors = std::mem::take(&mut file.tensors);
+        file.tensors = image_init::convert(model, &settings, tensors).map_err(init_error)?;
+        tracing::info!(
+            "{} holds {} weights: converted to the video backbone's keys",
+            path.display(),
+            model.name()
+        );
+    }
+    if settings.pre.enable {
+        let tensors = std::mem::take(&mut file.tensors);
+        file.tensors = image_init::preprocess(&settings, tensors).map_err(init_error)?;
+    }
     let tensors = file.tensors.len();
     let file_names: Vec<String> = file
         .tensors
@@ -60,5 +87,6 @@ pub fn load_backbone_weights(session: &Session, path: &Path) -> Result<WeightsRe
         path: path.to_path_buf(),
         dropped,
         load,
+        image_model,
     })
 }

@@ -62,6 +62,8 @@ pub enum ImportedFrom {
     ModelState,
     /// The reference's checkpoint dict, its `model_ema_state`.
     ModelEmaState,
+    /// A dict whose `model` entry is the state dict (the official ConvNeXt image checkpoints).
+    Model,
 }
 
 impl ImportedFrom {
@@ -70,6 +72,7 @@ impl ImportedFrom {
             Self::StateDict => "state_dict",
             Self::ModelState => "model_state",
             Self::ModelEmaState => "model_ema_state",
+            Self::Model => "model",
         }
     }
 }

@@ -35,7 +35,11 @@ pub fn choose(root: &Value, options: ImportOptions) -> Result<Chosen<'_>, String
     };
     let has_ema = root.get("model_ema_state").is_some();
     let is_checkpoint = root.get("model_state").is_some();
+    // The official ConvNeXt files the TAdaConvNeXtV2 configs start from wrap their state dict
+    // in `model` (beside nothing but, at most, optimiser and epoch entries).
+    let wrapped = !is_checkpoint && matches!(root.get("model"), Some(Value::Dict(_)));
     let (key, from) = match (is_checkpoint, options.ema) {
+        (false, false) if wrapped => (Some("model"), ImportedFrom::Model),
         (true, false) => (Some("model_state"), ImportedFrom::ModelState),
         (true, true) if has_ema => (Some("model_ema_state"), ImportedFrom::ModelEmaState),
         (true, true) => return Err("the checkpoint holds no model_ema_state".into()),

@@ -25,7 +25,10 @@ pub use pretrain::{
     ContrastiveFramework, ContrastiveSection, DataMode, FlipMode, GrlSchedule, LabelMode,
     ParamCropSection, PretrainConfig, StandardSize,
 };
-pub use run::{Dataset, LossFunc, Precision, TaskType, TestConfig, TrainConfig};
+pub use run::{
+    CheckpointPreProcess, Dataset, LossFunc, PatchEmbedProcess, PosEmbedProcess, Precision,
+    TaskType, TestConfig, TrainConfig,
+};
 
 use serde::{Deserialize, Serialize};
 

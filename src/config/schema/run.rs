@@ -97,6 +97,39 @@ pub enum Precision {
     Fp16,
 }
 
+/// TRAIN.CHECKPOINT_PRE_PROCESS.POS_EMBED: how a checkpoint's positional embedding is fitted
+/// to the model's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PosEmbedProcess {
+    /// The spatial embedding repeated over the model's temporal tokens.
+    Repeat,
+    /// The spatial (and temporal) embedding interpolated to the model's grid.
+    SuperResolution,
+}
+
+/// TRAIN.CHECKPOINT_PRE_PROCESS.PATCH_EMBD: how a 2-D patch embedding becomes a tubelet one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchEmbedProcess {
+    /// The 2-D kernel at the middle frame, zeros elsewhere.
+    CentralFrame,
+    /// The 2-D kernel on every frame, divided by the tubelet size.
+    Average,
+}
+
+/// TRAIN.CHECKPOINT_PRE_PROCESS: what is done to pretrained weights before they load
+/// (docs/training.md#initialisation-from-image-models).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct CheckpointPreProcess {
+    pub enable: bool,
+    /// Drop every tensor whose name holds `head` (only when TRAIN.FINE_TUNE).
+    pub pop_head: bool,
+    pub pos_embed: Option<PosEmbedProcess>,
+    pub patch_embd: Option<PatchEmbedProcess>,
+}
+
 /// TRAIN section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
@@ -118,6 +151,7 @@ pub struct TrainConfig {
     pub checkpoint_period: u32,
     pub init: String,
     pub checkpoint_file_path: String,
+    pub checkpoint_pre_process: CheckpointPreProcess,
     pub fine_tune: bool,
     pub only_linear: bool,
     pub lr_reduce: bool,
@@ -139,6 +173,7 @@ impl Default for TrainConfig {
             checkpoint_period: 10,
             init: String::new(),
             checkpoint_file_path: String::new(),
+            checkpoint_pre_process: CheckpointPreProcess::default(),
             fine_tune: false,
             only_linear: false,
             lr_reduce: false,
