@@ -30,6 +30,18 @@ pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
 /// Refuses a config that turns on training behaviour tada does not build yet (RandAugment,
 /// mixup, EMA, …): training without it would not be the run the config describes.
 pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
+    // The reference scales each pretext loss term by its weight; tada's pretext losses are
+    // unweighted, so any other weight would train something else.
+    let weights = &cfg.pretrain.loss_weights;
+    if cfg.pretrain.enable && weights.iter().any(|&w| w != 1.0) {
+        return Err(TrainError::config(
+            "PRETRAIN.LOSS_WEIGHTS",
+            format!(
+                "is {weights:?}: tada does not weight the pretext loss yet; set [1.0] (--set \
+                 PRETRAIN.LOSS_WEIGHTS=[1.0])"
+            ),
+        ));
+    }
     let off = crate::config::unbuilt::unbuilt_behaviour(cfg);
     let Some(((key, what), rest)) = off.split_first() else {
         return Ok(());
@@ -108,4 +120,25 @@ pub fn optimisation(
     let optimizer = Optimizer::new(&cfg.optimizer, groups, &params, base)?;
     let schedule = LrSchedule::new(&cfg.optimizer, base);
     Ok((optimizer, schedule))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_pretext_losses_are_refused_naming_the_key() {
+        let mut cfg = Config::default();
+        cfg.pretrain.enable = true;
+        assert!(check_built(&cfg).is_ok());
+        cfg.pretrain.loss_weights = vec![0.5];
+        let e = check_built(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("PRETRAIN.LOSS_WEIGHTS") && e.contains("[0.5]") && e.contains("[1.0]"),
+            "{e}"
+        );
+        // Fine-tuning has no pretext loss to weight.
+        cfg.pretrain.enable = false;
+        assert!(check_built(&cfg).is_ok());
+    }
 }

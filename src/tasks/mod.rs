@@ -67,6 +67,13 @@ pub trait Task {
         ctx: &StepContext,
     ) -> Result<TaskLoss, TaskError>;
 
+    /// The step's whole batch before it runs (and before TRAIN.MICRO_BATCH_SIZE cuts it):
+    /// batch-level augmentation such as mixup and CutMix, which pairs samples across the
+    /// batch. `seed` is the step's, so a resumed run draws what the uninterrupted one drew.
+    fn prepare(&mut self, batch: Batch, _device: Device, _seed: u64) -> Result<Batch, TaskError> {
+        Ok(batch)
+    }
+
     /// Whether a step may run as several chunks of the batch with gradients accumulated
     /// (TRAIN.MICRO_BATCH_SIZE). False when the loss couples the batch's samples (InfoNCE:
     /// every other sample is a negative), since chunks would change the loss itself.

@@ -98,6 +98,13 @@ impl Stepper {
         tch::manual_seed(seed);
         opt.zero_grad().map_err(|e| StepFailure::Task(e.into()))?;
         let (micro, precision, scaler) = (self.micro, self.precision, self.scaler.as_ref());
+        let device = session.device;
+        let batch = &guarded(|| task.prepare(batch.shallow_clone(), device, seed as u64))
+            .map_err(|message| StepFailure::Crashed {
+                hint: step_guard::hint(&message),
+                message,
+            })?
+            .map_err(|e| StepFailure::Task(e.into()))?;
         let done =
             guarded(|| forward_backward(task, session, batch, micro, precision, scaler, ctx))
                 .map_err(|message| StepFailure::Crashed {
