@@ -23,6 +23,8 @@ pub enum PipelineError {
     Dataset(#[from] DatasetError),
     #[error("synthetic_videos: VIDEO.HEAD.NUM_CLASSES must be 2 to {MAX_CLASSES} (one class per motion direction), got {0}")]
     SyntheticClasses(usize),
+    #[error(transparent)]
+    Augmentation(#[from] tada_augment::transforms::random_erasing::RandomErasingError),
     #[error("TRAIN.DATASET {0} for MoSI: tada's MoSI source takes images (imagenet, synthetic_images) or frames of a video dataset (ucf101, hmdb51, kinetics400, ssv2)")]
     NotImages(&'static str),
 }
@@ -117,7 +119,7 @@ pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
 /// A loader of labelled video clips for `split` of the config's dataset.
 pub fn video_loader(cfg: &Config, split: Split, seed: u64) -> Result<Loader, PipelineError> {
     let list = entries(cfg, split)?;
-    let source = VideoClips::new(list.entries, ClipSourceConfig::from_config(cfg, split));
+    let source = VideoClips::new(list.entries, ClipSourceConfig::from_config(cfg, split)?);
     Ok(Loader::new(
         Arc::new(source),
         loader_config(cfg, split, seed),
@@ -165,6 +167,6 @@ pub fn labelled_clips(cfg: &Config, split: Split) -> Result<LabelledClips, Pipel
     let list = entries(cfg, split)?;
     Ok(LabelledClips::Videos(VideoClips::new(
         list.entries,
-        ClipSourceConfig::from_config(cfg, split),
+        ClipSourceConfig::from_config(cfg, split)?,
     )))
 }

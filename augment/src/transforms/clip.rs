@@ -5,6 +5,7 @@ use rand::Rng;
 use tch::Tensor;
 
 use super::color::{color_jitter, ColorJitterConfig};
+use super::random_erasing::RandomErasing;
 use super::spatial::{
     hflip, normalize, random_resized_crop, random_short_side_crop, test_crop, to_float_cthw,
 };
@@ -24,6 +25,8 @@ pub struct ClipConfig {
     pub flip: bool,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// AUGMENTATION.RANDOM_ERASING when enabled: training clips, after normalising.
+    pub erasing: Option<RandomErasing>,
 }
 
 /// How a clip is cut.
@@ -74,10 +77,17 @@ pub fn transform_clip(
             test_crop(&x, cfg.test_scale, cfg.test_crop_size, index, count)
         }
     };
-    TransformedClip {
-        clip: normalize(&x, cfg.mean, cfg.std),
-        flipped,
-    }
+    let x = normalize(&x, cfg.mean, cfg.std);
+    let clip = match (&cfg.erasing, view) {
+        (Some(e), ClipView::Train) => {
+            // (3, T, S, S): the same boxes on every frame.
+            let s = x.size();
+            let draw = e.draw(s[0], s[1], s[2], s[3], rng);
+            e.apply(&x, &draw)
+        }
+        _ => x,
+    };
+    TransformedClip { clip, flipped }
 }
 
 #[cfg(test)]
@@ -98,6 +108,7 @@ mod tests {
             flip: true,
             mean: [0.45; 3],
             std: [0.225; 3],
+            erasing: None,
         }
     }
 

@@ -127,7 +127,7 @@ impl<R: Rng> ErasingSource for RngSource<'_, R> {
 }
 
 /// Validated RANDOM_ERASING settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RandomErasing {
     cfg: RandomErasingConfig,
     count: (u32, u32),

@@ -6,6 +6,9 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use tada_augment::transforms::clip::{transform_clip, ClipConfig, ClipView};
 use tada_augment::transforms::color::ColorJitterConfig;
+use tada_augment::transforms::random_erasing::{
+    self as erasing, RandomErasing, RandomErasingError,
+};
 use tada_augment::transforms::temporal::{
     interval_indices, segment_indices, IntervalSampling, TemporalView,
 };
@@ -80,6 +83,29 @@ pub fn color_config(a: &AugmentationConfig) -> Option<ColorJitterConfig> {
     })
 }
 
+/// AUGMENTATION.RANDOM_ERASING as the clip pipeline's step, or `None` when it is off.
+pub fn random_erasing(a: &AugmentationConfig) -> Result<Option<RandomErasing>, RandomErasingError> {
+    use crate::config::schema::RandomErasingMode as Mode;
+    let r = &a.random_erasing;
+    if !r.enable {
+        return Ok(None);
+    }
+    RandomErasing::new(erasing::RandomErasingConfig {
+        enable: r.enable,
+        prob: r.prob,
+        mode: match r.mode {
+            Mode::Const => erasing::RandomErasingMode::Const,
+            Mode::Rand => erasing::RandomErasingMode::Rand,
+            Mode::Pixel => erasing::RandomErasingMode::Pixel,
+        },
+        count: r.count.clone(),
+        num_splits: r.num_splits,
+        area_range: r.area_range.clone(),
+        min_aspect: r.min_aspect,
+    })
+    .map(Some)
+}
+
 /// DATA.MEAN / DATA.STD as three channel values.
 pub fn triple(v: &[f64]) -> [f64; 3] {
     // Validation guarantees three values; a shorter list repeats its last (one grey value).
@@ -88,7 +114,8 @@ pub fn triple(v: &[f64]) -> [f64; 3] {
 }
 
 impl ClipSourceConfig {
-    pub fn from_config(cfg: &Config, split: Split) -> Self {
+    /// The clip pipeline of `split`; fails on augmentation settings that cannot be used.
+    pub fn from_config(cfg: &Config, split: Split) -> Result<Self, RandomErasingError> {
         let d = &cfg.data;
         let sampling = match d.sampling_mode {
             SamplingMode::IntervalBased => Sampling::Interval(IntervalSampling {
@@ -121,7 +148,7 @@ impl ClipSourceConfig {
             && cfg.augmentation.ssv2_flip
             && !cfg.pretrain.enable
             && cfg.train.dataset == Some(crate::config::schema::Dataset::Ssv2);
-        Self {
+        Ok(Self {
             split,
             sampling,
             clip: ClipConfig {
@@ -134,12 +161,13 @@ impl ClipSourceConfig {
                 flip: true,
                 mean: triple(&d.mean),
                 std: triple(&d.std),
+                erasing: random_erasing(&cfg.augmentation)?,
             },
             temporal_views,
             spatial_views,
             decode_resize: Resize::None,
             ssv2_label_swap,
-        }
+        })
     }
 
     pub fn views_per_video(&self) -> usize {
@@ -316,7 +344,7 @@ mod tests {
         let clips = |cfg: &Config| {
             VideoClips::new(
                 vec![entry.clone()],
-                ClipSourceConfig::from_config(cfg, Split::Train),
+                ClipSourceConfig::from_config(cfg, Split::Train).unwrap(),
             )
         };
         let ssv2 = clips(&cfg);
