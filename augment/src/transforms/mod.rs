@@ -3,5 +3,6 @@
 pub mod clip;
 pub mod color;
 pub mod color_inplace;
+pub mod rand_augment;
 pub mod spatial;
 pub mod temporal;
