@@ -4,7 +4,11 @@
 pub mod clip;
 pub mod color;
 pub mod color_inplace;
+<<<<<<< HEAD
 pub mod mixup;
 pub mod random_erasing;
+=======
+pub mod rand_augment;
+>>>>>>> h17r
 pub mod spatial;
 pub mod temporal;
