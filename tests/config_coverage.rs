@@ -1,11 +1,11 @@
 //! The schema walk: every key of tada's config schema is read by the code that builds or runs
-//! something, or refused when it turns on behaviour tada does not build, or listed in [`INERT`]
-//! with why it changes nothing — never parsed and silently ignored.
+//! something (or that refuses a value tada does not build, as `runs/parts.rs` does for
+//! PRETRAIN.LOSS_WEIGHTS), or listed in [`INERT`] with why it changes nothing — never parsed and
+//! silently ignored.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use tada::config::unbuilt::unbuilt_behaviour;
 use tada::config::Config;
 
 use crate::common::repo;
@@ -82,7 +82,7 @@ fn is_read(key: &str, files: &[(PathBuf, String)]) -> bool {
 }
 
 #[test]
-fn every_schema_key_is_read_refused_or_inert() {
+fn every_schema_key_is_read_or_inert() {
     let mut keys = Vec::new();
     leaves(
         &serde_json::to_value(Config::default()).unwrap(),
@@ -93,30 +93,24 @@ fn every_schema_key_is_read_refused_or_inert() {
     let mut files = Vec::new();
     sources(&repo().join("src"), &mut files);
     sources(&repo().join("augment/src"), &mut files);
-    // Keys that switch on what tada refuses: each must be one the refusal list names.
-    let refused: BTreeSet<&str> = {
-        let mut all = Config::default();
-        all.augmentation.autoaugment.enable = true;
-        all.augmentation.mixup.enable = true;
-        all.augmentation.cutmix.enable = true;
-        all.augmentation.random_erasing.enable = true;
-        unbuilt_behaviour(&all).into_iter().map(|(k, _)| k).collect()
-    };
     let inert: BTreeSet<&str> = INERT.iter().map(|(k, _)| *k).collect();
     let mut silent = Vec::new();
     for key in &keys {
         let read = is_read(key, &files);
         if inert.contains(key.as_str()) {
             assert!(!read, "{key} is read now: take it out of INERT");
-        } else if !read && !refused.contains(key.as_str()) {
+        } else if !read {
             silent.push(key.clone());
         }
     }
     assert!(
         silent.is_empty(),
-        "schema keys neither read, refused nor listed as inert: {silent:?}"
+        "schema keys neither read nor listed as inert: {silent:?}"
     );
     for k in &inert {
-        assert!(keys.iter().any(|key| key == k), "INERT names {k}, not a schema key");
+        assert!(
+            keys.iter().any(|key| key == k),
+            "INERT names {k}, not a schema key"
+        );
     }
 }

@@ -59,7 +59,10 @@ fn loader(entries: &[Entry], split: Split, workers: usize) -> Loader {
     let cfg = tada::config::load_str(TINY, "tiny.yaml", &[])
         .unwrap()
         .config;
-    let source = VideoClips::new(entries.to_vec(), ClipSourceConfig::from_config(&cfg, split).unwrap());
+    let source = VideoClips::new(
+        entries.to_vec(),
+        ClipSourceConfig::from_config(&cfg, split).unwrap(),
+    );
     Loader::new(
         Arc::new(source),
         LoaderConfig {

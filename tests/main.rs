@@ -8,6 +8,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod config;
+mod config_coverage;
 mod configs;
 mod contrastive_e2e;
 mod cuda;

@@ -92,3 +92,97 @@ fn the_ema_is_checkpointed_resumed_exactly_validated_and_tested() {
     );
     assert_eq!(ema_name("__ema.head.out.bias__"), Some("head.out.bias"));
 }
+
+/// A Kinetics-400 layout of `per_class` 12-frame 48x40 mp4 videos for each of two classes
+/// (train and val lists alike); returns (DATA_ROOT_DIR, ANNO_DIR).
+fn tiny_kinetics(dir: &Path, per_class: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (root, anno) = (dir.join("k400"), dir.join("anno"));
+    std::fs::create_dir_all(&anno).unwrap();
+    let mut rows = String::from("label,youtube_id,time_start,time_end,split\n");
+    for (c, label) in ["abseiling", "bowling"].iter().enumerate() {
+        for i in 0..per_class {
+            let id = format!("v{c}{i}");
+            let file = root.join(format!("train/{label}/{id}_000000_000010.mp4"));
+            crate::media::make_video(&file, crate::media::Kind::Mp4, 12, 48, 40);
+            std::fs::create_dir_all(root.join(format!("val/{label}"))).unwrap();
+            std::fs::copy(
+                &file,
+                root.join(format!("val/{label}/{id}_000000_000010.mp4")),
+            )
+            .unwrap();
+            rows.push_str(&format!("{label},{id},0,10,train\n"));
+        }
+    }
+    std::fs::write(anno.join("train.csv"), &rows).unwrap();
+    std::fs::write(anno.join("validate.csv"), &rows).unwrap();
+    (root, anno)
+}
+
+/// Every augmentation of the reference's supervised recipes at once — RandAugment, colour
+/// jitter, random erasing, mixup switching with CutMix, label smoothing — and the EMA, on real
+/// videos: each is in the pipeline the run builds, and the run trains with finite losses into
+/// a checkpoint holding the average.
+#[test]
+fn every_augmentation_of_the_recipes_runs_with_the_ema() {
+    use tada::data::dataset::Split;
+    use tada::data::loader::SampleSource;
+    use tada::data::sources::video_clips::{ClipSourceConfig, VideoClips};
+    use tada::tasks::classify::ClassifyTask;
+
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let (root, anno) = tiny_kinetics(d.path(), 4);
+    let recipe = format!(
+        "MODEL: {{NAME: R2D3D, EMA: {{ENABLE: true, DECAY: 0.9}}}}
+DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4, SAMPLING_RATE: 2, TRAIN_JITTER_SCALES: [0.3, 1.0],
+  TEST_SCALE: 32, TEST_CROP_SIZE: 32, DATA_ROOT_DIR: '{}', ANNO_DIR: '{}'}}
+AUGMENTATION:
+  COLOR_AUG: true
+  AUTOAUGMENT: {{ENABLE: true, TYPE: rand-m9-n4-mstd0.5-inc1}}
+  MIXUP: {{ENABLE: true, ALPHA: 0.8, PROB: 1.0, SWITCH_PROB: 0.5}}
+  CUTMIX: {{ENABLE: true, ALPHA: 1.0}}
+  RANDOM_ERASING: {{ENABLE: true, PROB: 1.0, MODE: const, COUNT: [1, 2]}}
+  LABEL_SMOOTHING: 0.1
+",
+        root.display(),
+        anno.display()
+    );
+    let dir = d.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = finetune_config(&dir, &recipe);
+    cfg.config.train.dataset = Some(tada::config::schema::Dataset::Kinetics400);
+    cfg.config.train.num_samples = None;
+    cfg.config.video.head.num_classes = Some(2);
+    cfg.config.optimizer.max_epoch = 2;
+
+    // The pipeline the run builds has every step: a training clip erased with the constant
+    // fill holds exact zeros, which the same clip without erasing does not.
+    let c = &cfg.config;
+    let clips = ClipSourceConfig::from_config(c, Split::Train).unwrap();
+    assert!(clips.clip.rand_augment.is_some() && clips.clip.erasing.is_some());
+    assert!(clips.clip.color.is_some());
+    let entries = tada::data::pipeline::entries(c, Split::Train)
+        .unwrap()
+        .entries;
+    let erased = VideoClips::new(entries.clone(), clips.clone());
+    let mut plain_cfg = clips;
+    plain_cfg.clip.erasing = None;
+    let plain = VideoClips::new(entries, plain_cfg);
+    let zeros = |s: &VideoClips| {
+        let mut rng = rand::SeedableRng::seed_from_u64(3);
+        let x = s.get(0, &mut rng).unwrap().input;
+        x.eq(0.0).sum(tch::Kind::Int64).int64_value(&[])
+    };
+    assert!(zeros(&erased) > 0 && zeros(&plain) == 0);
+    assert!(ClassifyTask::from_config(c).unwrap().mixup.is_some());
+
+    let (s, _) = finetune(&cfg, &run_options(&dir, false, None)).unwrap();
+    assert_eq!(s.steps, 2, "8 videos, 8 a step, 2 epochs");
+    assert!(
+        s.losses.iter().all(|(_, l)| l.is_finite()),
+        "{:?}",
+        s.losses
+    );
+    let ckpt = Checkpoint::load(s.checkpoint.as_ref().unwrap()).unwrap();
+    assert_eq!(ckpt.ema.len(), ckpt.model.len());
+}

@@ -245,8 +245,10 @@ fn data_check_accepts_exactly_what_training_reads() {
             id: String::new(),
         }];
         for split in [Split::Train, Split::Test] {
-            let clips =
-                VideoClips::new(entries.clone(), ClipSourceConfig::from_config(&cfg, split).unwrap());
+            let clips = VideoClips::new(
+                entries.clone(),
+                ClipSourceConfig::from_config(&cfg, split).unwrap(),
+            );
             for (view, seed) in (0..clips.len()).zip(0..) {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
                 let got = clips.get(view, &mut rng);

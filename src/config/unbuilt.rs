@@ -124,30 +124,6 @@ impl std::fmt::Display for Unbuilt {
     }
 }
 
-/// The keys of `cfg` that turn on training behaviour tada does not build yet, with what it is:
-/// a run refuses them rather than train without what the config asks for.
-pub fn unbuilt_behaviour(cfg: &crate::config::Config) -> Vec<(&'static str, &'static str)> {
-    let a = &cfg.augmentation;
-    [
-        (
-            a.autoaugment.enable,
-            "AUGMENTATION.AUTOAUGMENT.ENABLE",
-            "RandAugment",
-        ),
-        (a.mixup.enable, "AUGMENTATION.MIXUP.ENABLE", "mixup"),
-        (a.cutmix.enable, "AUGMENTATION.CUTMIX.ENABLE", "CutMix"),
-        (
-            a.random_erasing.enable,
-            "AUGMENTATION.RANDOM_ERASING.ENABLE",
-            "random erasing",
-        ),
-    ]
-    .into_iter()
-    .filter(|(on, _, _)| *on)
-    .map(|(_, key, what)| (key, what))
-    .collect()
-}
-
 /// Takes the component keys that name unbuilt parts out of `tree` (so the rest deserialises
 /// with the default in their place) and returns them.
 pub(super) fn take(tree: &mut Map<String, Value>) -> Vec<Unbuilt> {

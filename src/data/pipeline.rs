@@ -24,7 +24,7 @@ pub enum PipelineError {
     #[error("synthetic_videos: VIDEO.HEAD.NUM_CLASSES must be 2 to {MAX_CLASSES} (one class per motion direction), got {0}")]
     SyntheticClasses(usize),
     #[error(transparent)]
-    Augmentation(#[from] tada_augment::transforms::random_erasing::RandomErasingError),
+    Augmentation(#[from] crate::data::sources::video_clips::AugmentationError),
     #[error("TRAIN.DATASET {0} for MoSI: tada's MoSI source takes images (imagenet, synthetic_images) or frames of a video dataset (ucf101, hmdb51, kinetics400, ssv2)")]
     NotImages(&'static str),
 }
@@ -49,6 +49,10 @@ pub fn synthetic_videos(cfg: &Config, split: Split) -> Result<SyntheticVideos, P
     );
     s.mean = crate::data::sources::video_clips::triple(&cfg.data.mean);
     s.std = crate::data::sources::video_clips::triple(&cfg.data.std);
+    if split == Split::Train {
+        s.rand_augment = crate::data::sources::video_clips::rand_augment(cfg)?;
+        s.erasing = crate::data::sources::video_clips::random_erasing(&cfg.augmentation)?;
+    }
     Ok(s)
 }
 

@@ -27,8 +27,8 @@ pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Refuses a config that turns on training behaviour tada does not build yet (RandAugment,
-/// mixup, EMA, …): training without it would not be the run the config describes.
+/// Refuses a config that asks for training behaviour tada does not build: training without it
+/// would not be the run the config describes.
 pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
     // The reference scales each pretext loss term by its weight; tada's pretext losses are
     // unweighted, so any other weight would train something else.
@@ -42,25 +42,7 @@ pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
             ),
         ));
     }
-    let off = crate::config::unbuilt::unbuilt_behaviour(cfg);
-    let Some(((key, what), rest)) = off.split_first() else {
-        return Ok(());
-    };
-    let also = match rest.is_empty() {
-        true => String::new(),
-        false => {
-            let keys: Vec<&str> = rest.iter().map(|(k, _)| *k).collect();
-            format!(" (so are {})", keys.join(", "))
-        }
-    };
-    Err(TrainError::config(
-        key,
-        format!(
-            "turns on {what}, which tada does not build yet{also}: set it off (--set \
-             {key}={}) to train without it",
-            "false"
-        ),
-    ))
+    Ok(())
 }
 
 /// The loop's settings from TRAIN, OPTIMIZER and the top-level keys; the config it records has

@@ -1,5 +1,8 @@
 //! Supervised classification: fine-tuning, and the linear probe (frozen backbone).
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tada_augment::transforms::mixup::{self, Mixup};
 use tch::{Device, Kind, Tensor};
 
 use super::{accuracy, StepContext, Task, TaskLoss};
@@ -9,8 +12,9 @@ use crate::data::loader::Batch;
 use crate::models::{ModelOutput, Taps, VideoModel};
 use crate::tasks::TaskError;
 
-/// Cross-entropy on the head's logits against `(B)` class labels.
-#[derive(Debug, Clone, Copy)]
+/// Cross-entropy on the head's logits against `(B)` class labels, or the soft-target
+/// cross-entropy against `(B, K)` targets when mixup/CutMix mixes the batches.
+#[derive(Debug, Clone)]
 pub struct ClassifyTask {
     /// TRAIN.ONLY_LINEAR: the backbone runs in evaluation mode (BatchNorm uses and keeps its
     /// running statistics) and without autograd; only the head trains.
@@ -18,6 +22,41 @@ pub struct ClassifyTask {
     /// AUGMENTATION.LABEL_SMOOTHING `s`: the target is `1 - s + s/K` at the label and `s/K`
     /// elsewhere, as the reference's `label_smoothing_target`.
     pub label_smoothing: f64,
+    /// AUGMENTATION.MIXUP / CUTMIX: every training batch mixed with its mirror image
+    /// (docs/transforms.md#mixup-and-cutmix).
+    pub mixup: Option<Mixup>,
+}
+
+/// The mixup/CutMix of a config, or `None` when neither is enabled.
+pub fn mixup_of(cfg: &Config) -> Result<Option<Mixup>, TaskError> {
+    use crate::config::schema::MixupMode as Mode;
+    let a = &cfg.augmentation;
+    if !(a.mixup.enable || a.cutmix.enable) {
+        return Ok(None);
+    }
+    let mix = mixup::MixConfig {
+        mixup: mixup::MixupConfig {
+            enable: a.mixup.enable,
+            alpha: a.mixup.alpha,
+            prob: a.mixup.prob,
+            mode: match a.mixup.mode {
+                Mode::Batch => mixup::MixupMode::Batch,
+                Mode::Pair => mixup::MixupMode::Pair,
+                Mode::Elem => mixup::MixupMode::Elem,
+            },
+            switch_prob: a.mixup.switch_prob,
+        },
+        cutmix: mixup::CutmixConfig {
+            enable: a.cutmix.enable,
+            alpha: a.cutmix.alpha,
+            minmax: a.cutmix.minmax.clone(),
+        },
+        label_smoothing: a.label_smoothing,
+        num_classes: cfg.video.head.num_classes.unwrap_or(0) as i64,
+    };
+    Mixup::new(mix)
+        .map(Some)
+        .map_err(|e| TaskError::Invalid(e.to_string()))
 }
 
 impl ClassifyTask {
@@ -32,6 +71,7 @@ impl ClassifyTask {
         Ok(Self {
             linear_probe: cfg.train.only_linear,
             label_smoothing: cfg.augmentation.label_smoothing,
+            mixup: mixup_of(cfg)?,
         })
     }
 }
@@ -55,7 +95,42 @@ impl Task for ClassifyTask {
         let out = self.forward(model, &batch.inputs.to_device(device));
         self.loss(&out, batch, device)
     }
+
+    /// Mixup/CutMix of the whole batch on the model's device, drawn from the step's seed; the
+    /// labels become `(B, K)` soft targets.
+    fn prepare(&mut self, batch: Batch, device: Device, seed: u64) -> Result<Batch, TaskError> {
+        let Some(m) = &self.mixup else {
+            return Ok(batch);
+        };
+        let x = batch.inputs.to_device(device);
+        let labels = batch
+            .labels
+            .to_device(device)
+            .to_kind(Kind::Int64)
+            .reshape([-1]);
+        let size = x.size();
+        // Mixing draws its own stream of the step's seed, apart from dropout's.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MIXUP_STREAM);
+        let invalid = |e: mixup::MixupError| TaskError::Invalid(e.to_string());
+        let draw = m
+            .draw(
+                size[0] as usize,
+                size[size.len() - 2],
+                size[size.len() - 1],
+                &mut rng,
+            )
+            .map_err(invalid)?;
+        let (inputs, targets) = m.apply(&x, &labels, &draw).map_err(invalid)?;
+        Ok(Batch {
+            inputs,
+            labels: targets,
+            ..batch
+        })
+    }
 }
+
+/// Mixes the step seed into mixup's own generator.
+const MIXUP_STREAM: u64 = 0x6d69_7875_705f_7374;
 
 impl ClassifyTask {
     /// Runs the model in training mode; the linear probe keeps the backbone in evaluation mode.
@@ -85,6 +160,15 @@ impl ClassifyTask {
                 out.predictions.names()
             ))
         })?;
+        if batch.labels.dim() == 2 {
+            // Mixed batches: the reference's soft-target loss; accuracy against each clip's
+            // larger share.
+            let target = batch.labels.to_device(device);
+            let loss = mixup::soft_target_cross_entropy(logits, &target);
+            let y = target.argmax(-1, false);
+            let metrics = vec![("acc".to_string(), accuracy(logits, &y))];
+            return Ok(TaskLoss { loss, metrics });
+        }
         // (B) class indices.
         let y = batch
             .labels
@@ -128,6 +212,7 @@ mod tests {
         let task = ClassifyTask {
             linear_probe: false,
             label_smoothing: s,
+            mixup: None,
         };
         let out = ModelOutput {
             predictions: crate::models::heads::Predictions::Tensor(logits.shallow_clone()),

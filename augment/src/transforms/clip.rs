@@ -5,6 +5,7 @@ use rand::Rng;
 use tch::Tensor;
 
 use super::color::{color_jitter, ColorJitterConfig};
+use super::rand_augment::{RandAugment, RandAugmentError};
 use super::random_erasing::RandomErasing;
 use super::spatial::{
     hflip, normalize, random_resized_crop, random_short_side_crop, test_crop, to_float_cthw,
@@ -25,6 +26,8 @@ pub struct ClipConfig {
     pub flip: bool,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// AUGMENTATION.AUTOAUGMENT (RandAugment) when enabled: training clips, after the crop.
+    pub rand_augment: Option<RandAugment>,
     /// AUGMENTATION.RANDOM_ERASING when enabled: training clips, after normalising.
     pub erasing: Option<RandomErasing>,
 }
@@ -49,13 +52,14 @@ pub struct TransformedClip {
     pub flipped: bool,
 }
 
-/// Applies the pipeline to one clip.
+/// Applies the pipeline to one clip: train = flip, crop, RandAugment, colour jitter, normalise,
+/// random erasing (the reference's order); test = crop, normalise.
 pub fn transform_clip(
     frames: &Tensor,
     cfg: &ClipConfig,
     view: ClipView,
     rng: &mut impl Rng,
-) -> TransformedClip {
+) -> Result<TransformedClip, RandAugmentError> {
     let x = to_float_cthw(frames);
     let mut flipped = false;
     let x = match view {
@@ -67,6 +71,10 @@ pub fn transform_clip(
                 random_short_side_crop(&x, a, b, cfg.train_crop_size, rng)
             } else {
                 random_resized_crop(&x, [a, b], cfg.ratio, cfg.train_crop_size, rng)
+            };
+            let x = match &cfg.rand_augment {
+                Some(ra) => ra.apply(&x, &ra.draw(rng))?,
+                None => x,
             };
             match &cfg.color {
                 Some(c) => color_jitter(&x, c, rng),
@@ -87,7 +95,7 @@ pub fn transform_clip(
         }
         _ => x,
     };
-    TransformedClip { clip, flipped }
+    Ok(TransformedClip { clip, flipped })
 }
 
 #[cfg(test)]
@@ -108,6 +116,7 @@ mod tests {
             flip: true,
             mean: [0.45; 3],
             std: [0.225; 3],
+            rand_augment: None,
             erasing: None,
         }
     }
@@ -121,6 +130,7 @@ mod tests {
             ClipView::Train,
             &mut ChaCha8Rng::seed_from_u64(5),
         )
+        .unwrap()
         .clip;
         let b = transform_clip(
             &frames,
@@ -128,6 +138,7 @@ mod tests {
             ClipView::Train,
             &mut ChaCha8Rng::seed_from_u64(5),
         )
+        .unwrap()
         .clip;
         assert_eq!(a.size(), vec![3, 4, 32, 32]);
         assert!(a.equal(&b), "same seed, same clip");
@@ -140,6 +151,7 @@ mod tests {
                 ClipView::Train,
                 &mut ChaCha8Rng::seed_from_u64(0)
             )
+            .unwrap()
             .clip
             .size(),
             vec![3, 4, 32, 32]
@@ -150,6 +162,7 @@ mod tests {
             ClipView::Test { index: 2, count: 3 },
             &mut ChaCha8Rng::seed_from_u64(0),
         )
+        .unwrap()
         .clip;
         assert_eq!(t.size(), vec![3, 4, 32, 32]);
         // Normalised: a mid-grey input maps near (0.5 - 0.45) / 0.225.
@@ -160,6 +173,7 @@ mod tests {
             ClipView::Test { index: 0, count: 1 },
             &mut ChaCha8Rng::seed_from_u64(0),
         )
+        .unwrap()
         .clip;
         assert!(
             (g.mean(Kind::Float).double_value(&[]) - (128.0 / 255.0 - 0.45) / 0.225).abs() < 1e-4

@@ -7,6 +7,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
+use tada_augment::transforms::rand_augment::RandAugment;
+use tada_augment::transforms::random_erasing::RandomErasing;
 use tch::Tensor;
 
 use crate::data::dataset::Split;
@@ -165,7 +167,8 @@ fn render(
 
 /// The synthetic labelled videos as a loader source: normalised `(3, T, S, S)` clips. Training
 /// and test splits are disjoint streams; there is no random flip (it would reverse x motion and
-/// so the class).
+/// so the class), crop or colour jitter, but training clips go through the config's RandAugment
+/// and random erasing, so a recipe's augmentations run on the embedded data too.
 #[derive(Debug, Clone)]
 pub struct SyntheticVideos {
     pub count: usize,
@@ -175,6 +178,10 @@ pub struct SyntheticVideos {
     pub seed: u64,
     pub mean: [f64; 3],
     pub std: [f64; 3],
+    /// AUGMENTATION.AUTOAUGMENT of training clips, before normalising.
+    pub rand_augment: Option<RandAugment>,
+    /// AUGMENTATION.RANDOM_ERASING of training clips, after normalising.
+    pub erasing: Option<RandomErasing>,
 }
 
 impl SyntheticVideos {
@@ -191,6 +198,8 @@ impl SyntheticVideos {
             },
             mean: [0.45; 3],
             std: [0.225; 3],
+            rand_augment: None,
+            erasing: None,
         }
     }
 }
@@ -200,7 +209,7 @@ impl SampleSource for SyntheticVideos {
         self.count
     }
 
-    fn get(&self, index: usize, _rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
+    fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
         let (frames, label) = synthetic_video(
             self.seed,
             index as u64,
@@ -213,8 +222,23 @@ impl SampleSource for SyntheticVideos {
             kind: "bad configuration",
         })?;
         let x = tada_augment::transforms::spatial::to_float_cthw(&frames);
+        let x = match &self.rand_augment {
+            Some(ra) => ra.apply(&x, &ra.draw(rng)).map_err(|e| SampleError {
+                what: format!("synthetic video {index}: {e}"),
+                kind: "augmentation",
+            })?,
+            None => x,
+        };
+        let x = tada_augment::transforms::spatial::normalize(&x, self.mean, self.std);
+        let input = match &self.erasing {
+            Some(e) => {
+                let s = x.size();
+                e.apply(&x, &e.draw(s[0], s[1], s[2], s[3], rng))
+            }
+            None => x,
+        };
         Ok(Sample {
-            input: tada_augment::transforms::spatial::normalize(&x, self.mean, self.std),
+            input,
             label: Tensor::from(label),
             source: index,
             view: 0,

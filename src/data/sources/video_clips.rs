@@ -6,9 +6,8 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use tada_augment::transforms::clip::{transform_clip, ClipConfig, ClipView};
 use tada_augment::transforms::color::ColorJitterConfig;
-use tada_augment::transforms::random_erasing::{
-    self as erasing, RandomErasing, RandomErasingError,
-};
+use tada_augment::transforms::rand_augment::RandAugment;
+use tada_augment::transforms::random_erasing::{self as erasing, RandomErasing};
 use tada_augment::transforms::temporal::{
     interval_indices, segment_indices, IntervalSampling, TemporalView,
 };
@@ -83,8 +82,25 @@ pub fn color_config(a: &AugmentationConfig) -> Option<ColorJitterConfig> {
     })
 }
 
+/// A training augmentation whose settings cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AugmentationError(pub String);
+
+/// AUGMENTATION.AUTOAUGMENT as the clip pipeline's RandAugment, or `None` when it is off.
+pub fn rand_augment(cfg: &Config) -> Result<Option<RandAugment>, AugmentationError> {
+    let a = &cfg.augmentation.autoaugment;
+    if !a.enable {
+        return Ok(None);
+    }
+    let size = cfg.data.train_crop_size as i64;
+    RandAugment::parse(&a.kind, size, triple(&cfg.data.mean))
+        .map(Some)
+        .map_err(|e| AugmentationError(format!("AUGMENTATION.AUTOAUGMENT.TYPE: {e}")))
+}
+
 /// AUGMENTATION.RANDOM_ERASING as the clip pipeline's step, or `None` when it is off.
-pub fn random_erasing(a: &AugmentationConfig) -> Result<Option<RandomErasing>, RandomErasingError> {
+pub fn random_erasing(a: &AugmentationConfig) -> Result<Option<RandomErasing>, AugmentationError> {
     use crate::config::schema::RandomErasingMode as Mode;
     let r = &a.random_erasing;
     if !r.enable {
@@ -104,6 +120,7 @@ pub fn random_erasing(a: &AugmentationConfig) -> Result<Option<RandomErasing>, R
         min_aspect: r.min_aspect,
     })
     .map(Some)
+    .map_err(|e| AugmentationError(e.to_string()))
 }
 
 /// DATA.MEAN / DATA.STD as three channel values.
@@ -115,7 +132,7 @@ pub fn triple(v: &[f64]) -> [f64; 3] {
 
 impl ClipSourceConfig {
     /// The clip pipeline of `split`; fails on augmentation settings that cannot be used.
-    pub fn from_config(cfg: &Config, split: Split) -> Result<Self, RandomErasingError> {
+    pub fn from_config(cfg: &Config, split: Split) -> Result<Self, AugmentationError> {
         let d = &cfg.data;
         let sampling = match d.sampling_mode {
             SamplingMode::IntervalBased => Sampling::Interval(IntervalSampling {
@@ -161,6 +178,7 @@ impl ClipSourceConfig {
                 flip: true,
                 mean: triple(&d.mean),
                 std: triple(&d.std),
+                rand_augment: rand_augment(cfg)?,
                 erasing: random_erasing(&cfg.augmentation)?,
             },
             temporal_views,
@@ -272,7 +290,11 @@ impl SampleSource for VideoClips {
             &self.cfg.clip,
             self.clip_view(view),
             rng,
-        );
+        )
+        .map_err(|e| SampleError {
+            kind: "augmentation",
+            what: format!("{}: {e}", entry.path.display()),
+        })?;
         let label = match self.cfg.ssv2_label_swap && out.flipped {
             true => ssv2_mirrored_label(entry.label),
             false => entry.label,
