@@ -502,7 +502,10 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
 
 /// With `TADA_REFERENCE` pointing at a checkout of alibaba-mmai-research/TAdaConv, every one of
 /// its project configs loads; those naming parts tada does not build (CSN, ViViT, BMN) are the
-/// only ones marked unbuilt. The repo carries no copy of the reference's files.
+/// only ones marked unbuilt, and every other builds a model with the reference's parameter
+/// counts (whole model and backbone; tests/data/reference_param_counts.json, made by the
+/// reference's build_model through scripts/fixtures/param_counts.py). The repo carries no copy
+/// of the reference's files.
 #[test]
 fn every_reference_project_config_loads() {
     let Some(root) = std::env::var_os("TADA_REFERENCE") else {
@@ -510,7 +513,8 @@ fn every_reference_project_config_loads() {
         return;
     };
     let mut files = Vec::new();
-    let mut todo = vec![std::path::PathBuf::from(root).join("configs/projects")];
+    let root = std::path::PathBuf::from(root);
+    let mut todo = vec![root.join("configs/projects")];
     while let Some(dir) = todo.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let p = e.unwrap().path();
@@ -521,11 +525,45 @@ fn every_reference_project_config_loads() {
             }
         }
     }
+    let counts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::common::repo().join("tests/data/reference_param_counts.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let (mut built, mut unbuilt) = (0, 0);
+    files.sort();
     for f in &files {
         let c = load(f, &[]).unwrap_or_else(|e| panic!("{}: {}", f.display(), err_text(&e)));
         if c.config.unbuilt.is_empty() {
             built += 1;
+            let rel = f
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let want = &counts["configs"][&rel];
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let _model = tada::models::VideoModel::new(&vs.root(), &c.config)
+                .unwrap_or_else(|e| panic!("{rel}: {e}"));
+            // Trainable tensors, as the reference's `parameters()` (running statistics are
+            // buffers there).
+            let count = |prefix: &str| -> i64 {
+                vs.variables()
+                    .iter()
+                    .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
+                    .map(|(_, t)| t.numel() as i64)
+                    .sum()
+            };
+            assert_eq!(
+                (count(""), count("backbone.")),
+                (
+                    want["parameters"].as_i64().unwrap(),
+                    want["backbone"].as_i64().unwrap()
+                ),
+                "{rel}: parameters (model, backbone) against the reference's"
+            );
         } else {
             let text = f.to_string_lossy();
             assert!(

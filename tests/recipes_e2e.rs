@@ -186,3 +186,105 @@ AUGMENTATION:
     let ckpt = Checkpoint::load(s.checkpoint.as_ref().unwrap()).unwrap();
     assert_eq!(ckpt.ema.len(), ckpt.model.len());
 }
+
+/// The official ConvNeXt layout of a TAdaConvNeXtV2 model's 2-D weights (the inverse of the
+/// conversion), as the file TRAIN.INIT in1k names would hold them.
+fn convnext_file(session: &tada::models::Session, path: &Path) -> usize {
+    use tch::Tensor;
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    for (name, t) in session.vs.variables() {
+        let Some(key) = name.strip_prefix("backbone.") else {
+            continue;
+        };
+        if key.contains("dwconv_rf") || key.contains("norm_avgpool") {
+            continue; // TAdaConv's own parameters: no image model has them
+        }
+        let t = if key == "downsample_layers.0.0.weight" {
+            t.select(2, 1)
+        } else if key.ends_with("dwconv.weight") || key.ends_with("dwconv.bias") {
+            t.squeeze_dim(0).squeeze_dim(0)
+        } else if t.dim() == 5 {
+            t.squeeze_dim(2)
+        } else {
+            t
+        };
+        out.push((key.to_string(), t.contiguous()));
+    }
+    let n = out.len();
+    let width = out
+        .iter()
+        .find(|(k, _)| k == "norm.weight")
+        .map(|(_, t)| t.size()[0])
+        .unwrap();
+    out.push((
+        "head.weight".into(),
+        Tensor::zeros([1000, width], tch::kind::FLOAT_CPU),
+    ));
+    out.push((
+        "head.bias".into(),
+        Tensor::zeros([1000], tch::kind::FLOAT_CPU),
+    ));
+    let refs: Vec<(&str, &Tensor)> = out.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    Tensor::write_safetensors(&refs, path).unwrap();
+    n
+}
+
+/// With `TADA_REFERENCE` set: the reference's own tadaconvnextv2_tiny_k400_16f.yaml, only its
+/// dataset paths, sizes (frames, crop, classes, batch, workers, GPUs) and epochs overridden,
+/// fine-tunes on a tiny generated Kinetics from an ImageNet ConvNeXt file (its TRAIN.INIT) with
+/// its recipe's augmentations on (RandAugment rand-m9-n4-mstd0.5-inc1, colour jitter) and the
+/// EMA switched on, and its checkpoint holds the EMA weights.
+#[test]
+fn the_reference_tadaconvnextv2_recipe_fine_tunes_as_written() {
+    let Some(reference) = std::env::var_os("TADA_REFERENCE") else {
+        eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to run its recipe");
+        return;
+    };
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let (root, anno) = tiny_kinetics(d.path(), 2);
+    let file = std::path::PathBuf::from(reference)
+        .join("configs/projects/tadaconvnextv2/tadaconvnextv2_tiny_k400_16f.yaml");
+    let sets: Vec<String> = [
+        format!("DATA.DATA_ROOT_DIR={}", root.display()),
+        format!("DATA.ANNO_DIR={}", anno.display()),
+        // The stem halves time and the blocks pool 3 frames: 8 is the fewest that runs.
+        "DATA.NUM_INPUT_FRAMES=8".into(),
+        "DATA.SAMPLING_RATE=1".into(),
+        "DATA.TRAIN_CROP_SIZE=32".into(),
+        "DATA.TEST_SCALE=32".into(),
+        "DATA.TEST_CROP_SIZE=32".into(),
+        "VIDEO.HEAD.NUM_CLASSES=2".into(),
+        "TRAIN.BATCH_SIZE=2".into(),
+        "TEST.BATCH_SIZE=2".into(),
+        "NUM_GPUS=0".into(),
+        "DATA_LOADER.NUM_WORKERS=0".into(),
+        "OPTIMIZER.MAX_EPOCH=1".into(),
+        "OPTIMIZER.WARMUP_EPOCHS=0".into(),
+        "MODEL.EMA.ENABLE=true".into(),
+    ]
+    .into();
+    let cfg = tada::config::load(&file, &sets).unwrap();
+    let a = &cfg.config.augmentation;
+    assert!(a.autoaugment.enable && a.color_aug && cfg.config.train.init == "in1k");
+    let image = d.path().join("convnext_tiny_in1k.safetensors");
+    let tensors = convnext_file(&tada::models::Session::new(&cfg.config).unwrap(), &image);
+    let dir = d.path().join("run");
+    let mut opts = run_options(&dir, false, None);
+    opts.weights = Some(image);
+    let (s, report) = finetune(&cfg, &opts).unwrap();
+    let r = report.unwrap();
+    assert_eq!(
+        r.image_model,
+        Some(tada::checkpoint::image_init::ImageModel::ConvNeXt)
+    );
+    assert_eq!(r.load.loaded, tensors, "every ConvNeXt tensor loads");
+    assert_eq!(s.steps, 2);
+    assert!(
+        s.losses.iter().all(|(_, l)| l.is_finite()),
+        "{:?}",
+        s.losses
+    );
+    let ckpt = Checkpoint::load(s.checkpoint.as_ref().unwrap()).unwrap();
+    assert_eq!(ckpt.ema.len(), ckpt.model.len());
+}
