@@ -317,28 +317,39 @@ impl RandAugment {
                 }
             }
         }
-        out.noise = match mstd {
+        out.finish(mstd, mmax, spec)
+    }
+
+    /// The magnitude noise and bound of the parsed `mstd` and `mmax`, and the check that a
+    /// weighted choice has enough ops.
+    fn finish(
+        mut self,
+        mstd: Option<f64>,
+        mmax: Option<i64>,
+        spec: &str,
+    ) -> Result<Self, RandAugmentError> {
+        self.noise = match mstd {
             Some(s) if s > 100.0 => MagnitudeNoise::Uniform,
             Some(s) if s > 0.0 => MagnitudeNoise::Gauss(s),
             _ => MagnitudeNoise::Fixed,
         };
         // `magnitude_max or 10`: an mmax of 0 falls back to 10.
-        out.magnitude_max = match mmax {
+        self.magnitude_max = match mmax {
             Some(m) if m != 0 => m as f64,
             _ => LEVEL_DENOM,
         };
-        if let Some(w) = &out.weights {
+        if let Some(w) = &self.weights {
             // numpy refuses to choose more distinct ops than have a non-zero weight.
             let available = w.iter().filter(|&&p| p > 0.0).count();
-            if out.num_layers > available {
+            if self.num_layers > available {
                 return Err(RandAugmentError::TooManyLayers {
-                    n: out.num_layers,
+                    n: self.num_layers,
                     available,
                     spec: spec.into(),
                 });
             }
         }
-        Ok(out)
+        Ok(self)
     }
 
     /// Applies a draw to a `(3, T, H, W)` float clip in [0, 1] (any device): levels are
