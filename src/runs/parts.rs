@@ -42,6 +42,36 @@ pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {
             ),
         ));
     }
+    if cfg.pretrain.enable {
+        // The pretext's generator makes its own views; the reference skips these there (and
+        // crashes on mixup, which wants class labels).
+        let a = &cfg.augmentation;
+        let supervised_only = [
+            (a.autoaugment.enable, "AUGMENTATION.AUTOAUGMENT.ENABLE"),
+            (
+                a.random_erasing.enable,
+                "AUGMENTATION.RANDOM_ERASING.ENABLE",
+            ),
+            (a.mixup.enable, "AUGMENTATION.MIXUP.ENABLE"),
+            (a.cutmix.enable, "AUGMENTATION.CUTMIX.ENABLE"),
+            (a.label_smoothing != 0.0, "AUGMENTATION.LABEL_SMOOTHING"),
+        ];
+        if let Some((_, key)) = supervised_only.iter().find(|(on, _)| *on) {
+            let off = if *key == "AUGMENTATION.LABEL_SMOOTHING" {
+                "0"
+            } else {
+                "false"
+            };
+            return Err(TrainError::config(
+                key,
+                format!(
+                    "is on, but it augments supervised training only and this config \
+                     pretrains (PRETRAIN.ENABLE), whose generator makes its own views: set it \
+                     off (--set {key}={off})"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -122,5 +152,23 @@ mod tests {
         // Fine-tuning has no pretext loss to weight.
         cfg.pretrain.enable = false;
         assert!(check_built(&cfg).is_ok());
+    }
+
+    #[test]
+    fn supervised_augmentations_in_pretraining_are_refused_naming_the_key() {
+        let mut cfg = Config::default();
+        cfg.augmentation.mixup.enable = true;
+        assert!(check_built(&cfg).is_ok(), "fine-tuning mixes");
+        cfg.pretrain.enable = true;
+        let e = check_built(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("AUGMENTATION.MIXUP.ENABLE")
+                && e.contains("--set AUGMENTATION.MIXUP.ENABLE=false"),
+            "{e}"
+        );
+        cfg.augmentation.mixup.enable = false;
+        cfg.augmentation.label_smoothing = 0.1;
+        let e = check_built(&cfg).unwrap_err().to_string();
+        assert!(e.contains("AUGMENTATION.LABEL_SMOOTHING=0"), "{e}");
     }
 }
