@@ -512,6 +512,9 @@ fn every_reference_project_config_loads() {
         eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to walk its configs");
         return;
     };
+    // Building 42 models draws from libtorch's global generator, which the training tests seed
+    // and draw from (initialisation, dropout): not at the same time as they run.
+    let _serial = crate::common::serial();
     let mut files = Vec::new();
     let root = std::path::PathBuf::from(root);
     let mut todo = vec![root.join("configs/projects")];
@@ -547,15 +550,7 @@ fn every_reference_project_config_loads() {
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
             let _model = tada::models::VideoModel::new(&vs.root(), &c.config)
                 .unwrap_or_else(|e| panic!("{rel}: {e}"));
-            // Trainable tensors, as the reference's `parameters()` (running statistics are
-            // buffers there).
-            let count = |prefix: &str| -> i64 {
-                vs.variables()
-                    .iter()
-                    .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
-                    .map(|(_, t)| t.numel() as i64)
-                    .sum()
-            };
+            let count = |prefix: &str| tada::models::summary::parameter_count(&vs, prefix);
             assert_eq!(
                 (count(""), count("backbone.")),
                 (

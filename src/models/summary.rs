@@ -68,18 +68,22 @@ pub fn configured_input_shape(cfg: &Config, mosi_clips: Option<i64>) -> Vec<i64>
     }
 }
 
+/// Trainable values of the variables whose names start with `prefix` (`""`: all): the
+/// reference's `parameters()` count, since running statistics are variables too, but not
+/// trainable ones.
+pub fn parameter_count(vs: &VarStore, prefix: &str) -> i64 {
+    vs.variables()
+        .iter()
+        .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
+        .map(|(_, t)| t.numel() as i64)
+        .sum()
+}
+
 /// Builds the model on the CPU, counts parameters and runs one eval forward on zeros.
 pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, ModelError> {
     let vs = VarStore::new(Device::Cpu);
     let model = VideoModel::new(&vs.root(), cfg)?;
-    let count = |prefix: &str| -> i64 {
-        // Running statistics are variables too, but not trainable ones.
-        vs.variables()
-            .iter()
-            .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
-            .map(|(_, t)| t.numel() as i64)
-            .sum()
-    };
+    let count = |prefix: &str| parameter_count(&vs, prefix);
     let input_shape = configured_input_shape(cfg, mosi_clips);
     let xs = Tensor::zeros(input_shape.as_slice(), (Kind::Float, Device::Cpu));
     model.check_input(&xs)?;
