@@ -89,6 +89,31 @@ BN: {EPS: 1e-3, MOMENTUM: 0.1}
         features: 8,
         train_mode_zero: &[],
     },
+    // ir-CSN: DEPTH 50 (CSNBranch is bottleneck-only), depthwise middle convs of widths 2-16.
+    Case {
+        name: "ir-CSN-50",
+        yaml: "
+MODEL: {NAME: irCSN}
+VIDEO:
+  BACKBONE:
+    META_ARCH: ResNet3D
+    DEPTH: 50
+    NUM_FILTERS: [8, 8, 16, 32, 64]
+    NUM_OUT_FEATURES: 64
+    KERNEL_SIZE: [[3, 7, 7], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]
+    DOWNSAMPLING: [true, false, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, true, true, true]
+    EXPANSION_RATIO: 4
+    STEM: {NAME: DownSampleStem}
+    BRANCH: {NAME: CSNBranch}
+  HEAD: {NAME: BaseHead, NUM_CLASSES: 5, DROPOUT_RATE: 0.5}
+BN: {EPS: 1e-5, MOMENTUM: 0.1}
+",
+        input: [2, 3, 4, 32, 32],
+        classes: 5,
+        features: 64,
+        train_mode_zero: &[],
+    },
     // TAda2D: DEPTH 50 (TAda2DBlock is bottleneck-only), bottleneck widths 4, 8, 16, 16.
     Case {
         name: "TAda2D-R50",

@@ -1,4 +1,4 @@
-//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D) and TAdaConvNeXtV2 with the
+//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D, ir-CSN) and TAdaConvNeXtV2 with the
 //! reference: build from each fixture's own config, load its weights strictly, run the stored
 //! input in evaluation mode, and compare the output, the pooled features and every stored
 //! intermediate within the fixture's per-tensor tolerance (`|ours - ref| <= atol + rtol * |ref|`).
@@ -15,7 +15,7 @@ use crate::common::fixtures_dir;
 
 /// Fixture case and the name of the prediction its `__output__` holds ("" for a head with one
 /// unnamed output).
-const CASES: [(&str, &str); 7] = [
+const CASES: [(&str, &str); 8] = [
     ("r2d3d_mosi_joint", "move_joint"),
     ("r2d3d_mosi_x", "move_x"),
     ("r2d3d_mosi_y_zero_out", "move_y"),
@@ -24,6 +24,8 @@ const CASES: [(&str, &str); 7] = [
     ("tada2d", ""),
     // BaseHead: one unnamed prediction, returned for any name.
     ("tadaconvnextv2_t_reduced", ""),
+    // ir-CSN (CSNBranch bottlenecks with depthwise `b`), DEPTH 50 at reduced widths.
+    ("csn_reduced", ""),
 ];
 
 struct Fixture {
@@ -165,6 +167,23 @@ fn fixture_comparison_detects_a_wrong_bn_eps() {
     assert!(
         !c.pass,
         "BN eps 1e-5 should not match (max |diff| {:.2e})",
+        c.max_abs_diff
+    );
+}
+
+/// The CSN comparison can fail: with BN eps 1e-3 instead of the fixture's 1e-5 the first stage
+/// must differ.
+#[test]
+fn csn_fixture_detects_a_wrong_bn_eps() {
+    let c = compare_with(
+        "csn_reduced",
+        "",
+        &["BN.EPS=1e-3"],
+        "__out_backbone.conv2__",
+    );
+    assert!(
+        !c.pass,
+        "BN eps 1e-3 should not match (max |diff| {:.2e})",
         c.max_abs_diff
     );
 }

@@ -67,7 +67,6 @@ const UNBUILT_NAMES: &[(&str, &[&str])] = &[
     (
         "VIDEO.BACKBONE.BRANCH.NAME",
         &[
-            "CSNBranch",
             "SlowfastBranch",
             "STConv3d",
             "BaseTransformerLayer",
@@ -197,7 +196,7 @@ mod tests {
     #[test]
     fn unbuilt_names_are_taken_out_and_put_back() {
         let mut tree: Map<String, Value> = serde_json::from_str(
-            r#"{"VIDEO": {"BACKBONE": {"BRANCH": {"NAME": "CSNBranch"}, "META_ARCH": "ResNet3D"},
+            r#"{"VIDEO": {"BACKBONE": {"BRANCH": {"NAME": "SlowfastBranch"}, "META_ARCH": "ResNet3D"},
                 "HEAD": {"NAME": "BaseHead", "NUM_CLASSES": [97, 300]}}}"#,
         )
         .unwrap();
@@ -208,7 +207,7 @@ mod tests {
             [
                 Unbuilt {
                     key: "VIDEO.BACKBONE.BRANCH.NAME".into(),
-                    value: "CSNBranch".into()
+                    value: "SlowfastBranch".into()
                 },
                 Unbuilt {
                     key: "VIDEO.HEAD.NUM_CLASSES".into(),
@@ -221,6 +220,9 @@ mod tests {
         assert_eq!(tree["VIDEO"]["BACKBONE"]["META_ARCH"], "ResNet3D");
         restore(&mut tree, &found);
         assert_eq!(tree, before);
-        assert_eq!(found[0].to_string(), "VIDEO.BACKBONE.BRANCH.NAME CSNBranch");
+        assert_eq!(
+            found[0].to_string(),
+            "VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch"
+        );
     }
 }

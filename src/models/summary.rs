@@ -13,6 +13,7 @@ const REFERENCE_BACKBONES: &[(BranchName, usize, &str, i64)] = &[
     (BranchName::TAda2DBlock, 50, "TAda2D-R50", 26_665_872),
     (BranchName::R2D3DBranch, 18, "R2D3D-18", 14_057_536),
     (BranchName::R2Plus1DBranch, 10, "R(2+1)D-10", 14_365_477),
+    (BranchName::CSNBranch, 152, "ir-CSN-152", 28_883_968),
 ];
 
 /// The same for the released ConvNeXt backbones, told apart by DEPTH (blocks per stage) and

@@ -51,6 +51,7 @@ pub enum BranchName {
     TAda2DBlock,
     TAdaConvNeXtV2Block,
     TAdaFormerBlock,
+    CSNBranch,
 }
 
 /// VIDEO.BACKBONE.DEPTH: one number (ResNet, transformer) or blocks per stage (ConvNeXt).

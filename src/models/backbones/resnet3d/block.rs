@@ -23,6 +23,7 @@ impl ResBlock {
                 kernel: [1, 1, 1],
                 stride: p.stride,
                 padding: [0, 0, 0],
+                groups: 1,
             };
             ConvBn::new(
                 path,

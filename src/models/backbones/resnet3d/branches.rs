@@ -19,6 +19,7 @@ use crate::models::{ModelError, Taps};
 pub enum ConvBranch {
     R2D3D(R2D3DBranch),
     R2Plus1D(R2Plus1DBranch),
+    Csn(CsnBranch),
     /// Boxed: it holds many more modules than the plain branches.
     TAda2D(Box<TAda2DBranch>),
 }
@@ -27,9 +28,10 @@ impl ConvBranch {
     /// Fails for branch names that exist in the config schema but cannot be built here.
     pub fn check_supported(name: BranchName) -> Result<(), ModelError> {
         match name {
-            BranchName::R2D3DBranch | BranchName::R2Plus1DBranch | BranchName::TAda2DBlock => {
-                Ok(())
-            }
+            BranchName::R2D3DBranch
+            | BranchName::R2Plus1DBranch
+            | BranchName::TAda2DBlock
+            | BranchName::CSNBranch => Ok(()),
             other => Err(not_buildable(other)),
         }
     }
@@ -39,6 +41,7 @@ impl ConvBranch {
         match spec.branch {
             BranchName::R2D3DBranch => Ok(Self::R2D3D(R2D3DBranch::new(path, p)?)),
             BranchName::R2Plus1DBranch => Ok(Self::R2Plus1D(R2Plus1DBranch::new(path, p)?)),
+            BranchName::CSNBranch => Ok(Self::Csn(CsnBranch::new(path, p)?)),
             BranchName::TAda2DBlock => {
                 // ResNetSpec::from_config fills this in for TAda2DBlock; only a hand-made
                 // spec can lack it.
@@ -62,6 +65,7 @@ impl ConvBranch {
         match self {
             Self::R2D3D(b) => b.forward_t(xs, train),
             Self::R2Plus1D(b) => b.forward_t(xs, train),
+            Self::Csn(b) => b.0.forward_t(xs, train),
             Self::TAda2D(b) => b.forward_taps(xs, train, taps),
         }
     }
@@ -71,7 +75,8 @@ fn not_buildable(name: BranchName) -> ModelError {
     ModelError::invalid(
         KEY_BRANCH,
         format!(
-            "{name:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch or TAda2DBlock"
+            "{name:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch, TAda2DBlock or \
+             CSNBranch"
         ),
     )
 }
@@ -199,5 +204,31 @@ impl R2Plus1DBranch {
     /// (N, dim_in, T, H, W) -> (N, num_filters, T/s_t, H/s, W/s).
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.0.forward_t(xs, train)
+    }
+}
+
+/// `CSNBranch` (ir-CSN of Tran et al.: interaction-reduced channel-separated bottleneck):
+/// `a` 1×1×1 → ReLU → `b` k_t×k_h×k_w depthwise (one group per channel, block stride) → ReLU →
+/// `c` 1×1×1, each with its BN. The reference builds only the bottleneck form (DEPTH >= 50).
+#[derive(Debug)]
+pub struct CsnBranch(ConvChain);
+
+impl CsnBranch {
+    pub fn new(path: &nn::Path, p: &BlockParams) -> Result<Self, ModelError> {
+        if p.transformation != Transformation::Bottleneck {
+            return Err(ModelError::invalid(
+                KEY_BRANCH,
+                "CSNBranch is a bottleneck branch: VIDEO.BACKBONE.DEPTH must be 50 or more",
+            ));
+        }
+        let (init, bn, f) = (p.conv_init, p.bn, p.num_filters);
+        let m = bottleneck_width(p)?;
+        let pointwise = ConvSpec::centred([1, 1, 1], [1, 1, 1]);
+        let depthwise = ConvSpec::centred(p.kernel, p.stride).grouped(m);
+        Ok(Self(ConvChain(vec![
+            ConvBn::new(path, "a", (p.dim_in, m), pointwise, init, bn),
+            ConvBn::new(path, "b", (m, m), depthwise, init, bn),
+            ConvBn::new(path, "c", (m, f), pointwise, init, bn),
+        ])))
     }
 }

@@ -31,12 +31,14 @@ impl ConvInit {
     }
 }
 
-/// Shape of one bias-free Conv3d: kernel, stride and padding as (t, h, w).
+/// Shape of one bias-free Conv3d: kernel, stride and padding as (t, h, w), and its groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvSpec {
     pub kernel: [i64; 3],
     pub stride: [i64; 3],
     pub padding: [i64; 3],
+    /// 1, or the channel count for a depthwise (channel-separated) conv.
+    pub groups: i64,
 }
 
 impl ConvSpec {
@@ -46,7 +48,13 @@ impl ConvSpec {
             kernel,
             stride,
             padding: kernel.map(|k| k / 2),
+            groups: 1,
         }
+    }
+
+    /// The same conv in `groups` channel groups.
+    pub fn grouped(self, groups: i64) -> Self {
+        Self { groups, ..self }
     }
 }
 
@@ -56,7 +64,7 @@ pub fn conv3d(path: nn::Path, c_in: i64, c_out: i64, spec: ConvSpec, init: ConvI
         stride: spec.stride,
         padding: spec.padding,
         dilation: [1, 1, 1],
-        groups: 1,
+        groups: spec.groups,
         bias: false,
         ws_init: init.init(),
         bs_init: Init::Const(0.0),

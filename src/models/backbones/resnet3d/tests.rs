@@ -351,6 +351,50 @@ fn tada2d_r50_parameter_count_matches_backbones_md() {
     assert_eq!((backbone, total), (26_665_872, 27_485_472));
 }
 
+/// ir-CSN-152 as the reference's pool `csn.yaml` describes it (its EPIC-Kitchens configs add a
+/// verb/noun head pair, which tada does not build yet; the backbone is the same).
+const CSN152: &str = "
+VIDEO:
+  BACKBONE:
+    META_ARCH: ResNet3D
+    DEPTH: 152
+    NUM_FILTERS: [64, 256, 512, 1024, 2048]
+    NUM_OUT_FEATURES: 2048
+    KERNEL_SIZE: [[3, 7, 7], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]
+    DOWNSAMPLING: [true, false, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, true, true, true]
+    EXPANSION_RATIO: 4
+    BRANCH: {NAME: CSNBranch}
+    STEM: {NAME: DownSampleStem}
+  HEAD: {NAME: BaseHead, NUM_CLASSES: 400}
+";
+
+#[test]
+fn csn152_backbone_parameter_count_is_the_references() {
+    let cfg = config(CSN152, &[]);
+    let vs = nn::VarStore::new(Device::Cpu);
+    crate::models::VideoModel::new(&vs.root(), &cfg).expect("ir-CSN-152 builds");
+    let count = |prefix: &str| crate::models::summary::parameter_count(&vs, prefix);
+    // The reference's build_model of its csn_ek100 configs (tests/data/reference_param_counts.json,
+    // docs/models.md#parameter-counts); the 400-class head adds 2048 x 400 + 400.
+    assert_eq!(count("backbone."), 28_883_968);
+    assert_eq!(count(""), 28_883_968 + 2048 * 400 + 400);
+    // Depthwise `b`: one 3x3x3 filter per channel.
+    let b = &vs.variables()["backbone.conv2.res_1.conv_branch.b.weight"];
+    assert_eq!(b.size(), [64, 1, 3, 3, 3]);
+}
+
+#[test]
+fn csn_needs_a_bottleneck_depth() {
+    let cfg = config(CSN152, &["VIDEO.BACKBONE.DEPTH=18"]);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let Err(e) = crate::models::VideoModel::new(&vs.root(), &cfg) else {
+        panic!("ir-CSN-18 built");
+    };
+    let e = e.to_string();
+    assert!(e.contains("CSNBranch is a bottleneck branch"), "{e}");
+}
+
 #[test]
 fn tada2d_keys_and_shapes() {
     let cfg = config(TADA2D, TADA2D_SMALL);
