@@ -228,6 +228,54 @@ fn clip(name: &str, t: Tensor, s: &InitSettings) -> (String, Tensor) {
     (key, v.to_kind(Kind::Float))
 }
 
+/// The file the reference downloads for TRAIN.INIT and the backbone (its `model_urls`).
+pub fn init_url(cfg: &Config) -> Option<String> {
+    use crate::config::schema::Depth;
+    let b = &cfg.video.backbone;
+    let init = cfg.train.init.trim();
+    let size = |sep: char| {
+        cfg.model
+            .name
+            .rsplit(sep)
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let url = match (b.meta_arch, init) {
+        (MetaArch::ResNet3D, "in1k") => match b.depth {
+            Some(Depth::Layers(18)) => "https://download.pytorch.org/models/resnet18-5c106cde.pth",
+            Some(Depth::Layers(34)) => "https://download.pytorch.org/models/resnet34-333f7ec4.pth",
+            Some(Depth::Layers(50)) => "https://download.pytorch.org/models/resnet50-19c8e357.pth",
+            Some(Depth::Layers(101)) => {
+                "https://download.pytorch.org/models/resnet101-5d3b4d8f.pth"
+            }
+            Some(Depth::Layers(152)) => {
+                "https://download.pytorch.org/models/resnet152-b121ed2d.pth"
+            }
+            _ => return None,
+        },
+        (MetaArch::ConvNeXt, "in1k" | "in22k") => match (size('-').as_str(), init) {
+            ("tiny", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224_ema.pth",
+            ("small", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224_ema.pth",
+            ("small", "in22k") => "https://dl.fbaipublicfiles.com/convnext/convnext_small_22k_224.pth",
+            ("base", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_base_1k_224_ema.pth",
+            ("base", "in22k") => "https://dl.fbaipublicfiles.com/convnext/convnext_base_22k_224.pth",
+            _ => return None,
+        },
+        (MetaArch::VisionTransformer, "clip") => match size('_').as_str() {
+            "b16" => "https://openaipublic.azureedge.net/clip/models/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+            "l14" => "https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // OpenAI publishes CLIP as TorchScript, which the importer does not read.
+    Some(match url.ends_with(".pt") {
+        true => format!("{url} (a TorchScript file: save its state_dict() to a .pth first)"),
+        false => url.to_string(),
+    })
+}
+
 /// TRAIN.CHECKPOINT_PRE_PROCESS on pretrained weights (when ENABLE), as the reference's
 /// `checkpoint_preprocess`.
 pub fn preprocess(s: &InitSettings, mut tensors: Named) -> Result<Named, InitError> {

@@ -40,28 +40,29 @@ pub enum ForwardError {
 /// Weights from a file: `.pyth`/`.pth`/`.pt` (the reference's `torch.save` files) through the
 /// strict native importer, anything else as safetensors.
 pub fn read_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if matches!(ext, "pyth" | "pth" | "pt") {
-        let imported = import_checkpoint(path, ImportOptions::default())?;
-        return Ok(NamedTensors {
-            tensors: imported.tensors,
-            metadata: HashMap::new(),
-        });
+    match imported(path, ImportOptions::default()) {
+        Some(file) => file,
+        None => read_safetensors(path),
     }
-    read_safetensors(path)
+}
+
+/// A `.pyth`/`.pth`/`.pt` file through the native importer; `None` for any other file.
+fn imported(path: &Path, options: ImportOptions) -> Option<Result<NamedTensors, CheckpointError>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    matches!(ext, "pyth" | "pth" | "pt").then(|| {
+        import_checkpoint(path, options).map(|i| NamedTensors {
+            tensors: i.tensors,
+            metadata: HashMap::new(),
+        })
+    })
 }
 
 /// The EMA weights (MODEL.EMA) of a file: a tada checkpoint's `__ema.<name>__` tensors under
 /// their model names, or the reference's `model_ema_state`. A file without any is an error
 /// naming it, rather than a silent test of the plain weights.
 pub fn read_ema_weights(path: &Path) -> Result<NamedTensors, CheckpointError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if matches!(ext, "pyth" | "pth" | "pt") {
-        let imported = import_checkpoint(path, ImportOptions { ema: true })?;
-        return Ok(NamedTensors {
-            tensors: imported.tensors,
-            metadata: HashMap::new(),
-        });
+    if let Some(file) = imported(path, ImportOptions { ema: true }) {
+        return file;
     }
     let file = read_safetensors(path)?;
     let tensors: Vec<(String, Tensor)> = file

@@ -83,59 +83,16 @@ fn check_init(cfg: &Config) -> Result<(), TrainError> {
     if init.is_empty() {
         return Ok(());
     }
-    let url = init_url(cfg).map_or_else(
-        || "the image weights it names".to_string(),
-        |u| u.to_string(),
-    );
+    let url = crate::checkpoint::image_init::init_url(cfg)
+        .unwrap_or_else(|| "the image weights it names".to_string());
     Err(TrainError::config(
         "TRAIN.INIT",
         format!(
-            "is {init}: tada does not download weights; fetch {url} and start from it with              --weights FILE (or TRAIN.CHECKPOINT_FILE_PATH), or set TRAIN.INIT '' to train              from scratch"
+            "is {init}: tada does not download weights; fetch {url} and start from it with \
+             --weights FILE (or TRAIN.CHECKPOINT_FILE_PATH), or set TRAIN.INIT '' to train \
+             from scratch"
         ),
     ))
-}
-
-/// The file the reference downloads for TRAIN.INIT and the backbone (its `model_urls`).
-fn init_url(cfg: &Config) -> Option<&'static str> {
-    use crate::config::schema::{Depth, MetaArch};
-    let b = &cfg.video.backbone;
-    let init = cfg.train.init.trim();
-    let size = |sep: char| {
-        cfg.model
-            .name
-            .rsplit(sep)
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-    Some(match (b.meta_arch, init) {
-        (MetaArch::ResNet3D, "in1k") => match b.depth {
-            Some(Depth::Layers(18)) => "https://download.pytorch.org/models/resnet18-5c106cde.pth",
-            Some(Depth::Layers(34)) => "https://download.pytorch.org/models/resnet34-333f7ec4.pth",
-            Some(Depth::Layers(50)) => "https://download.pytorch.org/models/resnet50-19c8e357.pth",
-            Some(Depth::Layers(101)) => {
-                "https://download.pytorch.org/models/resnet101-5d3b4d8f.pth"
-            }
-            Some(Depth::Layers(152)) => {
-                "https://download.pytorch.org/models/resnet152-b121ed2d.pth"
-            }
-            _ => return None,
-        },
-        (MetaArch::ConvNeXt, "in1k" | "in22k") => match (size('-').as_str(), init) {
-            ("tiny", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_tiny_1k_224_ema.pth",
-            ("small", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_small_1k_224_ema.pth",
-            ("small", "in22k") => "https://dl.fbaipublicfiles.com/convnext/convnext_small_22k_224.pth",
-            ("base", "in1k") => "https://dl.fbaipublicfiles.com/convnext/convnext_base_1k_224_ema.pth",
-            ("base", "in22k") => "https://dl.fbaipublicfiles.com/convnext/convnext_base_22k_224.pth",
-            _ => return None,
-        },
-        (MetaArch::VisionTransformer, "clip") => match size('_').as_str() {
-            "b16" => "https://openaipublic.azureedge.net/clip/models/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt (a TorchScript file: save its state_dict() to a .pth first)",
-            "l14" => "https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt (a TorchScript file: save its state_dict() to a .pth first)",
-            _ => return None,
-        },
-        _ => return None,
-    })
 }
 
 /// Fails when a labelled dataset has more classes than the classifier: found here, at the

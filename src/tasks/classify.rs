@@ -96,18 +96,16 @@ impl Task for ClassifyTask {
         self.loss(&out, batch, device)
     }
 
-    /// Mixup/CutMix of the whole batch on the model's device, drawn from the step's seed; the
-    /// labels become `(B, K)` soft targets.
+    /// Mixup/CutMix of the whole batch, the clips on the model's device, drawn from the step's
+    /// seed; the labels become `(B, K)` soft targets. The labels stay where the loader made
+    /// them (the CPU), so mixup's range check on them costs no device synchronisation; the
+    /// loss moves the small targets over.
     fn prepare(&mut self, batch: Batch, device: Device, seed: u64) -> Result<Batch, TaskError> {
         let Some(m) = &self.mixup else {
             return Ok(batch);
         };
         let x = batch.inputs.to_device(device);
-        let labels = batch
-            .labels
-            .to_device(device)
-            .to_kind(Kind::Int64)
-            .reshape([-1]);
+        let labels = batch.labels.to_kind(Kind::Int64).reshape([-1]);
         let size = x.size();
         // Mixing draws its own stream of the step's seed, apart from dropout's.
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MIXUP_STREAM);

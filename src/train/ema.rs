@@ -62,10 +62,6 @@ impl ModelEma {
         Ok(Some(ema))
     }
 
-    pub fn decay(&self) -> f64 {
-        self.decay
-    }
-
     /// One update after an optimiser step. The arithmetic is the reference's, operation for
     /// operation (`decay * e + (1 - decay) * m`, then copied into `e`), so float32 rounding is
     /// the same; an integer buffer is computed in float and truncated by the copy, as there.

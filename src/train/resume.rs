@@ -34,7 +34,8 @@ pub(super) fn start(
     opt: &mut Optimizer,
     opts: &TrainOptions,
 ) -> Result<Start, TrainError> {
-    let fresh = Start {
+    // Built only when the run does start fresh: the EMA copies every weight.
+    let fresh = || Start {
         state: RunState {
             epoch: 0,
             step: 0,
@@ -51,7 +52,7 @@ pub(super) fn start(
                 dir: run.root().to_path_buf(),
                 newest: newest.clone(),
             }),
-            None => Ok(fresh),
+            None => Ok(fresh()),
         };
     }
     let Some((path, ckpt)) = newest_readable(&candidates)? else {
@@ -61,7 +62,7 @@ pub(super) fn start(
                 run.root().display()
             );
         }
-        return Ok(fresh);
+        return Ok(fresh());
     };
     check_task(run, &path, &ckpt, task)?;
     let (state, ema) = restore(&path, ckpt, session, opt, settings.ema_decay)?;

@@ -73,7 +73,7 @@ pub fn transform_clip(
                 random_resized_crop(&x, [a, b], cfg.ratio, cfg.train_crop_size, rng)
             };
             let x = match &cfg.rand_augment {
-                Some(ra) => ra.apply(&x, &ra.draw(rng))?,
+                Some(ra) => ra.augment(&x, rng)?,
                 None => x,
             };
             match &cfg.color {
@@ -87,12 +87,8 @@ pub fn transform_clip(
     };
     let x = normalize(&x, cfg.mean, cfg.std);
     let clip = match (&cfg.erasing, view) {
-        (Some(e), ClipView::Train) => {
-            // (3, T, S, S): the same boxes on every frame.
-            let s = x.size();
-            let draw = e.draw(s[0], s[1], s[2], s[3], rng);
-            e.apply(&x, &draw)
-        }
+        // (3, T, S, S): the same boxes on every frame.
+        (Some(e), ClipView::Train) => e.erase(x, rng),
         _ => x,
     };
     Ok(TransformedClip { clip, flipped })

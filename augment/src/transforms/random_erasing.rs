@@ -266,6 +266,18 @@ impl RandomErasing {
         out
     }
 
+    /// A draw for `clip` applied to it in place: the per-sample step of the clip pipeline, which
+    /// owns the freshly normalised clip and so needs no copy.
+    ///
+    /// # Shapes
+    /// `(C, T, H, W)` -> `(C, T, H, W)`.
+    pub fn erase(&self, mut clip: Tensor, rng: &mut impl Rng) -> Tensor {
+        let s = clip.size();
+        let draw = self.draw(s[0], s[1], s[2], s[3], rng);
+        erase_in_place(&mut clip, &draw);
+        clip
+    }
+
     /// [`apply`](Self::apply) on every clip of a batch with the draws of
     /// [`draw_batch`](Self::draw_batch).
     ///

@@ -223,7 +223,7 @@ impl SampleSource for SyntheticVideos {
         })?;
         let x = tada_augment::transforms::spatial::to_float_cthw(&frames);
         let x = match &self.rand_augment {
-            Some(ra) => ra.apply(&x, &ra.draw(rng)).map_err(|e| SampleError {
+            Some(ra) => ra.augment(&x, rng).map_err(|e| SampleError {
                 what: format!("synthetic video {index}: {e}"),
                 kind: "augmentation",
             })?,
@@ -231,10 +231,7 @@ impl SampleSource for SyntheticVideos {
         };
         let x = tada_augment::transforms::spatial::normalize(&x, self.mean, self.std);
         let input = match &self.erasing {
-            Some(e) => {
-                let s = x.size();
-                e.apply(&x, &e.draw(s[0], s[1], s[2], s[3], rng))
-            }
+            Some(e) => e.erase(x, rng),
             None => x,
         };
         Ok(Sample {

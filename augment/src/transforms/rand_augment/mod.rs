@@ -115,18 +115,14 @@ impl OpKind {
 
     /// Whether the op's level function draws a random sign.
     pub fn signed(self) -> bool {
-        matches!(
-            self,
-            OpKind::Rotate
-                | OpKind::ShearX
-                | OpKind::ShearY
-                | OpKind::TranslateXRel
-                | OpKind::TranslateYRel
-                | OpKind::ColorIncreasing
-                | OpKind::ContrastIncreasing
-                | OpKind::BrightnessIncreasing
-                | OpKind::SharpnessIncreasing
-        )
+        self.geometric()
+            || matches!(
+                self,
+                OpKind::ColorIncreasing
+                    | OpKind::ContrastIncreasing
+                    | OpKind::BrightnessIncreasing
+                    | OpKind::SharpnessIncreasing
+            )
     }
 
     /// Whether the op resamples (and so takes the filter and the fill colour).
@@ -350,6 +346,15 @@ impl RandAugment {
             }
         }
         Ok(self)
+    }
+
+    /// A fresh draw applied to `clip`: what the clip pipeline runs per training clip.
+    pub fn augment(
+        &self,
+        clip: &Tensor,
+        rng: &mut impl rand::Rng,
+    ) -> Result<Tensor, RandAugmentError> {
+        self.apply(clip, &self.draw(rng))
     }
 
     /// Applies a draw to a `(3, T, H, W)` float clip in [0, 1] (any device): levels are
