@@ -47,4 +47,27 @@ fn build_autocast_shim(lib: &Path) {
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .warnings(false)
         .compile("tada_cuda_shim");
+    build_dist_shim(&include);
+}
+
+/// Compiles the c10d shim (csrc/dist_shim.cpp: TCPStore, the Gloo process group, DDP's
+/// Reducer). The wheel ships ProcessGroupGloo.hpp but not the gloo headers it includes;
+/// csrc/gloo_decls holds the few declarations it needs (see its README).
+fn build_dist_shim(include: &Path) {
+    let src = "csrc/dist_shim.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-changed=csrc/gloo_decls");
+    cc::Build::new()
+        .cpp(true)
+        .file(src)
+        .include("csrc/gloo_decls")
+        .include(include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        // The c10d headers hide their Gloo and distributed declarations behind these.
+        .define("USE_C10D_GLOO", None)
+        .define("USE_DISTRIBUTED", None)
+        .warnings(false)
+        .compile("tada_dist_shim");
 }

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cuda_shim;
 pub mod data;
+pub mod dist;
 pub mod info;
 pub mod logging;
 pub mod models;

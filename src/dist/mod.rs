@@ -1,0 +1,181 @@
+//! Data-parallel training on PyTorch's c10d (docs/distributed.md): the rendezvous store, a Gloo
+//! process group, DDP's gradient Reducer ([`ffi`], over csrc/dist_shim.cpp), where this process
+//! sits in the run ([`env`]), a watchdog that stops every rank when one dies ([`watchdog`]),
+//! SyncBatchNorm ([`sync_bn`]) and `tada launch` ([`launch`]).
+//!
+//! The world is process-wide and lives until the process ends ([`world`]): autograd nodes of
+//! the differentiable collectives hold its process group, and the model code that needs it
+//! (SyncBatchNorm, cross-rank contrastive losses) reaches it without threading it through
+//! every constructor.
+
+pub mod env;
+pub mod ffi;
+pub mod launch;
+pub mod sync_bn;
+mod watchdog;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tch::Tensor;
+
+pub use env::{placement, Placement};
+pub use ffi::{GradReducer, ProcessGroup, ReduceOp, Store};
+
+/// Why distributed set-up or a collective failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error("{key} {message}")]
+    Env { key: String, message: String },
+    #[error("c10d {what} failed: {message}")]
+    C10d { what: String, message: String },
+    #[error("{0}")]
+    Peer(String),
+}
+
+/// How long a collective may wait for a peer before it fails. Long enough for rank 0 to write
+/// a checkpoint or run validation while the others wait; a peer that dies is noticed much
+/// sooner by the watchdog (its heartbeat stops, or the socket closes).
+pub const COLLECTIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long ranks wait for each other to come up.
+pub const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A distributed run as this process sees it.
+pub struct World {
+    pub placement: Placement,
+    pub group: ProcessGroup,
+    /// The rendezvous store (the watchdog has its own connection).
+    pub store: Store,
+    watchdog: watchdog::Watchdog,
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+
+/// The distributed run this process is part of, once [`init`] has joined it.
+pub fn world() -> Option<&'static World> {
+    WORLD.get()
+}
+
+/// This rank's index (0 in a single-process run).
+pub fn rank() -> usize {
+    world().map_or(0, |w| w.placement.rank)
+}
+
+/// Ranks in the run (1 in a single-process run).
+pub fn world_size() -> usize {
+    world().map_or(1, |w| w.placement.world_size)
+}
+
+/// Whether this process writes the run's files (rank 0, or the only process).
+pub fn is_writer() -> bool {
+    rank() == 0
+}
+
+/// Joins the run the environment describes (see [`env`]); `Ok(None)` for a single process.
+/// Idempotent: a second call returns the world already joined.
+pub fn init() -> Result<Option<&'static World>, DistError> {
+    if let Some(w) = WORLD.get() {
+        return Ok(Some(w));
+    }
+    let Some(p) = placement(|k| std::env::var(k).ok())? else {
+        return Ok(None);
+    };
+    let prefix = format!("tada/attempt_{}/", p.restart);
+    let serve = p.rank == 0 && !p.agent_store;
+    let store = Store::connect(
+        &p.master_addr,
+        p.master_port,
+        serve,
+        p.world_size,
+        RENDEZVOUS_TIMEOUT,
+        &prefix,
+    )?;
+    let threads = 2;
+    let group = ProcessGroup::new(&store, p.rank, p.world_size, COLLECTIVE_TIMEOUT, threads)?;
+    let watchdog = watchdog::Watchdog::start(&store, p.rank, p.world_size, p.agent_store)?;
+    tracing::info!(
+        "rank {}/{} (local {}/{}) joined through {} at {}:{}",
+        p.rank,
+        p.world_size,
+        p.local_rank,
+        p.local_world_size,
+        p.launcher,
+        p.master_addr,
+        p.master_port
+    );
+    let world = World {
+        placement: p,
+        group,
+        store,
+        watchdog,
+    };
+    Ok(Some(WORLD.get_or_init(|| world)))
+}
+
+impl World {
+    /// Mean over ranks of each of `values` (every rank passes the same number).
+    pub fn mean(&self, values: &[f64]) -> Result<Vec<f64>, DistError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = Tensor::from_slice(values);
+        self.group.all_reduce(&[&t], ReduceOp::Sum)?;
+        let n = self.placement.world_size as f64;
+        Ok(Vec::<f64>::try_from(&t)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v / n)
+            .collect())
+    }
+
+    /// Sum over ranks of each of `values`.
+    pub fn sum(&self, values: &[f64]) -> Result<Vec<f64>, DistError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = Tensor::from_slice(values);
+        self.group.all_reduce(&[&t], ReduceOp::Sum)?;
+        Ok(Vec::<f64>::try_from(&t).unwrap_or_default())
+    }
+
+    /// Every rank's `tensors` become rank 0's, in place (the model's initial parameters and
+    /// buffers, as DDP's construction does).
+    pub fn broadcast_from_rank0(&self, tensors: &[Tensor]) -> Result<(), DistError> {
+        tch::no_grad(|| {
+            // Gloo broadcasts contiguous tensors; a variable is contiguous, a view may not be.
+            let refs: Vec<&Tensor> = tensors.iter().collect();
+            self.group.broadcast(&refs, 0)
+        })
+    }
+
+    /// Tells the other ranks this one failed with `message`, so they stop at once instead of
+    /// waiting for a collective that will never come.
+    pub fn report_failure(&self, message: &str) {
+        self.watchdog.report_failure(&self.store, message);
+    }
+
+    /// The normal end of this rank's work: the watchdog stops, then every rank waits for the
+    /// others, so rank 0 (which may serve the store) leaves last.
+    pub fn finish(&self) -> Result<(), DistError> {
+        self.watchdog.stop(&self.store);
+        self.group.barrier()
+    }
+
+    /// Ranks the watchdog has seen die or fail, with what it knows ("failed: …", "stopped
+    /// answering"), for the message of a collective that failed.
+    pub fn lost_peers(&self, wait: Duration) -> Option<String> {
+        self.watchdog.lost_peers(wait)
+    }
+
+    /// A collective's error with the peer it lost, when the watchdog can tell which.
+    pub fn explain(&self, e: DistError) -> DistError {
+        match self.lost_peers(Duration::from_secs(15)) {
+            Some(lost) => DistError::Peer(format!("{lost} ({e})")),
+            None => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
