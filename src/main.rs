@@ -46,6 +46,11 @@ fn main() -> ExitCode {
 
 /// The last line of a failed command: on stderr, and in the run log when a run folder was open.
 fn report(line: String) {
+    // Every rank of a distributed run reports its own failure, saying which rank it is.
+    let line = match tada::dist::world() {
+        Some(w) => format!("rank {}: {line}", w.placement.rank),
+        None => line,
+    };
     eprintln!("{line}");
     tada::logging::echo_to_run_log(&line);
 }

@@ -14,6 +14,7 @@ mod flags;
 mod forward;
 mod import;
 mod info;
+mod launch;
 mod mosi_preview;
 mod test;
 mod train;
@@ -60,6 +61,9 @@ enum Command {
     Pretrain(train::Pretrain),
     /// Fine-tune, or linear-probe with TRAIN.ONLY_LINEAR, from pretrained weights.
     Finetune(train::Finetune),
+    /// Run N local ranks of a training command (torchrun's job, for users without it):
+    /// `tada launch --nproc 2 -- pretrain --config F`.
+    Launch(launch::Launch),
     /// Write MoSI pseudo-motion samples as GIF/PNG plus labels.json (built-in synthetic images).
     MosiPreview(mosi_preview::MosiPreview),
     /// Draw ParamCrop's two views over synthetic source clips; IoU and centre distance to crops.json.
@@ -93,8 +97,17 @@ enum Command {
 
 impl Cli {
     /// How much to log, from `-v` / `-q`.
+    /// Ranks other than 0 of a distributed run log warnings and errors only (rank 0 reports
+    /// the run), unless -v asks for more.
     pub fn verbosity(&self) -> tada::logging::Verbosity {
-        tada::logging::Verbosity::from_flags(self.verbose, self.quiet)
+        let other_rank = tada::dist::placement(|k| std::env::var(k).ok())
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.rank != 0);
+        tada::logging::Verbosity::from_flags(
+            self.verbose,
+            self.quiet || (other_rank && self.verbose == 0),
+        )
     }
 
     /// Runs the command; it prints its own results on stdout.
@@ -105,6 +118,7 @@ impl Cli {
             Command::Test(c) => c.run(),
             Command::Demo(c) => c.run(),
             Command::Pretrain(c) => c.run(),
+            Command::Launch(c) => c.run(),
             Command::Finetune(c) => c.run(),
             Command::MosiPreview(c) => c.run(),
             Command::Crops(c) => c.run(),

@@ -43,11 +43,28 @@ pub struct Pretrain {
 impl Pretrain {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load()?;
-        let s = tada::runs::pretrain(&loaded, &self.run.options(None))
-            .map_err(|e| e.with_origin(&loaded.sources))?;
+        let s = distributed(|| {
+            tada::runs::pretrain(&loaded, &self.run.options(None))
+                .map_err(|e| e.with_origin(&loaded.sources))
+        })?;
         print_summary(&s);
         stopped_by_signal(&s)
     }
+}
+
+/// Runs `f` as this rank of the distributed run the launcher's environment describes (or as
+/// the only process): joins the run first; afterwards waits for the other ranks, or, when `f`
+/// failed, tells them, so they stop at once.
+fn distributed<T>(f: impl FnOnce() -> Result<T, TrainError>) -> Result<T> {
+    let world = tada::dist::init().map_err(TrainError::Dist)?;
+    let result = f();
+    if let Some(w) = world {
+        match &result {
+            Ok(_) => w.finish().map_err(TrainError::dist)?,
+            Err(e) => w.report_failure(&e.to_string()),
+        }
+    }
+    Ok(result?)
 }
 
 #[derive(clap::Args)]
@@ -62,8 +79,10 @@ pub struct Finetune {
 impl Finetune {
     pub fn run(self) -> Result<()> {
         let loaded = self.run.config.load()?;
-        let (s, report) = tada::runs::finetune(&loaded, &self.run.options(self.weights))
-            .map_err(|e| e.with_origin(&loaded.sources))?;
+        let (s, report) = distributed(|| {
+            tada::runs::finetune(&loaded, &self.run.options(self.weights.clone()))
+                .map_err(|e| e.with_origin(&loaded.sources))
+        })?;
         if let Some(r) = report {
             println!(
                 "weights {}: {}; dropped {} tensors outside backbone.*",
@@ -87,6 +106,9 @@ fn stopped_by_signal(s: &Summary) -> Result<()> {
 }
 
 fn print_summary(s: &Summary) {
+    if !tada::dist::is_writer() {
+        return;
+    }
     let metrics: Vec<String> = s
         .last_metrics
         .iter()

@@ -99,12 +99,17 @@ pub fn mosi_files(cfg: &Config) -> Result<Option<ImageOrigin>, PipelineError> {
 /// Loader settings from DATA_LOADER and the split's batch size.
 pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
     let train = split == Split::Train;
+    // A distributed run's training split: every rank reads its shard in its share of the
+    // global TRAIN.BATCH_SIZE (refused up front when the world size does not divide it).
+    let (world, rank) = (crate::dist::world_size(), crate::dist::rank());
+    let shard = (train && world > 1).then_some((rank, world));
     LoaderConfig {
         batch_size: if train {
-            cfg.train.batch_size
+            cfg.train.batch_size / world.max(1)
         } else {
             cfg.test.batch_size
         },
+        shard,
         num_workers: cfg.data_loader.num_workers,
         prefetch: 2 * cfg.data_loader.num_workers.max(1),
         shuffle: train,

@@ -140,12 +140,33 @@ impl World {
     }
 
     /// Every rank's `tensors` become rank 0's, in place (the model's initial parameters and
-    /// buffers, as DDP's construction does).
+    /// buffers, as DDP's construction does). Coalesced as DDP does: one flat buffer per dtype,
+    /// one broadcast each (Gloo broadcasts a list only of equal shapes).
     pub fn broadcast_from_rank0(&self, tensors: &[Tensor]) -> Result<(), DistError> {
         tch::no_grad(|| {
-            // Gloo broadcasts contiguous tensors; a variable is contiguous, a view may not be.
-            let refs: Vec<&Tensor> = tensors.iter().collect();
-            self.group.broadcast(&refs, 0)
+            let mut kinds: Vec<tch::Kind> = Vec::new();
+            for t in tensors {
+                if !kinds.contains(&t.kind()) {
+                    kinds.push(t.kind());
+                }
+            }
+            for kind in kinds {
+                let same: Vec<&Tensor> = tensors.iter().filter(|t| t.kind() == kind).collect();
+                // (Σ numel): every tensor of this dtype, flattened and concatenated.
+                let flat =
+                    Tensor::cat(&same.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0);
+                self.group.broadcast(&[&flat], 0)?;
+                let mut at = 0i64;
+                for t in same {
+                    let n = t.numel() as i64;
+                    // (n) -> the tensor's own shape.
+                    let _ = t
+                        .shallow_clone()
+                        .copy_(&flat.narrow(0, at, n).view(t.size().as_slice()));
+                    at += n;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -168,9 +189,22 @@ impl World {
         self.watchdog.lost_peers(wait)
     }
 
-    /// A collective's error with the peer it lost, when the watchdog can tell which.
+    /// A collective's error with the peer it lost, when the watchdog can tell which. A lost
+    /// connection waits (up to 25 s) for the watchdog to see whose heartbeat stopped.
     pub fn explain(&self, e: DistError) -> DistError {
-        match self.lost_peers(Duration::from_secs(15)) {
+        let text = e.to_string().to_lowercase();
+        let connection = [
+            "connection",
+            "closed",
+            "reset",
+            "broken pipe",
+            "timed out",
+            "timeout",
+        ]
+        .iter()
+        .any(|w| text.contains(w));
+        let wait = Duration::from_secs(if connection { 25 } else { 2 });
+        match self.lost_peers(wait) {
             Some(lost) => DistError::Peer(format!("{lost} ({e})")),
             None => e,
         }

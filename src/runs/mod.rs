@@ -46,7 +46,27 @@ fn run_dir(loaded: &LoadedConfig, opts: &RunOptions) -> Result<RunDir, TrainErro
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&loaded.config.output_dir));
-    Ok(RunDir::create(&root)?)
+    // A distributed run has one folder: rank 0 creates and locks it, then the others (which
+    // only read it: the checkpoint to resume from) follow.
+    let Some(world) = crate::dist::world() else {
+        return Ok(RunDir::create(&root)?);
+    };
+    let dir = match world.placement.rank {
+        0 => RunDir::create(&root).map_err(TrainError::from),
+        _ => Ok(RunDir::follow(&root)),
+    };
+    // Every rank waits for rank 0's folder, and learns whether it could be made.
+    let ok = world
+        .sum(&[f64::from(u8::from(dir.is_ok()))])
+        .map_err(TrainError::dist)?;
+    match (dir, ok.first().copied()) {
+        (Ok(d), Some(n)) if n as usize == world.placement.world_size => Ok(d),
+        (Err(e), _) => Err(e),
+        _ => Err(TrainError::Run(format!(
+            "rank 0 could not open the run folder {} (its log says why)",
+            root.display()
+        ))),
+    }
 }
 
 /// Trains `session`'s model with `task` on `source` (the training split), validating on `val`
@@ -101,6 +121,7 @@ fn enter(
 ) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     parts::check_folds(cfg)?;
+    parts::check_world(cfg)?;
     let (optimizer, schedule) = optimisation(cfg, &session.vs, task)?;
     let settings = loop_settings(loaded, run.root())?;
     let training = Training {

@@ -27,6 +27,36 @@ pub(super) fn check_folds(cfg: &Config) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// A distributed run: TRAIN.BATCH_SIZE is the global batch, shared out evenly; BN.SYNC turns
+/// SyncBatchNorm on. Says the global numbers once.
+pub(super) fn check_world(cfg: &Config) -> Result<(), TrainError> {
+    let world = crate::dist::world_size();
+    crate::dist::sync_bn::enable(cfg.bn.sync && world > 1);
+    if world == 1 {
+        return Ok(());
+    }
+    let batch = cfg.train.batch_size;
+    if batch % world != 0 || batch < world {
+        return Err(TrainError::config(
+            "TRAIN.BATCH_SIZE",
+            format!(
+                "is {batch}, which {world} ranks cannot share evenly: TRAIN.BATCH_SIZE is the \
+                 global batch of a step and every rank takes BATCH_SIZE / {world}; use a \
+                 multiple of {world}"
+            ),
+        ));
+    }
+    tracing::info!(
+        "data parallel: {world} ranks x {} = global batch {batch} ({} clips per step), base LR \
+         {} for the global batch{}",
+        batch / world,
+        cfg.clips_per_step(),
+        cfg.base_lr(),
+        if cfg.bn.sync { ", SyncBatchNorm" } else { "" }
+    );
+    Ok(())
+}
+
 /// Refuses a config that asks for training behaviour tada does not build: training without it
 /// would not be the run the config describes.
 pub(super) fn check_built(cfg: &Config) -> Result<(), TrainError> {

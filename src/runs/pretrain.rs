@@ -89,6 +89,9 @@ fn contrastive_pretrain(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Summ
     let source = source_clips(cfg)?;
     let summary = fit(loaded, &session, &mut task, source, None, &mut run, opts)?;
     // A picture is a bonus: failing to draw it must not fail the run it describes.
+    if !run.is_writer() {
+        return Ok(summary);
+    }
     match write_curriculum_plot(run.root()) {
         Ok(Some(path)) => tracing::info!("wrote {}", path.display()),
         Ok(None) => {}

@@ -138,9 +138,19 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("distributed run: {0}")]
+    Dist(crate::dist::DistError),
 }
 
 impl TrainError {
+    /// A collective or rendezvous that failed, with the peer the watchdog lost when it knows.
+    pub fn dist(e: crate::dist::DistError) -> Self {
+        match crate::dist::world() {
+            Some(w) => Self::Dist(w.explain(e)),
+            None => Self::Dist(e),
+        }
+    }
+
     /// A config value the run cannot use (see [`KeyError`]).
     pub fn config(key: &str, message: impl Into<String>) -> Self {
         Self::Key(KeyError::invalid(key, message))

@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::data_parallel::DataParallel;
 use super::resume::{self, Start};
 use super::run_dir::RunDir;
 use super::saver::{Saver, Weights};
@@ -83,6 +84,8 @@ struct Run<'a, 'r> {
     started: Instant,
     /// MODEL.EMA's average of the weights, updated after every step.
     ema: Option<ModelEma>,
+    /// A distributed run's gradient averaging and agreement between ranks.
+    dp: Option<DataParallel>,
 }
 
 impl<'a, 'r> Run<'a, 'r> {
@@ -105,6 +108,7 @@ impl<'a, 'r> Run<'a, 'r> {
         // From here on every failure leaves a checkpoint to resume from.
         let Start { state, from, ema } =
             resume::start(run, &settings, task.name(), session, &mut opt, opts)?;
+        let dp = DataParallel::start(session, &opt)?;
         run.write_config(&settings.config_yaml)?;
         let loader = loader.with_stop_flag(opts.stop.clone());
         let validation = validation.map(|v| Validation {
@@ -142,6 +146,7 @@ impl<'a, 'r> Run<'a, 'r> {
             summary,
             started,
             ema,
+            dp,
         })
     }
 
@@ -152,7 +157,11 @@ impl<'a, 'r> Run<'a, 'r> {
         let mut batches = self.loader.epoch_from(epoch, skip);
         for iter in skip.. {
             let limit = self.opts.max_steps.is_some_and(|m| self.state.step >= m);
-            if limit || self.opts.stop.load(Ordering::Relaxed) {
+            let mut stop = limit || self.opts.stop.load(Ordering::Relaxed);
+            if let Some(dp) = &self.dp {
+                stop = dp.any(stop)?;
+            }
+            if stop {
                 return Ok(false);
             }
             // Data: the next batch, and how long the loop waited for it.
@@ -181,14 +190,19 @@ impl<'a, 'r> Run<'a, 'r> {
                     &ctx,
                     lr,
                     seed,
+                    self.dp.as_ref(),
                 )
                 .map_err(|f| self.step_failed(f))?;
+            let mut done = done;
+            if let Some(dp) = &self.dp {
+                dp.global_metrics(&mut done.loss, &mut done.metrics)?;
+            }
             if let Some(ema) = &mut self.ema {
                 ema.update();
             }
             self.state.step += 1;
             // Report: images, metric averages, progress.
-            let clips = self.task.clips(&batch);
+            let clips = self.task.clips(&batch) * crate::dist::world_size();
             self.log.record(
                 self.run,
                 self.task,
@@ -202,7 +216,11 @@ impl<'a, 'r> Run<'a, 'r> {
             self.summary.losses.push((self.state.step, done.loss));
             self.summary.last_metrics = done.metrics;
         }
-        Ok(!(batches.interrupted() || self.opts.stop.load(Ordering::Relaxed)))
+        let mut stopped = batches.interrupted() || self.opts.stop.load(Ordering::Relaxed);
+        if let Some(dp) = &self.dp {
+            stopped = dp.any(stopped)?;
+        }
+        Ok(!stopped)
     }
 
     /// Scores the val split when the end of `epoch` is due, logs `val/*` and writes
@@ -212,6 +230,11 @@ impl<'a, 'r> Run<'a, 'r> {
         let Some(v) = self.validation.as_ref().filter(|v| v.due(epoch, max_epoch)) else {
             return Ok(());
         };
+        // Rank 0 scores the whole val split; the others go on and wait for it at the next
+        // step's first collective.
+        if !crate::dist::is_writer() {
+            return Ok(());
+        }
         let scores = match v.run(self.session) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(()),

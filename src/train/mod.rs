@@ -3,6 +3,7 @@
 //! starts ([`resumes`]), how one step runs, checkpoints, reporting (progress, metrics.jsonl,
 //! TensorBoard), stopping on signals, and the run folder with its lock.
 
+mod data_parallel;
 mod ema;
 mod error;
 mod fit;

@@ -26,6 +26,10 @@ pub struct Progress {
 impl Progress {
     /// A bar on a terminal, otherwise a plain line every `every` units (and at the end).
     pub fn new(label: &str, total: u64, every: u64) -> Self {
+        // The other ranks of a distributed run train the same steps: rank 0 shows them.
+        if !crate::dist::is_writer() {
+            return Self::plain(label, total, u64::MAX, Box::new(std::io::sink()));
+        }
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(

@@ -28,6 +28,13 @@ pub enum RunDirError {
 /// there: metrics are appended and TensorBoard gets a new event file beside the old ones.
 pub struct RunDir {
     root: PathBuf,
+    /// What the folder's writer holds: metrics, TensorBoard and the lock. `None` on the other
+    /// ranks of a distributed run, which read the folder (its checkpoints, to resume) and write
+    /// nothing ([`RunDir::follow`]).
+    writer: Option<Writer>,
+}
+
+struct Writer {
     metrics: MetricsLog,
     tensorboard: EventWriter,
     /// Held while the folder is open: a second run in the same folder is refused.
@@ -58,10 +65,26 @@ impl RunDir {
         let tensorboard = EventWriter::new(root.join("tensorboard"))?;
         Ok(Self {
             root: root.to_path_buf(),
-            metrics,
-            tensorboard,
-            _lock: lock,
+            writer: Some(Writer {
+                metrics,
+                tensorboard,
+                _lock: lock,
+            }),
         })
+    }
+
+    /// The run folder rank 0 of a distributed run created, as another rank sees it: read,
+    /// never written (rank 0 owns its checkpoints, metrics, TensorBoard and pictures).
+    pub fn follow(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            writer: None,
+        }
+    }
+
+    /// Whether this process writes the folder.
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
     }
 
     pub fn root(&self) -> &Path {
@@ -74,6 +97,9 @@ impl RunDir {
 
     /// Writes the run's resolved config (`config.yaml`), atomically.
     pub fn write_config(&self, yaml: &str) -> Result<(), RunDirError> {
+        if self.writer.is_none() {
+            return Ok(());
+        }
         let path = self.root.join(RESOLVED_CONFIG_FILE);
         crate::atomic_write::write(&path, yaml.as_bytes())
             .map_err(|source| RunDirError::Io { path, source })
@@ -87,15 +113,18 @@ impl RunDir {
         step: u64,
         values: &[(&str, f64)],
     ) -> Result<(), RunDirError> {
-        let path = self.metrics.path().to_path_buf();
-        self.metrics
+        let Some(w) = &mut self.writer else {
+            return Ok(());
+        };
+        let path = w.metrics.path().to_path_buf();
+        w.metrics
             .log(phase, epoch, step, values)
             .map_err(|source| RunDirError::Io { path, source })?;
         for (name, v) in values {
-            self.tensorboard
+            w.tensorboard
                 .add_scalar(&format!("{phase}/{name}"), *v as f32, step as i64)?;
         }
-        self.tensorboard.flush()?;
+        w.tensorboard.flush()?;
         Ok(())
     }
 
@@ -108,9 +137,12 @@ impl RunDir {
         width: u32,
         step: u64,
     ) -> Result<(), RunDirError> {
-        self.tensorboard
+        let Some(w) = &mut self.writer else {
+            return Ok(());
+        };
+        w.tensorboard
             .add_image(tag, rgb, height, width, step as i64)?;
-        self.tensorboard.flush()?;
+        w.tensorboard.flush()?;
         Ok(())
     }
 }

@@ -83,7 +83,9 @@ impl Saver {
     /// any other), which resuming never picks, since only epoch names count there.
     pub fn save_best(&self, w: Weights<'_>, state: &RunState) -> Result<PathBuf, TrainError> {
         let path = self.dir.join(BEST_CHECKPOINT);
-        self.checkpoint(w, state).save(&path)?;
+        if crate::dist::is_writer() {
+            self.checkpoint(w, state).save(&path)?;
+        }
         Ok(path)
     }
 
@@ -101,7 +103,10 @@ impl Saver {
             Checkpoint::mid_epoch_file_name(state.epoch, state.step)
         };
         let path = self.dir.join(name);
-        ckpt.save(&path)?;
+        // Rank 0 writes; the other ranks hold the same state and only note its name.
+        if crate::dist::is_writer() {
+            ckpt.save(&path)?;
+        }
         self.saved_step = Some(state.step);
         self.last = Some(path.clone());
         Ok(path)

@@ -5,6 +5,7 @@
 
 use tch::Device;
 
+use super::data_parallel::DataParallel;
 use super::precision::{autocast, LossScaler, Precision};
 use super::{LoopSettings, TrainError};
 use crate::data::loader::Batch;
@@ -93,7 +94,11 @@ impl Stepper {
         ctx: &StepContext,
         lr: f64,
         seed: i64,
+        dp: Option<&DataParallel>,
     ) -> Result<StepDone, StepFailure> {
+        if let Some(d) = dp {
+            d.sync_buffers().map_err(StepFailure::Task)?;
+        }
         opt.set_lr(lr);
         tch::manual_seed(seed);
         opt.zero_grad().map_err(|e| StepFailure::Task(e.into()))?;
@@ -106,7 +111,7 @@ impl Stepper {
             })?
             .map_err(|e| StepFailure::Task(e.into()))?;
         let done =
-            guarded(|| forward_backward(task, session, batch, micro, precision, scaler, ctx))
+            guarded(|| forward_backward(task, session, batch, (micro, precision, scaler), ctx, dp))
                 .map_err(|message| StepFailure::Crashed {
                     hint: step_guard::hint(&message),
                     message,
@@ -142,30 +147,38 @@ fn forward_backward(
     task: &mut dyn Task,
     session: &Session,
     batch: &Batch,
-    micro: usize,
-    precision: Precision,
-    scaler: Option<&LossScaler>,
+    (micro, precision, scaler): (usize, Precision, Option<&LossScaler>),
     ctx: &StepContext,
+    dp: Option<&DataParallel>,
 ) -> Result<StepDone, StepFailure> {
     let device = session.device;
     let mut loss = 0.0;
     let mut metrics: Vec<(String, f64)> = Vec::new();
-    for chunk in &batch.chunks(micro) {
+    let chunks = batch.chunks(micro);
+    for (k, chunk) in chunks.iter().enumerate() {
         let share = chunk.indices.len() as f64 / batch.indices.len() as f64;
         let tl = autocast(precision, device, || {
             task.step(&session.model, chunk, device, ctx)
         })
         .map_err(|e| StepFailure::Task(e.into()))?;
-        let value = tl.loss.double_value(&[]);
+        let mut value = tl.loss.double_value(&[]);
+        if let Some(d) = dp {
+            // Every rank learns whether any chunk k failed before any of them backpropagates.
+            value = d.worst(value).map_err(StepFailure::Task)?;
+        }
         if !value.is_finite() {
             return Err(StepFailure::NonFiniteLoss(value));
         }
         // share is 1 for a whole batch, and x * 1 is exact: one path for both.
         let weighted = &tl.loss * share;
-        match scaler {
-            Some(sc) => sc.scale_loss(&weighted).backward(),
-            None => weighted.backward(),
+        let root = match scaler {
+            Some(sc) => sc.scale_loss(&weighted),
+            None => weighted,
+        };
+        if let Some(d) = dp.filter(|_| k + 1 == chunks.len()) {
+            d.arm(&root).map_err(StepFailure::Task)?;
         }
+        root.backward();
         loss += share * value;
         accumulate(&mut metrics, &tl.metrics, share);
     }

@@ -213,6 +213,8 @@ pub struct BnConfig {
     pub weight_decay: f64,
     pub wb_lock: bool,
     pub freeze: bool,
+    /// SyncBatchNorm in a distributed run: batch statistics over every rank's samples.
+    pub sync: bool,
 }
 
 impl Default for BnConfig {
@@ -223,6 +225,7 @@ impl Default for BnConfig {
             weight_decay: 0.0,
             wb_lock: false,
             freeze: false,
+            sync: false,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct LoaderConfig {
     pub pin_memory: bool,
     /// The setting `batch_size` came from, for messages (`TRAIN.BATCH_SIZE`, …).
     pub batch_size_key: &'static str,
+    /// `(rank, world size)` of a distributed run: this rank reads its shard of every epoch's
+    /// order ([`Loader::plan`]) in batches of `batch_size` (its share of the global batch).
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Default for LoaderConfig {
@@ -58,6 +61,7 @@ impl Default for LoaderConfig {
             max_bad_fraction: 0.01,
             pin_memory: false,
             batch_size_key: "batch_size",
+            shard: None,
         }
     }
 }
@@ -221,7 +225,7 @@ impl Loader {
     }
 
     pub fn batches_per_epoch(&self) -> usize {
-        let (n, b) = (self.source.len(), self.cfg.batch_size.max(1));
+        let (n, b) = (self.shard_len(), self.cfg.batch_size.max(1));
         if self.cfg.drop_last {
             n / b
         } else {
@@ -229,11 +233,38 @@ impl Loader {
         }
     }
 
+    /// Samples this process reads per epoch: the whole dataset, or a rank's shard (every shard
+    /// equally long, see [`Self::plan`]).
+    fn shard_len(&self) -> usize {
+        let n = self.source.len();
+        match self.cfg.shard {
+            Some((_, world)) if world > 1 && n > 0 => n.div_ceil(world),
+            _ => n,
+        }
+    }
+
     /// The dataset indices of each batch of `epoch`.
+    ///
+    /// A rank of a distributed run takes every world-th sample of the epoch's order from its
+    /// rank on, the order first padded with its own head to a multiple of the world size, as
+    /// PyTorch's DistributedSampler: every rank gets as many samples (so as many steps), and
+    /// step k's batches of all ranks together hold the samples of the one-process run's step
+    /// k when the global batch divides the dataset.
     pub fn plan(&self, epoch: u64) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.source.len()).collect();
         if self.cfg.shuffle {
             order.shuffle(&mut seed::shuffle_rng(self.cfg.seed, epoch));
+        }
+        if let Some((rank, world)) = self.cfg.shard.filter(|&(_, w)| w > 1) {
+            let padded = self.shard_len() * world;
+            let head: Vec<usize> = order
+                .iter()
+                .cycle()
+                .take(padded - order.len())
+                .copied()
+                .collect();
+            order.extend(head);
+            order = order.into_iter().skip(rank).step_by(world).collect();
         }
         let b = self.cfg.batch_size.max(1);
         let mut plan: Vec<Vec<usize>> = order.chunks(b).map(<[usize]>::to_vec).collect();

@@ -2,7 +2,7 @@
 //! `MLP` in `heads/contrastive_head.py`): global average pool → Linear(D → MID) → BN → ReLU →
 //! Linear(MID → MID) → BN → ReLU → Linear(MID → OUT) (→ BN) → L2-normalise.
 
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Module};
 use tch::Tensor;
 
 use super::{linear_pytorch_default, to_i64};
@@ -102,6 +102,8 @@ pub struct ProjectionMlp {
     in_dim: i64,
     out_dim: i64,
     bn_freeze: bool,
+    /// (eps, momentum) of the BNs, for SyncBatchNorm (tch keeps them private).
+    bn_params: (f64, f64),
 }
 
 impl ProjectionMlp {
@@ -144,6 +146,7 @@ impl ProjectionMlp {
             in_dim: cfg.in_dim,
             out_dim: cfg.out_dim,
             bn_freeze: cfg.bn_freeze,
+            bn_params: (cfg.bn_eps, cfg.bn_momentum),
         })
     }
 
@@ -196,11 +199,13 @@ impl ProjectionMlp {
         };
         let bn_train = train && !self.bn_freeze;
         let x = self.linear_a.forward(&x);
-        let x = batch_norm_channels_last(self.linear_a_bn.as_ref(), &x, bn_train).relu();
+        let x = batch_norm_channels_last(self.linear_a_bn.as_ref(), &x, bn_train, self.bn_params)
+            .relu();
         let x = self.linear_b.forward(&x);
-        let x = batch_norm_channels_last(self.linear_b_bn.as_ref(), &x, bn_train).relu();
+        let x = batch_norm_channels_last(self.linear_b_bn.as_ref(), &x, bn_train, self.bn_params)
+            .relu();
         let x = self.logits_out_b2.forward(&x);
-        let x = batch_norm_channels_last(self.final_bn.as_ref(), &x, bn_train);
+        let x = batch_norm_channels_last(self.final_bn.as_ref(), &x, bn_train, self.bn_params);
         // (N, 1, 1, 1, OUT) -> (N, OUT)
         let x = x.reshape([n, -1]);
         // F.normalize: x / max(‖x‖₂, 1e-12).
@@ -215,12 +220,18 @@ impl ProjectionMlp {
 ///
 /// # Shapes
 /// (N, 1, 1, 1, C) -> (N, 1, 1, 1, C)
-fn batch_norm_channels_last(bn: Option<&nn::BatchNorm>, xs: &Tensor, train: bool) -> Tensor {
+fn batch_norm_channels_last(
+    bn: Option<&nn::BatchNorm>,
+    xs: &Tensor,
+    train: bool,
+    (eps, momentum): (f64, f64),
+) -> Tensor {
     match bn {
-        // (N, 1, 1, 1, C) -> (N, C, 1, 1, 1) -> BN -> (N, 1, 1, 1, C)
-        Some(bn) => bn
-            .forward_t(&xs.permute([0, 4, 1, 2, 3]), train)
-            .permute([0, 2, 3, 4, 1]),
+        // (N, 1, 1, 1, C) -> (N, C, 1, 1, 1) -> BN (synchronised under BN.SYNC) -> (N, 1, 1, 1, C)
+        Some(bn) => {
+            crate::dist::sync_bn::forward(bn, &xs.permute([0, 4, 1, 2, 3]), train, eps, momentum)
+                .permute([0, 2, 3, 4, 1])
+        }
         None => xs.shallow_clone(),
     }
 }

@@ -1,7 +1,7 @@
 //! Conv3d and BatchNorm3d as every ResNet3D module builds them: no conv bias, BN eps/momentum
 //! from the BN section, and the initialisation the backbone asks for.
 
-use tch::nn::{self, Init, ModuleT};
+use tch::nn::{self, Init};
 use tch::Tensor;
 
 /// How the backbone's convolutions are initialised (VIDEO.BACKBONE.INITIALIZATION).
@@ -99,6 +99,9 @@ pub struct BnParams {
 pub struct Bn {
     bn: nn::BatchNorm,
     freeze: bool,
+    /// Kept for SyncBatchNorm, which computes the normalisation itself (tch hides them).
+    eps: f64,
+    momentum: f64,
 }
 
 impl Bn {
@@ -124,13 +127,19 @@ impl Bn {
         Self {
             bn: nn::batch_norm3d(path, channels, config),
             freeze: p.freeze,
+            eps: p.eps,
+            momentum: p.momentum,
         }
     }
 
+    /// Batch statistics over every rank's samples when SyncBatchNorm is on (BN.SYNC in a
+    /// distributed run).
+    ///
     /// # Shapes
     /// (N, C, T, H, W) -> same.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(xs, train && !self.freeze)
+        let train = train && !self.freeze;
+        crate::dist::sync_bn::forward(&self.bn, xs, train, self.eps, self.momentum)
     }
 }
 
