@@ -14,6 +14,7 @@ mod contrastive_e2e;
 mod cuda;
 mod datasets;
 mod demo;
+mod distributed;
 mod export;
 mod image_data;
 mod image_init;

@@ -171,6 +171,11 @@ impl Window {
         let wall = self.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let mut out = vec![("loss".to_string(), self.loss / n), ("lr".to_string(), lr)];
         out.extend(self.metrics.iter().map(|(k, v)| (k.clone(), v / n)));
+        // The values above are already over every rank; say how many there were.
+        let world = crate::dist::world_size();
+        if world > 1 {
+            out.push(("world_size".to_string(), world as f64));
+        }
         if wall > 0.0 {
             out.push(("clips_per_s".to_string(), self.clips as f64 / wall));
             out.push((
