@@ -327,3 +327,87 @@ fn torchrun_launches_two_ranks_into_one_run_folder() {
         .collect();
     assert_eq!(entries.len(), 2, "{entries:?}");
 }
+
+/// SimCLR and MoCo v2 with ParamCrop on 16 synthetic videos, a global batch of 8.
+fn contrastive_yaml(framework: &str) -> String {
+    format!(
+        "{TINY_BACKBONE}  HEAD: {{NAME: ContrastiveHead}}\n{RUN}
+BN: {{EPS: 1e-3, MOMENTUM: 0.1}}
+DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
+AUGMENTATION: {{COLOR_AUG: false}}
+PRETRAIN:
+  ENABLE: true
+  GENERATOR: Contrastive
+  CONTRASTIVE: {{FRAMEWORK: {framework}, HEAD_MID_DIM: 16, HEAD_OUT_DIM: 8, TEMPERATURE: 0.2, QUEUE_SIZE: 24, MOMENTUM: 0.9}}
+  PARAMCROP: {{ENABLE: true, INPUT_FRAMES: 8, INPUT_SIZE: 40, LR: 0.01}}
+TRAIN: {{BATCH_SIZE: 8, NUM_SAMPLES: 16, CHECKPOINT_PERIOD: 100}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.005, MAX_EPOCH: 3, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0}}
+"
+    )
+}
+
+#[test]
+fn contrastive_pretraining_runs_across_two_ranks() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    for framework in ["simclr", "moco"] {
+        let cfg = write(
+            d.path(),
+            &format!("{framework}.yaml"),
+            &contrastive_yaml(framework),
+        );
+        let out = d.path().join(framework);
+        run(
+            2,
+            &[
+                "pretrain",
+                "--config",
+                cfg.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        let l = losses(&out);
+        assert_eq!(l.len(), 6, "{framework}");
+        assert!(l.iter().all(|v| v.is_finite()), "{framework}: {l:?}");
+        // MoCo's queue is a checkpointed variable: rank 0's holds every rank's keys.
+        let w = final_weights(&out);
+        assert!(w.iter().any(|(n, _)| n.contains("backbone")), "{framework}");
+    }
+}
+
+#[test]
+fn a_signal_to_the_launcher_checkpoints_once_and_every_rank_exits_non_zero() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write(d.path(), "long.yaml", &mosi_yaml(false, 10_000));
+    let out = d.path().join("run");
+    let mut launcher = Command::new(tada_bin())
+        .args(["launch", "--nproc", "2", "--", "pretrain", "--config"])
+        .args([cfg.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--set", "TRAIN.CHECKPOINT_PERIOD=1000"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_steps(&out, 3, Duration::from_secs(120));
+    // SAFETY: kill(2) on the child we started.
+    unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGTERM) };
+    let o = launcher.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "launcher status: {err}");
+    let ckpts: Vec<_> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        ckpts.len(),
+        1,
+        "one checkpoint, from rank 0: {ckpts:?} {err}"
+    );
+    // Both ranks stopped after the same step: the checkpoint is that step's.
+    let m = read_metrics(&out.join("metrics.jsonl")).unwrap();
+    let last = m.last().unwrap()["step"].as_u64().unwrap();
+    assert_eq!(Checkpoint::load(&ckpts[0]).unwrap().run.step, last, "{err}");
+}

@@ -120,3 +120,47 @@ fn the_reducer_averages_gradients_and_skips_unarmed_passes() {
         assert_eq!(gb, &vec![1.5]);
     }
 }
+
+#[test]
+fn simclr_over_gathered_embeddings_is_the_global_loss_with_w_times_its_gradient() {
+    use crate::tasks::contrastive::loss::nt_xent;
+    // Rows of both views for 4 videos; rank r holds videos 2r and 2r + 1.
+    fn views() -> (Tensor, Tensor) {
+        let z = Tensor::from_slice(&[
+            0.3f32, -0.2, 0.9, 0.5, 0.1, -0.4, -0.7, 0.8, 0.2, 0.0, 0.6, 0.6, 0.4, 0.4, -0.3, 0.9,
+            -0.1, 0.2, 0.1, -0.8, 0.5, -0.5, 0.3, 0.7,
+        ])
+        .view([8, 3]);
+        let z = &z / z.norm_scalaropt_dim(2, [1i64].as_slice(), true);
+        (z.narrow(0, 0, 4), z.narrow(0, 4, 4))
+    }
+    let out = two_ranks(|g| {
+        let (z1, z2) = views();
+        let r = g.rank as i64;
+        let mine1 = z1.narrow(0, 2 * r, 2).detach().set_requires_grad(true);
+        let mine2 = z2.narrow(0, 2 * r, 2).detach().set_requires_grad(true);
+        let c = nt_xent(
+            &g.all_gather_grad(&mine1).expect("gather"),
+            &g.all_gather_grad(&mine2).expect("gather"),
+            0.2,
+        );
+        c.loss.backward();
+        (
+            c.loss.double_value(&[]),
+            values(&mine1.grad()),
+            values(&mine2.grad()),
+        )
+    });
+    let (z1, z2) = views();
+    let (z1, z2) = (z1.set_requires_grad(true), z2.set_requires_grad(true));
+    let whole = nt_xent(&z1, &z2, 0.2);
+    whole.loss.backward();
+    let expect = whole.loss.double_value(&[]);
+    for (r, (loss, g1, g2)) in out.iter().enumerate() {
+        assert!((loss - expect).abs() < 1e-6, "rank {r}: {loss} vs {expect}");
+        let rows = |t: &Tensor| values(&(t.grad().narrow(0, 2 * r as i64, 2) * 2.0));
+        for (a, b) in g1.iter().zip(rows(&z1)).chain(g2.iter().zip(rows(&z2))) {
+            assert!((a - b).abs() < 1e-5, "rank {r}: gradient {a} vs 2 x {b}");
+        }
+    }
+}

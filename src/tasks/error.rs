@@ -19,6 +19,9 @@ pub enum TaskError {
     Invalid(String),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    /// A collective across the ranks of a distributed run failed.
+    #[error("distributed run: {0}")]
+    Dist(#[from] crate::dist::DistError),
 }
 
 impl TaskError {

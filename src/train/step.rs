@@ -100,7 +100,7 @@ impl Stepper {
             d.sync_buffers().map_err(StepFailure::Task)?;
         }
         opt.set_lr(lr);
-        tch::manual_seed(seed);
+        tch::manual_seed(rank_seed(seed, crate::dist::rank()));
         opt.zero_grad().map_err(|e| StepFailure::Task(e.into()))?;
         let (micro, precision, scaler) = (self.micro, self.precision, self.scaler.as_ref());
         let device = session.device;
@@ -193,6 +193,16 @@ fn accumulate(sum: &mut Vec<(String, f64)>, values: &[(String, f64)], share: f64
             Some((_, total)) => *total += share * v,
             None => sum.push((name.clone(), share * v)),
         }
+    }
+}
+
+/// The libtorch seed of a rank: the step's own on rank 0 (the one-process run's), a different
+/// one on every other rank, so the ranks' dropout masks and contrastive views are drawn
+/// independently rather than repeated.
+fn rank_seed(seed: i64, rank: usize) -> i64 {
+    match rank {
+        0 => seed,
+        r => step_seed(seed as u64, r as u64 ^ 0x5EED_0000_0000_0000),
     }
 }
 

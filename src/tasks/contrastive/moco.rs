@@ -62,13 +62,22 @@ impl KeyEncoder {
         temperature: f64,
     ) -> Result<Contrast, TaskError> {
         let q = embedding(model, v1)?;
-        let k = if key_grad {
-            embedding(&self.encoder, v2)?
-        } else {
-            tch::no_grad(|| embedding(&self.encoder, &v2.detach()))?
+        let (k, all_keys) = match crate::dist::world() {
+            Some(w) => shuffled_keys(&self.encoder, v2, key_grad, w)?,
+            None => {
+                let k = if key_grad {
+                    embedding(&self.encoder, v2)?
+                } else {
+                    tch::no_grad(|| embedding(&self.encoder, &v2.detach()))?
+                };
+                let all = k.detach();
+                (k, all)
+            }
         };
         let c = moco_info_nce(&q, &k, &self.queue, temperature);
-        self.pending = Some(k.detach());
+        // Every rank enqueues the keys of the global batch, in rank order: the queue stays
+        // the same on every rank.
+        self.pending = Some(all_keys);
         Ok(c)
     }
 
@@ -95,6 +104,47 @@ impl KeyEncoder {
                 let _ = self.ptr.shallow_clone().fill_(((start + n) % rows) as f64);
             }
         });
+    }
+}
+
+/// MoCo's keys in a distributed run, with its shuffling BN: the key views of all ranks are
+/// gathered, dealt out again in an order shared by every rank (drawn from the step's seed),
+/// encoded, gathered back and put in their original order, so the key encoder's BatchNorm never
+/// sees a rank's own videos together (a shortcut its statistics would otherwise offer). Returns
+/// this rank's keys (with gradients when `key_grad`) and every rank's keys, detached.
+///
+/// # Shapes
+/// `v2`: `(B, C, T, H, W)` per rank -> `(B, D)` and `(W·B, D)`.
+fn shuffled_keys(
+    encoder: &VideoModel,
+    v2: &Tensor,
+    key_grad: bool,
+    w: &crate::dist::World,
+) -> Result<(Tensor, Tensor), TaskError> {
+    let (b, r) = (v2.size()[0], w.placement.rank as i64);
+    let n = b * w.placement.world_size as i64;
+    let encode = |v2: &Tensor| -> Result<(Tensor, Tensor), TaskError> {
+        // (W·B, C, T, H, W): every rank's key views, rank order.
+        let all = match key_grad {
+            true => w.group.all_gather_grad(v2)?,
+            false => w.group.all_gather(&v2.detach())?,
+        };
+        // One permutation for every rank: rank 0 draws it.
+        let perm = Tensor::randperm(n, (Kind::Int64, v2.device()));
+        w.group.broadcast(&[&perm], 0)?;
+        let mine = all.index_select(0, &perm.narrow(0, r * b, b));
+        let k = embedding(encoder, &mine)?;
+        // (W·B, D) in shuffled order -> original order.
+        let gathered = match key_grad {
+            true => w.group.all_gather_grad(&k)?,
+            false => w.group.all_gather(&k)?,
+        };
+        let keys = gathered.index_select(0, &perm.argsort(0, false));
+        Ok((keys.narrow(0, r * b, b), keys.detach()))
+    };
+    match key_grad {
+        true => encode(v2),
+        false => tch::no_grad(|| encode(v2)),
     }
 }
 

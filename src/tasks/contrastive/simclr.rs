@@ -1,4 +1,6 @@
-//! SimCLR: one encoder, and the other videos of the batch as negatives (NT-Xent).
+//! SimCLR: one encoder, and the other videos of the batch as negatives (NT-Xent). In a
+//! distributed run the negatives are the other videos of the global batch: every rank gathers
+//! every rank's embeddings (with their gradients) and computes the global loss.
 
 use tch::Tensor;
 
@@ -20,5 +22,16 @@ pub(super) fn contrast(
 ) -> Result<Contrast, TaskError> {
     // One pass over both views: BN statistics come from all 2B clips.
     let z = embedding(model, &Tensor::cat(&[v1, v2], 0))?; // (2B, D)
-    Ok(nt_xent(&z.narrow(0, 0, b), &z.narrow(0, b, b), temperature))
+    let (z1, z2) = (z.narrow(0, 0, b), z.narrow(0, b, b));
+    match crate::dist::world() {
+        // (B, D) per rank -> (W·B, D), rank order in both views so rows stay paired. Every
+        // rank's loss is the global one; the gather's backward sums the W copies' gradients
+        // and DDP averages over the W ranks, which gives the one-process gradient.
+        Some(w) => Ok(nt_xent(
+            &w.group.all_gather_grad(&z1)?,
+            &w.group.all_gather_grad(&z2)?,
+            temperature,
+        )),
+        None => Ok(nt_xent(&z1, &z2, temperature)),
+    }
 }
