@@ -110,6 +110,28 @@ fn a_two_rank_linear_probe_trains_what_one_process_trains() {
             "{name}: max |diff| {diff:e} (scale {scale:e})"
         );
     }
+    // The multi-view test across two ranks fuses every view as one process does.
+    let ckpt = latest_checkpoint(&one.join("checkpoints")).unwrap();
+    let report = |n: usize, name: &str| {
+        let out = d.path().join(name);
+        run(
+            n,
+            &[
+                "test",
+                "--config",
+                c,
+                "--weights",
+                ckpt.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(out).unwrap()).unwrap()
+    };
+    let (r1, r2) = (report(1, "one.json"), report(2, "two.json"));
+    assert_eq!(r1["videos"], r2["videos"]);
+    assert_eq!(r1["confusion"], r2["confusion"]);
+    assert!((r1["acc1"].as_f64().unwrap() - r2["acc1"].as_f64().unwrap()).abs() < 1e-12);
     // The run folder holds one run: world size 2 in its metrics.
     let m = read_metrics(&two.join("metrics.jsonl")).unwrap();
     assert!(m

@@ -52,8 +52,21 @@ impl Test {
         check_output_file(&out, &[&self.config.config, weights])?;
         check_output_file(&png, &[&self.config.config, weights, &out])?;
         let loaded = self.config.load()?;
+        // Under a launcher every rank scores its share of the views; rank 0 writes the results.
+        let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
         let r = tada::runs::test::test(&loaded, weights, self.ema)
-            .map_err(|e| e.with_origin(&loaded.sources))?;
+            .map_err(|e| e.with_origin(&loaded.sources));
+        if let Some(w) = world {
+            match &r {
+                Err(e) => w.report_failure(&e.to_string()),
+                Ok(_) if w.placement.rank != 0 => {
+                    w.finish().map_err(tada::train::TrainError::dist)?;
+                    return Ok(());
+                }
+                Ok(_) => {}
+            }
+        }
+        let r = r?;
         tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
         write_confusion_png(&png, &r.confusion.counts, &r.confusion.classes)?;
@@ -69,6 +82,9 @@ impl Test {
             out.display(),
             png.display()
         );
+        if let Some(w) = world {
+            w.finish().map_err(tada::train::TrainError::dist)?;
+        }
         Ok(())
     }
 }

@@ -128,16 +128,68 @@ pub fn test(loaded: &LoadedConfig, weights: &Path, ema: bool) -> Result<TestRepo
     let clips = labelled_clips(cfg, Split::Test)?;
     super::check_class_count(cfg, "TEST.DATASET", clips.entries())?;
     let views = clips.views_per_video();
-    let loader = Loader::new(
-        clips.into_source(),
-        loader_config(cfg, Split::Test, cfg.random_seed),
-    );
+    let mut source = clips.into_source();
+    let world = crate::dist::world();
+    if let Some(w) = world {
+        // Each rank scores every world-th view; the fused scores are combined below.
+        let (r, n) = (w.placement.rank, w.placement.world_size);
+        source = std::sync::Arc::new(crate::data::loader::Strided::new(source, r, n));
+    }
+    let loader = Loader::new(source, loader_config(cfg, Split::Test, cfg.random_seed));
     run(&session, loader, &mut fusion)?;
+    if let Some(w) = world {
+        gather(&mut fusion, w)?;
+    }
     let names = |count| {
         let dataset = dataset_for(cfg, Split::Test).ok();
         class_names(dataset, &cfg.data, Split::Test, count)
     };
     Ok(score(&fusion, views, names))
+}
+
+/// Every rank's fused scores combined into every rank's `fusion`, as one process would have
+/// fused all the views: summed, or the maximum, per video.
+fn gather(fusion: &mut Fusion, w: &crate::dist::World) -> Result<(), TrainError> {
+    use crate::dist::ReduceOp;
+    let classes = fusion
+        .videos
+        .iter()
+        .flatten()
+        .map(|(_, s)| s.size()[0])
+        .next()
+        .unwrap_or(0);
+    // Videos and classes as every rank knows them: a rank may have scored no view at all.
+    let shape = Tensor::from_slice(&[fusion.videos.len() as i64, classes]);
+    w.group
+        .all_reduce(&[&shape], ReduceOp::Max)
+        .map_err(TrainError::dist)?;
+    let (videos, k) = (shape.int64_value(&[0]), shape.int64_value(&[1]));
+    let (n, sum) = (videos, fusion.method == EnsembleMethod::Sum);
+    let empty = if sum { 0.0 } else { f64::NEG_INFINITY };
+    // (videos, K) scores, (videos) labels + 1 (0: not seen on this rank).
+    let scores = Tensor::full([n, k], empty, (Kind::Float, Device::Cpu));
+    let labels = Tensor::zeros([n], (Kind::Int64, Device::Cpu));
+    for (v, slot) in fusion.videos.iter().enumerate() {
+        if let Some((l, s)) = slot {
+            let mut row = scores.get(v as i64);
+            row.copy_(s);
+            let _ = labels.get(v as i64).fill_(l + 1);
+        }
+    }
+    let op = if sum { ReduceOp::Sum } else { ReduceOp::Max };
+    w.group
+        .all_reduce(&[&scores], op)
+        .map_err(TrainError::dist)?;
+    w.group
+        .all_reduce(&[&labels], ReduceOp::Max)
+        .map_err(TrainError::dist)?;
+    let labels = Vec::<i64>::try_from(&labels)?;
+    fusion.videos = labels
+        .iter()
+        .enumerate()
+        .map(|(v, &l)| (l > 0).then(|| (l - 1, scores.get(v as i64))))
+        .collect();
+    Ok(())
 }
 
 /// Scores the fused videos; `names(K)` gives the names of the model's K classes.

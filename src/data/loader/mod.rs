@@ -10,6 +10,7 @@
 
 mod bad;
 pub mod seed;
+mod shard;
 mod source;
 mod workers;
 
@@ -24,6 +25,7 @@ use tch::Tensor;
 
 pub use bad::BadSamples;
 use bad::{brief_list, EpochBad};
+pub use shard::Strided;
 pub use source::{Sample, SampleError, SampleSource};
 
 /// How batches are made.
