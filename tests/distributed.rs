@@ -404,7 +404,7 @@ fn a_signal_to_the_launcher_checkpoints_once_and_every_rank_exits_non_zero() {
     let d = tempfile::tempdir().unwrap();
     let cfg = write(d.path(), "long.yaml", &mosi_yaml(false, 10_000));
     let out = d.path().join("run");
-    let mut launcher = Command::new(tada_bin())
+    let launcher = Command::new(tada_bin())
         .args(["launch", "--nproc", "2", "--", "pretrain", "--config"])
         .args([cfg.to_str().unwrap(), "-o", out.to_str().unwrap()])
         .args(["--set", "TRAIN.CHECKPOINT_PERIOD=1000"])

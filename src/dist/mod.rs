@@ -160,8 +160,7 @@ impl World {
                 for t in same {
                     let n = t.numel() as i64;
                     // (n) -> the tensor's own shape.
-                    let _ = t
-                        .shallow_clone()
+                    t.shallow_clone()
                         .copy_(&flat.narrow(0, at, n).view(t.size().as_slice()));
                     at += n;
                 }

@@ -68,11 +68,9 @@ pub fn forward(bn: &BatchNorm, xs: &Tensor, train: bool, eps: f64, momentum: f64
         let unbiased = &var * (count / (count - 1.0).max(1.0));
         let rm = bn.running_mean.shallow_clone();
         let rv = bn.running_var.shallow_clone();
-        let _ = rm
-            .shallow_clone()
+        rm.shallow_clone()
             .copy_(&(&rm * (1.0 - momentum) + &mean * momentum));
-        let _ = rv
-            .shallow_clone()
+        rv.shallow_clone()
             .copy_(&(&rv * (1.0 - momentum) + unbiased * momentum));
     });
     // (C) -> (1, C, 1, ..., 1): broadcast over the batch and every axis after the channels.
@@ -81,10 +79,10 @@ pub fn forward(bn: &BatchNorm, xs: &Tensor, train: bool, eps: f64, momentum: f64
     let inv = (var + eps).rsqrt().view(shape.as_slice());
     let mut y = (&x - mean.view(shape.as_slice())) * inv;
     if let Some(w) = &bn.ws {
-        y = y * w.view(shape.as_slice());
+        y *= w.view(shape.as_slice());
     }
     if let Some(b) = &bn.bs {
-        y = y + b.view(shape.as_slice());
+        y += b.view(shape.as_slice());
     }
     y.to_kind(xs.kind())
 }

@@ -378,3 +378,74 @@ fn a_stop_in_the_middle_of_a_batch_never_yields_a_partial_batch() {
     }
     assert!(e.interrupted());
 }
+
+#[test]
+fn shards_of_a_step_hold_the_one_process_batch_and_every_rank_takes_as_many_steps() {
+    let src: Arc<dyn SampleSource> = Arc::new(Fake::new(24));
+    let whole = Loader::new(
+        src.clone(),
+        LoaderConfig {
+            batch_size: 6,
+            drop_last: true,
+            ..cfg(0)
+        },
+    );
+    let shard = |rank| {
+        Loader::new(
+            src.clone(),
+            LoaderConfig {
+                batch_size: 2,
+                drop_last: true,
+                shard: Some((rank, 3)),
+                ..cfg(0)
+            },
+        )
+    };
+    for epoch in 0..3 {
+        let plans: Vec<_> = (0..3).map(|r| shard(r).plan(epoch)).collect();
+        let one = whole.plan(epoch);
+        assert!(plans.iter().all(|p| p.len() == one.len()));
+        for (k, batch) in one.iter().enumerate() {
+            let mut union: Vec<usize> = plans.iter().flat_map(|p| p[k].clone()).collect();
+            let mut expect = batch.clone();
+            union.sort_unstable();
+            expect.sort_unstable();
+            assert_eq!(union, expect, "epoch {epoch} step {k}");
+        }
+    }
+    // A dataset the world does not divide: padded from the epoch's head, equal steps.
+    let odd: Arc<dyn SampleSource> = Arc::new(Fake::new(7));
+    let plans: Vec<_> = (0..3)
+        .map(|r| {
+            let c = LoaderConfig {
+                batch_size: 2,
+                drop_last: false,
+                shard: Some((r, 3)),
+                ..cfg(0)
+            };
+            Loader::new(odd.clone(), c).plan(0)
+        })
+        .collect();
+    assert!(plans
+        .iter()
+        .all(|p| p.len() == 2 && p[0].len() == 2 && p[1].len() == 1));
+    let mut seen: Vec<usize> = plans.iter().flatten().flatten().copied().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, (0..7).collect::<Vec<_>>());
+}
+
+#[test]
+fn strided_shards_cover_a_dataset_once() {
+    let src: Arc<dyn SampleSource> = Arc::new(Fake::new(10));
+    let mut seen = Vec::new();
+    for rank in 0..3 {
+        let s = Strided::new(src.clone(), rank, 3);
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        for i in 0..s.len() {
+            seen.push(s.get(i, &mut rng).unwrap().source);
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+}
