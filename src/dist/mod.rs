@@ -34,9 +34,9 @@ pub enum DistError {
 }
 
 /// How long a collective may wait for a peer before it fails. Long enough for rank 0 to write
-/// a checkpoint or run validation while the others wait; a peer that dies is noticed much
-/// sooner by the watchdog (its heartbeat stops, or the socket closes).
-pub const COLLECTIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// a checkpoint or validate a large split while the others wait; a peer that dies is noticed
+/// much sooner by the watchdog (its heartbeat stops, or the socket closes).
+pub const COLLECTIVE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// How long ranks wait for each other to come up.
 pub const RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(300);

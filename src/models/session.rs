@@ -13,7 +13,8 @@ pub struct Session {
     pub device: Device,
 }
 
-/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available, else the CPU. On CUDA it also turns
+/// CUDA device 0 when NUM_GPUS > 0 and CUDA is available (in a distributed run, the rank's
+/// local rank modulo the devices it sees: one GPU per rank), else the CPU. On CUDA it also turns
 /// on cuDNN's benchmark mode: training shapes repeat step after step, so its one-off search
 /// for the fastest convolution algorithms pays for itself within a few steps.
 ///
@@ -25,7 +26,8 @@ pub fn device_for(cfg: &Config) -> Device {
     }
     if tch::Cuda::is_available() {
         tch::Cuda::cudnn_set_benchmark(true);
-        return Device::Cuda(0);
+        let local = crate::dist::world().map_or(0, |w| w.placement.local_rank);
+        return Device::Cuda(local % tch::Cuda::device_count().max(1) as usize);
     }
     static CPU_FALLBACK: std::sync::Once = std::sync::Once::new();
     CPU_FALLBACK.call_once(|| {
