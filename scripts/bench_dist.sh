@@ -7,7 +7,7 @@
 #   scripts/bench_dist.sh [CONFIG] [NPROC] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=${1:-configs/bench/mosi_r2d3d_18_cpu.yaml}
+config=${1:-configs/bench/dist_mosi_r2d3d_18_cpu.yaml}
 nproc=${2:-2}
 rounds=${3:-3}
 out=$(mktemp -d)

@@ -81,6 +81,12 @@ pub fn init() -> Result<Option<&'static World>, DistError> {
     let Some(p) = placement(|k| std::env::var(k).ok())? else {
         return Ok(None);
     };
+    // Ranks sharing a machine share its cores: without OMP_NUM_THREADS (which torchrun sets to
+    // 1 and `tada launch` to cores / ranks), each rank takes its share instead of all of them.
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tch::set_num_threads((cores / p.local_world_size.max(1)).max(1) as i32);
+    }
     let prefix = format!("tada/attempt_{}/", p.restart);
     let serve = p.rank == 0 && !p.agent_store;
     let store = Store::connect(
@@ -188,10 +194,20 @@ impl World {
         self.watchdog.lost_peers(wait)
     }
 
-    /// A collective's error with the peer it lost, when the watchdog can tell which. A lost
-    /// connection waits (up to 25 s) for the watchdog to see whose heartbeat stopped.
+    /// A collective's error with the peer it lost, when the watchdog can tell which.
     pub fn explain(&self, e: DistError) -> DistError {
-        let text = e.to_string().to_lowercase();
+        match self.lost_peer_for(&e.to_string()) {
+            Some(lost) => DistError::Peer(format!("{lost} ({e})")),
+            None => e,
+        }
+    }
+
+    /// The peer the watchdog lost, for the message of a failure that reads `message`; from now
+    /// on the watchdog leaves stopping to the caller (which may be writing a rescue
+    /// checkpoint). A lost connection waits up to 25 s for the watchdog to see whose heartbeat
+    /// stopped.
+    pub fn lost_peer_for(&self, message: &str) -> Option<String> {
+        let text = message.to_lowercase();
         let connection = [
             "connection",
             "closed",
@@ -202,13 +218,6 @@ impl World {
         ]
         .iter()
         .any(|w| text.contains(w));
-        let wait = Duration::from_secs(if connection { 25 } else { 2 });
-        match self.lost_peers(wait) {
-            Some(lost) => DistError::Peer(format!("{lost} ({e})")),
-            None => e,
-        }
+        self.lost_peers(Duration::from_secs(if connection { 25 } else { 2 }))
     }
 }
-
-#[cfg(test)]
-mod tests;

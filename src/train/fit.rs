@@ -298,6 +298,10 @@ impl<'a, 'r> Run<'a, 'r> {
     /// Too many bad files, or a loader worker died: the steps done so far are kept, as after
     /// a failed step, so fixing the data and `--resume` loses nothing.
     fn loader_stopped(&mut self, error: LoaderError) -> TrainError {
+        if let Some(w) = crate::dist::world() {
+            // This rank stops itself: the watchdog must not cut its checkpoint short.
+            let _ = w.lost_peers(std::time::Duration::ZERO);
+        }
         let w = Weights::of(self.session, &self.opt, &self.ema);
         let checkpoint = self.saver.rescue(w, &self.state, "the loader stopped");
         TrainError::LoaderStopped {
@@ -324,6 +328,11 @@ impl<'a, 'r> Run<'a, 'r> {
             },
             StepFailure::Task(e) => e,
             StepFailure::Crashed { message, hint } => {
+                // A peer that died fails the step's collectives: name it.
+                let message = match crate::dist::world().and_then(|w| w.lost_peer_for(&message)) {
+                    Some(peer) => format!("{peer} ({message})"),
+                    None => message,
+                };
                 let w = Weights::of(self.session, &self.opt, &self.ema);
                 let checkpoint = self.saver.rescue(w, &self.state, "the failed step");
                 TrainError::StepFailed {
