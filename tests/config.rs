@@ -456,25 +456,26 @@ fn an_empty_value_keeps_the_base_or_default_value() {
     assert_eq!(c.config.optimizer.base_lr, 1e-4);
 }
 
-/// A config of a model tada does not build yet (here EPIC-Kitchens' CSN with a verb + noun
-/// head) loads and shows as written, its unused keys in the one warning; building it fails in
-/// one line naming every part that is not built.
+/// A config of a model tada does not build yet (here a SlowFast branch, with EPIC-Kitchens'
+/// verb + noun head and dataset) loads and shows as written, its unused keys in the one
+/// warning; building it fails in one line naming every part that is not built, and building
+/// its network alone names the network's parts only.
 #[test]
 fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
     let d = TempDir::new().unwrap();
     let f = write(
         d.path(),
-        "csn.yaml",
-        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}\n  BACKBONE:\n    BRANCH: {NAME: CSNBranch}\n    TUBELET_SIZE: 2\nTRAIN: {DATASET: epickitchen100}\nSOLVER: {BASE_LR: 0.1}\n",
+        "slowfast.yaml",
+        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}\n  BACKBONE:\n    BRANCH: {NAME: SlowfastBranch}\n    DIM_HEAD: 64\nTRAIN: {DATASET: epickitchen100}\nSOLVER: {BASE_LR: 0.1}\n",
     );
     let c = load(&f, &[]).unwrap();
     assert!(c
         .ignored_keys
-        .contains(&"VIDEO.BACKBONE.TUBELET_SIZE".to_string()));
+        .contains(&"VIDEO.BACKBONE.DIM_HEAD".to_string()));
     assert!(c.ignored_keys.contains(&"SOLVER".to_string()));
     let shown = c.to_yaml();
     for part in [
-        "NAME: CSNBranch",
+        "NAME: SlowfastBranch",
         "NAME: BaseHeadx2",
         "DATASET: epickitchen100",
         "- 97",
@@ -487,8 +488,16 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
         .unwrap()
         .to_string();
     assert!(
-        e.starts_with("not built by tada: VIDEO.HEAD.NAME BaseHeadx2, TRAIN.DATASET epickitchen100, VIDEO.HEAD.NUM_CLASSES [97,300]")
+        e.starts_with("not built by tada: VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch, TRAIN.DATASET epickitchen100;")
             && !e.contains('\n'),
+        "{e}"
+    );
+    let e = tada::models::VideoModel::new_network(&vs.root(), &c.config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("not built by tada: VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch;"),
         "{e}"
     );
     // A name tada builds is not swallowed: a typo is still a typo.
@@ -500,10 +509,38 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
     assert!(err_text(&load(&typo, &[]).unwrap_err()).contains("CSNBrnch"));
 }
 
+/// An EPIC-Kitchens model (ir-CSN with BaseHeadx2): its network builds and predicts verb and
+/// noun; a training or test run is refused, naming the dataset tada does not read yet.
+#[test]
+fn an_epic_kitchens_network_builds_and_its_run_is_refused() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "csn_ek100.yaml",
+        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [3, 5]}\n  BACKBONE:\n    DEPTH: 50\n    NUM_FILTERS: [4, 8, 16, 16, 32]\n    NUM_OUT_FEATURES: 32\n    KERNEL_SIZE: [[3, 7, 7], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]\n    DOWNSAMPLING: [true, false, true, true, true]\n    DOWNSAMPLING_TEMPORAL: [false, false, true, true, true]\n    EXPANSION_RATIO: 4\n    BRANCH: {NAME: CSNBranch}\n    STEM: {NAME: DownSampleStem}\nTRAIN: {DATASET: epickitchen100}\n",
+    );
+    let c = load(&f, &[]).unwrap();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let e = tada::models::VideoModel::new(&vs.root(), &c.config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("not built by tada: TRAIN.DATASET epickitchen100;"),
+        "{e}"
+    );
+    let m = tada::models::VideoModel::new_network(&vs.root(), &c.config).unwrap();
+    let x = tch::Tensor::zeros([2, 3, 4, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+    let out = m.forward_t(&x, true);
+    assert_eq!(out.predictions.names(), ["verb_class", "noun_class"]);
+    assert_eq!(out.predictions.get("noun_class").unwrap().size(), [2, 5]);
+}
+
 /// With `TADA_REFERENCE` pointing at a checkout of alibaba-mmai-research/TAdaConv, every one of
-/// its project configs loads; those naming parts tada does not build (CSN, ViViT, BMN) are the
-/// only ones marked unbuilt, and every other builds a model with the reference's parameter
-/// counts (whole model and backbone; tests/data/reference_param_counts.json, made by the
+/// its project configs loads; those naming network parts tada does not build (BMN) are the
+/// only ones whose network is not built, and every other (the EPIC-Kitchens CSN and ViViT-FE
+/// configs too, whose dataset tada does not read yet) builds its network with the reference's
+/// parameter counts (whole model and backbone; tests/data/reference_param_counts.json, made by the
 /// reference's build_model through scripts/fixtures/param_counts.py). The repo carries no copy
 /// of the reference's files.
 #[test]
@@ -512,7 +549,7 @@ fn every_reference_project_config_loads() {
         eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to walk its configs");
         return;
     };
-    // Building 42 models draws from libtorch's global generator, which the training tests seed
+    // Building 55 networks draws from libtorch's global generator, which the training tests seed
     // and draw from (initialisation, dropout): not at the same time as they run.
     let _serial = crate::common::serial();
     let mut files = Vec::new();
@@ -539,7 +576,7 @@ fn every_reference_project_config_loads() {
     files.sort();
     for f in &files {
         let c = load(f, &[]).unwrap_or_else(|e| panic!("{}: {}", f.display(), err_text(&e)));
-        if c.config.unbuilt.is_empty() {
+        if !c.config.unbuilt.iter().any(|u| u.is_model_part()) {
             built += 1;
             let rel = f
                 .strip_prefix(&root)
@@ -548,7 +585,7 @@ fn every_reference_project_config_loads() {
                 .into_owned();
             let want = &counts["configs"][&rel];
             let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-            let _model = tada::models::VideoModel::new(&vs.root(), &c.config)
+            let _model = tada::models::VideoModel::new_network(&vs.root(), &c.config)
                 .unwrap_or_else(|e| panic!("{rel}: {e}"));
             let count = |prefix: &str| tada::models::summary::parameter_count(&vs, prefix);
             assert_eq!(
@@ -561,12 +598,47 @@ fn every_reference_project_config_loads() {
             );
         } else {
             let text = f.to_string_lossy();
-            assert!(
-                text.contains("epic-kitchen") || text.contains("vivit"),
-                "{text}"
-            );
+            assert!(text.contains("epic-kitchen-tal"), "{text}");
             unbuilt += 1;
         }
     }
-    assert_eq!((files.len(), built, unbuilt), (57, 42, 15));
+    assert_eq!((files.len(), built, unbuilt), (57, 55, 2));
+}
+
+/// With `TADA_REFERENCE` set: the reference's pool ViViT / TimeSformer backbone files build
+/// with the reference's counts (`pool_backbones` of tests/data/reference_param_counts.json, with
+/// the 400-class head the files leave to the project, at base.yaml's data sizes).
+#[test]
+fn reference_pool_transformers_build_with_the_references_counts() {
+    let Some(root) = std::env::var_os("TADA_REFERENCE") else {
+        eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to build its pool files");
+        return;
+    };
+    let _serial = crate::common::serial();
+    let root = std::path::PathBuf::from(root);
+    let counts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::common::repo().join("tests/data/reference_param_counts.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let pool = counts["pool_backbones"].as_object().unwrap();
+    assert_eq!(pool.len(), 3);
+    for (rel, want) in pool {
+        let set = ["VIDEO.HEAD.NUM_CLASSES=400".to_string()];
+        let c = load(&root.join(rel), &set).unwrap_or_else(|e| panic!("{rel}: {}", err_text(&e)));
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        tada::models::VideoModel::new(&vs.root(), &c.config)
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let count = |prefix: &str| tada::models::summary::parameter_count(&vs, prefix);
+        assert_eq!(
+            (count(""), count("backbone.")),
+            (
+                want["parameters"].as_i64().unwrap(),
+                want["backbone"].as_i64().unwrap()
+            ),
+            "{rel}: parameters (model, backbone) against the reference's"
+        );
+    }
 }

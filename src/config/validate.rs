@@ -194,7 +194,13 @@ fn check_parameter_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let b = &cfg.video.backbone;
     // The classifier: NUM_CLASSES x the backbone's output width (unknown here for some
     // architectures; then at least NUM_CLASSES itself must fit).
-    if let Some(classes) = cfg.video.head.num_classes {
+    let head = &cfg.video.head;
+    let classes = head
+        .num_classes_per_head
+        .as_ref()
+        .map(|v| v.iter().sum())
+        .or(head.num_classes);
+    if let Some(classes) = classes {
         let features = b.num_out_features.or(b.num_features).unwrap_or(1).max(1);
         c.bytes_at_most(
             classes as f64 * features as f64,
@@ -290,19 +296,63 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
 
 /// VIDEO.HEAD and VIDEO.BACKBONE.
 fn check_model(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
-    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes. A
-    // config of a model tada does not build (BMN, a verb + noun head) is shown, never built.
-    if cfg.video.head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() {
-        let Some(num_classes) = cfg.video.head.num_classes else {
-            return Err(ConfigError::Missing {
-                key: "VIDEO.HEAD.NUM_CLASSES".into(),
-                hint: "set it in the config file or with --set VIDEO.HEAD.NUM_CLASSES=N".into(),
-            });
-        };
-        c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
-    }
+    check_num_classes(cfg, c)?;
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
     c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")
+}
+
+/// VIDEO.HEAD.NUM_CLASSES: one number for a one-head model, a `[verb, noun]` list for the two
+/// heads of BaseHeadx2 / TransformerHeadx2.
+fn check_num_classes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    const KEY: &str = "VIDEO.HEAD.NUM_CLASSES";
+    let head = &cfg.video.head;
+    let two_heads = matches!(
+        head.name,
+        HeadName::BaseHeadx2 | HeadName::TransformerHeadx2
+    );
+    if let Some(list) = &head.num_classes_per_head {
+        c.check(
+            two_heads,
+            KEY,
+            format!(
+                "the list {list:?} gives one class count per head of a two-head model \
+                 (BaseHeadx2, TransformerHeadx2); {:?} takes one number",
+                head.name
+            ),
+        )?;
+        c.check(
+            list.len() == 2 && list.iter().all(|n| *n >= 1),
+            KEY,
+            format!(
+                "{:?} needs two class counts of at least 1 ([verb, noun]), got {list:?}",
+                head.name
+            ),
+        )?;
+        return Ok(());
+    }
+    if let (true, Some(n)) = (two_heads, head.num_classes) {
+        return c.check(
+            false,
+            KEY,
+            format!(
+                "{:?} has a verb and a noun head and needs two class counts ([verb, noun], \
+                 e.g. [97, 300]), got {n}",
+                head.name
+            ),
+        );
+    }
+    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes. A
+    // config of a model tada does not build (BMN) is shown, never built.
+    if head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() {
+        let Some(num_classes) = head.num_classes else {
+            return Err(ConfigError::Missing {
+                key: KEY.into(),
+                hint: format!("set it in the config file or with --set {KEY}=N"),
+            });
+        };
+        c.at_least_one(num_classes, KEY)?;
+    }
+    Ok(())
 }
 
 /// How a run goes through its data: the loader's tolerance, the split, batches, folds,
