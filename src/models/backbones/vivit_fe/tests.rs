@@ -109,3 +109,11 @@ fn timesformer_layers_are_refused() {
         .to_string();
     assert!(e.contains("VIDEO.BACKBONE.DEPTH_TEMP"), "{e}");
 }
+
+/// TRAIN.CHECKPOINT_PRE_PROCESS (image ViT weights into ViViT: `central_frame`, `repeat`) sizes
+/// the stem and the embeddings by the ViViT key TUBELET_SIZE, as the reference does.
+#[test]
+fn checkpoint_preprocessing_reads_the_tubelet_size() {
+    let s = crate::checkpoint::image_init::InitSettings::from_config(&config(VIVIT_FE, &[]));
+    assert_eq!(s.tubelet, Some(2));
+}
