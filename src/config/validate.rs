@@ -1,7 +1,7 @@
 //! Checks of values the types alone cannot express, run before anything is built.
 
 use super::error::ConfigError;
-use super::schema::{Config, HeadName, LrPolicy, OptimMethod, StandardSize};
+use super::schema::{Config, LrPolicy, OptimMethod, StandardSize};
 use super::source::Sources;
 
 /// Largest DATA_LOADER.NUM_WORKERS (and `tada data check --workers`): one OS thread each, and
@@ -296,63 +296,9 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
 
 /// VIDEO.HEAD and VIDEO.BACKBONE.
 fn check_model(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
-    check_num_classes(cfg, c)?;
+    super::class_lists::check(cfg, c.sources)?;
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
     c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")
-}
-
-/// VIDEO.HEAD.NUM_CLASSES: one number for a one-head model, a `[verb, noun]` list for the two
-/// heads of BaseHeadx2 / TransformerHeadx2.
-fn check_num_classes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
-    const KEY: &str = "VIDEO.HEAD.NUM_CLASSES";
-    let head = &cfg.video.head;
-    let two_heads = matches!(
-        head.name,
-        HeadName::BaseHeadx2 | HeadName::TransformerHeadx2
-    );
-    if let Some(list) = &head.num_classes_per_head {
-        c.check(
-            two_heads,
-            KEY,
-            format!(
-                "the list {list:?} gives one class count per head of a two-head model \
-                 (BaseHeadx2, TransformerHeadx2); {:?} takes one number",
-                head.name
-            ),
-        )?;
-        c.check(
-            list.len() == 2 && list.iter().all(|n| *n >= 1),
-            KEY,
-            format!(
-                "{:?} needs two class counts of at least 1 ([verb, noun]), got {list:?}",
-                head.name
-            ),
-        )?;
-        return Ok(());
-    }
-    if let (true, Some(n)) = (two_heads, head.num_classes) {
-        return c.check(
-            false,
-            KEY,
-            format!(
-                "{:?} has a verb and a noun head and needs two class counts ([verb, noun], \
-                 e.g. [97, 300]), got {n}",
-                head.name
-            ),
-        );
-    }
-    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes. A
-    // config of a model tada does not build (BMN) is shown, never built.
-    if head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() {
-        let Some(num_classes) = head.num_classes else {
-            return Err(ConfigError::Missing {
-                key: KEY.into(),
-                hint: format!("set it in the config file or with --set {KEY}=N"),
-            });
-        };
-        c.at_least_one(num_classes, KEY)?;
-    }
-    Ok(())
 }
 
 /// How a run goes through its data: the loader's tolerance, the split, batches, folds,
