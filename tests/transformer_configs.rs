@@ -77,3 +77,21 @@ fn reference_pool_transformers_build_with_the_references_counts() {
         );
     }
 }
+
+/// `tada info --model` on a two-head model prints each prediction by name.
+#[test]
+fn info_names_both_predictions_of_a_two_head_model() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "vivit_fe_ek100.yaml",
+        "VIDEO:\n  HEAD: {NAME: TransformerHeadx2, NUM_CLASSES: [3, 5]}\n  BACKBONE:\n    META_ARCH: FactorizedTransformer\n    NUM_FEATURES: 16\n    NUM_OUT_FEATURES: 16\n    PATCH_SIZE: 8\n    TUBELET_SIZE: 2\n    DEPTH: 1\n    DEPTH_TEMP: 1\n    NUM_HEADS: 2\n    FF_DROPOUT: 0.0\n    MLP_MULT: 2\n    STEM: {NAME: TubeletEmbeddingStem}\n    BRANCH: {NAME: BaseTransformerLayer}\nDATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16}\nTRAIN: {DATASET: epickitchen100}\n",
+    );
+    let c = load(&f, &[]).unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    let s = tada::models::summary::summarize(&c.config, None).unwrap();
+    assert_eq!(
+        s.output_description(),
+        "verb_class [1, 3], noun_class [1, 5]"
+    );
+    assert_eq!(s.input_shape, [1, 3, 4, 16, 16]);
+}

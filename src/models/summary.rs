@@ -159,11 +159,11 @@ pub struct ModelSummary {
 }
 
 impl ModelSummary {
-    /// The predictions as `tada info` prints them: `[1, 400]`, or
-    /// `verb_class [1, 97], noun_class [1, 300]`.
+    /// The predictions as `tada info` prints them: the shape of a single one (`[1, 400]`), or
+    /// each by name (`verb_class [1, 97], noun_class [1, 300]`).
     pub fn output_description(&self) -> String {
         match self.outputs.as_slice() {
-            [(name, shape)] if name.is_empty() => format!("{shape:?}"),
+            [(_, shape)] => format!("{shape:?}"),
             named => named
                 .iter()
                 .map(|(n, s)| format!("{n} {s:?}"))
