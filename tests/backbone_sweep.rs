@@ -15,8 +15,9 @@ use tada::models::VideoModel;
 struct Case {
     /// Label in messages.
     name: &'static str,
-    /// A complete model config (reference keys). The head is a plain `BaseHead`, so the input
-    /// is one (B, C, T, H, W) clip and the output one (B, NUM_CLASSES) tensor.
+    /// A complete model config (reference keys). The head has one output (`BaseHead`, or
+    /// `TransformerHead` on the transformers), so the input is one (B, C, T, H, W) clip and the
+    /// output one (B, NUM_CLASSES) tensor.
     yaml: &'static str,
     /// (B, C, T, H, W).
     input: [i64; 5],
@@ -199,6 +200,87 @@ DATA: {NUM_INPUT_FRAMES: 6, TRAIN_CROP_SIZE: 32, TEST_CROP_SIZE: 32}
         input: [2, 3, 6, 32, 32],
         classes: 5,
         features: 128,
+        train_mode_zero: &[],
+    },
+    // TimeSformer: divided space-time attention, 2 layers of D 16 in 4 heads, 2x2 patch grids.
+    Case {
+        name: "TimeSformer",
+        yaml: "
+MODEL: {NAME: timesformer}
+VIDEO:
+  BACKBONE:
+    META_ARCH: Transformer
+    NUM_FEATURES: 16
+    NUM_OUT_FEATURES: 16
+    PATCH_SIZE: 8
+    DEPTH: 2
+    NUM_HEADS: 4
+    ATTN_DROPOUT: 0.1
+    FF_DROPOUT: 0.1
+    DROP_PATH: 0.1
+    STEM: {NAME: PatchEmbedStem}
+    BRANCH: {NAME: TimesformerLayer}
+  HEAD: {NAME: TransformerHead, NUM_CLASSES: 5, DROPOUT_RATE: 0.5, PRE_LOGITS: true}
+DATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16, TEST_CROP_SIZE: 16}
+",
+        input: [2, 3, 4, 16, 16],
+        classes: 5,
+        features: 16,
+        train_mode_zero: &[],
+    },
+    // ViViT: joint attention over 2-frame tubelets.
+    Case {
+        name: "ViViT",
+        yaml: "
+MODEL: {NAME: vivit}
+VIDEO:
+  BACKBONE:
+    META_ARCH: Transformer
+    NUM_FEATURES: 16
+    NUM_OUT_FEATURES: 16
+    PATCH_SIZE: 8
+    TUBELET_SIZE: 2
+    DEPTH: 2
+    NUM_HEADS: 4
+    FF_DROPOUT: 0.1
+    DROP_PATH: 0.1
+    MLP_MULT: 2
+    STEM: {NAME: TubeletEmbeddingStem}
+    BRANCH: {NAME: BaseTransformerLayer}
+  HEAD: {NAME: TransformerHead, NUM_CLASSES: 5}
+DATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16, TEST_CROP_SIZE: 16}
+",
+        input: [2, 3, 4, 16, 16],
+        classes: 5,
+        features: 16,
+        train_mode_zero: &[],
+    },
+    // The ViViT factorised encoder: 2 spatial layers per tubelet frame, 1 temporal layer.
+    Case {
+        name: "ViViT-FE",
+        yaml: "
+MODEL: {NAME: vivit}
+VIDEO:
+  BACKBONE:
+    META_ARCH: FactorizedTransformer
+    NUM_FEATURES: 16
+    NUM_OUT_FEATURES: 16
+    PATCH_SIZE: 8
+    TUBELET_SIZE: 2
+    DEPTH: 2
+    DEPTH_TEMP: 1
+    NUM_HEADS: 4
+    FF_DROPOUT: 0.0
+    DROP_PATH: 0.1
+    MLP_MULT: 4
+    STEM: {NAME: TubeletEmbeddingStem}
+    BRANCH: {NAME: BaseTransformerLayer}
+  HEAD: {NAME: TransformerHead, NUM_CLASSES: 5}
+DATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16, TEST_CROP_SIZE: 16}
+",
+        input: [2, 3, 4, 16, 16],
+        classes: 5,
+        features: 16,
         train_mode_zero: &[],
     },
 ];

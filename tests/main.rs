@@ -37,4 +37,5 @@ mod signal_resume;
 mod step_failure;
 mod test_command;
 mod train_e2e;
+mod transformer_configs;
 mod video_decode;

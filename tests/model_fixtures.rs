@@ -1,5 +1,6 @@
-//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D, ir-CSN) and TAdaConvNeXtV2 with the
-//! reference: build from each fixture's own config, load its weights strictly, run the stored
+//! Parity of the ResNet3D models (MoSI R2D3D / R(2+1)D, TAda2D, ir-CSN), TAdaConvNeXtV2,
+//! TAdaFormer, TimeSformer, ViViT, the ViViT factorised encoder and the EPIC-Kitchens two-head
+//! models with the reference: build from each fixture's own config, load its weights strictly, run the stored
 //! input in evaluation mode, and compare the output, the pooled features and every stored
 //! intermediate within the fixture's per-tensor tolerance (`|ours - ref| <= atol + rtol * |ref|`).
 
@@ -59,7 +60,8 @@ fn model(
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let cfg = tada::config::load_str(&cfg_text, case, &overrides).map_err(|e| e.to_string())?;
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = VideoModel::new(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
+    let m =
+        VideoModel::new_network(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
     load_into(&vs, &f.tensors, &f.path, true).map_err(|e: CheckpointError| e.to_string())?;
     Ok((vs, m))
 }
@@ -110,14 +112,30 @@ fn our_tensors(f: &Fixture, output: &str, m: &VideoModel) -> Result<Vec<(String,
     let input = stored(f, "__input__");
     m.check_input(input).map_err(|e| e.to_string())?;
     let (out, taps): (_, Taps) = tch::no_grad(|| m.forward_collect(input, false));
-    let prediction = out
-        .predictions
-        .get(output)
-        .ok_or_else(|| format!("no prediction {output}: got {:?}", out.predictions.names()))?;
-    let mut v = vec![
-        ("__output__".to_string(), prediction.shallow_clone()),
-        ("__out_logits__".to_string(), out.features.shallow_clone()),
-    ];
+    let mut v = vec![(
+        "__out_logits__".to_string(),
+        // The reference's BaseHeadx2 returns its pooled features unflattened, (N, 1, 1, 1, D).
+        out.features.reshape(stored(f, "__out_logits__").size()),
+    )];
+    // `__output__` holds the one prediction (named `output`); `__output_<name>__` each of a
+    // two-head model's (verb_class, noun_class).
+    for (name, _) in &f.tensors.tensors {
+        let wanted = match name.as_str() {
+            "__output__" => output,
+            n => match n
+                .strip_prefix("__output_")
+                .and_then(|s| s.strip_suffix("__"))
+            {
+                Some(w) => w,
+                None => continue,
+            },
+        };
+        let prediction = out
+            .predictions
+            .get(wanted)
+            .ok_or_else(|| format!("no prediction {wanted}: got {:?}", out.predictions.names()))?;
+        v.push((name.clone(), prediction.shallow_clone()));
+    }
     for (name, _) in &f.tensors.tensors {
         let Some(path) = name
             .strip_prefix("__out_")
@@ -292,4 +310,74 @@ fn tadaformer_fixture_detects_a_wrong_head_count() {
         "2 heads should not match (max |diff| {:.2e})",
         c.max_abs_diff
     );
+}
+
+/// ViViT / TimeSformer / the factorised encoder, and the EPIC-Kitchens two-head models
+/// (TransformerHeadx2 on ViViT-FE, BaseHeadx2 on ir-CSN): outputs (each head's), features and
+/// every stored intermediate.
+#[test]
+fn transformer_and_two_head_fixtures_match_the_reference() {
+    let failures: Vec<String> = [
+        "timesformer_reduced",
+        "vivit_reduced",
+        "vivit_fe_ek100_reduced",
+        "csn_ek100_reduced",
+    ]
+    .iter()
+    .flat_map(|case| check_case(case, "unnamed"))
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The transformer comparisons can fail: the same weights split into 2 attention heads instead
+/// of the fixtures' 4 load fine but must differ from the first layer on (the divided attention
+/// of TimeSformer, the joint attention of ViViT, the spatial transformer of ViViT-FE).
+#[test]
+fn transformer_fixtures_detect_a_wrong_head_count() {
+    for case in [
+        "timesformer_reduced",
+        "vivit_reduced",
+        "vivit_fe_ek100_reduced",
+    ] {
+        let c = compare_with(
+            case,
+            "unnamed",
+            &["VIDEO.BACKBONE.NUM_HEADS=2"],
+            "__out_backbone.layers.0__",
+        );
+        assert!(
+            !c.pass,
+            "{case}: 2 heads should not match (max |diff| {:.2e})",
+            c.max_abs_diff
+        );
+    }
+}
+
+/// The two-head comparison can fail: the noun head's stored output against our verb head's
+/// load order would be a shape error, so instead a wrong BN eps must show at the last stage,
+/// and a wrong activation (sigmoid for softmax) in each head's output.
+#[test]
+fn two_head_fixtures_detect_a_wrong_bn_eps_and_activation() {
+    let c = compare_with(
+        "csn_ek100_reduced",
+        "",
+        &["BN.EPS=1e-3"],
+        "__out_backbone.conv5__",
+    );
+    assert!(
+        !c.pass,
+        "BN eps 1e-3 should not match (max |diff| {:.2e})",
+        c.max_abs_diff
+    );
+    for (case, name) in [
+        ("csn_ek100_reduced", "__output_verb_class__"),
+        ("vivit_fe_ek100_reduced", "__output_noun_class__"),
+    ] {
+        let c = compare_with(case, "", &["VIDEO.HEAD.ACTIVATION=sigmoid"], name);
+        assert!(
+            !c.pass,
+            "{case}: sigmoid should not match (max |diff| {:.2e})",
+            c.max_abs_diff
+        );
+    }
 }

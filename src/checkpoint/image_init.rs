@@ -75,7 +75,8 @@ pub struct InitSettings {
     pub tada_branch: bool,
     /// VIDEO.BACKBONE.STEM.T_KERNEL_SIZE (ConvNeXt's stem).
     pub stem_t_kernel: usize,
-    /// VIDEO.BACKBONE.TUBLET_SIZE (the ViT's patch embedding), when set.
+    /// Frames per token: VIDEO.BACKBONE.TUBELET_SIZE (ViViT's tubelet stem), else TUBLET_SIZE
+    /// (TAdaFormer's patch embedding), when set.
     pub tubelet: Option<usize>,
     pub patch_size: Option<usize>,
     pub num_input_frames: usize,
@@ -94,7 +95,7 @@ impl InitSettings {
                 Some(BranchName::TAda2DBlock | BranchName::TAdaConvNeXtV2Block)
             ),
             stem_t_kernel: b.stem.t_kernel_size.unwrap_or(3),
-            tubelet: b.tublet_size,
+            tubelet: b.tubelet_size.or(b.tublet_size),
             patch_size: b.patch_size,
             num_input_frames: cfg.data.num_input_frames,
             train_crop_size: cfg.data.train_crop_size,

@@ -40,7 +40,7 @@ impl Info {
             thousands(s.backbone_parameters as u64)
         );
         println!("input          {:?}", s.input_shape);
-        println!("output         {:?}", s.output_shape);
+        println!("output         {}", s.output_description());
         if let Some((name, n)) = s.reference {
             println!(
                 "reference      {name} backbone: {} parameters (docs/models.md#parameter-counts){}",

@@ -4,6 +4,7 @@
 //! Order of precedence (highest first): `--set` > the file given > its `_BASE` chain >
 //! `_BASE_RUN` > `_BASE_MODEL` > built-in defaults (the reference's base.yaml values).
 
+mod class_lists;
 mod error;
 mod key_error;
 mod keys;
@@ -115,6 +116,7 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
     let ignored_keys = keys::check_tree(&defaults, &mut layer.value, &layer.sources)?;
     keys::coerce_numbers(&defaults, &mut layer.value, "");
     let unbuilt = unbuilt::take(&mut layer.value);
+    let classes_per_head = class_lists::take(&mut layer.value, &layer.sources)?;
     let mut config: Config =
         serde_path_to_error::deserialize(Value::Object(layer.value)).map_err(|e| {
             let key = e.path().to_string();
@@ -125,6 +127,7 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
             }
         })?;
     config.unbuilt = unbuilt;
+    config.video.head.num_classes_per_head = classes_per_head;
     validate(&config, &layer.sources)?;
     warn_unused(&ignored_keys, &config.unbuilt);
     Ok(LoadedConfig {
@@ -171,11 +174,16 @@ impl LoadedConfig {
     }
 }
 
-/// Serialises a config as YAML; the names of parts tada does not build are shown as written.
+/// Serialises a config as YAML; the names of parts tada does not build, and a list of class
+/// counts, are shown as written.
 pub fn to_yaml(config: &Config) -> String {
-    if !config.unbuilt.is_empty() {
+    let per_head = config.video.head.num_classes_per_head.as_deref();
+    if !config.unbuilt.is_empty() || per_head.is_some() {
         if let Ok(Value::Object(mut tree)) = serde_json::to_value(config) {
             unbuilt::restore(&mut tree, &config.unbuilt);
+            if let Some(counts) = per_head {
+                class_lists::restore(&mut tree, counts);
+            }
             return serde_saphyr::to_string(&tree)
                 .unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"));
         }

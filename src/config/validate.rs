@@ -1,7 +1,7 @@
 //! Checks of values the types alone cannot express, run before anything is built.
 
 use super::error::ConfigError;
-use super::schema::{Config, HeadName, LrPolicy, OptimMethod, StandardSize};
+use super::schema::{Config, LrPolicy, OptimMethod, StandardSize};
 use super::source::Sources;
 
 /// Largest DATA_LOADER.NUM_WORKERS (and `tada data check --workers`): one OS thread each, and
@@ -194,7 +194,13 @@ fn check_parameter_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     let b = &cfg.video.backbone;
     // The classifier: NUM_CLASSES x the backbone's output width (unknown here for some
     // architectures; then at least NUM_CLASSES itself must fit).
-    if let Some(classes) = cfg.video.head.num_classes {
+    let head = &cfg.video.head;
+    let classes = head
+        .num_classes_per_head
+        .as_ref()
+        .map(|v| v.iter().sum())
+        .or(head.num_classes);
+    if let Some(classes) = classes {
         let features = b.num_out_features.or(b.num_features).unwrap_or(1).max(1);
         c.bytes_at_most(
             classes as f64 * features as f64,
@@ -290,17 +296,7 @@ pub fn validate(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> {
 
 /// VIDEO.HEAD and VIDEO.BACKBONE.
 fn check_model(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
-    // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes. A
-    // config of a model tada does not build (BMN, a verb + noun head) is shown, never built.
-    if cfg.video.head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() {
-        let Some(num_classes) = cfg.video.head.num_classes else {
-            return Err(ConfigError::Missing {
-                key: "VIDEO.HEAD.NUM_CLASSES".into(),
-                hint: "set it in the config file or with --set VIDEO.HEAD.NUM_CLASSES=N".into(),
-            });
-        };
-        c.at_least_one(num_classes, "VIDEO.HEAD.NUM_CLASSES")?;
-    }
+    super::class_lists::check(cfg, c.sources)?;
     c.probability(cfg.video.head.dropout_rate, "VIDEO.HEAD.DROPOUT_RATE")?;
     c.probability(cfg.video.backbone.drop_path, "VIDEO.BACKBONE.DROP_PATH")
 }

@@ -4,7 +4,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::{ModelError, VideoModel};
-use crate::config::schema::{BranchName, Depth};
+use crate::config::schema::{BranchName, Depth, MetaArch};
 use crate::config::Config;
 
 /// Backbone parameter counts computed from the reference's spec (docs/models.md#parameter-counts),
@@ -48,15 +48,129 @@ const REFERENCE_TADAFORMERS: &[(usize, usize, usize, bool, &str, i64)] = &[
     (1024, 24, 14, true, "TAdaFormer-L/14 (SSV2)", 474_781_696),
 ];
 
+/// ViViT / TimeSformer backbone parameter counts of the reference's build_model
+/// (docs/models.md#parameter-counts), by (META_ARCH, BRANCH.NAME, NUM_FEATURES, DEPTH, DEPTH_TEMP
+/// (0 without), DATA.TRAIN_CROP_SIZE, DATA.NUM_INPUT_FRAMES): the positional embeddings grow
+/// with the crop and the clip length. The pool files (`configs/pool/backbone/`) at the
+/// reference's base.yaml sizes (112², 16 frames), and the sizes the projects train at.
+type TransformerEntry = (
+    MetaArch,
+    BranchName,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    &'static str,
+    i64,
+);
+const REFERENCE_TRANSFORMERS: &[TransformerEntry] = &[
+    (
+        MetaArch::Transformer,
+        BranchName::TimesformerLayer,
+        768,
+        12,
+        0,
+        112,
+        16,
+        "TimeSformer (pool timesformer.yaml)",
+        114_617_088,
+    ),
+    (
+        MetaArch::Transformer,
+        BranchName::TimesformerLayer,
+        768,
+        12,
+        0,
+        224,
+        8,
+        "TimeSformer 8x224²",
+        115_219_200,
+    ),
+    (
+        MetaArch::Transformer,
+        BranchName::BaseTransformerLayer,
+        768,
+        12,
+        0,
+        112,
+        16,
+        "ViViT (pool vivit.yaml)",
+        86_539_008,
+    ),
+    (
+        MetaArch::Transformer,
+        BranchName::BaseTransformerLayer,
+        768,
+        12,
+        0,
+        224,
+        32,
+        "ViViT 32x224²",
+        88_646_400,
+    ),
+    (
+        MetaArch::FactorizedTransformer,
+        BranchName::BaseTransformerLayer,
+        768,
+        12,
+        4,
+        112,
+        16,
+        "ViViT-FE (pool vivit_fac_enc.yaml)",
+        114_636_288,
+    ),
+    (
+        MetaArch::FactorizedTransformer,
+        BranchName::BaseTransformerLayer,
+        768,
+        12,
+        4,
+        224,
+        32,
+        "ViViT-FE 32x224² (K400, EPIC)",
+        114_755_328,
+    ),
+    (
+        MetaArch::FactorizedTransformer,
+        BranchName::BaseTransformerLayer,
+        768,
+        12,
+        4,
+        320,
+        32,
+        "ViViT-FE 32x320² (EPIC fine-tuned)",
+        114_912_000,
+    ),
+];
+
 /// What `tada info --model` prints.
 #[derive(Debug, Clone)]
 pub struct ModelSummary {
     pub parameters: i64,
     pub backbone_parameters: i64,
     pub input_shape: Vec<i64>,
+    /// Shape of the (first) prediction.
     pub output_shape: Vec<i64>,
+    /// Every prediction: its name ("" for a single unnamed one) and shape.
+    pub outputs: Vec<(String, Vec<i64>)>,
     /// Name and backbone parameter count of the matching released model, if any.
     pub reference: Option<(&'static str, i64)>,
+}
+
+impl ModelSummary {
+    /// The predictions as `tada info` prints them: the shape of a single one (`[1, 400]`), or
+    /// each by name (`verb_class [1, 97], noun_class [1, 300]`).
+    pub fn output_description(&self) -> String {
+        match self.outputs.as_slice() {
+            [(_, shape)] => format!("{shape:?}"),
+            named => named
+                .iter()
+                .map(|(n, s)| format!("{n} {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
 }
 
 /// The input a config trains on: `(1, C, T, S, S)`, or `(1, K, C, T, S, S)` for MoSINet.
@@ -80,19 +194,24 @@ pub fn parameter_count(vs: &VarStore, prefix: &str) -> i64 {
         .sum()
 }
 
-/// Builds the model on the CPU, counts parameters and runs one eval forward on zeros.
+/// Builds the network on the CPU (also of a config whose task or data tada does not run, e.g.
+/// EPIC-Kitchens: [`VideoModel::new_network`]), counts parameters and runs one eval forward on
+/// zeros.
 pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, ModelError> {
     let vs = VarStore::new(Device::Cpu);
-    let model = VideoModel::new(&vs.root(), cfg)?;
+    let model = VideoModel::new_network(&vs.root(), cfg)?;
     let count = |prefix: &str| parameter_count(&vs, prefix);
     let input_shape = configured_input_shape(cfg, mosi_clips);
     let xs = Tensor::zeros(input_shape.as_slice(), (Kind::Float, Device::Cpu));
     model.check_input(&xs)?;
     let out = tch::no_grad(|| model.forward_t(&xs, false));
-    let output_shape = match &out.predictions {
-        super::heads::Predictions::Tensor(t) => t.size(),
-        super::heads::Predictions::Named(v) => v.first().map(|(_, t)| t.size()).unwrap_or_default(),
+    let outputs: Vec<(String, Vec<i64>)> = match &out.predictions {
+        super::heads::Predictions::Tensor(t) => vec![(String::new(), t.size())],
+        super::heads::Predictions::Named(v) => {
+            v.iter().map(|(n, t)| (n.clone(), t.size())).collect()
+        }
     };
+    let output_shape = outputs.first().map(|(_, s)| s.clone()).unwrap_or_default();
     let bb = &cfg.video.backbone;
     let reference = match &bb.depth {
         Some(Depth::Layers(d)) => REFERENCE_BACKBONES
@@ -125,11 +244,39 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
             })
             .map(|(.., name, n)| (*name, *n))
     });
+    let reference = reference.or_else(|| reference_transformer(cfg));
     Ok(ModelSummary {
         parameters: count(""),
         backbone_parameters: count("backbone."),
         input_shape,
         output_shape,
+        outputs,
         reference,
     })
+}
+
+/// The released ViViT / TimeSformer backbone `cfg` describes, if any.
+fn reference_transformer(cfg: &Config) -> Option<(&'static str, i64)> {
+    let bb = &cfg.video.backbone;
+    let depth = match bb.depth {
+        Some(Depth::Layers(d)) => d,
+        _ => return None,
+    };
+    let depth_temp = match bb.meta_arch {
+        MetaArch::FactorizedTransformer => bb.depth_temp?,
+        _ => 0,
+    };
+    let key = (
+        bb.meta_arch,
+        bb.branch.name?,
+        bb.num_features?,
+        depth,
+        depth_temp,
+        cfg.data.train_crop_size,
+        cfg.data.num_input_frames,
+    );
+    REFERENCE_TRANSFORMERS
+        .iter()
+        .find(|(a, b, w, d, dt, s, t, ..)| (*a, *b, *w, *d, *dt, *s, *t) == key)
+        .map(|(.., name, n)| (*name, *n))
 }

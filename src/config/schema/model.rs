@@ -33,6 +33,10 @@ pub enum MetaArch {
     ResNet3D,
     ConvNeXt,
     VisionTransformer,
+    /// ViViT (joint space-time attention) or TimeSformer, by BRANCH.NAME.
+    Transformer,
+    /// The ViViT factorised encoder: a spatial transformer per frame, then a temporal one.
+    FactorizedTransformer,
 }
 
 /// VIDEO.BACKBONE.STEM.NAME.
@@ -41,6 +45,10 @@ pub enum StemName {
     Base2DStem,
     DownSampleStem,
     R2Plus1DStem,
+    /// Patch embedding, one frame per token (TimeSformer).
+    PatchEmbedStem,
+    /// Tubelet embedding, TUBELET_SIZE frames per token (ViViT).
+    TubeletEmbeddingStem,
 }
 
 /// VIDEO.BACKBONE.BRANCH.NAME.
@@ -52,6 +60,10 @@ pub enum BranchName {
     TAdaConvNeXtV2Block,
     TAdaFormerBlock,
     CSNBranch,
+    /// Pre-norm transformer layer with joint attention (ViViT).
+    BaseTransformerLayer,
+    /// Divided space-time attention layer (TimeSformer).
+    TimesformerLayer,
 }
 
 /// VIDEO.BACKBONE.DEPTH: one number (ResNet, transformer) or blocks per stage (ConvNeXt).
@@ -114,6 +126,15 @@ pub struct BackboneConfig {
     pub require_proj: bool,
     pub temp_enhance: bool,
     pub double_tada: bool,
+    // ViViT / TimeSformer keys.
+    /// Frames per token of the TubeletEmbeddingStem (the reference's default 1 elsewhere).
+    pub tubelet_size: Option<usize>,
+    /// Layers of the factorised encoder's temporal transformer.
+    pub depth_temp: Option<usize>,
+    /// Dropout after the attention projection and in the MLP.
+    pub ff_dropout: Option<f64>,
+    /// Hidden width of the BaseTransformerLayer MLP, in multiples of NUM_FEATURES.
+    pub mlp_mult: Option<usize>,
 }
 
 impl Default for BackboneConfig {
@@ -145,6 +166,10 @@ impl Default for BackboneConfig {
             require_proj: false,
             temp_enhance: false,
             double_tada: false,
+            tubelet_size: None,
+            depth_temp: None,
+            ff_dropout: None,
+            mlp_mult: None,
         }
     }
 }
@@ -159,6 +184,10 @@ pub enum HeadName {
     TransformerHead,
     /// tada's name for the contrastive projection MLP (PRETRAIN.CONTRASTIVE).
     ContrastiveHead,
+    /// Two BaseHeads on the same pooled features (EPIC-Kitchens verb and noun).
+    BaseHeadx2,
+    /// Two TransformerHeads on the same features (EPIC-Kitchens verb and noun).
+    TransformerHeadx2,
 }
 
 /// VIDEO.HEAD.ACTIVATION applied in eval mode.
@@ -177,8 +206,14 @@ pub struct HeadConfig {
     pub name: HeadName,
     pub activation: Activation,
     pub dropout_rate: f64,
-    /// Required: the reference's base.yaml has no default either.
+    /// Required: the reference's base.yaml has no default either. None when the file gives a
+    /// list, which is in `num_classes_per_head` instead.
     pub num_classes: Option<usize>,
+    /// NUM_CLASSES written as a list (`[97, 300]`): one count per head of a two-head model.
+    /// Taken out of the tree before deserialising and put back when shown
+    /// (config/class_lists.rs), so that `num_classes` keeps its one-number type.
+    #[serde(skip)]
+    pub num_classes_per_head: Option<Vec<usize>>,
     pub output_dim: Option<usize>,
     pub pre_logits: bool,
 }
@@ -190,6 +225,7 @@ impl Default for HeadConfig {
             activation: Activation::Softmax,
             dropout_rate: 0.0,
             num_classes: None,
+            num_classes_per_head: None,
             output_dim: None,
             pre_logits: false,
         }

@@ -6,6 +6,7 @@ mod base;
 mod mosi;
 pub mod projection;
 mod transformer;
+mod two_heads;
 
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ pub use base::BaseHead;
 pub use mosi::{mosi_num_classes, MoSIHead, MoSIHeadKind};
 pub use projection::{ProjectionConfig, ProjectionMlp};
 pub use transformer::TransformerHead;
+pub use two_heads::{BaseHeadx2, TransformerHeadx2, TwoHeadParams, NOUN, VERB};
 
 const KEY_NUM_CLASSES: &str = "VIDEO.HEAD.NUM_CLASSES";
 const KEY_DROPOUT: &str = "VIDEO.HEAD.DROPOUT_RATE";
@@ -29,7 +31,8 @@ const KEY_DROPOUT: &str = "VIDEO.HEAD.DROPOUT_RATE";
 pub enum Predictions {
     /// One (N, K) tensor: BaseHead, TransformerHead, and MoSIHeadJoint outside MoSINet.
     Tensor(Tensor),
-    /// Named (N, K) tensors: the MoSI outputs `move_joint`, `move_x`, `move_y`.
+    /// Named (N, K) tensors: the MoSI outputs `move_joint`, `move_x`, `move_y`; the two-head
+    /// models' `verb_class` (N, K_verb) and `noun_class` (N, K_noun), in that order.
     Named(Vec<(String, Tensor)>),
 }
 
@@ -74,6 +77,9 @@ pub enum Head {
     Base(BaseHead),
     MoSI(MoSIHead),
     Transformer(TransformerHead),
+    /// EPIC-Kitchens' verb and noun heads: predictions named `verb_class`, `noun_class`.
+    BaseX2(BaseHeadx2),
+    TransformerX2(TransformerHeadx2),
     /// `ContrastiveHead`: the projection MLP under `head.mlp`; its prediction is the
     /// L2-normalised embedding.
     Contrastive(Box<ProjectionMlp>),
@@ -100,6 +106,17 @@ impl Head {
             HeadName::TransformerHead => {
                 Self::Transformer(TransformerHead::new(path, dim, &p()?, head.pre_logits)?)
             }
+            HeadName::BaseHeadx2 => Self::BaseX2(BaseHeadx2::new(
+                path,
+                dim,
+                &TwoHeadParams::from_config(head)?,
+            )),
+            HeadName::TransformerHeadx2 => Self::TransformerX2(TransformerHeadx2::new(
+                path,
+                dim,
+                &TwoHeadParams::from_config(head)?,
+                head.pre_logits,
+            )),
             HeadName::MoSIHeadJoint => Self::mosi(path, MoSIHeadKind::Joint, dim, &p()?, pretrain)?,
             HeadName::MoSIHeadOnlyX => Self::mosi(path, MoSIHeadKind::OnlyX, dim, &p()?, pretrain)?,
             HeadName::MoSIHeadOnlyY => Self::mosi(path, MoSIHeadKind::OnlyY, dim, &p()?, pretrain)?,
@@ -116,13 +133,21 @@ impl Head {
         Ok(Self::MoSI(MoSIHead::new(path, kind, dim, p, pretrain)?))
     }
 
-    /// Number of outputs of the classifier layer.
+    /// Number of outputs of the classifier layer (of the verb head for a two-head model; see
+    /// [`Self::outputs_per_head`]).
     pub fn num_outputs(&self) -> i64 {
+        self.outputs_per_head()[0]
+    }
+
+    /// Outputs of each classifier layer: one entry, or `[verb, noun]` for a two-head model.
+    pub fn outputs_per_head(&self) -> Vec<i64> {
         match self {
-            Self::Base(h) => h.num_outputs(),
-            Self::MoSI(h) => h.num_outputs(),
-            Self::Transformer(h) => h.num_outputs(),
-            Self::Contrastive(h) => h.out_dim(),
+            Self::Base(h) => vec![h.num_outputs()],
+            Self::MoSI(h) => vec![h.num_outputs()],
+            Self::Transformer(h) => vec![h.num_outputs()],
+            Self::BaseX2(h) => h.num_outputs().to_vec(),
+            Self::TransformerX2(h) => h.num_outputs().to_vec(),
+            Self::Contrastive(h) => vec![h.out_dim()],
         }
     }
 
@@ -138,6 +163,8 @@ impl Head {
             Self::Base(h) => h.forward_taps(xs, train, taps),
             Self::MoSI(h) => h.forward_taps(xs, train, taps),
             Self::Transformer(h) => h.forward_taps(xs, train, taps),
+            Self::BaseX2(h) => h.forward_taps(xs, train, taps),
+            Self::TransformerX2(h) => h.forward_taps(xs, train, taps),
             Self::Contrastive(h) => {
                 let embedding = h.forward_t(xs, train);
                 taps.record("head.mlp", &embedding);
@@ -166,6 +193,16 @@ pub struct HeadParams {
 
 impl HeadParams {
     pub fn from_config(head: &HeadConfig) -> Result<Self, ModelError> {
+        if let Some(list) = &head.num_classes_per_head {
+            return Err(ModelError::invalid(
+                KEY_NUM_CLASSES,
+                format!(
+                    "the list {list:?} is for the two-head BaseHeadx2 / TransformerHeadx2; {:?} \
+                     takes one class count",
+                    head.name
+                ),
+            ));
+        }
         let num_classes = head
             .num_classes
             .ok_or_else(|| ModelError::missing(KEY_NUM_CLASSES, "every head"))?;

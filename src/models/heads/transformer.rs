@@ -11,7 +11,7 @@ use crate::models::{ModelError, Taps};
 /// The reference's transformer initialisation for Linear layers: trunc-normal(std 0.02, cut at
 /// ±2 absolute) weights and zero biases. ±2 is 100 standard deviations, so the cut never fires
 /// and a plain N(0, 0.02²) draw has the same distribution.
-fn linear_transformer_init(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
+pub(super) fn linear_transformer_init(path: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
     let config = nn::LinearConfig {
         ws_init: nn::Init::Randn {
             mean: 0.0,

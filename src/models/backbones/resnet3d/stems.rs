@@ -79,6 +79,15 @@ impl Stem {
                     max_pool: false,
                 }
             }
+            other @ (StemName::PatchEmbedStem | StemName::TubeletEmbeddingStem) => {
+                return Err(ModelError::invalid(
+                    "VIDEO.BACKBONE.STEM.NAME",
+                    format!(
+                        "{other:?} embeds tokens for the Transformer backbones; ResNet3D takes \
+                         Base2DStem, DownSampleStem or R2Plus1DStem"
+                    ),
+                ))
+            }
         })
     }
 

@@ -18,8 +18,9 @@ fn trunc_normal_02() -> nn::Init {
     }
 }
 
-/// nn.Linear as the block initialises it: trunc-normal(0.02) weight, zero bias, or all zero.
-fn linear(path: nn::Path, d_in: i64, d_out: i64, zero: bool) -> nn::Linear {
+/// nn.Linear as the block initialises it: trunc-normal(0.02) weight, zero bias, or all zero
+/// (also the ViViT / TimeSformer layers' init, `backbones::transformer`).
+pub fn linear(path: nn::Path, d_in: i64, d_out: i64, zero: bool) -> nn::Linear {
     let config = nn::LinearConfig {
         ws_init: if zero {
             nn::Init::Const(0.0)

@@ -17,7 +17,7 @@ use crate::config::schema::{BackboneConfig, BnConfig, BranchName, Depth};
 use crate::models::taps::{module_path, Taps};
 use crate::models::ModelError;
 
-pub use block::{TAdaBlock, TAdaFormerBlock};
+pub use block::{drop_path, linear, TAdaBlock, TAdaFormerBlock};
 
 const KEY_INPUT_RES: &str = "VIDEO.BACKBONE.INPUT_RES";
 const KEY_PATCH: &str = "VIDEO.BACKBONE.PATCH_SIZE";

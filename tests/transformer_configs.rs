@@ -1,0 +1,97 @@
+//! The ViViT / TimeSformer and EPIC-Kitchens configs as users load them: an EPIC network builds
+//! while its run is refused, and (with `TADA_REFERENCE`) the reference's own pool transformer
+//! files build with its parameter counts.
+
+use tada::config::{load, ConfigError};
+use tempfile::TempDir;
+
+use crate::common::write;
+
+fn err_text(e: &ConfigError) -> String {
+    let s = e.to_string();
+    assert!(!s.contains('\n'), "error must be one line: {s:?}");
+    s
+}
+
+/// An EPIC-Kitchens model (ir-CSN with BaseHeadx2): its network builds and predicts verb and
+/// noun; a training or test run is refused, naming the dataset tada does not read yet.
+#[test]
+fn an_epic_kitchens_network_builds_and_its_run_is_refused() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "csn_ek100.yaml",
+        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [3, 5]}\n  BACKBONE:\n    DEPTH: 50\n    NUM_FILTERS: [4, 8, 16, 16, 32]\n    NUM_OUT_FEATURES: 32\n    KERNEL_SIZE: [[3, 7, 7], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]\n    DOWNSAMPLING: [true, false, true, true, true]\n    DOWNSAMPLING_TEMPORAL: [false, false, true, true, true]\n    EXPANSION_RATIO: 4\n    BRANCH: {NAME: CSNBranch}\n    STEM: {NAME: DownSampleStem}\nTRAIN: {DATASET: epickitchen100}\n",
+    );
+    let c = load(&f, &[]).unwrap();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let e = tada::models::VideoModel::new(&vs.root(), &c.config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("not built by tada: TRAIN.DATASET epickitchen100;"),
+        "{e}"
+    );
+    let m = tada::models::VideoModel::new_network(&vs.root(), &c.config).unwrap();
+    let x = tch::Tensor::zeros([2, 3, 4, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+    let out = m.forward_t(&x, true);
+    assert_eq!(out.predictions.names(), ["verb_class", "noun_class"]);
+    assert_eq!(out.predictions.get("noun_class").unwrap().size(), [2, 5]);
+}
+
+/// With `TADA_REFERENCE` set: the reference's pool ViViT / TimeSformer backbone files build
+/// with the reference's counts (`pool_backbones` of tests/data/reference_param_counts.json, with
+/// the 400-class head the files leave to the project, at base.yaml's data sizes).
+#[test]
+fn reference_pool_transformers_build_with_the_references_counts() {
+    let Some(root) = std::env::var_os("TADA_REFERENCE") else {
+        eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to build its pool files");
+        return;
+    };
+    let _serial = crate::common::serial();
+    let root = std::path::PathBuf::from(root);
+    let counts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::common::repo().join("tests/data/reference_param_counts.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let pool = counts["pool_backbones"].as_object().unwrap();
+    assert_eq!(pool.len(), 3);
+    for (rel, want) in pool {
+        let set = ["VIDEO.HEAD.NUM_CLASSES=400".to_string()];
+        let c = load(&root.join(rel), &set).unwrap_or_else(|e| panic!("{rel}: {}", err_text(&e)));
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        tada::models::VideoModel::new(&vs.root(), &c.config)
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let count = |prefix: &str| tada::models::summary::parameter_count(&vs, prefix);
+        assert_eq!(
+            (count(""), count("backbone.")),
+            (
+                want["parameters"].as_i64().unwrap(),
+                want["backbone"].as_i64().unwrap()
+            ),
+            "{rel}: parameters (model, backbone) against the reference's"
+        );
+    }
+}
+
+/// `tada info --model` on a two-head model prints each prediction by name.
+#[test]
+fn info_names_both_predictions_of_a_two_head_model() {
+    let d = TempDir::new().unwrap();
+    let f = write(
+        d.path(),
+        "vivit_fe_ek100.yaml",
+        "VIDEO:\n  HEAD: {NAME: TransformerHeadx2, NUM_CLASSES: [3, 5]}\n  BACKBONE:\n    META_ARCH: FactorizedTransformer\n    NUM_FEATURES: 16\n    NUM_OUT_FEATURES: 16\n    PATCH_SIZE: 8\n    TUBELET_SIZE: 2\n    DEPTH: 1\n    DEPTH_TEMP: 1\n    NUM_HEADS: 2\n    FF_DROPOUT: 0.0\n    MLP_MULT: 2\n    STEM: {NAME: TubeletEmbeddingStem}\n    BRANCH: {NAME: BaseTransformerLayer}\nDATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16}\nTRAIN: {DATASET: epickitchen100}\n",
+    );
+    let c = load(&f, &[]).unwrap_or_else(|e| panic!("{}", err_text(&e)));
+    let s = tada::models::summary::summarize(&c.config, None).unwrap();
+    assert_eq!(
+        s.output_description(),
+        "verb_class [1, 3], noun_class [1, 5]"
+    );
+    assert_eq!(s.input_shape, [1, 3, 4, 16, 16]);
+}
