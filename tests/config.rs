@@ -258,12 +258,14 @@ fn unreadable_and_malformed_files_are_named() {
 #[test]
 fn unused_reference_keys_are_accepted_and_reported() {
     let c = load_str(
-        &format!("{MIN}OSS:\n  ENABLE: false\nBN:\n  SYNC: true\nPAI: false\n"),
+        &format!("{MIN}OSS:\n  ENABLE: false\nNUM_SHARDS: 2\nBN:\n  SYNC: true\nPAI: false\n"),
         "r.yaml",
         &[],
     )
     .unwrap();
-    assert_eq!(c.ignored_keys, vec!["OSS", "BN.SYNC", "PAI"]);
+    assert_eq!(c.ignored_keys, vec!["OSS", "NUM_SHARDS", "PAI"]);
+    // BN.SYNC is read now: SyncBatchNorm in distributed runs (docs/distributed.md).
+    assert!(c.config.bn.sync);
 }
 
 #[test]
