@@ -21,7 +21,7 @@ DATA_LOADER: {NUM_WORKERS: 1}
 EOF
 mapfile -t files < <(find "$dir/videos" -type f \( -name '*.mp4' -o -name '*.avi' \) | sort)
 # The index is built on first read; build it first so every round reads the same way.
-"$tada" data check --config "$cfg" --index --workers 1 >/dev/null
+"$tada" data check --config "$cfg" --index --workers 1 2>/dev/null | grep index
 declare -A all
 for r in $(seq 1 "$rounds"); do
   # Full decode of every file, one thread: frames over wall seconds.
@@ -39,7 +39,7 @@ for r in $(seq 1 "$rounds"); do
     fps=$(echo "$line" | sed -n 's/.* \([0-9.]*\) frames\/s per worker.*/\1/p')
     all[k$k]+="$fps "
   done
-  echo "round $r: ffmpeg ${all[ffmpeg]##* } | k=1,2,4 frames/s per worker: $(for k in 1 2 4; do echo -n "${all[k$k]}" | awk '{printf "%s ", $NF}'; done)"
+  echo "round $r: ffmpeg $(printf '%.0f' "$ff") frames/s | k=1,2,4: $(for k in 1 2 4; do echo -n "${all[k$k]}" | awk '{printf "%s ", $NF}'; done)useful frames/s per worker"
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ffm=$(echo "${all[ffmpeg]}" | median)

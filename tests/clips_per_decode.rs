@@ -205,13 +205,13 @@ fn test_views_from_one_decode_equal_views_decoded_alone() {
     let shared: Vec<_> = (0..3).map(|v| test.get(v, &mut rng()).unwrap()).collect();
     assert!(shared[1].decode_seconds == 0.0 && shared[2].decode_seconds == 0.0);
     // Each view alone, in a fresh thread (nothing kept).
-    for v in 0..3 {
+    for (v, view) in shared.iter().enumerate() {
         let t = test.clone();
         let alone = std::thread::spawn(move || t.get(v, &mut rng()).unwrap())
             .join()
             .unwrap();
         assert!(alone.decode_seconds > 0.0);
-        assert!(alone.input.equal(&shared[v].input), "view {v}");
+        assert!(alone.input.equal(&view.input), "view {v}");
     }
     // Negative control: the views differ from each other.
     assert!(!shared[0].input.equal(&shared[2].input));
