@@ -242,3 +242,62 @@ fn clips_per_decode_is_checked_in_one_line() {
     let e = err("DATA: {CLIPS_PER_DECODE: 2}\nPRETRAIN: {ENABLE: true}\n");
     assert!(e.contains("DATA.CLIPS_PER_DECODE"), "{e}");
 }
+
+/// Not a test but a measurement (docs/benchmarks.md#decode-once-many-clips-issue-18): frames
+/// the decoder produces per useful frame, and decode + conversion speed, for 1, 2 and 4 clips
+/// per decode over the videos under `$TADA_BENCH_VIDEOS` (16 frames at rate 4, as the loader
+/// benchmark samples them). Run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn decoded_frames_per_useful_frame() {
+    use tada_augment::transforms::temporal::IntervalSampling;
+    let Some(dir) = std::env::var_os("TADA_BENCH_VIDEOS") else {
+        return eprintln!("set TADA_BENCH_VIDEOS to a folder of videos");
+    };
+    let files = video_files(std::path::Path::new(&dir));
+    let s = IntervalSampling {
+        num_frames: 16,
+        sampling_rate: 4,
+        target_fps: 30.0,
+        minus_interval: false,
+    };
+    for k in [1usize, 2, 4] {
+        let (mut decoded, mut useful, mut secs) = (0, 0, 0.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
+        for f in files.iter().cycle().take(6 * files.len()) {
+            let t0 = std::time::Instant::now();
+            let clips = read_clips_with(f, Resize::None, |info| {
+                let draw = |_| {
+                    let v = TemporalView::Random;
+                    let idx = interval_indices(&s, info.frames, info.fps, v, &mut rng);
+                    idx.into_iter().map(|i| i as usize).collect()
+                };
+                Ok((0..k).map(draw).collect())
+            })
+            .unwrap();
+            secs += t0.elapsed().as_secs_f64();
+            decoded += clips[0].decoded;
+            useful += clips.iter().map(|c| c.t).sum::<usize>();
+        }
+        println!(
+            "k = {k}: {:.2} frames decoded per useful frame; {:.0} useful, {:.0} decoded frames/s (decode + RGB)",
+            decoded as f64 / useful as f64,
+            useful as f64 / secs,
+            decoded as f64 / secs
+        );
+    }
+}
+
+fn video_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(video_files(&p));
+        } else if p.extension().is_some_and(|x| x == "mp4" || x == "avi") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
