@@ -190,9 +190,20 @@ fn repeated_clips_are_samples_of_their_own_and_one_clip_draws_as_before() {
     assert_eq!(Vec::<i64>::try_from(&batch.labels).unwrap(), [0, 0, 1, 1]);
     assert_eq!(batch.indices, [0, 0, 1, 1]);
     assert_eq!(batch.views, [0, 1, 0, 1]);
-    // Resumable: the same batch again from the same (seed, epoch).
+    // Resumable and worker-independent: the same batch again from the same (seed, epoch),
+    // with 0 or 2 workers.
     let again = loader.epoch(0).next().unwrap().unwrap();
     assert!(again.inputs.equal(&batch.inputs));
+    let cfg = LoaderConfig {
+        batch_size: 2,
+        num_workers: 2,
+        shuffle: false,
+        ..Default::default()
+    };
+    let workers = Loader::new(Arc::new(clip_source(2, Split::Train, videos)), cfg);
+    let parallel = workers.epoch(0).next().unwrap().unwrap();
+    assert!(parallel.inputs.equal(&batch.inputs));
+    assert!(parallel.labels.equal(&batch.labels));
 }
 
 #[test]
