@@ -16,6 +16,7 @@ pub fn tada(args: &[&str]) -> Output {
     Command::new(tada_bin())
         .args(args)
         .env_remove("RUST_LOG")
+        .env("TADA_INDEX_DIR", crate::media::index_dir())
         .output()
         .expect("run tada")
 }

@@ -6,6 +6,7 @@ mod bad_samples;
 mod bench_data;
 mod checkpoint;
 mod cli;
+mod clips_per_decode;
 mod common;
 mod config;
 mod config_coverage;

@@ -77,6 +77,7 @@ pub fn make_video_with(
     filter: &str,
     out_args: &[&str],
 ) -> PathBuf {
+    tada::data::video::index::set_cache_dir(index_dir());
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }
@@ -135,4 +136,10 @@ pub fn cli_frames(path: &Path, width: usize, height: usize) -> Vec<Vec<u8>> {
 /// Mean byte value of a frame (tracks the encoded frame number: ~4.66 per frame).
 pub fn mean(frame: &[u8]) -> f64 {
     frame.iter().map(|&b| b as f64).sum::<f64>() / frame.len() as f64
+}
+
+/// Where the tests keep the key-frame indices of their videos (tada and the `tada` binary they
+/// run), so that the user's cache folder never fills with indices of deleted temporary videos.
+pub fn index_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tada-test-index-{}", std::process::id()))
 }

@@ -101,11 +101,15 @@ fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
         r.skipped,
         100.0 * r.decode_share()
     );
+    // (3, T, S, S) clips: T frames delivered per clip.
+    let frames = r.clip_shape.get(1).copied().unwrap_or(1) as f64;
+    let k = cfg.data.clips_per_decode.max(1);
     println!(
-        "{:.1} samples/s, {:.1} clips/s, {:.1} clips/s per worker",
+        "{:.1} videos/s, {:.1} clips/s ({k} per decode, DATA.CLIPS_PER_DECODE), {:.1} clips/s per worker, {:.0} frames/s per worker",
+        r.clips_per_second() / k as f64,
         r.clips_per_second(),
-        r.clips_per_second(),
-        r.clips_per_second_per_worker()
+        r.clips_per_second_per_worker(),
+        frames * r.clips_per_second_per_worker()
     );
     Ok(())
 }
@@ -130,11 +134,15 @@ fn contrastive_views(cfg: &Config, budget: Duration) -> Result<()> {
         100.0 * l.decode_share(),
         100.0 * r.cut_share()
     );
+    // (3, T, S, S) views: T frames delivered per view.
+    let frames = r.view_shape.get(1).copied().unwrap_or(1) as f64;
+    let per_worker = r.clips_per_second() / l.workers.max(1) as f64;
     println!(
-        "{:.1} source clips/s, {:.1} clips/s (views), {:.1} clips/s per worker",
+        "{:.1} source clips/s, {:.1} clips/s (views), {:.1} clips/s per worker, {:.0} frames/s per worker",
         l.clips_per_second(),
         r.clips_per_second(),
-        r.clips_per_second() / l.workers.max(1) as f64
+        per_worker,
+        frames * per_worker
     );
     Ok(())
 }

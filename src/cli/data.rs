@@ -24,6 +24,10 @@ pub struct Check {
     /// Threads (default: DATA_LOADER.NUM_WORKERS), 1 to 256.
     #[arg(long, value_parser = workers, display_order = AFTER_SET)]
     workers: Option<usize>,
+    /// Also build the key-frame index of every good video file now (kept in the cache folder,
+    /// $TADA_INDEX_DIR or $XDG_CACHE_HOME/tada/index; otherwise built on first read).
+    #[arg(long, display_order = AFTER_SET)]
+    index: bool,
 }
 
 impl Data {
@@ -66,6 +70,15 @@ impl Check {
         for (_, e) in &image_report.bad {
             println!("{e}");
         }
+        if self.index {
+            let bad: std::collections::HashSet<&std::path::Path> =
+                video_report.bad.iter().map(|(p, _)| p.as_path()).collect();
+            let good: Vec<&Entry> = videos
+                .iter()
+                .filter(|e| !bad.contains(e.path.as_path()))
+                .collect();
+            index_videos(&good, workers);
+        }
         let checked = video_report.checked + image_report.checked;
         let bad = video_report.bad.len() + image_report.bad.len();
         println!("checked {checked}, bad {bad}");
@@ -99,4 +112,45 @@ fn files(cfg: &Config) -> Result<(Vec<Entry>, Vec<Entry>)> {
         }
     }
     Ok((videos, images))
+}
+
+/// Builds (or finds) the key-frame index of every video file, on `workers` threads, and says
+/// how many were built, how many were cached already and where they are kept.
+#[cfg(feature = "video")]
+fn index_videos(videos: &[&Entry], workers: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tada::data::video::index::{cache_dir, Found};
+    let (built, kept, unsaved, failed) = Default::default();
+    let counts: [&AtomicUsize; 4] = [&built, &kept, &unsaved, &failed];
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(videos.len()).max(1) {
+            s.spawn(|| {
+                while let Some(e) = videos.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let slot = match tada::data::video::index_keyframes(&e.path) {
+                        Ok(None) => continue,
+                        Ok(Some(Found::Built { saved: true })) => 0,
+                        Ok(Some(Found::Memory | Found::Disk)) => 1,
+                        Ok(Some(Found::Built { saved: false })) => 2,
+                        Err(_) => 3,
+                    };
+                    counts[slot].fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let n = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+    println!(
+        "key-frame index: {} built, {} already cached, {} not saved (folder not writable), {} unreadable; in {}",
+        n(&built),
+        n(&kept),
+        n(&unsaved),
+        n(&failed),
+        cache_dir().display()
+    );
+}
+
+#[cfg(not(feature = "video"))]
+fn index_videos(_: &[&Entry], _: usize) {
+    println!("key-frame index: none built (tada was built without the `video` feature)");
 }

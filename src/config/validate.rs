@@ -1,7 +1,7 @@
 //! Checks of values the types alone cannot express, run before anything is built.
 
 use super::error::ConfigError;
-use super::schema::{Config, LrPolicy, OptimMethod, StandardSize};
+use super::schema::{Config, Dataset, Decoder, LrPolicy, OptimMethod, StandardSize};
 use super::source::Sources;
 
 /// Largest DATA_LOADER.NUM_WORKERS (and `tada data check --workers`): one OS thread each, and
@@ -361,6 +361,32 @@ fn check_data(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
         d.std.iter().all(|s| *s > 0.0),
         "DATA.STD",
         "every value must be > 0",
+    )?;
+    check_decoding(cfg, c)
+}
+
+/// DATA.CLIPS_PER_DECODE and DATA.DECODER (docs/data.md#clips-per-decode).
+fn check_decoding(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let (k, b) = (cfg.data.clips_per_decode, cfg.train.batch_size);
+    c.at_least_one(k, "DATA.CLIPS_PER_DECODE")?;
+    c.check(
+        b % k == 0,
+        "DATA.CLIPS_PER_DECODE",
+        format!("is {k}, but TRAIN.BATCH_SIZE {b} is not a multiple of it (a batch of B clips is B / {k} videos x {k} clips)"),
+    )?;
+    let decodes_files = !matches!(
+        cfg.train.dataset,
+        None | Some(Dataset::SyntheticVideos | Dataset::SyntheticImages | Dataset::Imagenet)
+    );
+    c.check(
+        k == 1 || (decodes_files && !cfg.pretrain.enable),
+        "DATA.CLIPS_PER_DECODE",
+        format!("is {k}: repeated clips are for supervised training on video files (pretraining cuts its own views; TRAIN.DATASET must be a video dataset on disk)"),
+    )?;
+    c.check(
+        cfg.data.decoder != Decoder::Nvdec,
+        "DATA.DECODER",
+        "nvdec is not built yet; use cpu or auto",
     )
 }
 

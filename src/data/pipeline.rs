@@ -97,15 +97,20 @@ pub fn mosi_files(cfg: &Config) -> Result<Option<ImageOrigin>, PipelineError> {
 }
 
 /// Loader settings from DATA_LOADER and the split's batch size.
+///
+/// With DATA.CLIPS_PER_DECODE k > 1 a training sample is k clips of one video, so a batch of
+/// TRAIN.BATCH_SIZE clips takes TRAIN.BATCH_SIZE / k samples (validation checks that k
+/// divides it; only supervised video training may set k).
 pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
     let train = split == Split::Train;
     // A distributed run's training split: every rank reads its shard in its share of the
     // global TRAIN.BATCH_SIZE (refused up front when the world size does not divide it).
     let (world, rank) = (crate::dist::world_size(), crate::dist::rank());
     let shard = (train && world > 1).then_some((rank, world));
+    let k = cfg.data.clips_per_decode.max(1);
     LoaderConfig {
         batch_size: if train {
-            cfg.train.batch_size / world.max(1)
+            (cfg.train.batch_size / world.max(1) / k).max(1)
         } else {
             cfg.test.batch_size
         },
@@ -117,7 +122,9 @@ pub fn loader_config(cfg: &Config, split: Split, seed: u64) -> LoaderConfig {
         seed,
         max_bad_fraction: cfg.data_loader.max_bad_fraction,
         pin_memory: cfg.data_loader.pin_memory,
-        batch_size_key: if train {
+        batch_size_key: if train && k > 1 {
+            "TRAIN.BATCH_SIZE / DATA.CLIPS_PER_DECODE videos"
+        } else if train {
             "TRAIN.BATCH_SIZE"
         } else {
             "TEST.BATCH_SIZE"

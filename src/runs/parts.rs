@@ -46,6 +46,18 @@ pub(super) fn check_world(cfg: &Config) -> Result<(), TrainError> {
             ),
         ));
     }
+    // Each rank cuts its share of clips from whole videos (docs/data.md#clips-per-decode).
+    let k = cfg.data.clips_per_decode.max(1);
+    if (batch / world) % k != 0 {
+        return Err(TrainError::config(
+            "DATA.CLIPS_PER_DECODE",
+            format!(
+                "is {k}, but each of the {world} ranks takes TRAIN.BATCH_SIZE / {world} = {} \
+                 clips, which is not a multiple of it",
+                batch / world
+            ),
+        ));
+    }
     tracing::info!(
         "data parallel: {world} ranks x {} = global batch {batch} ({} clips per step), base LR \
          {} for the global batch{}",

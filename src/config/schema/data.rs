@@ -18,6 +18,18 @@ pub enum EnsembleMethod {
     Max,
 }
 
+/// DATA.DECODER: which decoder reads video files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoder {
+    /// FFmpeg's software decoders on the loader's workers.
+    Cpu,
+    /// NVIDIA's hardware decoder through FFmpeg: not built yet (validation refuses it).
+    Nvdec,
+    /// NVDEC where it is built and CUDA is present, else `cpu`; today always `cpu`.
+    Auto,
+}
+
 /// DATA section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
@@ -42,6 +54,12 @@ pub struct DataConfig {
     pub minus_interval: bool,
     /// tada: which official split of UCF101 / HMDB51 to read (1, 2 or 3).
     pub split: usize,
+    /// tada: clips cut from one decode of a training video, each its own augmentation and its
+    /// own place in the batch (repeated sampling); TRAIN.BATCH_SIZE clips are
+    /// TRAIN.BATCH_SIZE / CLIPS_PER_DECODE videos (docs/data.md#clips-per-decode).
+    pub clips_per_decode: usize,
+    /// tada: `cpu`, `nvdec` (not built yet) or `auto` (docs/data.md#video-decoding).
+    pub decoder: Decoder,
 }
 
 impl Default for DataConfig {
@@ -64,6 +82,8 @@ impl Default for DataConfig {
             fps: 30.0,
             minus_interval: false,
             split: 1,
+            clips_per_decode: 1,
+            decoder: Decoder::Auto,
         }
     }
 }

@@ -13,7 +13,7 @@ mod pretrain;
 mod run;
 
 pub use data::{
-    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig,
+    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, Decoder,
     EnsembleMethod, MixupConfig, MixupMode, RandomErasingConfig, RandomErasingMode, SamplingMode,
 };
 pub use model::{

@@ -39,4 +39,11 @@ pub trait SampleSource: Send + Sync {
 
     /// Sample `index`, with `rng` seeded from (seed, epoch, index).
     fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError>;
+
+    /// Clips in every sample when more than 1: each sample is then `(k, ...)` clips with `(k)`
+    /// labels, each clip its own place in the batch (`k` clips cut from one decoded video,
+    /// DATA.CLIPS_PER_DECODE), and the loader concatenates samples instead of stacking them.
+    fn clips_per_sample(&self) -> usize {
+        1
+    }
 }

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tch::Tensor;
 
 use super::seed::sample_rng;
-use super::{Batch, SampleError, SampleSource};
+use super::{Batch, Sample, SampleError, SampleSource};
 
 /// What a worker hands back for one batch number.
 pub enum Made {
@@ -82,18 +82,33 @@ impl Context {
         }
         let inputs: Vec<Tensor> = good.iter().map(|(_, s)| s.input.shallow_clone()).collect();
         let labels: Vec<Tensor> = good.iter().map(|(_, s)| s.label.shallow_clone()).collect();
-        // (B, ...) from B samples of equal shape.
-        let mut inputs = Tensor::stack(&inputs, 0);
+        let k = self.source.clips_per_sample();
+        let (mut inputs, labels) = match k {
+            // (B, ...) from B samples of equal shape.
+            1 => (Tensor::stack(&inputs, 0), Tensor::stack(&labels, 0)),
+            // (B·k, ...) from B samples of (k, ...) clips: each clip its own place.
+            _ => (Tensor::cat(&inputs, 0), Tensor::cat(&labels, 0)),
+        };
         if self.pin_memory {
             // Unpinned when libtorch cannot pin: the copy to the GPU is then synchronous.
             inputs = crate::cuda_shim::pinned(&inputs).unwrap_or(inputs);
         }
+        // One entry per clip: a sample of k clips is k places, views 0..k.
+        let per_clip = |f: fn(&(usize, Sample)) -> usize| -> Vec<usize> {
+            good.iter()
+                .flat_map(|g| std::iter::repeat_n(f(g), k))
+                .collect()
+        };
+        let views = match k {
+            1 => good.iter().map(|(_, s)| s.view).collect(),
+            _ => good.iter().flat_map(|_| 0..k).collect(),
+        };
         let batch = Batch {
             inputs,
-            labels: Tensor::stack(&labels, 0),
-            indices: good.iter().map(|(i, _)| *i).collect(),
-            sources: good.iter().map(|(_, s)| s.source).collect(),
-            views: good.iter().map(|(_, s)| s.view).collect(),
+            labels,
+            indices: per_clip(|(i, _)| *i),
+            sources: per_clip(|(_, s)| s.source),
+            views,
             skipped: skipped.iter().map(|(_, e)| e.clone()).collect(),
             make_seconds: t0.elapsed().as_secs_f64(),
             decode_seconds: good.iter().map(|(_, s)| s.decode_seconds).sum(),

@@ -1,5 +1,9 @@
 //! Labelled video clips as loader samples: a dataset's entries, the temporal sampling and the
 //! clip transforms of the config (docs/transforms.md), and the test views (temporal x spatial).
+//!
+//! Each video is decoded once per sample, however many clips the sample cuts from it: the
+//! DATA.CLIPS_PER_DECODE clips of a training sample, and the temporal views of a test video
+//! (decoded together with the first of its views a worker makes, kept for the next ones).
 
 use std::path::Path;
 
@@ -17,7 +21,7 @@ use crate::config::schema::{AugmentationConfig, SamplingMode};
 use crate::config::Config;
 use crate::data::dataset::{Entry, Split};
 use crate::data::loader::{Sample, SampleError, SampleSource};
-use crate::data::video::{read_with, DecodeError, Resize, VideoInfo};
+use crate::data::video::{read_clips_with, DecodeError, Frames, Resize, VideoInfo};
 
 /// How frame indices are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +50,10 @@ pub struct ClipSourceConfig {
     /// Test: spatial crops per temporal view (TEST.NUM_SPATIAL_CROPS).
     pub spatial_views: usize,
     pub decode_resize: Resize,
+    /// Training: clips cut from one decode of a video, each its own augmentation; a sample is
+    /// then `(k, 3, T, S, S)` with `(k)` labels, which the loader flattens into the batch
+    /// (DATA.CLIPS_PER_DECODE; 1 elsewhere).
+    pub clips_per_decode: usize,
     /// AUGMENTATION.SSV2_FLIP on SSv2 training: a mirrored clip takes the mirrored class of
     /// [`SSV2_LEFT_RIGHT`].
     pub ssv2_label_swap: bool,
@@ -160,6 +168,12 @@ impl ClipSourceConfig {
             ),
             Split::Train | Split::Val => (1, 1),
         };
+        // DATA.DECODER: validation refuses nvdec; a config built in code gets the same line.
+        if d.decoder == crate::config::schema::Decoder::Nvdec {
+            return Err(AugmentationError(
+                "DATA.DECODER: nvdec is not built yet; use cpu or auto".into(),
+            ));
+        }
         // As the reference: only when training on SSv2 itself, not in pretraining.
         let ssv2_label_swap = split == Split::Train
             && cfg.augmentation.ssv2_flip
@@ -184,6 +198,10 @@ impl ClipSourceConfig {
             temporal_views,
             spatial_views,
             decode_resize: Resize::None,
+            clips_per_decode: match split {
+                Split::Train => d.clips_per_decode.max(1),
+                Split::Val | Split::Test => 1,
+            },
             ssv2_label_swap,
         })
     }
@@ -268,22 +286,101 @@ fn sample_error(e: DecodeError) -> SampleError {
     }
 }
 
-impl SampleSource for VideoClips {
-    fn len(&self) -> usize {
-        self.entries.len() * self.cfg.views_per_video()
+/// Test views of one video at most this large are kept for the worker's next views; larger
+/// ones (long clips of big frames, many views) are decoded view by view.
+const SHARED_VIEWS_BYTES: usize = 256 << 20;
+
+/// The decoded temporal views of the last test video a worker read: its next views (the test
+/// loader does not shuffle, so they follow) are cut from them.
+struct SharedViews {
+    key: (std::path::PathBuf, Sampling, usize, Resize),
+    views: Vec<Frames>,
+}
+
+thread_local! {
+    static SHARED_VIEWS: std::cell::RefCell<Option<SharedViews>> = const { std::cell::RefCell::new(None) };
+}
+
+impl VideoClips {
+    /// Whether the temporal views' frames are fixed (drawn from no random number), so one
+    /// decode can serve every view of a video; a 1-frame interval clip draws its frame even
+    /// in testing.
+    fn fixed_test_views(&self) -> bool {
+        self.cfg.split == Split::Test
+            && !matches!(self.cfg.sampling, Sampling::Interval(s) if s.num_frames == 1)
     }
 
-    fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
-        let views = self.cfg.views_per_video();
-        let (video, view) = (index / views, index % views);
-        let entry = &self.entries[video];
+    /// The frames of sample `view` of `entry`: one clip, with its decode time in seconds.
+    /// Test views come from one decode of all the video's temporal views where they are
+    /// fixed; everything else from a decode of its own.
+    fn test_or_single(
+        &self,
+        entry: &Entry,
+        view: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Frames, f64), DecodeError> {
         let t0 = std::time::Instant::now();
-        let frames = read_with(&entry.path, self.cfg.decode_resize, |info| {
+        if !self.fixed_test_views() {
+            let mut clips = read_clips_with(&entry.path, self.cfg.decode_resize, |info| {
+                require_clip_frames(&entry.path, info)?;
+                Ok(vec![self.indices(info.frames, info.fps, view, rng)])
+            })?;
+            return Ok((clips.remove(0), t0.elapsed().as_secs_f64()));
+        }
+        let temporal = view / self.cfg.spatial_views;
+        let key = (
+            entry.path.clone(),
+            self.cfg.sampling,
+            self.cfg.temporal_views,
+            self.cfg.decode_resize,
+        );
+        let kept = SHARED_VIEWS.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|s| s.key == key)
+                .and_then(|s| s.views.get(temporal).cloned())
+        });
+        if let Some(frames) = kept {
+            return Ok((frames, 0.0));
+        }
+        let mut all = true;
+        let clips = read_clips_with(&entry.path, self.cfg.decode_resize, |info| {
             require_clip_frames(&entry.path, info)?;
-            Ok(self.indices(info.frames, info.fps, view, rng))
-        })
-        .map_err(sample_error)?;
-        let decode_seconds = t0.elapsed().as_secs_f64();
+            let (h, w) = self.cfg.decode_resize.apply(info.height, info.width);
+            let bytes = self.cfg.temporal_views * self.cfg.sampling.num_frames() * 3;
+            all = bytes.saturating_mul(h as usize * w as usize) <= SHARED_VIEWS_BYTES;
+            let views: Vec<usize> = match all {
+                true => (0..self.cfg.temporal_views)
+                    .map(|t| t * self.cfg.spatial_views)
+                    .collect(),
+                false => vec![view],
+            };
+            // Fixed views draw nothing: `rng` is passed only because the samplers take one.
+            Ok(views
+                .into_iter()
+                .map(|v| self.indices(info.frames, info.fps, v, rng))
+                .collect())
+        })?;
+        let seconds = t0.elapsed().as_secs_f64();
+        if !all {
+            return Ok((clips.into_iter().next().unwrap_or_else(empty), seconds));
+        }
+        let frames = clips.get(temporal).cloned().unwrap_or_else(empty);
+        SHARED_VIEWS.with(|c| *c.borrow_mut() = Some(SharedViews { key, views: clips }));
+        Ok((frames, seconds))
+    }
+
+    /// One augmented clip of `frames` and its label.
+    ///
+    /// # Shapes
+    /// -> `(3, T, S, S)` float clip, 0-d int64 label.
+    fn augment(
+        &self,
+        entry: &Entry,
+        frames: &Frames,
+        view: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Tensor, i64), SampleError> {
         // (T, H, W, 3) uint8 -> (3, T, S, S) float.
         let out = transform_clip(
             &frames.to_tensor(),
@@ -299,8 +396,76 @@ impl SampleSource for VideoClips {
             true => ssv2_mirrored_label(entry.label),
             false => entry.label,
         };
+        Ok((out.clip, label))
+    }
+
+    /// DATA.CLIPS_PER_DECODE clips of `entry` from one decode: every clip's frames are drawn
+    /// first (in clip order), then every clip is augmented (in clip order).
+    ///
+    /// # Shapes
+    /// -> `(k, 3, T, S, S)` clips, `(k)` labels.
+    fn repeated(&self, video: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
+        let entry = &self.entries[video];
+        let k = self.cfg.clips_per_decode;
+        let t0 = std::time::Instant::now();
+        let clips = read_clips_with(&entry.path, self.cfg.decode_resize, |info| {
+            require_clip_frames(&entry.path, info)?;
+            Ok((0..k)
+                .map(|_| self.indices(info.frames, info.fps, 0, rng))
+                .collect())
+        })
+        .map_err(sample_error)?;
+        let decode_seconds = t0.elapsed().as_secs_f64();
+        let mut inputs = Vec::with_capacity(k);
+        let mut labels = Vec::with_capacity(k);
+        for frames in &clips {
+            let (clip, label) = self.augment(entry, frames, 0, rng)?;
+            inputs.push(clip);
+            labels.push(label);
+        }
         Ok(Sample {
-            input: out.clip,
+            // k x (3, T, S, S) -> (k, 3, T, S, S).
+            input: Tensor::stack(&inputs, 0),
+            label: Tensor::from_slice(&labels),
+            source: video,
+            view: 0,
+            decode_seconds,
+        })
+    }
+}
+
+fn empty() -> Frames {
+    Frames {
+        data: Vec::new(),
+        t: 0,
+        height: 0,
+        width: 0,
+        decoded: 0,
+    }
+}
+
+impl SampleSource for VideoClips {
+    fn len(&self) -> usize {
+        self.entries.len() * self.cfg.views_per_video()
+    }
+
+    fn clips_per_sample(&self) -> usize {
+        self.cfg.clips_per_decode
+    }
+
+    fn get(&self, index: usize, rng: &mut ChaCha8Rng) -> Result<Sample, SampleError> {
+        if self.cfg.clips_per_decode > 1 {
+            return self.repeated(index, rng);
+        }
+        let views = self.cfg.views_per_video();
+        let (video, view) = (index / views, index % views);
+        let entry = &self.entries[video];
+        let (frames, decode_seconds) = self
+            .test_or_single(entry, view, rng)
+            .map_err(sample_error)?;
+        let (input, label) = self.augment(entry, &frames, view, rng)?;
+        Ok(Sample {
+            input,
             label: Tensor::from(label),
             source: video,
             view,

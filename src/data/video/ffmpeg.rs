@@ -3,13 +3,14 @@
 //! Frame `i` of a file is the `i`-th frame in presentation order, counted from the first frame
 //! that decodes. Two ways find it:
 //!
-//! - **By timestamp** (the fast path): frame `i` is shown at `start + i / fps`, `start` being the
-//!   stream's first timestamp (not 0: files cut with `-c copy` or muxed with an offset start
-//!   late). The demuxer seeks to the key frame before the first wanted frame and decoding goes
-//!   forward only as far as the last. This holds for constant-rate files, and each read checks
-//!   it: every packet's time lies on that frame grid, the first decoded frame does not lie past
-//!   the first wanted one, every frame from there to the last wanted one has exactly one packet,
-//!   and every wanted frame comes out.
+//! - **By timestamp** (the fast path, `grid.rs`): frame `i` is shown at `start + i / fps`,
+//!   `start` being the stream's first timestamp (not 0: files cut with `-c copy` or muxed with
+//!   an offset start late). The demuxer seeks to the key frame before the first wanted frame and
+//!   decoding goes forward only as far as the last; with the file's key-frame index
+//!   (`index.rs`) it seeks again wherever a key frame lies between two wanted frames. This holds
+//!   for constant-rate files, and each read checks it: every packet's time lies on that frame
+//!   grid, the first decoded frame does not lie past the first wanted one, every frame from
+//!   there to the last wanted one has exactly one packet, and every wanted frame comes out.
 //! - **By position** (the fallback): decode from the start and count. Taken when that check
 //!   fails (a wrong rate, a seek that lands late or past the end), for streams whose average
 //!   rate differs from the rate their timestamps step by (variable frame rate) and for streams
@@ -20,7 +21,6 @@
 //! frames are counted by decoding to the end and the clip is chosen again from that count; no
 //! count is kept between reads.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Once;
 
@@ -29,6 +29,8 @@ use ff::util::frame::video::Video as VideoFrame;
 use ffmpeg_next as ff;
 
 use super::convert::{undecodable, Converter};
+use super::grid::by_timestamp;
+use super::index::{self, KeyframeIndex};
 use super::{DecodeError, Frames, Resize, VideoInfo};
 
 fn init() {
@@ -42,17 +44,17 @@ fn init() {
 }
 
 /// An opened file with its chosen video stream and a fresh decoder: one decoding pass.
-struct Opened {
-    input: Input,
-    stream: usize,
+pub(super) struct Opened {
+    pub(super) input: Input,
+    pub(super) stream: usize,
     /// Seconds per timestamp unit of the stream.
-    time_base: f64,
+    pub(super) time_base: f64,
     /// The stream's first timestamp, in stream units (none in raw bitstreams).
-    start: Option<i64>,
+    pub(super) start: Option<i64>,
     /// Frames per second by which timestamps step, when the stream looks constant-rate.
-    step_fps: Option<f64>,
+    pub(super) step_fps: Option<f64>,
     info: VideoInfo,
-    decoder: ff::decoder::Video,
+    pub(super) decoder: ff::decoder::Video,
 }
 
 fn rate(r: ff::Rational) -> Option<f64> {
@@ -151,7 +153,7 @@ fn frame_count_guess(input: &Input, stream: &ff::Stream, time_base: f64, fps: f6
 }
 
 /// Decoded frames as packed RGB24, one buffer each.
-type RgbFrames = Vec<Vec<u8>>;
+pub(super) type RgbFrames = Vec<Vec<u8>>;
 
 /// The distinct indices of a request, ascending: each frame is decoded once.
 fn distinct(indices: &[usize]) -> Vec<usize> {
@@ -180,7 +182,11 @@ pub fn read_with(
         if wanted.is_empty() {
             return Ok(gather(&conv, Vec::new(), &indices, &wanted, decoded));
         }
-        let (unique, n) = by_timestamp(opened, path, &wanted, &mut conv)?;
+        // Only a read that could seek past a key frame needs to know where they are.
+        let index = (wanted.len() > 1)
+            .then(|| keyframe_index(path, opened.stream))
+            .flatten();
+        let (unique, n) = by_timestamp(opened, path, &wanted, &mut conv, index.as_deref())?;
         decoded += n;
         if let Some(unique) = unique {
             return Ok(gather(&conv, unique, &indices, &wanted, decoded));
@@ -247,7 +253,7 @@ fn is_again(e: &ff::Error) -> bool {
 
 /// The next packet of the chosen stream, `None` at the end. Data the demuxer cannot parse is
 /// skipped (it resyncs after it) and reported to `bad`.
-fn next_packet(
+pub(super) fn next_packet(
     o: &mut Opened,
     path: &Path,
     bad: &mut impl FnMut(ff::Error),
@@ -263,188 +269,6 @@ fn next_packet(
             Err(e) => return Err(undecodable(path, e)),
         }
     }
-}
-
-/// The frame grid of a constant-rate stream: frame `i` is shown at `start + i / fps`.
-#[derive(Clone, Copy)]
-struct Grid {
-    /// The stream's first timestamp, in stream units.
-    start: i64,
-    /// Seconds per timestamp unit.
-    time_base: f64,
-    /// Seconds per frame.
-    frame_secs: f64,
-}
-
-impl Grid {
-    /// The frame shown at `ts`; none off the frame grid (by more than a quarter frame:
-    /// timestamps rounded to a millisecond stay far within it) or before the first frame.
-    fn index(self, ts: i64) -> Option<usize> {
-        let x = (ts - self.start) as f64 * self.time_base / self.frame_secs;
-        let i = x.round();
-        (i >= 0.0 && (x - i).abs() <= 0.25).then_some(i as usize)
-    }
-
-    /// Frame `i`'s time in container units (AV_TIME_BASE), to seek by.
-    fn seek_target(self, i: usize) -> i64 {
-        let secs = i as f64 * self.frame_secs + self.start as f64 * self.time_base;
-        (secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64
-    }
-}
-
-/// What a pass by timestamp has seen, and the wanted frames it has kept.
-struct GridPass<'w> {
-    grid: Grid,
-    /// Distinct, ascending.
-    wanted: &'w [usize],
-    /// Packets per frame index up to the last wanted: exactly one each, or the timestamps do
-    /// not step by one frame (variable rate, a wrong rate).
-    packets_at: BTreeMap<usize, u32>,
-    got: BTreeMap<usize, Vec<u8>>,
-    /// The index of the first frame that came out of the decoder.
-    first_out: Option<usize>,
-    /// Frames decoded.
-    produced: usize,
-}
-
-/// What draining the decoder found.
-enum Drained {
-    /// Every frame came out on the grid, none past the last wanted.
-    OnGrid,
-    /// A frame past the last wanted came out: nothing more to decode.
-    PastLast,
-    /// The timestamps do not give frame positions.
-    OffGrid,
-}
-
-impl GridPass<'_> {
-    fn first(&self) -> usize {
-        self.wanted[0]
-    }
-
-    fn last(&self) -> usize {
-        self.wanted[self.wanted.len() - 1]
-    }
-
-    /// Counts a packet at its frame and sends it to the decoder; false when its timestamp is
-    /// off the grid or a second packet lands on one frame.
-    fn send(&mut self, decoder: &mut ff::decoder::Video, p: &ff::Packet) -> bool {
-        let Some(i) = p.pts().and_then(|ts| self.grid.index(ts)) else {
-            return false;
-        };
-        if i <= self.last() {
-            let n = self.packets_at.entry(i).or_default();
-            *n += 1;
-            if *n > 1 {
-                return false;
-            }
-        }
-        // A frame nobody asked for that no other frame references need not be decoded at all
-        // (B-frames mostly).
-        decoder.skip_frame(if self.wanted.binary_search(&i).is_ok() {
-            ff::Discard::Default
-        } else {
-            ff::Discard::NonReference
-        });
-        // A packet that does not decode shows as a missing frame in `finish`.
-        let _ = decoder.send_packet(p);
-        true
-    }
-
-    /// Takes every frame the decoder has ready, keeping the wanted ones.
-    fn drain(
-        &mut self,
-        decoder: &mut ff::decoder::Video,
-        frame: &mut VideoFrame,
-        path: &Path,
-        conv: &mut Converter,
-    ) -> Result<Drained, DecodeError> {
-        while decoder.receive_frame(frame).is_ok() {
-            self.produced += 1;
-            let Some(i) = frame
-                .timestamp()
-                .or(frame.pts())
-                .and_then(|ts| self.grid.index(ts))
-            else {
-                return Ok(Drained::OffGrid);
-            };
-            if *self.first_out.get_or_insert(i) > self.first() {
-                // The seek landed after the wanted frame (a file with a poor index).
-                return Ok(Drained::OffGrid);
-            }
-            if i > self.last() {
-                return Ok(Drained::PastLast);
-            }
-            if self.wanted.binary_search(&i).is_ok() && !self.got.contains_key(&i) {
-                self.got.insert(i, conv.convert(path, frame)?);
-            }
-        }
-        Ok(Drained::OnGrid)
-    }
-
-    /// The wanted frames, if every frame from the first decoded to the last wanted had
-    /// exactly one packet and every wanted frame came out.
-    fn finish(self) -> Option<RgbFrames> {
-        let from = self.first_out.unwrap_or(self.first());
-        let regular = (from..=self.last()).all(|i| self.packets_at.get(&i) == Some(&1));
-        (regular && self.got.len() == self.wanted.len()).then(|| self.got.into_values().collect())
-    }
-}
-
-/// Frames `wanted` (distinct, ascending) found by their timestamps after a seek, or `None` when
-/// the file's timestamps turn out not to give frame positions; with the frames decoded.
-fn by_timestamp(
-    mut o: Opened,
-    path: &Path,
-    wanted: &[usize],
-    conv: &mut Converter,
-) -> Result<(Option<RgbFrames>, usize), DecodeError> {
-    let (Some(start), Some(step_fps)) = (o.start, o.step_fps) else {
-        return Ok((None, 0));
-    };
-    let grid = Grid {
-        start,
-        time_base: o.time_base,
-        frame_secs: 1.0 / step_fps,
-    };
-    if wanted[0] > 0 {
-        // Seek by container time to at most the wanted frame's time; the demuxer moves to the
-        // key frame at or before it.
-        let ts = grid.seek_target(wanted[0]);
-        if o.input.seek(ts, ..ts).is_err() {
-            return Ok((None, 0));
-        }
-    }
-    let mut pass = GridPass {
-        grid,
-        wanted,
-        packets_at: BTreeMap::new(),
-        got: BTreeMap::new(),
-        first_out: None,
-        produced: 0,
-    };
-    let mut frame = VideoFrame::empty();
-    loop {
-        let packet = next_packet(&mut o, path, &mut |_| {})?;
-        match &packet {
-            Some(p) => {
-                if !pass.send(&mut o.decoder, p) {
-                    return Ok((None, pass.produced));
-                }
-            }
-            None => {
-                let _ = o.decoder.send_eof();
-            }
-        }
-        match pass.drain(&mut o.decoder, &mut frame, path, conv)? {
-            Drained::OffGrid => return Ok((None, pass.produced)),
-            Drained::PastLast => break,
-            Drained::OnGrid if packet.is_none() => break,
-            Drained::OnGrid => {}
-        }
-    }
-    let produced = pass.produced;
-    Ok((pass.finish(), produced))
 }
 
 /// What decoding by position found.
@@ -541,4 +365,52 @@ fn by_position(
         Positioned::Ended { frames: n }
     };
     Ok((found, n))
+}
+
+/// The key-frame index of `path`'s stream `stream`, cached (`index.rs`) or built now by
+/// reading every packet of the file once (no decoding).
+fn keyframe_index(path: &Path, stream: usize) -> Option<std::sync::Arc<KeyframeIndex>> {
+    index::keyframes(path, stream, || build_index(path, stream).ok()).map(|(index, _)| index)
+}
+
+/// Reads the packets of `path`'s stream `stream` and notes the key frames' timestamps.
+pub(super) fn build_index(path: &Path, stream: usize) -> Result<KeyframeIndex, DecodeError> {
+    init();
+    let mut input = ff::format::input(path).map_err(|e| undecodable(path, e))?;
+    let (mut keyframes, mut packets) = (Vec::new(), 0usize);
+    let mut packet = ff::Packet::empty();
+    loop {
+        match packet.read(&mut input) {
+            Ok(()) if packet.stream() == stream => {
+                packets += 1;
+                if packet.is_key() {
+                    keyframes.extend(packet.pts().or(packet.dts()));
+                }
+            }
+            Ok(()) | Err(ff::Error::InvalidData) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => return Err(undecodable(path, e)),
+        }
+    }
+    keyframes.sort_unstable();
+    keyframes.dedup();
+    Ok(KeyframeIndex {
+        stream,
+        keyframes,
+        packets,
+    })
+}
+
+/// The key-frame index of the video stream of `path`, from the cache or built now, and how it
+/// was found (`tada data check --index`).
+pub fn index_keyframes(
+    path: &Path,
+) -> Result<(std::sync::Arc<KeyframeIndex>, index::Found), DecodeError> {
+    let stream = open(path)?.stream;
+    index::keyframes(path, stream, || build_index(path, stream).ok()).ok_or_else(|| {
+        undecodable(
+            path,
+            "its packets could not be read to index its key frames",
+        )
+    })
 }

@@ -35,6 +35,27 @@ impl Frames {
         ])
     }
 
+    /// The frames cut into consecutive clips of `lens` frames (which sum to `t`); the decode
+    /// count stays with the first.
+    pub fn split(self, lens: &[usize]) -> Vec<Frames> {
+        let n = self.frame_len();
+        let mut at = 0;
+        lens.iter()
+            .enumerate()
+            .map(|(k, &len)| {
+                let data = self.data[at * n..(at + len) * n].to_vec();
+                at += len;
+                Frames {
+                    data,
+                    t: len,
+                    height: self.height,
+                    width: self.width,
+                    decoded: if k == 0 { self.decoded } else { 0 },
+                }
+            })
+            .collect()
+    }
+
     /// Gathers the frames for `order` (indices into `unique`, the sorted decoded set).
     // Only the FFmpeg decoder gathers; frame folders build their clips directly.
     #[cfg_attr(not(feature = "video"), allow(dead_code))]

@@ -9,12 +9,17 @@ mod error;
 mod ffmpeg;
 pub(crate) mod frame_dir;
 mod frames;
+#[cfg(feature = "video")]
+mod grid;
+#[cfg(feature = "video")]
+pub mod index;
 
 use std::path::Path;
 
 use crate::data::media_file::check_regular;
 
 pub use error::DecodeError;
+
 pub use frame_dir::FrameDir;
 pub use frames::Frames;
 
@@ -81,6 +86,25 @@ pub fn probe(path: &Path) -> Result<VideoInfo, DecodeError> {
     })
 }
 
+/// Several clips of the video at `path` from one decode: `choose` gives every clip's frame
+/// indices from the video's [`VideoInfo`], and the distinct frames of all of them are decoded
+/// once, in one pass (seeking past key frames between clips, `ffmpeg.rs`). Each clip is
+/// byte-identical to what [`read_with`] gives for its indices alone. The frames decoded are
+/// counted on the first clip (`Frames::decoded`), 0 on the others.
+pub fn read_clips_with(
+    path: &Path,
+    resize: Resize,
+    mut choose: impl FnMut(&VideoInfo) -> Result<Vec<Vec<usize>>, DecodeError>,
+) -> Result<Vec<Frames>, DecodeError> {
+    let mut lens = Vec::new();
+    let all = read_with(path, resize, |info| {
+        let clips = choose(info)?;
+        lens = clips.iter().map(Vec::len).collect();
+        Ok(clips.concat())
+    })?;
+    Ok(all.split(&lens))
+}
+
 /// Frames `indices` (in that order; repeats allowed) of the video at `path`.
 pub fn read_frames(path: &Path, indices: &[usize], resize: Resize) -> Result<Frames, DecodeError> {
     read_with(path, resize, |_| Ok(indices.to_vec()))
@@ -134,4 +158,15 @@ fn read_file(
     Err(DecodeError::NoVideoSupport {
         path: path.to_path_buf(),
     })
+}
+
+/// Finds (in the cache) or builds the key-frame index of the video file at `path`
+/// (`index.rs`); `None` for a frame folder, whose frames are files of their own.
+#[cfg(feature = "video")]
+pub fn index_keyframes(path: &Path) -> Result<Option<index::Found>, DecodeError> {
+    if is_frame_dir(path) {
+        return Ok(None);
+    }
+    check_file(path)?;
+    ffmpeg::index_keyframes(path).map(|(_, found)| Some(found))
 }
