@@ -122,17 +122,8 @@ pub fn init() -> Result<Option<&'static World>, DistError> {
 impl World {
     /// Mean over ranks of each of `values` (every rank passes the same number).
     pub fn mean(&self, values: &[f64]) -> Result<Vec<f64>, DistError> {
-        if values.is_empty() {
-            return Ok(Vec::new());
-        }
-        let t = Tensor::from_slice(values);
-        self.group.all_reduce(&[&t], ReduceOp::Sum)?;
         let n = self.placement.world_size as f64;
-        Ok(Vec::<f64>::try_from(&t)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| v / n)
-            .collect())
+        Ok(self.sum(values)?.into_iter().map(|v| v / n).collect())
     }
 
     /// Sum over ranks of each of `values`.

@@ -83,13 +83,9 @@ impl DataParallel {
     /// skips.
     pub fn worst(&self, value: f64) -> Result<f64, TrainError> {
         let bad = f64::from(u8::from(!value.is_finite()));
-        let v = self.world.sum(&[bad]).map_err(TrainError::dist)?;
-        Ok(if v.first().copied().unwrap_or(0.0) > 0.0 {
-            if value.is_finite() {
-                f64::NAN
-            } else {
-                value
-            }
+        let any_bad = self.world.sum(&[bad]).map_err(TrainError::dist)?[0] > 0.0;
+        Ok(if any_bad && value.is_finite() {
+            f64::NAN
         } else {
             value
         })

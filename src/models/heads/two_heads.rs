@@ -78,6 +78,11 @@ struct Pair {
 }
 
 impl Pair {
+    /// `[K_verb, K_noun]`.
+    fn num_outputs(&self) -> [i64; 2] {
+        [0, 1].map(|i| self.linears[i].ws.size()[0])
+    }
+
     fn predictions(&self, inputs: [&Tensor; 2], train: bool, taps: &mut Taps) -> Predictions {
         let out: Vec<(String, Tensor)> = [VERB, NOUN]
             .iter()
@@ -129,7 +134,7 @@ impl BaseHeadx2 {
     }
 
     pub fn num_outputs(&self) -> [i64; 2] {
-        [0, 1].map(|i| self.pair.linears[i].ws.size()[0])
+        self.pair.num_outputs()
     }
 
     /// Features are returned before dropout, flattened to (N, D) (the reference returns them
@@ -186,7 +191,7 @@ impl TransformerHeadx2 {
     }
 
     pub fn num_outputs(&self) -> [i64; 2] {
-        [0, 1].map(|i| self.pair.linears[i].ws.size()[0])
+        self.pair.num_outputs()
     }
 
     /// Features are the input itself.

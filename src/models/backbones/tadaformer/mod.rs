@@ -71,25 +71,6 @@ pub struct TAdaFormerSpec {
     pub freeze_bn: bool,
 }
 
-fn required(key: &str, v: Option<usize>) -> Result<i64, ModelError> {
-    let v = v.ok_or_else(|| ModelError::missing(key, NEEDED_BY))?;
-    if v == 0 {
-        return Err(ModelError::invalid(key, "must be at least 1"));
-    }
-    i64::try_from(v).map_err(|_| ModelError::invalid(key, format!("{v} is too large")))
-}
-
-fn rate(key: &str, v: f64) -> Result<f64, ModelError> {
-    if (0.0..1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ModelError::invalid(
-            key,
-            format!("must be in [0, 1), got {v}"),
-        ))
-    }
-}
-
 impl TAdaFormerSpec {
     pub fn from_config(b: &BackboneConfig, bn: &BnConfig) -> Result<Self, ModelError> {
         match b.branch.name {
@@ -123,23 +104,23 @@ impl TAdaFormerSpec {
             }
             Some(Depth::Layers(d)) => *d,
         };
-        let input_res = required(KEY_INPUT_RES, b.input_res)?;
-        let patch_size = required(KEY_PATCH, b.patch_size)?;
+        let input_res = ModelError::positive(KEY_INPUT_RES, b.input_res, NEEDED_BY)?;
+        let patch_size = ModelError::positive(KEY_PATCH, b.patch_size, NEEDED_BY)?;
         if patch_size > input_res {
             return Err(ModelError::invalid(
                 KEY_PATCH,
                 format!("{patch_size} is larger than {KEY_INPUT_RES} = {input_res}"),
             ));
         }
-        let width = required(KEY_WIDTH, b.num_features)?;
-        let num_heads = required(KEY_HEADS, b.num_heads)?;
+        let width = ModelError::positive(KEY_WIDTH, b.num_features, NEEDED_BY)?;
+        let num_heads = ModelError::positive(KEY_HEADS, b.num_heads, NEEDED_BY)?;
         if width % num_heads != 0 {
             return Err(ModelError::invalid(
                 KEY_HEADS,
                 format!("{num_heads} heads do not divide {KEY_WIDTH} = {width}"),
             ));
         }
-        let reduction = required(KEY_REDUCTION, b.reduction)?;
+        let reduction = ModelError::positive(KEY_REDUCTION, b.reduction, NEEDED_BY)?;
         let tada_width = width / reduction;
         if tada_width == 0 {
             return Err(ModelError::invalid(
@@ -147,7 +128,7 @@ impl TAdaFormerSpec {
                 format!("{reduction} leaves no TAda width for {KEY_WIDTH} = {width}"),
             ));
         }
-        let route_func_r = required(KEY_RF_R, b.branch.route_func_r)?;
+        let route_func_r = ModelError::positive(KEY_RF_R, b.branch.route_func_r, NEEDED_BY)?;
         let c_r = tada_width / route_func_r;
         if c_r == 0 || c_r % ROUTING_HEAD_DIM != 0 {
             return Err(ModelError::invalid(
@@ -174,16 +155,20 @@ impl TAdaFormerSpec {
             }
         };
         Ok(Self {
-            in_channels: required(KEY_IN_CHANNELS, Some(b.num_input_channels))?,
+            in_channels: ModelError::positive(
+                KEY_IN_CHANNELS,
+                Some(b.num_input_channels),
+                NEEDED_BY,
+            )?,
             input_res,
             patch_size,
-            tubelet_size: required(KEY_TUBLET_SIZE, b.tublet_size)?,
-            tubelet_stride: required(KEY_TUBLET_STRIDE, b.tublet_stride)?,
+            tubelet_size: ModelError::positive(KEY_TUBLET_SIZE, b.tublet_size, NEEDED_BY)?,
+            tubelet_stride: ModelError::positive(KEY_TUBLET_STRIDE, b.tublet_stride, NEEDED_BY)?,
             width,
             depth,
             num_heads,
-            drop_path: rate(KEY_DROP_PATH, b.drop_path)?,
-            attn_dropout: rate(KEY_ATTN_DROPOUT, b.attn_dropout)?,
+            drop_path: ModelError::rate(KEY_DROP_PATH, b.drop_path)?,
+            attn_dropout: ModelError::rate(KEY_ATTN_DROPOUT, b.attn_dropout)?,
             tada_width,
             route_func_r,
             route_func_k,

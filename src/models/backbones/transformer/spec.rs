@@ -59,25 +59,6 @@ pub struct TransformerSpec {
     pub ff_dropout: f64,
 }
 
-fn positive(key: &str, v: Option<usize>, needed_by: &str) -> Result<i64, ModelError> {
-    let v = v.ok_or_else(|| ModelError::missing(key, needed_by))?;
-    if v == 0 {
-        return Err(ModelError::invalid(key, "must be at least 1"));
-    }
-    i64::try_from(v).map_err(|_| ModelError::invalid(key, format!("{v} is too large")))
-}
-
-fn rate(key: &str, v: f64) -> Result<f64, ModelError> {
-    if (0.0..1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ModelError::invalid(
-            key,
-            format!("must be in [0, 1), got {v}"),
-        ))
-    }
-}
-
 /// BRANCH.NAME: joint layers anywhere, divided (TimeSformer) ones in the Transformer only.
 fn layer_kind(
     b: &BackboneConfig,
@@ -105,7 +86,9 @@ fn layer_kind(
 /// Frames per token, from STEM.NAME and TUBELET_SIZE.
 fn tubelet_size(b: &BackboneConfig, needed_by: &str) -> Result<i64, ModelError> {
     match b.stem.name {
-        Some(StemName::TubeletEmbeddingStem) => positive(KEY_TUBELET, b.tubelet_size, needed_by),
+        Some(StemName::TubeletEmbeddingStem) => {
+            ModelError::positive(KEY_TUBELET, b.tubelet_size, needed_by)
+        }
         Some(StemName::PatchEmbedStem) => match b.tubelet_size {
             None | Some(1) => Ok(1),
             // The reference would size its positional embedding for tubelets the patch stem
@@ -138,15 +121,15 @@ fn layer_count(b: &BackboneConfig, needed_by: &str) -> Result<usize, ModelError>
 /// The clip: (crop, patch, frames, frames per token), checked against each other.
 fn clip_sizes(cfg: &Config, layer: LayerKind, needed_by: &str) -> Result<[i64; 4], ModelError> {
     let b = &cfg.video.backbone;
-    let image_size = positive(KEY_CROP, Some(cfg.data.train_crop_size), needed_by)?;
-    let patch_size = positive(KEY_PATCH, b.patch_size, needed_by)?;
+    let image_size = ModelError::positive(KEY_CROP, Some(cfg.data.train_crop_size), needed_by)?;
+    let patch_size = ModelError::positive(KEY_PATCH, b.patch_size, needed_by)?;
     if image_size % patch_size != 0 {
         return Err(ModelError::invalid(
             KEY_PATCH,
             format!("{patch_size} does not divide {KEY_CROP} = {image_size}"),
         ));
     }
-    let num_frames = positive(KEY_FRAMES, Some(cfg.data.num_input_frames), needed_by)?;
+    let num_frames = ModelError::positive(KEY_FRAMES, Some(cfg.data.num_input_frames), needed_by)?;
     let tubelet_size = tubelet_size(b, needed_by)?;
     if num_frames % tubelet_size != 0 {
         return Err(ModelError::invalid(
@@ -176,8 +159,8 @@ impl TransformerSpec {
         };
         let layer = layer_kind(b, factorized, needed_by)?;
         let [image_size, patch_size, num_frames, tubelet_size] = clip_sizes(cfg, layer, needed_by)?;
-        let width = positive(KEY_WIDTH, b.num_features, needed_by)?;
-        let num_heads = positive(KEY_HEADS, b.num_heads, needed_by)?;
+        let width = ModelError::positive(KEY_WIDTH, b.num_features, needed_by)?;
+        let num_heads = ModelError::positive(KEY_HEADS, b.num_heads, needed_by)?;
         if width % num_heads != 0 {
             return Err(ModelError::invalid(
                 KEY_HEADS,
@@ -185,19 +168,23 @@ impl TransformerSpec {
             ));
         }
         let depth_temp = if factorized {
-            positive(KEY_DEPTH_TEMP, b.depth_temp, needed_by)? as usize
+            ModelError::positive(KEY_DEPTH_TEMP, b.depth_temp, needed_by)? as usize
         } else {
             0
         };
         let mlp_mult = match layer {
-            LayerKind::Joint => positive(KEY_MLP_MULT, b.mlp_mult, needed_by)?,
+            LayerKind::Joint => ModelError::positive(KEY_MLP_MULT, b.mlp_mult, needed_by)?,
             LayerKind::Divided => TIMESFORMER_MLP_MULT,
         };
         let ff_dropout = b
             .ff_dropout
             .ok_or_else(|| ModelError::missing(KEY_FF_DROPOUT, needed_by))?;
         Ok(Self {
-            in_channels: positive(KEY_CHANNELS, Some(cfg.data.num_input_channels), needed_by)?,
+            in_channels: ModelError::positive(
+                KEY_CHANNELS,
+                Some(cfg.data.num_input_channels),
+                needed_by,
+            )?,
             image_size,
             patch_size,
             tubelet_size,
@@ -208,9 +195,9 @@ impl TransformerSpec {
             num_heads,
             mlp_mult,
             layer,
-            drop_path: rate(KEY_DROP_PATH, b.drop_path)?,
-            attn_dropout: rate(KEY_ATTN_DROPOUT, b.attn_dropout)?,
-            ff_dropout: rate(KEY_FF_DROPOUT, ff_dropout)?,
+            drop_path: ModelError::rate(KEY_DROP_PATH, b.drop_path)?,
+            attn_dropout: ModelError::rate(KEY_ATTN_DROPOUT, b.attn_dropout)?,
+            ff_dropout: ModelError::rate(KEY_FF_DROPOUT, ff_dropout)?,
         })
     }
 
