@@ -28,6 +28,10 @@ fn info_reports_versions_and_devices() {
     assert!(out.contains("CUDA"), "{out}");
     assert!(out.contains("cuDNN"), "{out}");
     assert!(out.contains("intra-op"), "{out}");
+    assert!(
+        out.contains("distributed    c10d: gloo (CPU tensors)"),
+        "{out}"
+    );
 }
 
 #[test]
