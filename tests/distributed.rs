@@ -224,6 +224,69 @@ fn mosi_with_sync_bn_on_two_ranks_matches_one_process_and_resumes_on_one() {
     assert_close(&one, &two, 1e-3, "resumed on one rank");
 }
 
+/// Fine-tuning a tiny TAda2D with BN.SYNC: besides the ResNet BatchNorms, the BatchNorm inside
+/// every routing function (`b_rf.bn`) takes the statistics of both ranks' halves, so its running
+/// statistics after two steps equal the one-process run's (rank 0's half alone gives others).
+/// The first step's loss agrees to float rounding; later ones within 1e-3, because this tiny
+/// TAda2D amplifies rounding: in one process, 1 vs 2 threads already move the second step's
+/// loss by 2e-5, and at lr 0.01 by percents within three steps (docs/distributed.md#syncbatchnorm).
+#[test]
+fn sync_bn_reaches_the_batchnorms_inside_tadaconv_routing() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write(
+        d.path(),
+        "tada2d.yaml",
+        &format!(
+            "MODEL: {{NAME: TAda2D}}
+VIDEO:
+  BACKBONE:
+    META_ARCH: ResNet3D
+    DEPTH: 50
+    NUM_FILTERS: [8, 16, 32, 64, 64]
+    NUM_OUT_FEATURES: 64
+    KERNEL_SIZE: [[1, 7, 7], [1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3]]
+    DOWNSAMPLING: [true, true, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, false, false, false]
+    EXPANSION_RATIO: 4
+    STEM: {{NAME: Base2DStem}}
+    BRANCH: {{NAME: TAda2DBlock, ROUTE_FUNC_K: [3, 3], ROUTE_FUNC_R: 2, POOL_K: [3, 1, 1]}}
+  HEAD: {{NAME: BaseHead, NUM_CLASSES: 4, DROPOUT_RATE: 0.0}}
+{RUN}
+BN: {{EPS: 1e-5, MOMENTUM: 0.1, SYNC: true}}
+DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
+TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 4, NUM_SAMPLES: 8, CHECKPOINT_PERIOD: 1, EVAL_PERIOD: 0}}
+OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.001, MOMENTUM: 0.9, MAX_EPOCH: 1, WARMUP_EPOCHS: 0}}
+"
+        ),
+    );
+    let (one, two) = (d.path().join("one"), d.path().join("two"));
+    let c = cfg.to_str().unwrap();
+    run(1, &["finetune", "--config", c, "-o", one.to_str().unwrap()]);
+    run(2, &["finetune", "--config", c, "-o", two.to_str().unwrap()]);
+    let (a, b) = (losses(&one), losses(&two));
+    assert_close(&a[..1], &b[..1], 1e-5, "TAda2D SyncBN, first step");
+    assert_close(&a, &b, 1e-3, "TAda2D SyncBN");
+    let (wa, wb) = (final_weights(&one), final_weights(&two));
+    let mut routing = 0;
+    for ((name, x), (_, y)) in wa.iter().zip(&wb) {
+        if !name.contains("b_rf.bn.running_") {
+            continue;
+        }
+        routing += 1;
+        let scale = f64::try_from(x.abs().max()).unwrap().max(1e-6);
+        let diff = f64::try_from((x - y).abs().max()).unwrap();
+        assert!(
+            diff <= 1e-3 * scale,
+            "{name}: max |diff| {diff:e} (scale {scale:e})"
+        );
+    }
+    assert!(
+        routing >= 16,
+        "routing BN statistics in the checkpoint: {routing}"
+    );
+}
+
 /// Starts rank `rank` of 2 by hand, as torchrun would, with its output in files.
 fn start_rank(rank: usize, port: u16, cfg: &Path, out: &Path, log: &Path) -> std::process::Child {
     Command::new(tada_bin())

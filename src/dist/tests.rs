@@ -228,3 +228,71 @@ fn nccl_runs_the_collectives_and_the_reducer_on_gpus() {
         assert_eq!(gw, vec![ranks_sum / n; 2], "the mean over ranks");
     }
 }
+
+/// SyncBatchNorm's statistics over two ranks' halves normalise, and pass gradients, as one
+/// process's BatchNorm on the whole batch, also for channels whose mean is large against their
+/// spread (where E[x²] − E[x]² of summed powers loses every digit in float32).
+#[test]
+fn sync_bn_statistics_and_gradients_equal_one_batch_norm_over_both_halves() {
+    fn halves() -> (Tensor, Tensor) {
+        let g = |seed: i64, shape: &[i64]| {
+            let n: i64 = shape.iter().product();
+            // Deterministic, well spread values without libtorch's global generator.
+            let v: Vec<f32> = (0..n)
+                .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0 - 0.5))
+                .collect();
+            Tensor::from_slice(&v).view(shape)
+        };
+        // Channel 0 sits at 100 with a spread of 0.1; channel 1 is centred.
+        let offset = Tensor::from_slice(&[100.0f32, 0.0]).view([1, 2, 1, 1]);
+        let scale = Tensor::from_slice(&[0.1f32, 1.0]).view([1, 2, 1, 1]);
+        let x = g(1, &[4, 2, 3, 5]) * scale + offset;
+        let w = g(2, &[4, 2, 3, 5]);
+        (x, w)
+    }
+    let out = two_ranks(|g| {
+        let (x, w) = halves();
+        let r = g.rank as i64;
+        let mine = x.narrow(0, 2 * r, 2).detach().set_requires_grad(true);
+        let (mean, var, n) = super::sync_bn::statistics(&mine, |rows| {
+            g.all_gather_grad(rows).expect("all_gather_grad")
+        });
+        let y = (&mine - mean.view([1, 2, 1, 1])) * (var + 1e-5).rsqrt().view([1, 2, 1, 1]);
+        (&y * w.narrow(0, 2 * r, 2)).sum(Kind::Float).backward();
+        (values(&y), values(&mine.grad()), values(&n))
+    });
+    let (x, w) = halves();
+    let x = x.set_requires_grad(true);
+    let y = x.batch_norm(
+        None::<Tensor>,
+        None::<Tensor>,
+        None::<Tensor>,
+        None::<Tensor>,
+        true,
+        0.1,
+        1e-5,
+        false,
+    );
+    (&y * &w).sum(Kind::Float).backward();
+    let (y_all, g_all) = (values(&y), values(&x.grad()));
+    let half = y_all.len() / 2;
+    for (r, (y, gx, n)) in out.iter().enumerate() {
+        assert_eq!(n, &vec![60.0], "values per channel over both ranks");
+        let rows = r * half..(r + 1) * half;
+        for (what, a, b) in [
+            ("output", y, &y_all[rows.clone()]),
+            ("gradient", gx, &g_all[rows]),
+        ] {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f64::max);
+            let scale = b.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            assert!(
+                worst <= 1e-3 * scale,
+                "rank {r} {what}: max |diff| {worst:e} of {scale:e}"
+            );
+        }
+    }
+}

@@ -62,6 +62,9 @@ pub struct RouteFuncMLP {
     pub g: nn::Conv3D,
     pub a: nn::Conv3D,
     pub bn: nn::BatchNorm,
+    /// `bn`'s eps and momentum, which SyncBatchNorm needs (tch keeps them private).
+    bn_eps: f64,
+    bn_mmt: f64,
     pub b: nn::Conv3D,
     c_in: i64,
     skip_init: Vec<String>,
@@ -101,6 +104,8 @@ impl RouteFuncMLP {
             g,
             a,
             bn,
+            bn_eps: cfg.bn_eps,
+            bn_mmt: cfg.bn_mmt,
             b,
             c_in: cfg.c_in,
             skip_init: vec![(path / "b").path("weight")],
@@ -127,7 +132,9 @@ impl RouteFuncMLP {
         let frames = avgpool_hw(xs);
         // g(ctx) broadcasts over T, so every frame sees the same clip context.
         let hidden = self.a.forward(&(frames + self.g.forward(&ctx)));
-        let hidden = self.bn.forward_t(&hidden, train).relu();
+        let hidden =
+            crate::dist::sync_bn::forward(&self.bn, &hidden, train, self.bn_eps, self.bn_mmt)
+                .relu();
         Ok(self.b.forward(&hidden) + 1.0)
     }
 }

@@ -10,6 +10,10 @@ use super::{
     RouteFuncwTransformerConfig,
 };
 
+/// eps and momentum of `bn_a`/`bn_b`, hard-wired in the reference whatever `cfg.BN` says.
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
 const OP: &str = "TAdaConv2dV2";
 
 /// Parameters of a [`TAdaConv2dV2`] (the reference's constructor arguments). There is no stride:
@@ -176,8 +180,8 @@ impl TAdaConv2dV2 {
         };
         let bn = |name: &str, scale: f64| {
             let bn_cfg = nn::BatchNormConfig {
-                eps: 1e-5,
-                momentum: 0.1,
+                eps: BN_EPS,
+                momentum: BN_MOMENTUM,
                 ws_init: nn::Init::Const(scale),
                 bs_init: nn::Init::Const(0.0),
                 ..Default::default()
@@ -264,7 +268,10 @@ impl TAdaConv2dV2 {
         let y = y.permute([0, 2, 1, 3, 4]);
         Ok(match (&self.bn_a, &self.bn_b) {
             (Some(bn_a), Some(bn_b)) => {
-                bn_a.forward_t(&y, train) + bn_b.forward_t(&avgpool_t3(&y), train)
+                let bn = |bn, x: &Tensor| {
+                    crate::dist::sync_bn::forward(bn, x, train, BN_EPS, BN_MOMENTUM)
+                };
+                bn(bn_a, &y) + bn(bn_b, &avgpool_t3(&y))
             }
             _ => y,
         })
