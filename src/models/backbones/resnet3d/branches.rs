@@ -131,7 +131,7 @@ impl R2D3DBranch {
             false => pointwise,
         };
         let strided = ConvSpec::centred(p.kernel, p.stride);
-        let units = match p.transformation {
+        let mut units = match p.transformation {
             Transformation::Simple => vec![
                 ConvBn::new(path, "a", (p.dim_in, f), strided, init, bn),
                 ConvBn::new(
@@ -152,6 +152,11 @@ impl R2D3DBranch {
                 ]
             }
         };
+        if p.zero_final_bn {
+            if let Some(last) = units.pop() {
+                units.push(last.with_zero_bn());
+            }
+        }
         Ok(Self(ConvChain(units)))
     }
 

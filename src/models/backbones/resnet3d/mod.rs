@@ -91,6 +91,9 @@ pub struct ResNetSpec {
     /// channels the first block of every stage receives on top of the previous stage's
     /// (`dim_in · ratio / beta + dim_in`, the reference's ADD_FUSION_CHANNEL).
     pub fusion_channels: Option<(i64, i64)>,
+    /// SlowfastBranch: the branch's last BN weight starts at 0 (the reference's
+    /// `transform_final_bn` under its ResNet initialiser).
+    pub zero_final_bn: bool,
 }
 
 /// The per-level list under `key`, which must have one entry for the stem and one per stage.
@@ -233,6 +236,7 @@ impl ResNetSpec {
             bn,
             temporal_bottleneck: [false; NUM_LEVELS],
             fusion_channels: None,
+            zero_final_bn: false,
         };
         if branch == BranchName::TAda2DBlock {
             spec.tada = Some(TAda2DSpec::from_config(&b.branch, &spec)?);
@@ -263,6 +267,7 @@ impl ResNetSpec {
         BlockParams {
             dim_in,
             temporal_a: self.temporal_bottleneck[stage],
+            zero_final_bn: self.zero_final_bn,
             num_filters,
             downsampling,
             stride,
@@ -282,6 +287,8 @@ pub struct BlockParams {
     pub dim_in: i64,
     /// Whether a bottleneck's first conv `a` is (3,1,1) rather than 1×1×1 (SlowfastBranch).
     pub temporal_a: bool,
+    /// Whether the branch's last BN weight starts at 0 (SlowfastBranch).
+    pub zero_final_bn: bool,
     pub num_filters: i64,
     pub downsampling: bool,
     /// (t, h, w) stride of the block's strided conv and of its projection shortcut.

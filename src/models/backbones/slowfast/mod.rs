@@ -113,8 +113,10 @@ impl SlowFastSpec {
             }
             let mut spec = ResNetSpec::from_config(&pb, bn)?;
             spec.temporal_bottleneck = temporal[i];
-            // The reference initialises every SlowFast conv with its ResNet initialiser.
+            // The reference initialises every SlowFast conv with its ResNet initialiser, which
+            // also starts each branch's last BN weight at 0.
             spec.conv_init = ConvInit::KaimingFanOut;
+            spec.zero_final_bn = true;
             if i == 0 && fast_built {
                 spec.fusion_channels = Some((channel_ratio, beta));
             }

@@ -58,6 +58,21 @@ fn lateral_fusions_widen_the_slow_stage_inputs() {
         [3, 1, 1]
     );
     assert!(!v.keys().any(|k| k.contains("slowfast_fusion5")));
+    // The reference's transform_final_bn: each branch's last BN starts at 0, the others at 1.
+    let weight = |k: &str| v[k].abs().max().double_value(&[]);
+    assert_eq!(
+        weight("backbone.fast_conv3.res_2.conv_branch.c_bn.weight"),
+        0.0
+    );
+    assert_eq!(
+        weight("backbone.slow_conv5.res_3.conv_branch.c_bn.weight"),
+        0.0
+    );
+    assert_eq!(
+        weight("backbone.slow_conv5.res_3.conv_branch.b_bn.weight"),
+        1.0
+    );
+    assert_eq!(weight("backbone.slow_conv2.res_1.short_cut_bn.weight"), 1.0);
     assert_eq!(m.out_features(), 128 + 32);
     assert_eq!(m.num_out_features(), 128);
 
