@@ -426,7 +426,7 @@ fn detects(case: &str, overrides: &[&str], name: &str) -> bool {
 #[test]
 fn s3dg_and_slowfast_fixtures_detect_wrong_settings() {
     for (case, set, name) in [
-        ("s3dg_reduced", "BN.EPS=1e-3", "__out_backbone.block1__"),
+        ("s3dg_reduced", "BN.EPS=1e-3", "__out_backbone.Mixed_3b__"),
         (
             "slowfast_4x16_reduced",
             "VIDEO.BACKBONE.SLOWFAST.ALPHA=4",
