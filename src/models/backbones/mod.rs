@@ -75,6 +75,15 @@ impl Backbone {
     /// keys that size their positional embeddings (TRAIN_CROP_SIZE, NUM_INPUT_FRAMES).
     pub fn new(path: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
         let (b, bn) = (&cfg.video.backbone, &cfg.bn);
+        if b.width_divisor != 1 && b.meta_arch != MetaArch::Inception3D {
+            return Err(ModelError::invalid(
+                "VIDEO.BACKBONE.WIDTH_DIVISOR",
+                format!(
+                    "only Inception3D (S3D-G) reads it; {:?} takes its widths from its own keys",
+                    b.meta_arch
+                ),
+            ));
+        }
         Ok(match b.meta_arch {
             MetaArch::ResNet3D => Self::ResNet3D(ResNet3D::new(path, b, bn)?),
             MetaArch::ConvNeXt => Self::ConvNeXt(ConvNeXt::new(path, b)?),

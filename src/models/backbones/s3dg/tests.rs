@@ -88,3 +88,19 @@ fn a_divisor_that_does_not_divide_the_widths_is_refused_by_name() {
         .to_string();
     assert!(e.contains("VIDEO.BACKBONE.STEM.NAME"), "{e}");
 }
+
+#[test]
+fn width_divisor_is_refused_where_it_does_nothing() {
+    let cfg = load_str(
+        "VIDEO:\n  BACKBONE:\n    META_ARCH: ConvNeXt\n    WIDTH_DIVISOR: 2\n  HEAD: {NUM_CLASSES: 3}\n",
+        "convnext.yaml",
+        &[],
+    )
+    .expect("loads")
+    .config;
+    let vs = VarStore::new(Device::Cpu);
+    let e = crate::models::backbones::Backbone::new(&vs.root(), &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("VIDEO.BACKBONE.WIDTH_DIVISOR"), "{e}");
+}

@@ -179,14 +179,9 @@ impl InceptionBlock {
         };
         let f = bn.freeze;
         let b = |i: usize| path / format!("branch{i}");
+        let widths = [w[0], w[2], w[4], w[5]];
         let gating = gating.then(|| {
-            [w[0], w[2], w[4], w[5]]
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| SelfGating::new(path / format!("gating_b{i}"), c))
-                .collect::<Vec<_>>()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("four gates"))
+            std::array::from_fn(|i| SelfGating::new(path / format!("gating_b{i}"), widths[i]))
         });
         Self {
             branch0: PointConv::new(&(b(0) / "0"), (c_in, w[0]), f),
