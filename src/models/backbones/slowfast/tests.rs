@@ -119,3 +119,21 @@ fn missing_or_malformed_slowfast_keys_are_named() {
         .to_string();
     assert!(e.contains("VIDEO.BACKBONE.SLOWFAST.BETA"), "{e}");
 }
+
+#[test]
+fn a_clip_shorter_than_alpha_is_an_input_error() {
+    let cfg = load_str(SLOWFAST, "slowfast.yaml", &[])
+        .expect("loads")
+        .config;
+    let vs = VarStore::new(Device::Cpu);
+    let m = crate::models::VideoModel::new(&vs.root(), &cfg).expect("builds");
+    let short = Tensor::zeros([1, 3, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let e = m.check_input(&short).unwrap_err().to_string();
+    assert!(e.contains("T >= 4"), "{e}");
+    let ok = Tensor::zeros([1, 3, 4, 32, 32], (Kind::Float, Device::Cpu));
+    m.check_input(&ok).unwrap();
+    // SlowFastHead: both pathways pooled, 128 + 32 features.
+    let out = m.forward_t(&ok, false);
+    assert_eq!(out.features.size(), [1, 160]);
+    assert_eq!(out.predictions.single().unwrap().size(), [1, 3]);
+}
