@@ -111,7 +111,11 @@ pub struct BranchConfig {
 /// VIDEO.BACKBONE.KERNEL_SIZE: one (t, h, w) triple per level, or (SlowFast) one such list per
 /// pathway, slow first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a list of [t, h, w] triples, one per level, or (SlowFast) two such lists, slow \
+                 pathway first"
+)]
 pub enum KernelSizes {
     PerLevel(Vec<Vec<usize>>),
     PerPathway(Vec<Vec<Vec<usize>>>),

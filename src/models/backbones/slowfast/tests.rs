@@ -137,3 +137,19 @@ fn a_clip_shorter_than_alpha_is_an_input_error() {
     assert_eq!(out.features.size(), [1, 160]);
     assert_eq!(out.predictions.single().unwrap().size(), [1, 3]);
 }
+
+#[test]
+fn a_kernel_size_of_neither_shape_is_a_config_error_saying_what_fits() {
+    let Err(e) = load_str(
+        "VIDEO:\n  BACKBONE:\n    KERNEL_SIZE: [1, 2, 3]\n  HEAD: {NUM_CLASSES: 3}\n",
+        "bad.yaml",
+        &[],
+    ) else {
+        panic!("a flat list is refused");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("VIDEO.BACKBONE.KERNEL_SIZE") && e.contains("two such lists"),
+        "{e}"
+    );
+}
