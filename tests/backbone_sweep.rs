@@ -283,8 +283,53 @@ DATA: {NUM_INPUT_FRAMES: 4, TRAIN_CROP_SIZE: 16, TEST_CROP_SIZE: 16}
         features: 16,
         train_mode_zero: &[],
     },
+    // S3D-G (Inception3D, gating) at 1/8 width; 8 frames of 32x32 leave block 5 one position.
+    Case {
+        name: "S3D-G",
+        yaml: "
+MODEL: {NAME: S3DG}
+VIDEO:
+  BACKBONE:
+    META_ARCH: Inception3D
+    NUM_OUT_FEATURES: 128
+    WIDTH_DIVISOR: 8
+    BRANCH: {NAME: STConv3d, GATING: true}
+    STEM: {NAME: STConv3d}
+  HEAD: {NAME: BaseHead, NUM_CLASSES: 5}
+",
+        input: [2, 3, 8, 32, 32],
+        classes: 5,
+        features: 128,
+        train_mode_zero: &[],
+    },
+    // SlowFast-R50 (ALPHA 4, BETA 8) with tiny widths: fast pathway [1, 2, 2, 4, 4].
+    Case {
+        name: "SlowFast",
+        yaml: "
+MODEL: {NAME: SlowFast}
+VIDEO:
+  BACKBONE:
+    META_ARCH: Slowfast
+    DEPTH: 50
+    NUM_FILTERS: [8, 16, 16, 32, 32]
+    NUM_OUT_FEATURES: 32
+    KERNEL_SIZE: [[[1, 7, 7], [1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3]], [[5, 7, 7], [1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3]]]
+    DOWNSAMPLING: [true, false, true, true, true]
+    DOWNSAMPLING_TEMPORAL: [false, false, false, false, false]
+    TEMPORAL_CONV_BOTTLENECK: [[false, false, false, true, true], [false, true, true, true, true]]
+    EXPANSION_RATIO: 2
+    STEM: {NAME: DownSampleStem}
+    BRANCH: {NAME: SlowfastBranch}
+    SLOWFAST: {MODE: slowfast, ALPHA: 4, BETA: 8, CONV_CHANNEL_RATIO: 2, KERNEL_SIZE: 7, FUSION_CONV_BIAS: false, FUSION_BN: true, FUSION_RELU: true}
+  HEAD: {NAME: SlowFastHead, NUM_CLASSES: 5, DROPOUT_RATE: 0.5}
+",
+        input: [2, 3, 8, 32, 32],
+        classes: 5,
+        // 32 slow + 32 / 8 fast channels.
+        features: 36,
+        train_mode_zero: &[],
+    },
 ];
-
 fn config(case: &Case) -> Config {
     match load_str(case.yaml, case.name, &[]) {
         Ok(c) => c.config,

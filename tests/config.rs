@@ -460,7 +460,7 @@ fn an_empty_value_keeps_the_base_or_default_value() {
     assert_eq!(c.config.optimizer.base_lr, 1e-4);
 }
 
-/// A config of a model tada does not build yet (here a SlowFast branch, with EPIC-Kitchens'
+/// A config of a model tada does not build yet (here BMN's backbone, with EPIC-Kitchens'
 /// verb + noun head and dataset) loads and shows as written, its unused keys in the one
 /// warning; building it fails in one line naming every part that is not built, and building
 /// its network alone names the network's parts only.
@@ -470,7 +470,7 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
     let f = write(
         d.path(),
         "slowfast.yaml",
-        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}\n  BACKBONE:\n    BRANCH: {NAME: SlowfastBranch}\n    DIM_HEAD: 64\nTRAIN: {DATASET: epickitchen100}\nSOLVER: {BASE_LR: 0.1}\n",
+        "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}\n  BACKBONE:\n    META_ARCH: SimpleLocalizationConv\n    DIM_HEAD: 64\nTRAIN: {DATASET: epickitchen100}\nSOLVER: {BASE_LR: 0.1}\n",
     );
     let c = load(&f, &[]).unwrap();
     assert!(c
@@ -479,7 +479,7 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
     assert!(c.ignored_keys.contains(&"SOLVER".to_string()));
     let shown = c.to_yaml();
     for part in [
-        "NAME: SlowfastBranch",
+        "META_ARCH: SimpleLocalizationConv",
         "NAME: BaseHeadx2",
         "DATASET: epickitchen100",
         "- 97",
@@ -492,7 +492,7 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
         .unwrap()
         .to_string();
     assert!(
-        e.starts_with("not built by tada: VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch, TRAIN.DATASET epickitchen100;")
+        e.starts_with("not built by tada: VIDEO.BACKBONE.META_ARCH SimpleLocalizationConv, TRAIN.DATASET epickitchen100;")
             && !e.contains('\n'),
         "{e}"
     );
@@ -501,7 +501,7 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
         .unwrap()
         .to_string();
     assert!(
-        e.starts_with("not built by tada: VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch;"),
+        e.starts_with("not built by tada: VIDEO.BACKBONE.META_ARCH SimpleLocalizationConv;"),
         "{e}"
     );
     // A name tada builds is not swallowed: a typo is still a typo.

@@ -20,7 +20,11 @@ fn is_dunder(name: &str) -> bool {
 
 /// The reference's state dict of the fixture model (its `__…__` entries are test tensors).
 fn reference() -> NamedTensors {
-    let mut f = read_safetensors(&fixtures_dir().join(format!("{CASE}.safetensors"))).unwrap();
+    reference_of(CASE)
+}
+
+fn reference_of(case: &str) -> NamedTensors {
+    let mut f = read_safetensors(&fixtures_dir().join(format!("{case}.safetensors"))).unwrap();
     f.tensors.retain(|(n, _)| !is_dunder(n));
     f
 }
@@ -28,15 +32,20 @@ fn reference() -> NamedTensors {
 /// A run folder whose checkpoint holds the fixture's weights (without BatchNorm counters, as
 /// tada keeps none) plus what a MoCo + ParamCrop run keeps beside them.
 fn run_with_checkpoint(dir: &Path) -> PathBuf {
+    run_with_checkpoint_of(dir, CASE, &|_| true)
+}
+
+/// [`run_with_checkpoint`] of fixture `case`, its weights filtered by `keep`.
+fn run_with_checkpoint_of(dir: &Path, case: &str, keep: &dyn Fn(&str) -> bool) -> PathBuf {
     let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures_dir().join(format!("{CASE}.json"))).unwrap(),
+        &std::fs::read_to_string(fixtures_dir().join(format!("{case}.json"))).unwrap(),
     )
     .unwrap();
-    let cfg = tada::config::load_str(&json["cfg"].to_string(), CASE, &[]).unwrap();
-    let mut model: Vec<(String, Tensor)> = reference()
+    let cfg = tada::config::load_str(&json["cfg"].to_string(), case, &[]).unwrap();
+    let mut model: Vec<(String, Tensor)> = reference_of(case)
         .tensors
         .into_iter()
-        .filter(|(n, _)| !n.ends_with("num_batches_tracked"))
+        .filter(|(n, _)| !n.ends_with("num_batches_tracked") && keep(n))
         .collect();
     for extra in [
         "paramcrop.net.linear_1.weight",
@@ -109,6 +118,47 @@ fn export_writes_the_reference_state_dict_and_nothing_else() {
         }
     }
     python_loads_it(d.path(), &out, &reference);
+}
+
+/// S3D-G: the reference's state_dict holds every unit twice (`Conv_1a.…` and `block1.0.…`).
+/// tada's checkpoint has the named spelling only; the export writes both, equal, and its
+/// `block1.0.…` tensors are those the reference wrote under that name.
+#[test]
+fn export_of_s3dg_writes_both_spellings_of_every_unit() {
+    let d = tempfile::tempdir().unwrap();
+    let run = run_with_checkpoint_of(d.path(), "s3dg_reduced", &|n| !n.contains(".block"));
+    let out = d.path().join("s3dg.safetensors");
+    let o = tada(&["export", run.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = read_safetensors(&out).unwrap();
+    let reference = reference_of("s3dg_reduced");
+    let mut aliases = 0;
+    for (name, w) in &written.tensors {
+        let Some(canonical) = tada::models::backbones::s3dg::canonical_key(name) else {
+            continue;
+        };
+        aliases += 1;
+        let c = written
+            .get(&canonical)
+            .unwrap_or_else(|| panic!("{canonical}"));
+        assert!(w.equal(c), "{name} differs from {canonical}");
+        // The counters hold the run's steps, not the fixture's.
+        if let Some(r) = reference
+            .get(name)
+            .filter(|_| !name.ends_with("num_batches_tracked"))
+        {
+            assert!(w.equal(r), "{name} differs from the reference's");
+        }
+    }
+    let named = written
+        .tensors
+        .iter()
+        .filter(|(n, _)| tada::models::backbones::s3dg::alias_key(n).is_some())
+        .count();
+    assert_eq!(aliases, named, "one block spelling per named tensor");
+    for (name, _) in &reference.tensors {
+        assert!(written.get(name).is_some(), "{name} not written");
+    }
 }
 
 #[test]

@@ -381,3 +381,76 @@ fn two_head_fixtures_detect_a_wrong_bn_eps_and_activation() {
         );
     }
 }
+
+/// S3D-G (Inception3D with gating, every width / 8) and SlowFast-R50 4x16 and 8x8 (reduced
+/// widths): outputs, features, every block / pathway stage / fusion output stored. The S3D-G
+/// fixture also holds the reference's second spelling of its stem (`backbone.block1.0.…`),
+/// which loads into the same parameters.
+#[test]
+fn s3dg_and_slowfast_fixtures_match_the_reference() {
+    let failures: Vec<String> = [
+        "s3dg_reduced",
+        "slowfast_4x16_reduced",
+        "slowfast_8x8_reduced",
+    ]
+    .iter()
+    .flat_map(|case| check_case(case, ""))
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Whether the stored `name` differs from ours under `overrides`, by shape or by value.
+fn detects(case: &str, overrides: &[&str], name: &str) -> bool {
+    let f = fixture(case);
+    let (_vs, m) = model(case, &f, overrides).expect("builds and loads");
+    let tensors = our_tensors(&f, "", &m).expect("runs");
+    let (_, ours) = tensors
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} is stored"));
+    match compare(&f, name, ours) {
+        Ok(c) => {
+            println!("{case} {overrides:?}: max |diff| {:.2e}", c.max_abs_diff);
+            !c.pass
+        }
+        Err(e) => {
+            println!("{case} {overrides:?}: {e}");
+            true
+        }
+    }
+}
+
+/// The S3D-G and SlowFast comparisons can fail: BN eps 1e-3 in S3D-G's separable units (the
+/// stem); for SlowFast a wrong ALPHA (other slow frames, another fusion stride), a fusion
+/// without its ReLU, and a wrong BN eps.
+#[test]
+fn s3dg_and_slowfast_fixtures_detect_wrong_settings() {
+    for (case, set, name) in [
+        ("s3dg_reduced", "BN.EPS=1e-3", "__out_backbone.Mixed_3b__"),
+        (
+            "slowfast_4x16_reduced",
+            "VIDEO.BACKBONE.SLOWFAST.ALPHA=4",
+            "__out_backbone.slowfast_fusion1.0__",
+        ),
+        (
+            "slowfast_4x16_reduced",
+            "VIDEO.BACKBONE.SLOWFAST.FUSION_RELU=false",
+            "__out_backbone.slowfast_fusion1.0__",
+        ),
+        (
+            "slowfast_8x8_reduced",
+            "VIDEO.BACKBONE.SLOWFAST.ALPHA=2",
+            "__out_backbone.slowfast_fusion1.0__",
+        ),
+        (
+            "slowfast_8x8_reduced",
+            "BN.EPS=1e-3",
+            "__out_backbone.slowfast_fusion1.0__",
+        ),
+    ] {
+        assert!(
+            detects(case, &[set], name),
+            "{case}: {set} should not match"
+        );
+    }
+}

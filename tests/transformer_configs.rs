@@ -40,11 +40,11 @@ fn an_epic_kitchens_network_builds_and_its_run_is_refused() {
     assert_eq!(out.predictions.get("noun_class").unwrap().size(), [2, 5]);
 }
 
-/// With `TADA_REFERENCE` set: the reference's pool ViViT / TimeSformer backbone files build
-/// with the reference's counts (`pool_backbones` of tests/data/reference_param_counts.json, with
+/// With `TADA_REFERENCE` set: the reference's pool ViViT / TimeSformer, S3D-G and SlowFast
+/// backbone files build with the reference's counts, which `tada info` names (`pool_backbones` of tests/data/reference_param_counts.json, with
 /// the 400-class head the files leave to the project, at base.yaml's data sizes).
 #[test]
-fn reference_pool_transformers_build_with_the_references_counts() {
+fn reference_pool_backbones_build_with_the_references_counts() {
     let Some(root) = std::env::var_os("TADA_REFERENCE") else {
         eprintln!("skipped: set TADA_REFERENCE to a checkout of TAdaConv to build its pool files");
         return;
@@ -59,7 +59,7 @@ fn reference_pool_transformers_build_with_the_references_counts() {
     )
     .unwrap();
     let pool = counts["pool_backbones"].as_object().unwrap();
-    assert_eq!(pool.len(), 3);
+    assert_eq!(pool.len(), 6);
     for (rel, want) in pool {
         let set = ["VIDEO.HEAD.NUM_CLASSES=400".to_string()];
         let c = load(&root.join(rel), &set).unwrap_or_else(|e| panic!("{rel}: {}", err_text(&e)));
@@ -74,6 +74,15 @@ fn reference_pool_transformers_build_with_the_references_counts() {
                 want["backbone"].as_i64().unwrap()
             ),
             "{rel}: parameters (model, backbone) against the reference's"
+        );
+        // `tada info` recognises the file and prints the reference's backbone count.
+        let s = tada::models::summary::summarize(&c.config, None)
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(
+            s.reference.map(|r| r.1),
+            want["backbone"].as_i64(),
+            "{rel}: {:?}",
+            s.reference
         );
     }
 }

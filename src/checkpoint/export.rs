@@ -80,6 +80,15 @@ pub fn export_weights(checkpoint: &Path, out: &Path) -> Result<ExportSummary, Ch
     let counters = batchnorm_counters(&kept, ckpt.run.step);
     summary.counters = counters.len();
     kept.extend(counters);
+    // S3D-G's reference state_dict spells every unit twice (`Conv_1a.…` and `block1.0.…`);
+    // strict loading in PyTorch wants both.
+    let aliases: Vec<(String, Tensor)> = kept
+        .iter()
+        .filter_map(|(n, t)| {
+            crate::models::backbones::s3dg::alias_key(n).map(|a| (a, t.shallow_clone()))
+        })
+        .collect();
+    kept.extend(aliases);
     kept.sort_by(|a, b| a.0.cmp(&b.0));
     summary.tensors = kept.len();
     let refs: Vec<(String, &Tensor)> = kept.iter().map(|(n, t)| (n.clone(), t)).collect();

@@ -79,9 +79,16 @@ pub fn load_into(
         if is_non_weight(raw_name) {
             continue;
         }
-        let name = strip_module_prefix(raw_name);
+        let stripped = strip_module_prefix(raw_name);
+        // S3D-G's state_dict holds each unit twice (`Conv_1a.…` and `block1.0.…`); the second
+        // spelling loads the same parameter.
+        let canonical = match vars.contains_key(stripped) {
+            true => None,
+            false => crate::models::backbones::s3dg::canonical_key(stripped),
+        };
+        let name = canonical.as_deref().unwrap_or(stripped);
         let Some(dst) = vars.get(name) else {
-            report.unexpected.push(name.to_string());
+            report.unexpected.push(stripped.to_string());
             continue;
         };
         seen.insert(name.to_string());

@@ -1,5 +1,4 @@
-//! The reference's models and tasks that tada does not build yet (SlowFast, S3D-G; BMN
-//! localisation; the EPIC-Kitchens datasets and submission task): their configs load (`tada
+//! The reference's models and tasks that tada does not build yet (BMN localisation; the EPIC-Kitchens datasets and submission task): their configs load (`tada
 //! config show` prints them, their keys listed in one warning), and building one fails in one
 //! line naming the part that is not built (docs/config.md#models-tada-does-not-build). A config
 //! whose only unbuilt parts are its task or data (the EPIC-Kitchens CSN and ViViT configs) still
@@ -44,24 +43,13 @@ pub const UNBUILT_KEYS: &[&str] = &[
     // NUM_FEATURES / NUM_HEADS wide, and PRE_LOGITS is the head's key (VIDEO.HEAD.PRE_LOGITS).
     "VIDEO.BACKBONE.DIM_HEAD",
     "VIDEO.BACKBONE.PRE_LOGITS",
-    // SlowFast, S3D-G.
-    "VIDEO.BACKBONE.SLOWFAST",
-    "VIDEO.BACKBONE.TEMPORAL_CONV_BOTTLENECK",
-    "VIDEO.BACKBONE.BRANCH.GATING",
 ];
 
 /// Values of component keys that name a part tada does not build.
 const UNBUILT_NAMES: &[(&str, &[&str])] = &[
     ("TASK_TYPE", &["localization", "submission"]),
-    (
-        "VIDEO.BACKBONE.META_ARCH",
-        &["Slowfast", "Inception3D", "SimpleLocalizationConv"],
-    ),
-    (
-        "VIDEO.BACKBONE.BRANCH.NAME",
-        &["SlowfastBranch", "STConv3d"],
-    ),
-    ("VIDEO.HEAD.NAME", &["SlowFastHead", "BaseBMN"]),
+    ("VIDEO.BACKBONE.META_ARCH", &["SimpleLocalizationConv"]),
+    ("VIDEO.HEAD.NAME", &["BaseBMN"]),
     (
         "TRAIN.DATASET",
         &["epickitchen100", "Epickitchen100Localization"],
@@ -182,7 +170,7 @@ mod tests {
     #[test]
     fn unbuilt_names_are_taken_out_and_put_back() {
         let mut tree: Map<String, Value> = serde_json::from_str(
-            r#"{"VIDEO": {"BACKBONE": {"BRANCH": {"NAME": "SlowfastBranch"}, "META_ARCH": "ResNet3D"},
+            r#"{"VIDEO": {"BACKBONE": {"META_ARCH": "SimpleLocalizationConv"},
                 "HEAD": {"NAME": "BaseHead", "NUM_CLASSES": 3}},
               "DATA": {"DATA_ROOT_DIR": ["a", "b"]}}"#,
         )
@@ -193,8 +181,8 @@ mod tests {
             found,
             [
                 Unbuilt {
-                    key: "VIDEO.BACKBONE.BRANCH.NAME".into(),
-                    value: "SlowfastBranch".into()
+                    key: "VIDEO.BACKBONE.META_ARCH".into(),
+                    value: "SimpleLocalizationConv".into()
                 },
                 Unbuilt {
                     key: "DATA.DATA_ROOT_DIR".into(),
@@ -202,15 +190,14 @@ mod tests {
                 }
             ]
         );
-        assert!(tree["VIDEO"]["BACKBONE"]["BRANCH"].get("NAME").is_none());
+        assert!(tree["VIDEO"]["BACKBONE"].get("META_ARCH").is_none());
         assert!(tree["DATA"].get("DATA_ROOT_DIR").is_none());
         assert_eq!(tree["VIDEO"]["HEAD"]["NUM_CLASSES"], 3);
-        assert_eq!(tree["VIDEO"]["BACKBONE"]["META_ARCH"], "ResNet3D");
         restore(&mut tree, &found);
         assert_eq!(tree, before);
         assert_eq!(
             found[0].to_string(),
-            "VIDEO.BACKBONE.BRANCH.NAME SlowfastBranch"
+            "VIDEO.BACKBONE.META_ARCH SimpleLocalizationConv"
         );
         assert!(found[0].is_model_part() && !found[1].is_model_part());
     }

@@ -4,7 +4,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::{ModelError, VideoModel};
-use crate::config::schema::{BranchName, Depth, MetaArch};
+use crate::config::schema::{BranchName, Depth, MetaArch, SlowFastMode};
 use crate::config::{Config, LoadedConfig, Source};
 
 /// Backbone parameter counts computed from the reference's spec (docs/models.md#parameter-counts),
@@ -266,7 +266,9 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
             })
             .map(|(.., name, n)| (*name, *n))
     });
-    let reference = reference.or_else(|| reference_transformer(cfg));
+    let reference = reference
+        .or_else(|| reference_transformer(cfg))
+        .or_else(|| reference_pool_cnn(cfg));
     Ok(ModelSummary {
         parameters: count(""),
         backbone_parameters: count("backbone."),
@@ -275,6 +277,41 @@ pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, 
         outputs,
         reference,
     })
+}
+
+/// S3D-G and SlowFast backbone parameter counts of the reference's build_model for its pool
+/// files (docs/models.md#parameter-counts).
+const REFERENCE_S3DG: (&str, i64) = ("S3D-G (pool s3dg.yaml)", 9_098_000);
+/// SlowFast-R50 at the pool files' widths, by fusion kernel (SLOWFAST.KERNEL_SIZE).
+const REFERENCE_SLOWFASTS: &[(usize, &str, i64)] = &[
+    (5, "SlowFast 4x16 R50 (pool slowfast_4x16.yaml)", 33_558_216),
+    (7, "SlowFast 8x8 R50 (pool slowfast_8x8.yaml)", 33_644_488),
+];
+
+/// The pool S3D-G or SlowFast backbone `cfg` describes, if any.
+fn reference_pool_cnn(cfg: &Config) -> Option<(&'static str, i64)> {
+    let bb = &cfg.video.backbone;
+    match bb.meta_arch {
+        MetaArch::Inception3D => {
+            (bb.width_divisor == 1 && bb.branch.gating && cfg.data.num_input_channels == 3)
+                .then_some(REFERENCE_S3DG)
+        }
+        MetaArch::Slowfast => {
+            let sf = &bb.slowfast;
+            let released = bb.depth == Some(Depth::Layers(50))
+                && bb.num_filters.as_deref() == Some(&[64, 256, 512, 1024, 2048])
+                && bb.expansion_ratio == Some(4)
+                && sf.mode == SlowFastMode::Slowfast
+                && (sf.beta, sf.conv_channel_ratio) == (Some(8), Some(2))
+                && sf.fusion_conv_bias == Some(false)
+                && sf.fusion_bn == Some(true);
+            REFERENCE_SLOWFASTS
+                .iter()
+                .find(|(k, ..)| released && sf.kernel_size == Some(*k))
+                .map(|(_, name, n)| (*name, *n))
+        }
+        _ => None,
+    }
 }
 
 /// The released ViViT / TimeSformer backbone `cfg` describes, if any.

@@ -28,8 +28,9 @@ fn refuse_unbuilt<'a>(
     Err(ModelError::Unbuilt(format!(
         "not built by tada: {}; tada builds the backbones ResNet3D (R2D3DBranch, R2Plus1DBranch, \
          TAda2DBlock, CSNBranch), ConvNeXt (TAdaConvNeXtV2Block), VisionTransformer \
-         (TAdaFormerBlock), Transformer (BaseTransformerLayer, TimesformerLayer) and \
-         FactorizedTransformer with BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for \
+         (TAdaFormerBlock), Transformer (BaseTransformerLayer, TimesformerLayer), \
+         FactorizedTransformer, Slowfast (SlowfastBranch) and Inception3D (S3D-G) with \
+         BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for \
          verb and noun), for classification on the datasets of docs/datasets.md",
         parts.join(", ")
     )))
@@ -83,12 +84,12 @@ impl VideoModel {
             .ok_or_else(|| ModelError::missing(KEY_OUT_FEATURES, "the head"))?;
         // The reference sizes the head from this key alone and fails at the first forward when
         // it disagrees with the backbone; here it fails at build time, by name.
-        if i64::try_from(dim).ok() != Some(backbone.out_features()) {
+        if i64::try_from(dim).ok() != Some(backbone.num_out_features()) {
             return Err(ModelError::invalid(
                 KEY_OUT_FEATURES,
                 format!(
                     "is {dim}, but the backbone outputs {} channels (its last NUM_FILTERS entry)",
-                    backbone.out_features()
+                    backbone.num_out_features()
                 ),
             ));
         }
@@ -129,9 +130,13 @@ impl VideoModel {
         } else {
             (5, "(B, C, T, H, W)")
         };
-        if size.len() != dims || size[dims - 4] != c {
+        let min_t = self.backbone.min_frames();
+        if size.len() != dims || size[dims - 4] != c || size[dims - 3] < min_t {
             return Err(ModelError::Input {
-                expected: format!("{layout} with C = {c}"),
+                expected: match min_t {
+                    1 => format!("{layout} with C = {c}"),
+                    t => format!("{layout} with C = {c} and T >= {t}"),
+                },
                 got: size,
             });
         }
@@ -166,7 +171,7 @@ impl VideoModel {
             xs.shallow_clone()
         };
         let features = self.backbone.forward_taps(&xs, train, taps);
-        let out = self.head.forward_taps(&features, train, taps);
+        let out = self.head.forward_features(&features, train, taps);
         let predictions = match out.predictions {
             Predictions::Tensor(t) if self.mosi => {
                 Predictions::Named(vec![(MOVE_JOINT.to_string(), t)])

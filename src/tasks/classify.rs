@@ -138,7 +138,9 @@ impl ClassifyTask {
         }
         // The frozen backbone is never stepped: no graph through it, BN in evaluation mode.
         let features = tch::no_grad(|| model.backbone().forward_taps(xs, false, &mut Taps::off()));
-        let out = model.head().forward_t(&features, true);
+        let out = model
+            .head()
+            .forward_features(&features, true, &mut Taps::off());
         ModelOutput {
             predictions: out.predictions,
             features: out.features,

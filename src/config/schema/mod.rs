@@ -18,7 +18,8 @@ pub use data::{
 };
 pub use model::{
     Activation, BackboneConfig, BnConfig, BranchConfig, BranchName, Depth, EmaConfig, HeadConfig,
-    HeadName, MetaArch, ModelConfig, StemConfig, StemName, VideoConfig,
+    HeadName, KernelSizes, MetaArch, ModelConfig, SlowFastConfig, SlowFastMode, StemConfig,
+    StemName, VideoConfig,
 };
 pub use optim::{LrPolicy, OptimMethod, OptimizerConfig};
 pub use pretrain::{

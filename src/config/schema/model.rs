@@ -37,6 +37,10 @@ pub enum MetaArch {
     Transformer,
     /// The ViViT factorised encoder: a spatial transformer per frame, then a temporal one.
     FactorizedTransformer,
+    /// SlowFast: a slow and a fast ResNet pathway with lateral fast-to-slow fusions.
+    Slowfast,
+    /// S3D-G: the Inception-v1 layout with separable (2+1)D convs and feature gating.
+    Inception3D,
 }
 
 /// VIDEO.BACKBONE.STEM.NAME.
@@ -49,6 +53,9 @@ pub enum StemName {
     PatchEmbedStem,
     /// Tubelet embedding, TUBELET_SIZE frames per token (ViViT).
     TubeletEmbeddingStem,
+    /// S3D-G's `Conv_1a`: a separable 7×7×7 conv with stride 2 (the reference looks it up
+    /// among the branches).
+    STConv3d,
 }
 
 /// VIDEO.BACKBONE.BRANCH.NAME.
@@ -64,6 +71,10 @@ pub enum BranchName {
     BaseTransformerLayer,
     /// Divided space-time attention layer (TimeSformer).
     TimesformerLayer,
+    /// SlowFast's residual branch: R2D3D-like, with an optional (3,1,1) first bottleneck conv.
+    SlowfastBranch,
+    /// S3D-G's separable conv: (1,k,k) then (k,1,1), each with BN and ReLU.
+    STConv3d,
 }
 
 /// VIDEO.BACKBONE.DEPTH: one number (ResNet, transformer) or blocks per stage (ConvNeXt).
@@ -92,6 +103,52 @@ pub struct BranchConfig {
     pub route_func_k: Option<Vec<usize>>,
     pub pool_k: Option<Vec<usize>>,
     pub head_dim: Option<usize>,
+    /// S3D-G: self-gating (a sigmoid of a Linear of the pooled features) on every Inception
+    /// branch.
+    pub gating: bool,
+}
+
+/// VIDEO.BACKBONE.KERNEL_SIZE: one (t, h, w) triple per level, or (SlowFast) one such list per
+/// pathway, slow first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a list of [t, h, w] triples, one per level, or (SlowFast) two such lists, slow \
+                 pathway first"
+)]
+pub enum KernelSizes {
+    PerLevel(Vec<Vec<usize>>),
+    PerPathway(Vec<Vec<Vec<usize>>>),
+}
+
+/// VIDEO.BACKBONE.SLOWFAST.MODE: which pathways are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowFastMode {
+    #[default]
+    Slowfast,
+    Slowonly,
+    Fastonly,
+}
+
+/// VIDEO.BACKBONE.SLOWFAST section (the reference's base.yaml has none: every number is
+/// required by the Slowfast backbone, which names a missing one).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct SlowFastConfig {
+    pub mode: SlowFastMode,
+    /// Frame-rate ratio: the slow pathway sees every ALPHA-th frame; also the fusion conv's
+    /// temporal stride.
+    pub alpha: Option<usize>,
+    /// Channel ratio: the fast pathway is NUM_FILTERS / BETA wide.
+    pub beta: Option<usize>,
+    /// Fusion output channels per fast channel.
+    pub conv_channel_ratio: Option<usize>,
+    /// Temporal kernel of the fusion conv.
+    pub kernel_size: Option<usize>,
+    pub fusion_conv_bias: Option<bool>,
+    pub fusion_bn: Option<bool>,
+    pub fusion_relu: Option<bool>,
 }
 
 /// VIDEO.BACKBONE section. Keys that only some architectures read are optional; the backbone
@@ -104,10 +161,18 @@ pub struct BackboneConfig {
     pub num_filters: Option<Vec<usize>>,
     pub num_input_channels: usize,
     pub num_out_features: Option<usize>,
-    pub kernel_size: Option<Vec<Vec<usize>>>,
+    pub kernel_size: Option<KernelSizes>,
     pub downsampling: Option<Vec<bool>>,
     pub downsampling_temporal: Option<Vec<bool>>,
     pub expansion_ratio: Option<usize>,
+    /// SlowFast: per pathway (slow, fast), per level, whether a bottleneck's first conv is
+    /// (3,1,1) instead of 1×1×1.
+    pub temporal_conv_bottleneck: Option<Vec<Vec<bool>>>,
+    /// SlowFast pathway settings.
+    pub slowfast: SlowFastConfig,
+    /// tada's key: every channel width of Inception3D (S3D-G) divided by this; 1 is the
+    /// reference's network. Small models for tests and smoke runs.
+    pub width_divisor: usize,
     pub stem: StemConfig,
     pub branch: BranchConfig,
     pub initialization: Option<String>,
@@ -149,6 +214,9 @@ impl Default for BackboneConfig {
             downsampling: None,
             downsampling_temporal: None,
             expansion_ratio: None,
+            temporal_conv_bottleneck: None,
+            slowfast: SlowFastConfig::default(),
+            width_divisor: 1,
             stem: StemConfig::default(),
             branch: BranchConfig::default(),
             initialization: None,
@@ -188,6 +256,8 @@ pub enum HeadName {
     BaseHeadx2,
     /// Two TransformerHeads on the same features (EPIC-Kitchens verb and noun).
     TransformerHeadx2,
+    /// SlowFast's head: each pathway pooled, concatenated, then BaseHead's Linear `out`.
+    SlowFastHead,
 }
 
 /// VIDEO.HEAD.ACTIVATION applied in eval mode.

@@ -2,6 +2,8 @@
 
 pub mod convnext;
 pub mod resnet3d;
+pub mod s3dg;
+pub mod slowfast;
 pub mod tadaformer;
 pub mod transformer;
 pub mod vivit_fe;
@@ -9,12 +11,14 @@ pub mod vivit_fe;
 use tch::nn;
 use tch::Tensor;
 
-use crate::config::schema::MetaArch;
+use crate::config::schema::{BnConfig, MetaArch};
 use crate::config::Config;
 use crate::models::{ModelError, Taps};
 
 pub use convnext::ConvNeXt;
 pub use resnet3d::ResNet3D;
+pub use s3dg::Inception3D;
+pub use slowfast::SlowFast;
 pub use tadaformer::TAdaFormer;
 pub use transformer::Transformer;
 pub use vivit_fe::FactorizedTransformer;
@@ -29,6 +33,41 @@ pub enum Backbone {
     Transformer(Box<Transformer>),
     /// The ViViT factorised encoder.
     FactorizedTransformer(Box<FactorizedTransformer>),
+    /// S3D-G.
+    Inception3D(Box<Inception3D>),
+    /// SlowFast: two pathways, handed to the head as [`Features::Pathways`].
+    SlowFast(Box<SlowFast>),
+}
+
+/// What a backbone hands its head.
+#[derive(Debug)]
+pub enum Features {
+    /// One feature map (N, D, T, H, W) or pooled features (N, D).
+    Map(Tensor),
+    /// SlowFast's pathways, slow first: (N, D_p, T_p, H, W) each.
+    Pathways(Vec<Tensor>),
+}
+
+/// BN.EPS and BN.MOMENTUM checked, with BN.FREEZE: what every convolutional backbone's
+/// BatchNorms use.
+pub(crate) fn checked_bn(bn: &BnConfig) -> Result<resnet3d::BnParams, ModelError> {
+    if !(bn.eps.is_finite() && bn.eps > 0.0) {
+        return Err(ModelError::invalid(
+            "BN.EPS",
+            format!("must be > 0, got {}", bn.eps),
+        ));
+    }
+    if !(0.0..=1.0).contains(&bn.momentum) {
+        return Err(ModelError::invalid(
+            "BN.MOMENTUM",
+            format!("must be in [0, 1], got {}", bn.momentum),
+        ));
+    }
+    Ok(resnet3d::BnParams {
+        eps: bn.eps,
+        momentum: bn.momentum,
+        freeze: bn.freeze,
+    })
 }
 
 impl Backbone {
@@ -36,6 +75,15 @@ impl Backbone {
     /// keys that size their positional embeddings (TRAIN_CROP_SIZE, NUM_INPUT_FRAMES).
     pub fn new(path: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
         let (b, bn) = (&cfg.video.backbone, &cfg.bn);
+        if b.width_divisor != 1 && b.meta_arch != MetaArch::Inception3D {
+            return Err(ModelError::invalid(
+                "VIDEO.BACKBONE.WIDTH_DIVISOR",
+                format!(
+                    "only Inception3D (S3D-G) reads it; {:?} takes its widths from its own keys",
+                    b.meta_arch
+                ),
+            ));
+        }
         Ok(match b.meta_arch {
             MetaArch::ResNet3D => Self::ResNet3D(ResNet3D::new(path, b, bn)?),
             MetaArch::ConvNeXt => Self::ConvNeXt(ConvNeXt::new(path, b)?),
@@ -46,7 +94,27 @@ impl Backbone {
             MetaArch::FactorizedTransformer => {
                 Self::FactorizedTransformer(Box::new(FactorizedTransformer::new(path, cfg)?))
             }
+            MetaArch::Inception3D => Self::Inception3D(Box::new(Inception3D::new(path, cfg)?)),
+            MetaArch::Slowfast => Self::SlowFast(Box::new(SlowFast::new(path, b, bn)?)),
         })
+    }
+
+    /// The value VIDEO.BACKBONE.NUM_OUT_FEATURES must have: [`Self::out_features`], except for
+    /// SlowFast, where it is the slow pathway's width alone (the reference's head adds the fast
+    /// pathway's, NUM_OUT_FEATURES / BETA).
+    pub fn num_out_features(&self) -> i64 {
+        match self {
+            Self::SlowFast(m) => m.num_out_features(),
+            other => other.out_features(),
+        }
+    }
+
+    /// Fewest frames an input clip may have (SlowFast's slow pathway needs ALPHA).
+    pub fn min_frames(&self) -> i64 {
+        match self {
+            Self::SlowFast(m) => m.min_frames(),
+            _ => 1,
+        }
     }
 
     /// Width of the features the head receives.
@@ -57,6 +125,8 @@ impl Backbone {
             Self::VisionTransformer(m) => m.out_features(),
             Self::Transformer(m) => m.out_features(),
             Self::FactorizedTransformer(m) => m.out_features(),
+            Self::Inception3D(m) => m.out_features(),
+            Self::SlowFast(m) => m.out_features(),
         }
     }
 
@@ -68,6 +138,8 @@ impl Backbone {
             Self::VisionTransformer(m) => m.in_channels(),
             Self::Transformer(m) => m.in_channels(),
             Self::FactorizedTransformer(m) => m.in_channels(),
+            Self::Inception3D(m) => m.in_channels(),
+            Self::SlowFast(m) => m.in_channels(),
         }
     }
 
@@ -83,14 +155,18 @@ impl Backbone {
 
     /// # Shapes
     /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
-    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token).
-    pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
-        match self {
+    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token), or
+    /// SlowFast's pathways.
+    pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Features {
+        let map = match self {
             Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
             Self::ConvNeXt(m) => m.forward_taps(xs, train, taps),
             Self::VisionTransformer(m) => m.forward_taps(xs, train, taps),
             Self::Transformer(m) => m.forward_taps(xs, train, taps),
             Self::FactorizedTransformer(m) => m.forward_taps(xs, train, taps),
-        }
+            Self::Inception3D(m) => m.forward_taps(xs, train, taps),
+            Self::SlowFast(m) => return Features::Pathways(m.forward_taps(xs, train, taps)),
+        };
+        Features::Map(map)
     }
 }

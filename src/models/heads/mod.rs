@@ -5,6 +5,7 @@
 mod base;
 mod mosi;
 pub mod projection;
+pub mod slowfast;
 mod transformer;
 mod two_heads;
 
@@ -15,6 +16,7 @@ use tch::nn;
 use tch::Tensor;
 
 use crate::config::schema::{Activation, BnConfig, HeadConfig, HeadName, PretrainConfig};
+use crate::models::backbones::Features;
 use crate::models::{ModelError, Taps};
 
 pub use base::BaseHead;
@@ -102,7 +104,10 @@ impl Head {
                 let c = ProjectionConfig::from_config(dim, &pretrain.contrastive, bn)?;
                 Self::Contrastive(Box::new(ProjectionMlp::new(&(path / "mlp"), &c)?))
             }
-            HeadName::BaseHead => Self::Base(BaseHead::new(path, dim, &p()?)?),
+            // SlowFastHead's pathway pooling happens in Self::forward_features.
+            HeadName::BaseHead | HeadName::SlowFastHead => {
+                Self::Base(BaseHead::new(path, dim, &p()?)?)
+            }
             HeadName::TransformerHead => {
                 Self::Transformer(TransformerHead::new(path, dim, &p()?, head.pre_logits)?)
             }
@@ -155,6 +160,20 @@ impl Head {
     /// (N, D, T, H, W) or (N, D) -> predictions (N, K), features (N, D); see each head.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> HeadOutput {
         self.forward_taps(xs, train, &mut Taps::off())
+    }
+
+    /// The head on what a backbone returned: a feature map as [`Self::forward_taps`]; SlowFast's
+    /// pathways pooled and concatenated first ([`slowfast::pool_pathways`]), as SlowFastHead
+    /// does.
+    ///
+    /// # Shapes
+    /// (N, D, T, H, W), (N, D), or pathways (N, D_p, T_p, H, W) with Σ D_p = D ->
+    /// predictions (N, K), features (N, D).
+    pub fn forward_features(&self, xs: &Features, train: bool, taps: &mut Taps) -> HeadOutput {
+        match xs {
+            Features::Map(x) => self.forward_taps(x, train, taps),
+            Features::Pathways(v) => self.forward_taps(&slowfast::pool_pathways(v), train, taps),
+        }
     }
 
     /// [`Self::forward_t`], recording the classifier layer's raw output under its module path.

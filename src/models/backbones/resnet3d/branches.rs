@@ -39,7 +39,11 @@ impl ConvBranch {
     /// The branch `spec.branch` for one block.
     pub fn new(path: &nn::Path, spec: &ResNetSpec, p: &BlockParams) -> Result<Self, ModelError> {
         match spec.branch {
-            BranchName::R2D3DBranch => Ok(Self::R2D3D(R2D3DBranch::new(path, p)?)),
+            // SlowfastBranch is R2D3DBranch with a (3,1,1) bottleneck `a` where the stage
+            // asks for one (`p.temporal_a`).
+            BranchName::R2D3DBranch | BranchName::SlowfastBranch => {
+                Ok(Self::R2D3D(R2D3DBranch::new(path, p)?))
+            }
             BranchName::R2Plus1DBranch => Ok(Self::R2Plus1D(R2Plus1DBranch::new(path, p)?)),
             BranchName::CSNBranch => Ok(Self::Csn(CsnBranch::new(path, p)?)),
             BranchName::TAda2DBlock => {
@@ -76,7 +80,7 @@ fn not_buildable(name: BranchName) -> ModelError {
         KEY_BRANCH,
         format!(
             "{name:?} is not a ResNet3D branch; use R2D3DBranch, R2Plus1DBranch, TAda2DBlock or \
-             CSNBranch"
+             CSNBranch (SlowfastBranch is built by META_ARCH Slowfast)"
         ),
     )
 }
@@ -110,7 +114,9 @@ impl ConvChain {
     }
 }
 
-/// `R2D3DBranch` (MCx of Tran et al.): full k_t×k_h×k_w convs.
+/// `R2D3DBranch` (MCx of Tran et al.): full k_t×k_h×k_w convs; also SlowFast's
+/// `SlowfastBranch`, whose bottleneck `a` is (3,1,1) in the stages TEMPORAL_CONV_BOTTLENECK
+/// names.
 /// Simple: `a` (k, block stride) → `a_bn` → ReLU → `b` (k) → `b_bn`.
 /// Bottleneck: `a` 1×1×1 → ReLU → `b` (k, block stride) → ReLU → `c` 1×1×1, each with its BN.
 #[derive(Debug)]
@@ -120,8 +126,12 @@ impl R2D3DBranch {
     pub fn new(path: &nn::Path, p: &BlockParams) -> Result<Self, ModelError> {
         let (init, bn, f) = (p.conv_init, p.bn, p.num_filters);
         let pointwise = ConvSpec::centred([1, 1, 1], [1, 1, 1]);
+        let first = match p.temporal_a {
+            true => ConvSpec::centred([3, 1, 1], [1, 1, 1]),
+            false => pointwise,
+        };
         let strided = ConvSpec::centred(p.kernel, p.stride);
-        let units = match p.transformation {
+        let mut units = match p.transformation {
             Transformation::Simple => vec![
                 ConvBn::new(path, "a", (p.dim_in, f), strided, init, bn),
                 ConvBn::new(
@@ -136,12 +146,17 @@ impl R2D3DBranch {
             Transformation::Bottleneck => {
                 let m = bottleneck_width(p)?;
                 vec![
-                    ConvBn::new(path, "a", (p.dim_in, m), pointwise, init, bn),
+                    ConvBn::new(path, "a", (p.dim_in, m), first, init, bn),
                     ConvBn::new(path, "b", (m, m), strided, init, bn),
                     ConvBn::new(path, "c", (m, f), pointwise, init, bn),
                 ]
             }
         };
+        if p.zero_final_bn {
+            if let Some(last) = units.pop() {
+                units.push(last.with_zero_bn());
+            }
+        }
         Ok(Self(ConvChain(units)))
     }
 

@@ -132,6 +132,16 @@ impl Bn {
         }
     }
 
+    /// Sets the weight to 0 (the reference's `transform_final_bn`: a residual branch that starts
+    /// as a no-op).
+    pub fn zero_weight(&self) {
+        if let Some(w) = &self.bn.ws {
+            tch::no_grad(|| {
+                let _ = w.shallow_clone().fill_(0.0);
+            });
+        }
+    }
+
     /// Batch statistics over every rank's samples when SyncBatchNorm is on (BN.SYNC in a
     /// distributed run).
     ///
@@ -164,6 +174,12 @@ impl ConvBn {
             conv: conv3d(path / name, c_in, c_out, spec, init),
             bn: Bn::new(path / format!("{name}_bn"), c_out, bn),
         }
+    }
+
+    /// The same unit with its BN weight starting at 0 ([`Bn::zero_weight`]).
+    pub fn with_zero_bn(self) -> Self {
+        self.bn.zero_weight();
+        self
     }
 
     /// # Shapes

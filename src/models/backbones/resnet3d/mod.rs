@@ -17,13 +17,13 @@ mod tests;
 use tch::nn;
 use tch::Tensor;
 
-use crate::config::schema::{BackboneConfig, BnConfig, BranchName, Depth, StemName};
+use crate::config::schema::{BackboneConfig, BnConfig, BranchName, Depth, KernelSizes, StemName};
 use crate::models::taps::{module_path, Taps};
 use crate::models::ModelError;
 
 pub use block::ResBlock;
 pub use branches::ConvBranch;
-pub use layers::{BnParams, ConvInit};
+pub use layers::{Bn, BnParams, ConvBn, ConvInit, ConvSpec};
 pub use stems::Stem;
 pub use tada2d_branch::{TAda2DBranch, TAda2DSpec};
 
@@ -40,7 +40,7 @@ const KEY_IN_CHANNELS: &str = "VIDEO.BACKBONE.NUM_INPUT_CHANNELS";
 const NEEDED_BY: &str = "the ResNet3D backbone";
 
 /// Stem + four stages: every per-stage list in the config has five entries.
-const NUM_LEVELS: usize = 5;
+pub const NUM_LEVELS: usize = 5;
 
 /// Residual-branch layout, fixed by DEPTH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,16 @@ pub struct ResNetSpec {
     pub tada: Option<TAda2DSpec>,
     pub conv_init: ConvInit,
     pub bn: BnParams,
+    /// SlowfastBranch: per level, whether a bottleneck's first conv `a` is (3,1,1) (the
+    /// reference's TEMPORAL_CONV_BOTTLENECK); all false elsewhere.
+    pub temporal_bottleneck: [bool; NUM_LEVELS],
+    /// SlowFast's slow pathway: (CONV_CHANNEL_RATIO, BETA) of the fast-to-slow fusion whose
+    /// channels the first block of every stage receives on top of the previous stage's
+    /// (`dim_in · ratio / beta + dim_in`, the reference's ADD_FUSION_CHANNEL).
+    pub fusion_channels: Option<(i64, i64)>,
+    /// SlowfastBranch: the branch's last BN weight starts at 0 (the reference's
+    /// `transform_final_bn` under its ResNet initialiser).
+    pub zero_final_bn: bool,
 }
 
 /// The per-level list under `key`, which must have one entry for the stem and one per stage.
@@ -135,7 +145,17 @@ impl ResNetSpec {
             *dst = to_i64(KEY_FILTERS, f)?;
         }
 
-        let kernels = five(KEY_KERNEL, b.kernel_size.as_ref())?;
+        let kernels =
+            match &b.kernel_size {
+                Some(KernelSizes::PerPathway(_)) => return Err(ModelError::invalid(
+                    KEY_KERNEL,
+                    "one list per pathway is for META_ARCH Slowfast; ResNet3D takes one [t, h, w] \
+                     triple per level",
+                )),
+                Some(KernelSizes::PerLevel(v)) => Some(v),
+                None => None,
+            };
+        let kernels = five(KEY_KERNEL, kernels)?;
         let mut kernel_size = [[0i64; 3]; NUM_LEVELS];
         for (level, (dst, k)) in kernel_size.iter_mut().zip(kernels).enumerate() {
             let triple = <[usize; 3]>::try_from(k.as_slice()).map_err(|_| {
@@ -199,18 +219,7 @@ impl ResNetSpec {
                 ))
             }
         };
-        if !(bn.eps.is_finite() && bn.eps > 0.0) {
-            return Err(ModelError::invalid(
-                "BN.EPS",
-                format!("must be > 0, got {}", bn.eps),
-            ));
-        }
-        if !(0.0..=1.0).contains(&bn.momentum) {
-            return Err(ModelError::invalid(
-                "BN.MOMENTUM",
-                format!("must be in [0, 1], got {}", bn.momentum),
-            ));
-        }
+        let bn = crate::models::backbones::checked_bn(bn)?;
         let mut spec = Self {
             blocks,
             transformation,
@@ -224,11 +233,10 @@ impl ResNetSpec {
             branch,
             tada: None,
             conv_init,
-            bn: BnParams {
-                eps: bn.eps,
-                momentum: bn.momentum,
-                freeze: bn.freeze,
-            },
+            bn,
+            temporal_bottleneck: [false; NUM_LEVELS],
+            fusion_channels: None,
+            zero_final_bn: false,
         };
         if branch == BranchName::TAda2DBlock {
             spec.tada = Some(TAda2DSpec::from_config(&b.branch, &spec)?);
@@ -248,12 +256,18 @@ impl ResNetSpec {
             (false, _) => [1, 1, 1],
         };
         let num_filters = self.num_filters[stage];
+        let dim_in = match (first, self.fusion_channels) {
+            (false, _) => num_filters,
+            (true, None) => self.num_filters[stage - 1],
+            (true, Some((ratio, beta))) => {
+                let d = self.num_filters[stage - 1];
+                d * ratio / beta + d
+            }
+        };
         BlockParams {
-            dim_in: if first {
-                self.num_filters[stage - 1]
-            } else {
-                num_filters
-            },
+            dim_in,
+            temporal_a: self.temporal_bottleneck[stage],
+            zero_final_bn: self.zero_final_bn,
             num_filters,
             downsampling,
             stride,
@@ -271,6 +285,10 @@ impl ResNetSpec {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlockParams {
     pub dim_in: i64,
+    /// Whether a bottleneck's first conv `a` is (3,1,1) rather than 1×1×1 (SlowfastBranch).
+    pub temporal_a: bool,
+    /// Whether the branch's last BN weight starts at 0 (SlowfastBranch).
+    pub zero_final_bn: bool,
     pub num_filters: i64,
     pub downsampling: bool,
     /// (t, h, w) stride of the block's strided conv and of its projection shortcut.
@@ -285,12 +303,16 @@ pub struct BlockParams {
 
 /// One stage `conv{s+1}`: blocks `res_1 … res_n` applied in order.
 #[derive(Debug)]
-struct ResStage {
+pub(crate) struct ResStage {
     blocks: Vec<ResBlock>,
 }
 
 impl ResStage {
-    fn new(path: &nn::Path, spec: &ResNetSpec, stage: usize) -> Result<Self, ModelError> {
+    pub(crate) fn new(
+        path: &nn::Path,
+        spec: &ResNetSpec,
+        stage: usize,
+    ) -> Result<Self, ModelError> {
         let blocks = (0..spec.blocks[stage - 1])
             .map(|j| {
                 ResBlock::new(
@@ -305,7 +327,7 @@ impl ResStage {
 
     /// # Shapes
     /// (N, dim_in, T, H, W) -> (N, num_filters, T', H', W'), reduced by the first block's stride.
-    fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
+    pub(crate) fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         self.blocks
             .iter()
             .fold(xs.shallow_clone(), |x, b| b.forward_taps(&x, train, taps))

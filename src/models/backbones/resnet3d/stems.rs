@@ -79,12 +79,14 @@ impl Stem {
                     max_pool: false,
                 }
             }
-            other @ (StemName::PatchEmbedStem | StemName::TubeletEmbeddingStem) => {
+            other @ (StemName::PatchEmbedStem
+            | StemName::TubeletEmbeddingStem
+            | StemName::STConv3d) => {
                 return Err(ModelError::invalid(
                     "VIDEO.BACKBONE.STEM.NAME",
                     format!(
-                        "{other:?} embeds tokens for the Transformer backbones; ResNet3D takes \
-                         Base2DStem, DownSampleStem or R2Plus1DStem"
+                        "{other:?} is the stem of another backbone (Transformer, Inception3D); \
+                         ResNet3D and Slowfast take Base2DStem, DownSampleStem or R2Plus1DStem"
                     ),
                 ))
             }
