@@ -37,6 +37,9 @@ pub enum MetaArch {
     Transformer,
     /// The ViViT factorised encoder: a spatial transformer per frame, then a temporal one.
     FactorizedTransformer,
+    /// BMN's feature backbone: BACKBONE_LAYER grouped 1-D convolutions over feature sequences
+    /// (src/localization).
+    SimpleLocalizationConv,
 }
 
 /// VIDEO.BACKBONE.STEM.NAME.
@@ -188,6 +191,9 @@ pub enum HeadName {
     BaseHeadx2,
     /// Two TransformerHeads on the same features (EPIC-Kitchens verb and noun).
     TransformerHeadx2,
+    /// The Boundary-Matching Network head (temporal action localisation, src/localization).
+    #[serde(rename = "BaseBMN")]
+    BaseBmn,
 }
 
 /// VIDEO.HEAD.ACTIVATION applied in eval mode.
@@ -216,6 +222,15 @@ pub struct HeadConfig {
     pub num_classes_per_head: Option<Vec<usize>>,
     pub output_dim: Option<usize>,
     pub pre_logits: bool,
+    // BaseBMN keys.
+    /// Sample points per proposal of the boundary-matching layer.
+    pub num_sample: Option<usize>,
+    /// Sub-samples averaged into each of the NUM_SAMPLE points.
+    pub num_sample_perbin: Option<usize>,
+    /// Share of a proposal's length sampled beyond each of its ends.
+    pub boundary_ratio: Option<f64>,
+    /// The offset-regression branch `x_2d_r` (not built: refused when true).
+    pub use_bmn_regression: bool,
 }
 
 impl Default for HeadConfig {
@@ -228,6 +243,10 @@ impl Default for HeadConfig {
             num_classes_per_head: None,
             output_dim: None,
             pre_logits: false,
+            num_sample: None,
+            num_sample_perbin: None,
+            boundary_ratio: None,
+            use_bmn_regression: false,
         }
     }
 }
@@ -238,6 +257,17 @@ impl Default for HeadConfig {
 pub struct VideoConfig {
     pub backbone: BackboneConfig,
     pub head: HeadConfig,
+    // BMN (SimpleLocalizationConv + BaseBMN) widths and depth.
+    /// Width of the 1-D features (backbone output, the head's temporal branches).
+    pub dim1d: Option<usize>,
+    /// Width of the 2-D proposal-evaluation convolutions.
+    pub dim2d: Option<usize>,
+    /// Channels of the boundary-matching layer's 3-D convolution output.
+    pub dim3d: Option<usize>,
+    /// Convolutions of SimpleLocalizationConv.
+    pub backbone_layer: Option<usize>,
+    /// Groups of SimpleLocalizationConv's convolutions.
+    pub backbone_groups_num: Option<usize>,
 }
 
 /// BN section: normalisation layers of the backbones.

@@ -11,6 +11,7 @@ use tch::Tensor;
 
 use crate::config::schema::MetaArch;
 use crate::config::Config;
+use crate::localization::{BackboneSpec, SimpleLocalizationConv};
 use crate::models::{ModelError, Taps};
 
 pub use convnext::ConvNeXt;
@@ -29,6 +30,8 @@ pub enum Backbone {
     Transformer(Box<Transformer>),
     /// The ViViT factorised encoder.
     FactorizedTransformer(Box<FactorizedTransformer>),
+    /// BMN's 1-D convolutions over feature sequences (crate::localization).
+    LocalizationConv(SimpleLocalizationConv),
 }
 
 impl Backbone {
@@ -46,6 +49,9 @@ impl Backbone {
             MetaArch::FactorizedTransformer => {
                 Self::FactorizedTransformer(Box::new(FactorizedTransformer::new(path, cfg)?))
             }
+            MetaArch::SimpleLocalizationConv => Self::LocalizationConv(
+                SimpleLocalizationConv::new(path, &BackboneSpec::from_config(cfg)?),
+            ),
         })
     }
 
@@ -57,6 +63,7 @@ impl Backbone {
             Self::VisionTransformer(m) => m.out_features(),
             Self::Transformer(m) => m.out_features(),
             Self::FactorizedTransformer(m) => m.out_features(),
+            Self::LocalizationConv(m) => m.out_features(),
         }
     }
 
@@ -68,12 +75,14 @@ impl Backbone {
             Self::VisionTransformer(m) => m.in_channels(),
             Self::Transformer(m) => m.in_channels(),
             Self::FactorizedTransformer(m) => m.in_channels(),
+            Self::LocalizationConv(m) => m.in_channels(),
         }
     }
 
     /// # Shapes
     /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
-    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token).
+    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token);
+    /// SimpleLocalizationConv: (N, C, T) feature sequences -> (N, DIM1D, T).
     pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Tensor {
         match self {
             Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
@@ -81,6 +90,11 @@ impl Backbone {
             Self::VisionTransformer(m) => m.forward_taps(xs, train, taps),
             Self::Transformer(m) => m.forward_taps(xs, train, taps),
             Self::FactorizedTransformer(m) => m.forward_taps(xs, train, taps),
+            Self::LocalizationConv(m) => {
+                let out = m.forward(xs);
+                taps.record("backbone", &out);
+                out
+            }
         }
     }
 }
