@@ -24,6 +24,7 @@ mod import_hostile;
 mod layout;
 mod linking;
 mod loader;
+mod localization;
 mod logging;
 mod media;
 mod micro_batch;

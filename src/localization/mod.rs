@@ -1,11 +1,14 @@
 //! Temporal action localisation: the reference's BMN baseline on pre-extracted features
 //! (configs/projects/epic-kitchen-tal). The network (SimpleLocalizationConv + BaseBMN) is
 //! built through [`crate::models::VideoModel`]; the losses, the proposal post-processing and
-//! the evaluation metrics are plain functions over tensors and lists. See docs/localization.md.
+//! the detection metrics are plain functions over tensors and lists. See docs/localization.md.
 
 pub mod backbone;
 pub mod bm_layer;
 pub mod bmn;
+pub mod eval;
+pub mod loss;
+pub mod post;
 pub mod spec;
 
 pub use backbone::SimpleLocalizationConv;
