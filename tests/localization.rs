@@ -354,3 +354,46 @@ fn detection_map_is_the_references() {
         .zip(&map)
         .any(|(a, b)| (a - b).abs() > 1e-6));
 }
+
+#[test]
+fn bmn_training_targets_are_the_references() {
+    use tada::localization::labels::LabelMaps;
+    let (f, j) = fixture();
+    let c = &j["labels"];
+    let (t, d) = (
+        c["tscale"].as_u64().unwrap() as usize,
+        c["dscale"].as_u64().unwrap() as usize,
+    );
+    let gt: Vec<(f64, f64)> = c["gt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g[0].as_f64().unwrap(), g[1].as_f64().unwrap()))
+        .collect();
+    let bbox = LabelMaps::normalise(&gt, c["duration"].as_f64().unwrap());
+    let theirs_bbox = rows(get(&f, "labels.bbox"));
+    for (a, b) in bbox.iter().zip(&theirs_bbox) {
+        assert!((a.0 - b[0]).abs() < 1e-12 && (a.1 - b[1]).abs() < 1e-12);
+    }
+    let maps = LabelMaps::new(t, d);
+    let ours = maps.targets(&bbox);
+    assert!(
+        close(&maps.valid_mask(), get(&f, "labels.mask"), 0.0, 0.0),
+        "mask"
+    );
+    for (k, v) in [
+        ("iou_map", &ours.iou_map),
+        ("start", &ours.start),
+        ("end", &ours.end),
+    ] {
+        let theirs = get(&f, &format!("labels.{k}"));
+        assert!(
+            close(v, theirs, 1e-7, 0.0),
+            "{k}: excess {}",
+            excess(v, theirs, 0.0)
+        );
+    }
+    // Negative control: a window twice as long halves every segment.
+    let other = maps.targets(&LabelMaps::normalise(&gt, 16.0));
+    assert!(!close(&other.iou_map, get(&f, "labels.iou_map"), 1e-3, 0.0));
+}

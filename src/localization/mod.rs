@@ -7,6 +7,7 @@ pub mod backbone;
 pub mod bm_layer;
 pub mod bmn;
 pub mod eval;
+pub mod labels;
 pub mod loss;
 pub mod post;
 pub mod spec;
