@@ -25,6 +25,7 @@ mod layout;
 mod linking;
 mod loader;
 mod localization;
+mod localization_train;
 mod logging;
 mod media;
 mod micro_batch;

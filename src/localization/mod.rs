@@ -11,6 +11,7 @@ pub mod labels;
 pub mod loss;
 pub mod post;
 pub mod spec;
+pub mod synthetic;
 
 pub use backbone::SimpleLocalizationConv;
 pub use bmn::{BaseBmn, BmnOutput};
