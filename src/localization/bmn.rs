@@ -7,7 +7,7 @@ use tch::{Kind, Tensor};
 
 use super::backbone::{conv1d, pytorch_conv_init};
 use super::bm_layer::{boundary_matching, sample_mask};
-use super::spec::{HeadSpec, MapSpec};
+use super::spec::{HeadSpec, MapSpec, TEM_GROUPS};
 
 /// The prediction names of [`BaseBmn::forward`], the reference's output keys.
 pub const CONFIDENCE_MAP: &str = "confidence_map";
@@ -17,9 +17,6 @@ pub const END: &str = "end";
 /// The frozen parameter the reference registers (nn.Parameter, requires_grad=False): it is a
 /// state_dict key and counts in `parameters()`, but is never trained.
 pub const SAMPLE_MASK: &str = "sample_mask";
-
-/// The groups of the temporal evaluation module's first convolution (fixed in the reference).
-const TEM_GROUPS: i64 = 4;
 
 /// The head's three outputs.
 #[derive(Debug)]

@@ -6,6 +6,9 @@ use crate::models::ModelError;
 
 const NEEDED_BY: &str = "BMN (SimpleLocalizationConv + BaseBMN)";
 
+/// Groups of the temporal evaluation module's first convolutions (fixed in the reference).
+pub const TEM_GROUPS: i64 = 4;
+
 /// SimpleLocalizationConv's shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackboneSpec {
@@ -129,11 +132,123 @@ impl HeadSpec {
                 "BaseBMN's verb / noun maps (VIDEO.HEAD.NUM_CLASSES as a list)".into(),
             ));
         }
+        let dim1d = ModelError::positive("VIDEO.DIM1D", cfg.video.dim1d, NEEDED_BY)?;
+        if dim1d % TEM_GROUPS != 0 {
+            return Err(ModelError::invalid(
+                "VIDEO.DIM1D",
+                format!(
+                    "is {dim1d}, not a multiple of {TEM_GROUPS} (BaseBMN's grouped convolutions)"
+                ),
+            ));
+        }
         Ok(Self {
             map: MapSpec::from_config(cfg)?,
-            dim1d: ModelError::positive("VIDEO.DIM1D", cfg.video.dim1d, NEEDED_BY)?,
+            dim1d,
             dim2d: ModelError::positive("VIDEO.DIM2D", cfg.video.dim2d, NEEDED_BY)?,
             dim3d: ModelError::positive("VIDEO.DIM3D", cfg.video.dim3d, NEEDED_BY)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::models::VideoModel;
+
+    const CFG: &str = "
+DATA: {TEMPORAL_SCALE: 8, NUM_INPUT_CHANNELS: 8}
+VIDEO:
+  DIM1D: 8
+  DIM2D: 4
+  DIM3D: 4
+  BACKBONE_LAYER: 1
+  BACKBONE_GROUPS_NUM: 2
+  BACKBONE: {META_ARCH: SimpleLocalizationConv}
+  HEAD: {NAME: BaseBMN, NUM_SAMPLE: 2, NUM_SAMPLE_PERBIN: 1, BOUNDARY_RATIO: 0.5}
+";
+
+    fn build_error(overrides: &[&str]) -> Option<String> {
+        build_error_of(CFG, overrides)
+    }
+
+    fn build_error_of(text: &str, overrides: &[&str]) -> Option<String> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        let cfg = crate::config::load_str(text, "bmn.yaml", &o).unwrap();
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        VideoModel::new_network(&vs.root(), &cfg.config)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// Each key BMN reads is named when it is missing or unusable; the base config builds.
+    #[test]
+    fn bmn_keys_are_named_when_missing_or_invalid() {
+        assert_eq!(build_error(&[]), None);
+        for (line, key) in [
+            ("  DIM1D: 8\n", "VIDEO.DIM1D"),
+            ("DATA: {TEMPORAL_SCALE: 8, ", "DATA.TEMPORAL_SCALE"),
+        ] {
+            let text = CFG.replace(
+                line,
+                if line.starts_with("DATA") {
+                    "DATA: {"
+                } else {
+                    ""
+                },
+            );
+            let e = build_error_of(&text, &[]).unwrap_or_else(|| panic!("{key} unset built"));
+            assert!(e.contains(key) && e.contains("BMN"), "{e}");
+        }
+        for (set, key) in [
+            (&["VIDEO.DIM1D=6"][..], "VIDEO.DIM1D"),
+            (
+                &["VIDEO.BACKBONE_GROUPS_NUM=3"],
+                "VIDEO.BACKBONE_GROUPS_NUM",
+            ),
+            (&["VIDEO.HEAD.NUM_SAMPLE=0"], "VIDEO.HEAD.NUM_SAMPLE"),
+            (
+                &["VIDEO.HEAD.BOUNDARY_RATIO=-1"],
+                "VIDEO.HEAD.BOUNDARY_RATIO",
+            ),
+            (
+                &["VIDEO.HEAD.USE_BMN_REGRESSION=true"],
+                "USE_BMN_REGRESSION",
+            ),
+            (
+                &["VIDEO.HEAD.NAME=BaseHead", "VIDEO.HEAD.NUM_CLASSES=3"],
+                "VIDEO.HEAD.NAME",
+            ),
+        ] {
+            let e = build_error(set).unwrap_or_else(|| panic!("{set:?} built"));
+            assert!(e.contains(key) && !e.contains('\n'), "{set:?}: {e}");
+        }
+    }
+
+    /// `tada info --model` of a BMN config: one window of features in, the three named maps
+    /// out; the count includes the frozen mask (T·N·D·T = 8·2·8·8) as the reference's does.
+    #[test]
+    fn bmn_summary_counts_the_frozen_mask_and_names_the_maps() {
+        let cfg = crate::config::load_str(CFG, "bmn.yaml", &[]).unwrap();
+        let s = crate::models::summary::summarize(&cfg.config, None).unwrap();
+        assert_eq!(s.input_shape, [1, 8, 8]);
+        let names: Vec<(&str, &[i64])> = s
+            .outputs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("confidence_map", &[1, 2, 8, 8][..]),
+                ("start", &[1, 8]),
+                ("end", &[1, 8])
+            ]
+        );
+        // Backbone: Conv1d(8 -> 8, k 3, groups 2) = 8·4·3 + 8.
+        assert_eq!(s.backbone_parameters, 104);
+        let mask = 8 * 2 * 8 * 8;
+        // x_1d_s / x_1d_e: 8·2·3 + 8 + 8 + 1 each; x_1d_p: 8·8·3 + 8; x_3d_p: 4·8·2 + 4;
+        // x_2d_p: 4·4 + 4, 2 x (4·4·9 + 4), 2·4 + 2.
+        let head = 2 * (56 + 9) + 200 + 68 + 20 + 2 * 148 + 10;
+        assert_eq!(s.parameters, 104 + mask + head);
     }
 }
