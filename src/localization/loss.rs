@@ -6,6 +6,12 @@
 use rand::Rng;
 use tch::{Kind, Reduction, Tensor};
 
+use crate::config::schema::LocalizationConfig;
+use crate::config::KeyError;
+
+/// The LOSS tada builds.
+pub const LOSS_TERMS: &str = "Tem+PemReg+PemCls";
+
 /// Added inside every log, as in the reference.
 const EPSILON: f64 = 1e-6;
 
@@ -31,6 +37,47 @@ impl Default for LossConfig {
             neg_reg_thres: 0.3,
             weights: [1.0, 10.0, 1.0],
         }
+    }
+}
+
+impl LossConfig {
+    /// From LOCALIZATION: LOSS must be `Tem+PemReg+PemCls` (spaces aside), LOSS_WEIGHTS gives
+    /// at least its three weights, the thresholds are in [0, 1].
+    pub fn from_config(l: &LocalizationConfig) -> Result<Self, KeyError> {
+        let loss: String = l.loss.chars().filter(|c| !c.is_whitespace()).collect();
+        if loss != LOSS_TERMS {
+            return Err(KeyError::invalid(
+                "LOCALIZATION.LOSS",
+                format!("is {:?}; tada builds {LOSS_TERMS:?}", l.loss),
+            ));
+        }
+        let [a, b, c, ..] = l.loss_weights[..] else {
+            return Err(KeyError::invalid(
+                "LOCALIZATION.LOSS_WEIGHTS",
+                format!(
+                    "needs a weight per term of {LOSS_TERMS}, got {:?}",
+                    l.loss_weights
+                ),
+            ));
+        };
+        for (key, v) in [
+            ("LOCALIZATION.POS_CLS_THRES", l.pos_cls_thres),
+            ("LOCALIZATION.POS_REG_THRES", l.pos_reg_thres),
+            ("LOCALIZATION.NEG_REG_THRES", l.neg_reg_thres),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(KeyError::invalid(
+                    key,
+                    format!("must be in [0, 1], got {v}"),
+                ));
+            }
+        }
+        Ok(Self {
+            pos_cls_thres: l.pos_cls_thres,
+            pos_reg_thres: l.pos_reg_thres,
+            neg_reg_thres: l.neg_reg_thres,
+            weights: [a, b, c],
+        })
     }
 }
 
@@ -190,4 +237,31 @@ pub fn pem_cls_loss(pred: &Tensor, t: &Targets, cfg: &LossConfig) -> Tensor {
     let loss_pos = coef_1 * (pred + EPSILON).log() * &pmask;
     let loss_neg = coef_0 * ((-pred + 1.0) + EPSILON).log() * &nmask;
     -(loss_pos + loss_neg).sum(Kind::Float) / num_entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recipe's defaults; bmn_epic's four LOSS_WEIGHTS for three terms; other terms refused.
+    #[test]
+    fn loss_settings_come_from_localization() {
+        let mut l = LocalizationConfig::default();
+        assert_eq!(LossConfig::from_config(&l).unwrap(), LossConfig::default());
+        l.loss_weights = vec![1.0, 10.0, 1.0, 1.0];
+        assert_eq!(
+            LossConfig::from_config(&l).unwrap().weights,
+            [1.0, 10.0, 1.0]
+        );
+        l.loss_weights = vec![1.0];
+        assert!(LossConfig::from_config(&l)
+            .unwrap_err()
+            .to_string()
+            .contains("LOSS_WEIGHTS"));
+        l.loss = "Tem+PemReg+PemCls+BmnActionCls".into();
+        assert!(LossConfig::from_config(&l)
+            .unwrap_err()
+            .to_string()
+            .contains("LOCALIZATION.LOSS"));
+    }
 }

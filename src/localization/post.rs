@@ -3,6 +3,9 @@
 //! SELECT_SCORE filter, Gaussian soft-NMS with a width-dependent IoU threshold (`soft_nms`),
 //! and proposals in seconds.
 
+use crate::config::schema::PostProcessConfig;
+use crate::config::KeyError;
+
 /// One candidate proposal, positions as fractions of the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Proposal {
@@ -41,6 +44,44 @@ pub struct SoftNms {
     pub iou_power: f64,
     /// Proposals kept at most: int(duration / PROP_NUM_RATIO) + 1 in the reference.
     pub max_proposals: usize,
+}
+
+impl SoftNms {
+    /// From LOCALIZATION.POST_PROCESS, for a video of `duration` seconds.
+    pub fn from_config(p: &PostProcessConfig, duration: f64) -> Result<Self, KeyError> {
+        let key = "LOCALIZATION.POST_PROCESS.PROP_NUM_RATIO";
+        let ratio = p
+            .prop_num_ratio
+            .ok_or_else(|| KeyError::missing(key, "the proposal count of soft-NMS"))?;
+        if !(ratio.is_finite() && ratio > 0.0) {
+            return Err(KeyError::invalid(key, format!("must be > 0, got {ratio}")));
+        }
+        if !(p.soft_nms_alpha.is_finite() && p.soft_nms_alpha > 0.0) {
+            return Err(KeyError::invalid(
+                "LOCALIZATION.POST_PROCESS.SOFT_NMS_ALPHA",
+                format!("must be > 0, got {}", p.soft_nms_alpha),
+            ));
+        }
+        Ok(Self {
+            alpha: p.soft_nms_alpha,
+            low_thres: p.soft_nms_low_thres,
+            high_thres: p.soft_nms_high_thres,
+            iou_power: p.iou_power,
+            max_proposals: max_proposals(duration, ratio),
+        })
+    }
+}
+
+/// POST_PROCESS.SCORE_TYPE `cr`, checked, with its powers and SELECT_SCORE:
+/// (clr_power, reg_power, select_score).
+pub fn cr_scoring(p: &PostProcessConfig) -> Result<(f64, f64, f64), KeyError> {
+    if p.score_type.trim() != "cr" {
+        return Err(KeyError::invalid(
+            "LOCALIZATION.POST_PROCESS.SCORE_TYPE",
+            format!("is {:?}; tada builds \"cr\"", p.score_type),
+        ));
+    }
+    Ok((p.clr_power, p.reg_power, p.select_score))
 }
 
 /// Positions that may start (or end) a proposal: the first (last) one, local maxima, and
@@ -170,4 +211,38 @@ pub fn to_seconds(kept: &[Scored], duration: f64) -> Vec<(f64, f64, f64)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// bmn_epic.yaml's POST_PROCESS (PROP_NUM_RATIO given twice there: the later 1.0 counts).
+    #[test]
+    fn soft_nms_settings_come_from_post_process() {
+        let mut p = PostProcessConfig {
+            soft_nms_low_thres: 0.25,
+            soft_nms_high_thres: 0.9,
+            prop_num_ratio: Some(1.0),
+            reg_power: 1.0,
+            select_score: 0.0,
+            ..PostProcessConfig::default()
+        };
+        let s = SoftNms::from_config(&p, 37.0).unwrap();
+        assert_eq!(
+            (s.alpha, s.low_thres, s.high_thres, s.max_proposals),
+            (0.4, 0.25, 0.9, 38)
+        );
+        assert_eq!(cr_scoring(&p).unwrap(), (1.2, 1.0, 0.0));
+        p.score_type = "se".into();
+        assert!(cr_scoring(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("SCORE_TYPE"));
+        p.prop_num_ratio = None;
+        assert!(SoftNms::from_config(&p, 37.0)
+            .unwrap_err()
+            .to_string()
+            .contains("PROP_NUM_RATIO"));
+    }
 }
