@@ -397,3 +397,37 @@ fn bmn_training_targets_are_the_references() {
     let other = maps.targets(&LabelMaps::normalise(&gt, 16.0));
     assert!(!close(&other.iou_map, get(&f, "labels.iou_map"), 1e-3, 0.0));
 }
+
+#[test]
+fn bmn_action_pairs_are_the_references() {
+    use tada::localization::actions::fuse_verb_noun;
+    let (f, _) = fixture();
+    let cmap = get(&f, "post.confidence_map");
+    let props = proposals_from_maps(
+        &values(get(&f, "post.start")),
+        &values(get(&f, "post.end")),
+        &values(&cmap.select(0, 1)),
+        &values(&cmap.select(0, 0)),
+    );
+    let (verb_map, noun_map) = (get(&f, "post.verb_map"), get(&f, "post.noun_map"));
+    let (pairs, scores) = (get(&f, "post.verb_noun"), get(&f, "post.vn_score"));
+    let cell =
+        |m: &Tensor, (d, s): (usize, usize)| values(&m.select(1, d as i64).select(1, s as i64));
+    let agrees = |i: usize, verb: &[f32]| {
+        let ours = fuse_verb_noun(verb, &cell(noun_map, props[i].cell));
+        let want_pairs = Vec::<i64>::try_from(pairs.get(i as i64).flatten(0, -1)).unwrap();
+        let want_scores = values(&scores.get(i as i64));
+        ours.len() * 2 == want_pairs.len()
+            && ours.iter().enumerate().all(|(k, a)| {
+                a.verb as i64 == want_pairs[2 * k]
+                    && a.noun as i64 == want_pairs[2 * k + 1]
+                    && [a.verb_score, a.noun_score, a.score] == want_scores[3 * k..3 * k + 3]
+            })
+    };
+    for (i, p) in props.iter().enumerate() {
+        assert!(agrees(i, &cell(verb_map, p.cell)), "proposal {i}");
+    }
+    // Negative control: the verb scores of another cell give other pairs.
+    let other = cell(verb_map, props[1].cell);
+    assert!(!agrees(0, &other));
+}

@@ -3,6 +3,7 @@
 //! built through [`crate::models::VideoModel`]; the losses, the proposal post-processing and
 //! the detection metrics are plain functions over tensors and lists. See docs/localization.md.
 
+pub mod actions;
 pub mod backbone;
 pub mod bm_layer;
 pub mod bmn;
