@@ -32,7 +32,8 @@ fn refuse_unbuilt<'a>(
          TAda2DBlock, CSNBranch), ConvNeXt (TAdaConvNeXtV2Block), VisionTransformer \
          (TAdaFormerBlock), Transformer (BaseTransformerLayer, TimesformerLayer) and \
          FactorizedTransformer with BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for \
-         verb and noun), for classification on the datasets of docs/datasets.md",
+         verb and noun), for classification on the datasets of docs/datasets.md, and the BMN \
+         network (SimpleLocalizationConv + BaseBMN, docs/localization.md) without its task",
         parts.join(", ")
     )))
 }
