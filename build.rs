@@ -51,13 +51,16 @@ fn build_autocast_shim(lib: &Path) {
 }
 
 /// Compiles the c10d shim (csrc/dist_shim.cpp: TCPStore, the Gloo process group, DDP's
-/// Reducer). The wheel ships ProcessGroupGloo.hpp but not the gloo headers it includes;
-/// csrc/gloo_decls holds the few declarations it needs (see its README).
+/// Reducer, and NCCL for CUDA tensors where the headers allow). The wheel ships
+/// ProcessGroupGloo.hpp but not the gloo headers it includes; csrc/gloo_decls holds the few
+/// declarations it needs (see its README).
 fn build_dist_shim(include: &Path) {
     let src = "csrc/dist_shim.cpp";
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-changed=csrc/gloo_decls");
-    cc::Build::new()
+    println!("cargo:rustc-check-cfg=cfg(tada_nccl)");
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file(src)
         .include("csrc/gloo_decls")
@@ -68,6 +71,71 @@ fn build_dist_shim(include: &Path) {
         // The c10d headers hide their Gloo and distributed declarations behind these.
         .define("USE_C10D_GLOO", None)
         .define("USE_DISTRIBUTED", None)
-        .warnings(false)
-        .compile("tada_dist_shim");
+        .warnings(false);
+    match nccl_includes(include) {
+        Ok(dirs) => {
+            build.define("USE_C10D_NCCL", None);
+            build.includes(dirs);
+            println!("cargo:rustc-cfg=tada_nccl");
+        }
+        Err(why) => println!("cargo:warning=no NCCL process group in this build: {why}"),
+    }
+    build.compile("tada_dist_shim");
+}
+
+/// The header folders ProcessGroupNCCL.hpp needs beyond libtorch's own: the CUDA runtime (with
+/// its `crt/` and CCCL's `nv/` folders) and nccl.h. A pip-installed torch has them under
+/// site-packages/nvidia (scripts/setup.sh adds the two header-only packages the torch wheel
+/// lacks); a standalone CUDA toolkit under CUDA_HOME or /usr/local/cuda also works.
+fn nccl_includes(include: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=TADA_NO_NCCL");
+    if std::env::var_os("TADA_NO_NCCL").is_some() {
+        return Err("TADA_NO_NCCL is set".into());
+    }
+    let lib = include.parent().map(|p| p.join("lib")).unwrap_or_default();
+    if !lib.join("libtorch_cuda.so").exists() {
+        return Err("libtorch has no CUDA".into());
+    }
+    if !include
+        .join("torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+        .exists()
+    {
+        return Err("libtorch ships no ProcessGroupNCCL.hpp".into());
+    }
+    // `.libtorch` is a link into the venv: the nvidia folder is beside the real torch folder.
+    let torch_include = include.canonicalize().map_err(|e| e.to_string())?;
+    let nvidia = torch_include
+        .parent()
+        .and_then(Path::parent)
+        .map(|site| site.join("nvidia"))
+        .unwrap_or_default();
+    let mut roots: Vec<std::path::PathBuf> = ["cu13", "cu12"]
+        .iter()
+        .map(|v| nvidia.join(v).join("include"))
+        .collect();
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        roots.push(Path::new(&home).join("include"));
+    }
+    roots.push("/usr/local/cuda/include".into());
+    let find = |rel: &str| {
+        roots
+            .iter()
+            .flat_map(|r| [r.clone(), r.join("cccl")])
+            .find(|d| d.join(rel).exists())
+    };
+    let mut dirs = Vec::new();
+    for rel in ["cuda_runtime.h", "crt/host_config.h", "nv/target"] {
+        dirs.push(find(rel).ok_or_else(|| {
+            format!("no CUDA header {rel} (run scripts/setup.sh, or set CUDA_HOME)")
+        })?);
+    }
+    let wheel_nccl = nvidia.join("nccl/include");
+    if wheel_nccl.join("nccl.h").exists() {
+        dirs.push(wheel_nccl);
+    } else if !Path::new("/usr/include/nccl.h").exists() {
+        return Err("no nccl.h".into());
+    }
+    dirs.dedup();
+    Ok(dirs)
 }

@@ -13,6 +13,9 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/logger.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <cstring>
@@ -243,6 +246,24 @@ void* tada_dist_group_new(void* store, int rank, int size, int64_t timeout_ms, i
   });
   return out;
 }
+
+#ifdef USE_C10D_NCCL
+// Adds NCCL to `group` for CUDA tensors (the Gloo backend keeps the CPU tensors and barriers),
+// as `init_process_group("cpu:gloo,cuda:nccl")` does: collectives dispatch on the tensors'
+// device. Its keys go under "cuda/" in the store, apart from Gloo's. Communicators are made
+// lazily, on the first CUDA collective, on the device of its tensors.
+int tada_dist_group_add_nccl(void* group, void* store, int rank, int size, int64_t timeout_ms) {
+  return guarded([&] {
+    auto s = c10::make_intrusive<c10d::PrefixStore>(
+        "cuda/", static_cast<StoreHandle*>(store)->store);
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = std::chrono::milliseconds(timeout_ms);
+    auto nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(s, rank, size, opts);
+    static_cast<GroupHandle*>(group)->pg->setBackend(
+        c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, nccl);
+  });
+}
+#endif
 
 void tada_dist_group_free(void* group) {
   delete static_cast<GroupHandle*>(group);

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
 TEST_PY_PACKAGES=(tensorboard==2.21.0 pillow safetensors==0.8.0)
+CUDA_HEADER_PACKAGES=(nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85)
 CACHE="${TADA_CACHE_DIR:-$HOME/.cache/tada}"
 WHEELS="$CACHE/wheels"
 want_test=0
@@ -54,6 +55,14 @@ pip_install() {  # pip_install SPEC...: download into the wheel cache (no-op whe
 if ! compgen -G ".venv/lib/python3*/site-packages/torch-${TORCH_VERSION}*.dist-info" >/dev/null; then
   log "installing torch==${TORCH_VERSION} into .venv (about 4.6 GB the first time)"
   pip_install "torch==${TORCH_VERSION}"
+fi
+# The CUDA wheel of torch carries the CUDA runtime and NCCL headers but not the runtime's
+# crt/ and CCCL headers that ProcessGroupNCCL.hpp includes; build.rs needs them to compile
+# tada's NCCL process group (headers only, about 3 MB).
+cuda_inc=$(ls -d .venv/lib/python3*/site-packages/nvidia/cu13/include 2>/dev/null | head -n 1 || true)
+if [ -n "$cuda_inc" ] && [ ! -e "$cuda_inc/crt/host_config.h" -o ! -e "$cuda_inc/cccl/nv/target" ]; then
+  log "installing CUDA headers for NCCL: ${CUDA_HEADER_PACKAGES[*]}"
+  pip_install --no-deps "${CUDA_HEADER_PACKAGES[@]}"
 fi
 if [ "$want_test" = 1 ] && ! .venv/bin/python -c 'import tensorboard, PIL, safetensors' >/dev/null 2>&1; then
   log "installing test packages: ${TEST_PY_PACKAGES[*]}"

@@ -22,6 +22,8 @@ pub struct Info {
     pub num_interop_threads: i32,
     pub mkldnn: bool,
     pub openmp: bool,
+    /// Whether this build has c10d's NCCL process group for data-parallel runs on GPUs.
+    pub nccl: bool,
 }
 
 impl Info {
@@ -54,6 +56,7 @@ impl Info {
             num_interop_threads: tch::get_num_interop_threads(),
             mkldnn: tch::utils::has_mkldnn(),
             openmp: tch::utils::has_openmp(),
+            nccl: crate::dist::ProcessGroup::HAS_NCCL,
         }
     }
 }
@@ -93,6 +96,15 @@ impl fmt::Display for Info {
             self.num_interop_threads,
             yes_no(self.openmp),
             yes_no(self.mkldnn)
+        )?;
+        writeln!(
+            f,
+            "distributed    c10d: gloo (CPU tensors){}",
+            if self.nccl {
+                ", nccl (CUDA tensors)"
+            } else {
+                "; no nccl in this build"
+            }
         )
     }
 }

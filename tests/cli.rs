@@ -28,6 +28,10 @@ fn info_reports_versions_and_devices() {
     assert!(out.contains("CUDA"), "{out}");
     assert!(out.contains("cuDNN"), "{out}");
     assert!(out.contains("intra-op"), "{out}");
+    assert!(
+        out.contains("distributed    c10d: gloo (CPU tensors)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -343,6 +347,58 @@ fn info_model_counts_parameters_and_matches_the_reference_figure() {
             "R2D3D-18 backbone: 14,057,536 parameters (docs/models.md#parameter-counts), equal"
         ),
         "{out}"
+    );
+}
+
+/// A TAdaFormer file laid out as the reference's pool backbone files (no DATA section): `tada
+/// info` probes it at INPUT_RES and says so; a crop that does not give its patch grid is a
+/// one-line error naming the keys, not a panic inside the forward pass.
+#[test]
+fn info_model_on_a_pool_tadaformer_file_follows_input_res() {
+    let d = TempDir::new().unwrap();
+    let cfg = write(
+        d.path(),
+        "tadaformer_pool.yaml",
+        "MODEL: {NAME: TAdaFormer_tiny}\nVIDEO:\n  BACKBONE:\n    META_ARCH: VisionTransformer\n    INPUT_RES: 48\n    PATCH_SIZE: 16\n    TUBLET_SIZE: 3\n    TUBLET_STRIDE: 2\n    NUM_FEATURES: 128\n    NUM_OUT_FEATURES: 128\n    DEPTH: 1\n    NUM_HEADS: 2\n    REDUCTION: 2\n    BRANCH: {NAME: TAdaFormerBlock, ROUTE_FUNC_K: [3, 3], ROUTE_FUNC_R: 1}\n  HEAD: {NAME: BaseHead, NUM_CLASSES: 7}\n",
+    );
+    let o = tada(&["info", "--model", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "(the file sets no DATA.TRAIN_CROP_SIZE: probing at VIDEO.BACKBONE.INPUT_RES = 48)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("output         [1, 7]"), "{out}");
+
+    // A crop set on purpose is kept, and one that misses the grid is refused in one line.
+    let o = tada(&[
+        "info",
+        "--model",
+        cfg.to_str().unwrap(),
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=112",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("H = W = 48 for the 3×3 patch grid of VIDEO.BACKBONE.INPUT_RES = 48"),
+        "{err}"
+    );
+    let o = tada(&[
+        "info",
+        "--model",
+        cfg.to_str().unwrap(),
+        "--set",
+        "DATA.TRAIN_CROP_SIZE=63",
+    ]);
+    assert!(
+        o.status.success(),
+        "63 pixels still give 3 patches: {}",
+        stderr(&o)
     );
 }
 

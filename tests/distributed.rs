@@ -42,7 +42,7 @@ fn probe_yaml() -> String {
 BN: {{EPS: 1e-3, MOMENTUM: 0.1}}
 MODEL: {{NAME: R2D3D}}
 DATA: {{TRAIN_CROP_SIZE: 32, NUM_INPUT_FRAMES: 4}}
-TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 32, ONLY_LINEAR: true, CHECKPOINT_PERIOD: 100}}
+TRAIN: {{DATASET: synthetic_videos, BATCH_SIZE: 8, NUM_SAMPLES: 32, ONLY_LINEAR: true, CHECKPOINT_PERIOD: 100, EVAL_PERIOD: 1}}
 OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.5, MOMENTUM: 0.9, MAX_EPOCH: 2, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0}}
 "
     )
@@ -68,6 +68,16 @@ fn losses(run: &Path) -> Vec<f64> {
         .iter()
         .filter(|m| m.get("phase").and_then(|p| p.as_str()) == Some("train"))
         .map(|m| m["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// `[loss, acc@1]` of every `val` record.
+fn val_scores(run: &Path) -> Vec<Vec<f64>> {
+    read_metrics(&run.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("phase").and_then(|p| p.as_str()) == Some("val"))
+        .map(|m| vec![m["loss"].as_f64().unwrap(), m["acc@1"].as_f64().unwrap()])
         .collect()
 }
 
@@ -100,6 +110,14 @@ fn a_two_rank_linear_probe_trains_what_one_process_trains() {
     assert_eq!(a.len(), 8);
     assert!((a[0] - a[7]).abs() > 1e-3, "the probe did not train: {a:?}");
     assert_close(&a, &b, 1e-5, "probe");
+    // Validation: each rank scores its half of the val split and the sums are combined, so
+    // both runs log the whole split's scores after each epoch.
+    let (va, vb) = (val_scores(&one), val_scores(&two));
+    assert_eq!(va.len(), 2, "two validations: {va:?}");
+    assert_eq!(va.len(), vb.len());
+    for (x, y) in va.iter().zip(&vb) {
+        assert_close(x, y, 1e-5, "val loss, acc@1");
+    }
     let (wa, wb) = (final_weights(&one), final_weights(&two));
     assert_eq!(wa.len(), wb.len());
     for ((name, x), (_, y)) in wa.iter().zip(&wb) {

@@ -28,7 +28,7 @@ impl Info {
             config: path,
             set: self.set,
         };
-        let cfg = config.load()?.config;
+        let (cfg, note) = tada::models::summary::probe_config(&config.load()?);
         let path = &config.config;
         let clips = clips_per_item(&cfg)?;
         let s = tada::models::summary::summarize(&cfg, clips)
@@ -39,7 +39,10 @@ impl Info {
             thousands(s.parameters as u64),
             thousands(s.backbone_parameters as u64)
         );
-        println!("input          {:?}", s.input_shape);
+        match note {
+            Some(note) => println!("input          {:?} ({note})", s.input_shape),
+            None => println!("input          {:?}", s.input_shape),
+        }
         println!("output         {}", s.output_description());
         if let Some((name, n)) = s.reference {
             println!(

@@ -47,6 +47,14 @@ extern "C" {
         threads: c_int,
     ) -> *mut c_void;
     fn tada_dist_group_free(group: *mut c_void);
+    #[cfg(tada_nccl)]
+    fn tada_dist_group_add_nccl(
+        group: *mut c_void,
+        store: *mut c_void,
+        rank: c_int,
+        size: c_int,
+        timeout_ms: i64,
+    ) -> c_int;
     fn tada_dist_all_reduce(group: *mut c_void, ts: *const CTensor, n: c_int, op: c_int) -> c_int;
     fn tada_dist_broadcast(group: *mut c_void, ts: *const CTensor, n: c_int, root: c_int) -> c_int;
     fn tada_dist_barrier(group: *mut c_void) -> c_int;
@@ -245,6 +253,40 @@ impl ProcessGroup {
         match ptr.is_null() {
             true => Err(last_error("the Gloo process group")),
             false => Ok(Self { ptr, rank, size }),
+        }
+    }
+
+    /// Whether this build can add NCCL for CUDA tensors ([`Self::add_nccl`]): libtorch has CUDA
+    /// and build.rs found the CUDA and NCCL headers.
+    pub const HAS_NCCL: bool = cfg!(tada_nccl);
+
+    /// Adds an NCCL backend for CUDA tensors: the collectives on CUDA tensors (gradient buckets,
+    /// SyncBatchNorm statistics, gathered embeddings) run on NCCL, the CPU ones stay on Gloo.
+    /// Communicators are created on the first CUDA collective, on its tensors' device.
+    pub fn add_nccl(&self, store: &Store, timeout: Duration) -> Result<(), DistError> {
+        #[cfg(tada_nccl)]
+        {
+            // SAFETY: live group and store handles (the backend keeps its own store reference).
+            let rc = unsafe {
+                tada_dist_group_add_nccl(
+                    self.ptr,
+                    store.raw(),
+                    self.rank as c_int,
+                    self.size as c_int,
+                    millis(timeout),
+                )
+            };
+            check(rc, "the NCCL process group")
+        }
+        #[cfg(not(tada_nccl))]
+        {
+            let _ = (store, timeout);
+            Err(DistError::C10d {
+                what: "the NCCL process group".into(),
+                message: "this tada was built without NCCL (libtorch without CUDA, or no CUDA / \
+                          NCCL headers: see the build warning)"
+                    .into(),
+            })
         }
     }
 

@@ -12,6 +12,8 @@ pub mod env;
 pub mod ffi;
 pub mod launch;
 pub mod sync_bn;
+#[cfg(test)]
+mod tests;
 mod watchdog;
 
 use std::sync::OnceLock;
@@ -99,16 +101,27 @@ pub fn init() -> Result<Option<&'static World>, DistError> {
     )?;
     let threads = 2;
     let group = ProcessGroup::new(&store, p.rank, p.world_size, COLLECTIVE_TIMEOUT, threads)?;
+    // A run on GPUs all-reduces CUDA tensors, which only a CUDA backend takes.
+    let nccl = tch::Cuda::is_available() && ProcessGroup::HAS_NCCL;
+    if nccl {
+        group.add_nccl(&store, COLLECTIVE_TIMEOUT)?;
+    } else if tch::Cuda::is_available() {
+        tracing::warn!(
+            "this tada was built without NCCL: a data-parallel run on GPUs cannot all-reduce \
+             (set NUM_GPUS: 0 to train on the CPUs, or rebuild after scripts/setup.sh)"
+        );
+    }
     let watchdog = watchdog::Watchdog::start(&store, p.rank, p.world_size, p.agent_store)?;
     tracing::info!(
-        "rank {}/{} (local {}/{}) joined through {} at {}:{}",
+        "rank {}/{} (local {}/{}) joined through {} at {}:{} (c10d: gloo{})",
         p.rank,
         p.world_size,
         p.local_rank,
         p.local_world_size,
         p.launcher,
         p.master_addr,
-        p.master_port
+        p.master_port,
+        if nccl { ", nccl for CUDA tensors" } else { "" }
     );
     let world = World {
         placement: p,

@@ -16,14 +16,23 @@ fn free_port() -> u16 {
 
 /// Runs `f(group)` on ranks 0 and 1, each in its own thread; their results in rank order.
 fn two_ranks<T: Send + 'static>(f: fn(&ProcessGroup) -> T) -> Vec<T> {
+    ranks(2, false, f)
+}
+
+/// Runs `f(group)` on `n` ranks, each in its own thread (with NCCL for CUDA tensors when
+/// `nccl`); their results in rank order.
+fn ranks<T: Send + 'static>(n: usize, nccl: bool, f: fn(&ProcessGroup) -> T) -> Vec<T> {
     let port = free_port();
-    let handles: Vec<_> = (0..2)
+    let handles: Vec<_> = (0..n)
         .map(|rank| {
             std::thread::spawn(move || {
                 let t = Duration::from_secs(30);
                 let store =
-                    Store::connect("127.0.0.1", port, rank == 0, 2, t, "test/").expect("store");
-                let group = ProcessGroup::new(&store, rank, 2, t, 1).expect("group");
+                    Store::connect("127.0.0.1", port, rank == 0, n, t, "test/").expect("store");
+                let group = ProcessGroup::new(&store, rank, n, t, 1).expect("group");
+                if nccl {
+                    group.add_nccl(&store, t).expect("NCCL backend");
+                }
                 f(&group)
             })
         })
@@ -162,5 +171,60 @@ fn simclr_over_gathered_embeddings_is_the_global_loss_with_w_times_its_gradient(
         for (a, b) in g1.iter().zip(rows(&z1)).chain(g2.iter().zip(rows(&z2))) {
             assert!((a - b).abs() < 1e-5, "rank {r}: gradient {a} vs 2 x {b}");
         }
+    }
+}
+
+/// The CI machine's libtorch has CUDA (the PyPI wheel), so its build must compile the NCCL
+/// process group: a missing header would otherwise silently leave GPU runs without NCCL.
+#[test]
+fn nccl_is_built_wherever_libtorch_has_cuda() {
+    let lib = std::path::Path::new(env!("TADA_LIBTORCH_LIB"));
+    assert_eq!(
+        ProcessGroup::HAS_NCCL,
+        lib.join("libtorch_cuda.so").exists(),
+        "NCCL built vs libtorch_cuda.so in {}",
+        lib.display()
+    );
+}
+
+/// On a GPU machine (skipped elsewhere): NCCL carries the CUDA collectives, the differentiable
+/// gather and DDP's reducer, on one rank per GPU (at most two; NCCL takes one rank per device).
+#[test]
+fn nccl_runs_the_collectives_and_the_reducer_on_gpus() {
+    if !tch::Cuda::is_available() || !ProcessGroup::HAS_NCCL {
+        eprintln!("skipped: needs a CUDA device and a build with NCCL");
+        return;
+    }
+    let n = (tch::Cuda::device_count() as usize).clamp(1, 2);
+    let out = ranks(n, true, |g| {
+        let dev = Device::Cuda(g.rank);
+        let r = g.rank as f64;
+        let sum = (Tensor::from_slice(&[1.0f32, 2.0]) * (r + 1.0)).to_device(dev);
+        g.all_reduce(&[&sum], ReduceOp::Sum)
+            .expect("NCCL all_reduce");
+        let z =
+            (Tensor::from_slice(&[r as f32]).view([1, 1]).to_device(dev)).set_requires_grad(true);
+        let all = g.all_gather_grad(&z).expect("NCCL all_gather_grad");
+        all.sum(Kind::Float).backward();
+        let w = Tensor::ones([2], (Kind::Float, dev)).set_requires_grad(true);
+        let reducer =
+            GradReducer::new(g, &[w.shallow_clone()], 1 << 20, 1 << 20, false).expect("reducer");
+        let loss = (&w * (r + 1.0)).sum(Kind::Float);
+        reducer.prepare(&[&loss]).expect("prepare");
+        loss.backward();
+        (
+            values(&sum.to_device(Device::Cpu)),
+            values(&all.to_device(Device::Cpu)),
+            values(&z.grad().to_device(Device::Cpu)),
+            values(&w.grad().to_device(Device::Cpu)),
+        )
+    });
+    let n = out.len() as f64;
+    let ranks_sum: f64 = (1..=out.len()).map(|k| k as f64).sum();
+    for (sum, all, gz, gw) in out {
+        assert_eq!(sum, vec![ranks_sum, 2.0 * ranks_sum]);
+        assert_eq!(all, (0..n as usize).map(|k| k as f64).collect::<Vec<_>>());
+        assert_eq!(gz, vec![n], "every rank's loss reads every row");
+        assert_eq!(gw, vec![ranks_sum / n; 2], "the mean over ranks");
     }
 }

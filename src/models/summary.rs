@@ -5,7 +5,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::{ModelError, VideoModel};
 use crate::config::schema::{BranchName, Depth, MetaArch};
-use crate::config::Config;
+use crate::config::{Config, LoadedConfig, Source};
 
 /// Backbone parameter counts computed from the reference's spec (docs/models.md#parameter-counts),
 /// for the released configurations.
@@ -171,6 +171,28 @@ impl ModelSummary {
                 .join(", "),
         }
     }
+}
+
+/// The config `tada info --model` probes: the loaded one, except that a TAdaFormer file that
+/// sets no DATA.TRAIN_CROP_SIZE (the reference's pool backbone files, which leave the data to the
+/// project file) is probed at its VIDEO.BACKBONE.INPUT_RES instead of the built-in crop, which
+/// would not fit its positional embedding. Returns the note to print when it did so.
+pub fn probe_config(loaded: &LoadedConfig) -> (Config, Option<String>) {
+    let mut cfg = loaded.config.clone();
+    let b = &cfg.video.backbone;
+    let crop_unset = loaded.sources.of("DATA.TRAIN_CROP_SIZE") == Source::Default;
+    if let (MetaArch::VisionTransformer, Some(res), true) = (b.meta_arch, b.input_res, crop_unset) {
+        if res != cfg.data.train_crop_size {
+            cfg.data.train_crop_size = res;
+            return (
+                cfg,
+                Some(format!(
+                    "the file sets no DATA.TRAIN_CROP_SIZE: probing at VIDEO.BACKBONE.INPUT_RES = {res}"
+                )),
+            );
+        }
+    }
+    (cfg, None)
 }
 
 /// The input a config trains on: `(1, C, T, S, S)`, or `(1, K, C, T, S, S)` for MoSINet.

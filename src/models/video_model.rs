@@ -173,7 +173,12 @@ impl VideoModel {
                 got: size,
             });
         }
-        Ok(())
+        self.backbone
+            .check_side(size[dims - 2], size[dims - 1])
+            .map_err(|expected| ModelError::Input {
+                expected: format!("{layout} with {expected}"),
+                got: size,
+            })
     }
 
     /// # Shapes

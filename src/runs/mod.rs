@@ -23,7 +23,7 @@ pub use weights::{load_backbone_weights, WeightsReport};
 
 use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
-use crate::data::loader::{Loader, SampleSource};
+use crate::data::loader::{Loader, SampleSource, Strided};
 use crate::data::pipeline::loader_config;
 use crate::models::Session;
 use crate::tasks::Task;
@@ -83,6 +83,11 @@ pub fn fit(
 ) -> Result<Summary, TrainError> {
     let cfg = &loaded.config;
     let loader = Loader::new(source, loader_config(cfg, Split::Train, cfg.random_seed));
+    // Each rank validates every world-th video (no padding: the sums are all-reduced).
+    let val = val.map(|source| match crate::dist::world_size() {
+        1 => source,
+        n => Arc::new(Strided::new(source, crate::dist::rank(), n)) as Arc<dyn SampleSource>,
+    });
     let validation = val.map(|source| Validation {
         loader: Loader::new(source, loader_config(cfg, Split::Val, cfg.random_seed)),
         period: u64::from(cfg.train.eval_period),

@@ -230,11 +230,8 @@ impl<'a, 'r> Run<'a, 'r> {
         let Some(v) = self.validation.as_ref().filter(|v| v.due(epoch, max_epoch)) else {
             return Ok(());
         };
-        // Rank 0 scores the whole val split; the others go on and wait for it at the next
-        // step's first collective.
-        if !crate::dist::is_writer() {
-            return Ok(());
-        }
+        // Every rank scores its shard of the split and all get the whole split's scores; rank
+        // 0 alone writes them and the best checkpoint.
         let scores = match v.run(self.session) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(()),

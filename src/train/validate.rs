@@ -55,7 +55,9 @@ impl Validation {
     }
 
     /// Scores the model on the whole val split; `None` when the loader's stop flag ended the
-    /// pass early (a signal), which is no score at all.
+    /// pass early (a signal), which is no score at all. In a distributed run every rank scores
+    /// its share of the split (the loader holds a [`crate::data::loader::Strided`] shard) and the
+    /// sums are all-reduced, so every rank returns the scores of the whole split.
     pub fn run(&self, session: &Session) -> Result<Option<ValScores>, TrainError> {
         let mut sums = Sums::default();
         let mut batches = self.loader.epoch(0);
@@ -68,7 +70,11 @@ impl Validation {
             };
             sums.add(&p.to_kind(Kind::Float), &b.labels.to_device(p.device()))?;
         }
-        if batches.interrupted() {
+        let mut interrupted = batches.interrupted();
+        if let Some(w) = crate::dist::world().filter(|w| w.placement.world_size > 1) {
+            (sums, interrupted) = sums.over_ranks(w, interrupted)?;
+        }
+        if interrupted {
             return Ok(None);
         }
         Ok(Some(sums.scores()))
@@ -107,6 +113,33 @@ impl Sums {
         self.top5 += top5;
         self.classes = k;
         Ok(())
+    }
+
+    /// The sums over every rank's shard, and whether any rank's pass was interrupted (one
+    /// all-reduce, which every rank reaches even when its own pass stopped early).
+    fn over_ranks(
+        &self,
+        w: &crate::dist::World,
+        interrupted: bool,
+    ) -> Result<(Self, bool), TrainError> {
+        let local = [
+            self.clips as f64,
+            self.loss,
+            self.top1,
+            self.top5,
+            f64::from(u8::from(self.classes >= 5)),
+            f64::from(u8::from(interrupted)),
+        ];
+        let v = w.sum(&local).map_err(TrainError::dist)?;
+        let total = Self {
+            clips: v[0].round() as usize,
+            loss: v[1],
+            top1: v[2],
+            top5: v[3],
+            // A rank whose shard is empty saw no class count; any rank that did decides.
+            classes: if v[4] > 0.0 { self.classes.max(5) } else { 0 },
+        };
+        Ok((total, v[5] > 0.0))
     }
 
     fn scores(&self) -> ValScores {

@@ -79,6 +79,16 @@ impl Backbone {
         }
     }
 
+    /// Whether the backbone takes `h`×`w` frames: TAdaFormer's positional embedding fixes its
+    /// patch grid; the others take any size their strides allow. The error is the expected
+    /// input.
+    pub fn check_side(&self, h: i64, w: i64) -> Result<(), String> {
+        match self {
+            Self::VisionTransformer(m) => m.check_side(h, w),
+            _ => Ok(()),
+        }
+    }
+
     /// # Shapes
     /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
     /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token);

@@ -308,6 +308,21 @@ impl TAdaFormer {
         self.spec.in_channels
     }
 
+    /// Whether an `h`×`w` clip gives the patch grid the positional embedding was sized for;
+    /// the error is the expected input, naming the keys to change.
+    pub fn check_side(&self, h: i64, w: i64) -> Result<(), String> {
+        let (p, grid) = (self.spec.patch_size, self.spec.grid());
+        if h / p == grid && w / p == grid {
+            return Ok(());
+        }
+        Err(format!(
+            "H = W = {} for the {grid}×{grid} patch grid of {KEY_INPUT_RES} = {} / {KEY_PATCH} = \
+             {p} (the crop is DATA.TRAIN_CROP_SIZE / DATA.TEST_CROP_SIZE)",
+            grid * p,
+            self.spec.input_res
+        ))
+    }
+
     /// # Shapes
     /// (B, C, T, R, R) -> (B, W): class tokens averaged over the T' = ⌊(T + 2·(t/2) − t)/s⌋ + 1
     /// frames of the tubelet embedding, after `ln_post`. R must give INPUT_RES / PATCH_SIZE
