@@ -251,4 +251,19 @@ VIDEO:
         let head = 2 * (56 + 9) + 200 + 68 + 20 + 2 * 148 + 10;
         assert_eq!(s.parameters, 104 + mask + head);
     }
+
+    /// `tada bench model` times a BMN step on feature windows (all three maps in the loss).
+    #[test]
+    fn bmn_step_is_timed_on_feature_windows() {
+        let cfg = crate::config::load_str(CFG, "bmn.yaml", &[]).unwrap();
+        let t = crate::bench::model::step_time(
+            &cfg.config,
+            2,
+            None,
+            std::time::Duration::from_millis(1),
+        )
+        .unwrap();
+        assert_eq!(t.input_shape, [2, 8, 8]);
+        assert!(t.clips_per_second() > 0.0 && t.clips_per_second().is_finite());
+    }
 }
