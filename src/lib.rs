@@ -11,6 +11,7 @@ pub mod cuda_shim;
 pub mod data;
 pub mod dist;
 pub mod info;
+pub mod localization;
 pub mod logging;
 pub mod models;
 pub mod optim;

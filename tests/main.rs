@@ -24,6 +24,8 @@ mod import_hostile;
 mod layout;
 mod linking;
 mod loader;
+mod localization;
+mod localization_train;
 mod logging;
 mod media;
 mod micro_batch;

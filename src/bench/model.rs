@@ -7,6 +7,7 @@ use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Config, MAX_BATCH_SIZE};
+use crate::localization::bmn;
 use crate::models::heads::Predictions;
 use crate::models::summary::configured_input_shape;
 use crate::models::{ModelError, VideoModel};
@@ -38,13 +39,21 @@ pub struct StepTime {
 impl StepTime {
     /// Clips per second at the median step time (MoSI: every speed clip counts).
     pub fn clips_per_second(&self) -> f64 {
+        // (B, C, T, H, W) or (B, K, C, T, H, W) clips; BMN's (B, C, T) feature windows.
+        let item_dims = if self.input_shape.len() == 3 { 2 } else { 4 };
         let clips: i64 = self
             .input_shape
             .iter()
-            .take(self.input_shape.len() - 4)
+            .take(self.input_shape.len().saturating_sub(item_dims))
             .product();
         clips as f64 / self.median
     }
+}
+
+/// Cross-entropy of (N, K) logits against class 0.
+fn classification_loss(logits: &Tensor) -> Tensor {
+    let labels = Tensor::zeros([logits.size()[0]], (Kind::Int64, logits.device()));
+    logits.cross_entropy_for_logits(&labels)
 }
 
 /// Times training steps of the config's model at batch `batch` for about `budget` (after two
@@ -87,12 +96,15 @@ pub fn step_time(
     .map_err(|e| ModelError::Unsupported(format!("optimizer: {e}")))?;
     let mut step = || {
         let out = model.forward_t(&xs, true);
-        let logits = match out.predictions {
-            Predictions::Tensor(t) => t,
-            Predictions::Named(mut v) => v.remove(0).1,
+        let loss = match out.predictions {
+            Predictions::Tensor(t) => classification_loss(&t),
+            // BMN's maps: every output takes part in the backward pass.
+            Predictions::Named(v) if v.iter().any(|(n, _)| n == bmn::CONFIDENCE_MAP) => v
+                .iter()
+                .map(|(_, t)| t.mean(Kind::Float))
+                .fold(Tensor::zeros([], (Kind::Float, device)), |a, b| a + b),
+            Predictions::Named(mut v) => classification_loss(&v.remove(0).1),
         };
-        let labels = Tensor::zeros([logits.size()[0]], (Kind::Int64, device));
-        let loss = logits.cross_entropy_for_logits(&labels);
         opt.backward_step(&loss);
         if let Device::Cuda(i) = device {
             // Kernels run asynchronously; wait so the step is really timed.

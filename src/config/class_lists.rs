@@ -92,7 +92,13 @@ pub(super) fn check(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> 
         (None, Some(_)) => Ok(()),
         // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
         // A config of a model tada does not build (BMN) is shown, never built.
-        (None, None) if head.name == HeadName::ContrastiveHead || !cfg.unbuilt.is_empty() => Ok(()),
+        // BaseBMN predicts maps, not classes.
+        (None, None)
+            if matches!(head.name, HeadName::ContrastiveHead | HeadName::BaseBmn)
+                || !cfg.unbuilt.is_empty() =>
+        {
+            Ok(())
+        }
         (None, None) => Err(ConfigError::Missing {
             key: KEY.into(),
             hint: format!("set it in the config file or with --set {KEY}=N"),

@@ -18,7 +18,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "LOG_MODEL_INFO",
     "LOG_CONFIG_INFO",
     "USE_MULTISEG_VAL_DIST",
-    "LOCALIZATION",
     "SUBMISSION",
     "VISUALIZATION",
     "TRAIN.LOG_FILE",

@@ -209,6 +209,7 @@ fn check_parameter_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
             || format!("a classifier of {classes} classes x {features} features"),
         )?;
     }
+    check_bmn_mask_bytes(cfg, c)?;
     let ct = &cfg.pretrain.contrastive;
     c.bytes_at_most(
         ct.queue_size as f64 * ct.head_out_dim as f64,
@@ -223,8 +224,30 @@ fn check_parameter_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     )
 }
 
+/// BMN's sampling mask: TEMPORAL_SCALE x NUM_SAMPLE x DURATION_SCALE x TEMPORAL_SCALE values
+/// (512 MB at the reference's 200 x 32 x 100 x 200).
+fn check_bmn_mask_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    let (Some(t), Some(n)) = (cfg.data.temporal_scale, cfg.video.head.num_sample) else {
+        return Ok(());
+    };
+    let d = usize::try_from(cfg.data.duration_scale)
+        .ok()
+        .filter(|d| *d > 0)
+        .unwrap_or(t);
+    c.bytes_at_most(
+        t as f64 * n as f64 * d as f64 * t as f64,
+        MAX_PARAMETER_BYTES,
+        "DATA.TEMPORAL_SCALE",
+        || format!("a BMN sampling mask of {t} x {n} (VIDEO.HEAD.NUM_SAMPLE) x {d} x {t}"),
+    )
+}
+
 /// One input batch; MoSI items hold several clips, which the loader knows, not the config.
+/// Localisation reads feature sequences, not frames: none of these sizes apply.
 fn check_batch_bytes(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
+    if reads_features(cfg) {
+        return Ok(());
+    }
     let d = &cfg.data;
     let pc = &cfg.pretrain.paramcrop;
     let channels = d.num_input_channels as f64;
@@ -346,9 +369,11 @@ fn check_data(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
     c.at_least_one(d.test_scale, "DATA.TEST_SCALE")?;
     c.positive(d.target_fps, "DATA.TARGET_FPS")?;
     c.range_pair(&d.train_jitter_scales, "DATA.TRAIN_JITTER_SCALES")?;
+    // BMN's DATA.NUM_INPUT_CHANNELS (6912) counts feature dimensions, which no image
+    // normalisation applies to.
     for (key, v) in [("DATA.MEAN", &d.mean), ("DATA.STD", &d.std)] {
         c.check(
-            v.len() == d.num_input_channels,
+            reads_features(cfg) || v.len() == d.num_input_channels,
             key,
             format!(
                 "needs one value per input channel ({}), got {}",
@@ -363,6 +388,11 @@ fn check_data(cfg: &Config, c: &Checker) -> Result<(), ConfigError> {
         "every value must be > 0",
     )?;
     check_decoding(cfg, c)
+}
+
+/// Whether the network reads pre-extracted feature sequences (BMN) rather than frames.
+fn reads_features(cfg: &Config) -> bool {
+    cfg.video.backbone.meta_arch == crate::config::schema::MetaArch::SimpleLocalizationConv
 }
 
 /// DATA.CLIPS_PER_DECODE and DATA.DECODER (docs/data.md#clips-per-decode).

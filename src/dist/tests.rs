@@ -239,7 +239,7 @@ fn sync_bn_statistics_and_gradients_equal_one_batch_norm_over_both_halves() {
             let n: i64 = shape.iter().product();
             // Deterministic, well spread values without libtorch's global generator.
             let v: Vec<f32> = (0..n)
-                .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0 - 0.5))
+                .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0 - 0.5)
                 .collect();
             Tensor::from_slice(&v).view(shape)
         };

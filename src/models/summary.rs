@@ -198,6 +198,10 @@ pub fn probe_config(loaded: &LoadedConfig) -> (Config, Option<String>) {
 /// The input a config trains on: `(1, C, T, S, S)`, or `(1, K, C, T, S, S)` for MoSINet.
 pub fn configured_input_shape(cfg: &Config, mosi_clips: Option<i64>) -> Vec<i64> {
     let c = cfg.data.num_input_channels as i64;
+    if cfg.video.backbone.meta_arch == MetaArch::SimpleLocalizationConv {
+        // BMN: one window of TEMPORAL_SCALE feature vectors.
+        return vec![1, c, cfg.data.temporal_scale.unwrap_or(1) as i64];
+    }
     let s = cfg.data.train_crop_size as i64;
     match mosi_clips {
         Some(k) => vec![1, k, c, cfg.pretrain.num_frames as i64, s, s],
@@ -205,13 +209,18 @@ pub fn configured_input_shape(cfg: &Config, mosi_clips: Option<i64>) -> Vec<i64>
     }
 }
 
-/// Trainable values of the variables whose names start with `prefix` (`""`: all): the
-/// reference's `parameters()` count, since running statistics are variables too, but not
-/// trainable ones.
+/// Trainable values of the variables whose names start with `prefix` (`""`: all), plus BMN's
+/// frozen `head.sample_mask`: the reference's `parameters()` count, since running statistics
+/// are variables too, but not trainable ones, while the mask is an nn.Parameter that is never
+/// trained.
 pub fn parameter_count(vs: &VarStore, prefix: &str) -> i64 {
+    let frozen_parameter = |n: &str| {
+        n.rsplit_once('.')
+            .is_some_and(|(_, leaf)| leaf == crate::localization::bmn::SAMPLE_MASK)
+    };
     vs.variables()
         .iter()
-        .filter(|(n, t)| t.requires_grad() && n.starts_with(prefix))
+        .filter(|(n, t)| (t.requires_grad() || frozen_parameter(n)) && n.starts_with(prefix))
         .map(|(_, t)| t.numel() as i64)
         .sum()
 }

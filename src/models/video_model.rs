@@ -4,7 +4,9 @@
 use tch::nn;
 use tch::Tensor;
 
+use crate::config::schema::HeadName;
 use crate::config::Config;
+use crate::localization::BaseBmn;
 use crate::models::backbones::Backbone;
 use crate::models::heads::{Head, Predictions};
 use crate::models::{ModelError, Taps};
@@ -30,8 +32,9 @@ fn refuse_unbuilt<'a>(
          TAda2DBlock, CSNBranch), ConvNeXt (TAdaConvNeXtV2Block), VisionTransformer \
          (TAdaFormerBlock), Transformer (BaseTransformerLayer, TimesformerLayer), \
          FactorizedTransformer, Slowfast (SlowfastBranch) and Inception3D (S3D-G) with \
-         BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for \
-         verb and noun), for classification on the datasets of docs/datasets.md",
+         BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for verb and noun), for \
+         classification on the datasets of docs/datasets.md, and the BMN network \
+         (SimpleLocalizationConv + BaseBMN, docs/localization.md) without its task",
         parts.join(", ")
     )))
 }
@@ -78,6 +81,9 @@ impl VideoModel {
     fn build(vs_root: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
         let video = &cfg.video;
         let backbone = Backbone::new(&(vs_root / "backbone"), cfg)?;
+        if let Backbone::LocalizationConv(_) = backbone {
+            return Self::build_bmn(vs_root, cfg, backbone);
+        }
         let dim = video
             .backbone
             .num_out_features
@@ -107,6 +113,27 @@ impl VideoModel {
         })
     }
 
+    /// SimpleLocalizationConv + BaseBMN: the head is sized by VIDEO.DIM1D/2D/3D and the map
+    /// keys, not by NUM_OUT_FEATURES (which the reference does not read here).
+    fn build_bmn(vs_root: &nn::Path, cfg: &Config, backbone: Backbone) -> Result<Self, ModelError> {
+        if cfg.video.head.name != HeadName::BaseBmn {
+            return Err(ModelError::invalid(
+                "VIDEO.HEAD.NAME",
+                format!(
+                    "is {:?}, but SimpleLocalizationConv's feature sequences feed BaseBMN only",
+                    cfg.video.head.name
+                ),
+            ));
+        }
+        let spec = crate::localization::HeadSpec::from_config(cfg)?;
+        let head = Head::Bmn(Box::new(BaseBmn::new(&(vs_root / "head"), &spec)));
+        Ok(Self {
+            backbone,
+            head,
+            mosi: false,
+        })
+    }
+
     pub fn backbone(&self) -> &Backbone {
         &self.backbone
     }
@@ -121,10 +148,21 @@ impl VideoModel {
     }
 
     /// Checks that `xs` is something [`Self::forward_t`] can take: (B, N, C, T, H, W) for
-    /// MoSINet, (B, C, T, H, W) otherwise, with C = NUM_INPUT_CHANNELS.
+    /// MoSINet, (B, C, T) with T = DATA.TEMPORAL_SCALE for BMN, (B, C, T, H, W) otherwise,
+    /// with C = NUM_INPUT_CHANNELS.
     pub fn check_input(&self, xs: &Tensor) -> Result<(), ModelError> {
         let size = xs.size();
         let c = self.backbone.in_channels();
+        if let Head::Bmn(h) = &self.head {
+            let t = h.map_spec().tscale;
+            if size.len() != 3 || size[1] != c || size[2] != t {
+                return Err(ModelError::Input {
+                    expected: format!("(B, C, T) feature sequences with C = {c}, T = {t}"),
+                    got: size,
+                });
+            }
+            return Ok(());
+        }
         let (dims, layout) = if self.mosi {
             (6, "(B, N, C, T, H, W)")
         } else {

@@ -60,6 +60,10 @@ pub struct DataConfig {
     pub clips_per_decode: usize,
     /// tada: `cpu`, `nvdec` (not built yet) or `auto` (docs/data.md#video-decoding).
     pub decoder: Decoder,
+    /// BMN: feature positions per window (the boundary-matching map's start axis).
+    pub temporal_scale: Option<usize>,
+    /// BMN: proposal durations of the map; -1 (or any value below 1) means TEMPORAL_SCALE.
+    pub duration_scale: i64,
 }
 
 impl Default for DataConfig {
@@ -84,6 +88,8 @@ impl Default for DataConfig {
             split: 1,
             clips_per_decode: 1,
             decoder: Decoder::Auto,
+            temporal_scale: None,
+            duration_scale: -1,
         }
     }
 }

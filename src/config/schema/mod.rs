@@ -7,6 +7,7 @@
 //! the only place those keys are defined.
 
 mod data;
+mod localization;
 mod model;
 mod optim;
 mod pretrain;
@@ -16,6 +17,7 @@ pub use data::{
     AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, Decoder,
     EnsembleMethod, MixupConfig, MixupMode, RandomErasingConfig, RandomErasingMode, SamplingMode,
 };
+pub use localization::{LocalizationConfig, PostProcessConfig};
 pub use model::{
     Activation, BackboneConfig, BnConfig, BranchConfig, BranchName, Depth, EmaConfig, HeadConfig,
     HeadName, KernelSizes, MetaArch, ModelConfig, SlowFastConfig, SlowFastMode, StemConfig,
@@ -39,6 +41,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub task_type: TaskType,
     pub pretrain: PretrainConfig,
+    pub localization: LocalizationConfig,
     pub train: TrainConfig,
     pub test: TestConfig,
     pub data: DataConfig,
@@ -67,6 +70,7 @@ impl Default for Config {
         Self {
             task_type: TaskType::Classification,
             pretrain: PretrainConfig::default(),
+            localization: LocalizationConfig::default(),
             train: TrainConfig::default(),
             test: TestConfig::default(),
             data: DataConfig::default(),

@@ -41,6 +41,9 @@ pub enum MetaArch {
     Slowfast,
     /// S3D-G: the Inception-v1 layout with separable (2+1)D convs and feature gating.
     Inception3D,
+    /// BMN's feature backbone: BACKBONE_LAYER grouped 1-D convolutions over feature sequences
+    /// (src/localization).
+    SimpleLocalizationConv,
 }
 
 /// VIDEO.BACKBONE.STEM.NAME.
@@ -258,6 +261,9 @@ pub enum HeadName {
     TransformerHeadx2,
     /// SlowFast's head: each pathway pooled, concatenated, then BaseHead's Linear `out`.
     SlowFastHead,
+    /// The Boundary-Matching Network head (temporal action localisation, src/localization).
+    #[serde(rename = "BaseBMN")]
+    BaseBmn,
 }
 
 /// VIDEO.HEAD.ACTIVATION applied in eval mode.
@@ -286,6 +292,15 @@ pub struct HeadConfig {
     pub num_classes_per_head: Option<Vec<usize>>,
     pub output_dim: Option<usize>,
     pub pre_logits: bool,
+    // BaseBMN keys.
+    /// Sample points per proposal of the boundary-matching layer.
+    pub num_sample: Option<usize>,
+    /// Sub-samples averaged into each of the NUM_SAMPLE points.
+    pub num_sample_perbin: Option<usize>,
+    /// Share of a proposal's length sampled beyond each of its ends.
+    pub boundary_ratio: Option<f64>,
+    /// The offset-regression branch `x_2d_r` (not built: refused when true).
+    pub use_bmn_regression: bool,
 }
 
 impl Default for HeadConfig {
@@ -298,6 +313,10 @@ impl Default for HeadConfig {
             num_classes_per_head: None,
             output_dim: None,
             pre_logits: false,
+            num_sample: None,
+            num_sample_perbin: None,
+            boundary_ratio: None,
+            use_bmn_regression: false,
         }
     }
 }
@@ -308,6 +327,17 @@ impl Default for HeadConfig {
 pub struct VideoConfig {
     pub backbone: BackboneConfig,
     pub head: HeadConfig,
+    // BMN (SimpleLocalizationConv + BaseBMN) widths and depth.
+    /// Width of the 1-D features (backbone output, the head's temporal branches).
+    pub dim1d: Option<usize>,
+    /// Width of the 2-D proposal-evaluation convolutions.
+    pub dim2d: Option<usize>,
+    /// Channels of the boundary-matching layer's 3-D convolution output.
+    pub dim3d: Option<usize>,
+    /// Convolutions of SimpleLocalizationConv.
+    pub backbone_layer: Option<usize>,
+    /// Groups of SimpleLocalizationConv's convolutions.
+    pub backbone_groups_num: Option<usize>,
 }
 
 /// BN section: normalisation layers of the backbones.

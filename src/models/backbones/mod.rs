@@ -13,6 +13,7 @@ use tch::Tensor;
 
 use crate::config::schema::{BnConfig, MetaArch};
 use crate::config::Config;
+use crate::localization::{BackboneSpec, SimpleLocalizationConv};
 use crate::models::{ModelError, Taps};
 
 pub use convnext::ConvNeXt;
@@ -37,6 +38,8 @@ pub enum Backbone {
     Inception3D(Box<Inception3D>),
     /// SlowFast: two pathways, handed to the head as [`Features::Pathways`].
     SlowFast(Box<SlowFast>),
+    /// BMN's 1-D convolutions over feature sequences (crate::localization).
+    LocalizationConv(SimpleLocalizationConv),
 }
 
 /// What a backbone hands its head.
@@ -96,6 +99,9 @@ impl Backbone {
             }
             MetaArch::Inception3D => Self::Inception3D(Box::new(Inception3D::new(path, cfg)?)),
             MetaArch::Slowfast => Self::SlowFast(Box::new(SlowFast::new(path, b, bn)?)),
+            MetaArch::SimpleLocalizationConv => Self::LocalizationConv(
+                SimpleLocalizationConv::new(path, &BackboneSpec::from_config(cfg)?),
+            ),
         })
     }
 
@@ -127,6 +133,7 @@ impl Backbone {
             Self::FactorizedTransformer(m) => m.out_features(),
             Self::Inception3D(m) => m.out_features(),
             Self::SlowFast(m) => m.out_features(),
+            Self::LocalizationConv(m) => m.out_features(),
         }
     }
 
@@ -140,6 +147,7 @@ impl Backbone {
             Self::FactorizedTransformer(m) => m.in_channels(),
             Self::Inception3D(m) => m.in_channels(),
             Self::SlowFast(m) => m.in_channels(),
+            Self::LocalizationConv(m) => m.in_channels(),
         }
     }
 
@@ -155,8 +163,9 @@ impl Backbone {
 
     /// # Shapes
     /// (N, C, T, H, W) -> (N, D, T', H', W') feature maps, or (N, D) pooled features
-    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token), or
-    /// SlowFast's pathways.
+    /// (ConvNeXt, VisionTransformer, Transformer, FactorizedTransformer: the class token),
+    /// SlowFast's pathways, or for SimpleLocalizationConv (N, C, T) feature sequences ->
+    /// (N, DIM1D, T).
     pub fn forward_taps(&self, xs: &Tensor, train: bool, taps: &mut Taps) -> Features {
         let map = match self {
             Self::ResNet3D(m) => m.forward_taps(xs, train, taps),
@@ -166,6 +175,11 @@ impl Backbone {
             Self::FactorizedTransformer(m) => m.forward_taps(xs, train, taps),
             Self::Inception3D(m) => m.forward_taps(xs, train, taps),
             Self::SlowFast(m) => return Features::Pathways(m.forward_taps(xs, train, taps)),
+            Self::LocalizationConv(m) => {
+                let out = m.forward(xs);
+                taps.record("backbone", &out);
+                out
+            }
         };
         Features::Map(map)
     }

@@ -17,6 +17,7 @@ use tch::Tensor;
 
 use crate::config::schema::{Activation, BnConfig, HeadConfig, HeadName, PretrainConfig};
 use crate::models::backbones::Features;
+use crate::localization::{bmn, BaseBmn};
 use crate::models::{ModelError, Taps};
 
 pub use base::BaseHead;
@@ -34,7 +35,8 @@ pub enum Predictions {
     /// One (N, K) tensor: BaseHead, TransformerHead, and MoSIHeadJoint outside MoSINet.
     Tensor(Tensor),
     /// Named (N, K) tensors: the MoSI outputs `move_joint`, `move_x`, `move_y`; the two-head
-    /// models' `verb_class` (N, K_verb) and `noun_class` (N, K_noun), in that order.
+    /// models' `verb_class` (N, K_verb) and `noun_class` (N, K_noun), in that order; BMN's
+    /// `confidence_map` (N, 2, D, T), `start` (N, T) and `end` (N, T).
     Named(Vec<(String, Tensor)>),
 }
 
@@ -85,6 +87,9 @@ pub enum Head {
     /// `ContrastiveHead`: the projection MLP under `head.mlp`; its prediction is the
     /// L2-normalised embedding.
     Contrastive(Box<ProjectionMlp>),
+    /// BaseBMN: predictions named `confidence_map`, `start`, `end`; built by
+    /// [`crate::models::VideoModel`] from the DATA and VIDEO keys it reads.
+    Bmn(Box<BaseBmn>),
 }
 
 impl Head {
@@ -125,6 +130,13 @@ impl Head {
             HeadName::MoSIHeadJoint => Self::mosi(path, MoSIHeadKind::Joint, dim, &p()?, pretrain)?,
             HeadName::MoSIHeadOnlyX => Self::mosi(path, MoSIHeadKind::OnlyX, dim, &p()?, pretrain)?,
             HeadName::MoSIHeadOnlyY => Self::mosi(path, MoSIHeadKind::OnlyY, dim, &p()?, pretrain)?,
+            HeadName::BaseBmn => {
+                return Err(ModelError::invalid(
+                    "VIDEO.HEAD.NAME",
+                    "BaseBMN reads the feature sequences of VIDEO.BACKBONE.META_ARCH \
+                     SimpleLocalizationConv",
+                ))
+            }
         })
     }
 
@@ -153,6 +165,8 @@ impl Head {
             Self::BaseX2(h) => h.num_outputs().to_vec(),
             Self::TransformerX2(h) => h.num_outputs().to_vec(),
             Self::Contrastive(h) => vec![h.out_dim()],
+            // The two confidence channels (regression, classification).
+            Self::Bmn(_) => vec![2],
         }
     }
 
@@ -184,6 +198,18 @@ impl Head {
             Self::Transformer(h) => h.forward_taps(xs, train, taps),
             Self::BaseX2(h) => h.forward_taps(xs, train, taps),
             Self::TransformerX2(h) => h.forward_taps(xs, train, taps),
+            Self::Bmn(h) => {
+                let out = h.forward(xs);
+                taps.record("head.x_2d_p", &out.confidence_map);
+                HeadOutput {
+                    predictions: Predictions::Named(vec![
+                        (bmn::CONFIDENCE_MAP.into(), out.confidence_map),
+                        (bmn::START.into(), out.start),
+                        (bmn::END.into(), out.end),
+                    ]),
+                    features: xs.shallow_clone(),
+                }
+            }
             Self::Contrastive(h) => {
                 let embedding = h.forward_t(xs, train);
                 taps.record("head.mlp", &embedding);
