@@ -1,9 +1,8 @@
 //! The reference's models and tasks that tada does not build yet (SlowFast, S3D-G; BMN
-//! localisation; the EPIC-Kitchens datasets and submission task): their configs load (`tada
-//! config show` prints them, their keys listed in one warning), and building one fails in one
-//! line naming the part that is not built (docs/config.md#models-tada-does-not-build). A config
-//! whose only unbuilt parts are its task or data (the EPIC-Kitchens CSN and ViViT configs) still
-//! builds its network ([`Unbuilt::is_model_part`]).
+//! localisation and its EPIC-Kitchens features dataset): their configs load (`tada config show`
+//! prints them, their keys listed in one warning), and building one fails in one line naming
+//! the part that is not built (docs/config.md#models-tada-does-not-build). A config whose only
+//! unbuilt parts are its task or data still builds its network ([`Unbuilt::is_model_part`]).
 
 use serde_json::{Map, Value};
 
@@ -52,7 +51,7 @@ pub const UNBUILT_KEYS: &[&str] = &[
 
 /// Values of component keys that name a part tada does not build.
 const UNBUILT_NAMES: &[(&str, &[&str])] = &[
-    ("TASK_TYPE", &["localization", "submission"]),
+    ("TASK_TYPE", &["localization"]),
     (
         "VIDEO.BACKBONE.META_ARCH",
         &["Slowfast", "Inception3D", "SimpleLocalizationConv"],
@@ -62,14 +61,8 @@ const UNBUILT_NAMES: &[(&str, &[&str])] = &[
         &["SlowfastBranch", "STConv3d"],
     ),
     ("VIDEO.HEAD.NAME", &["SlowFastHead", "BaseBMN"]),
-    (
-        "TRAIN.DATASET",
-        &["epickitchen100", "Epickitchen100Localization"],
-    ),
-    (
-        "TEST.DATASET",
-        &["epickitchen100", "Epickitchen100Localization"],
-    ),
+    ("TRAIN.DATASET", &["Epickitchen100Localization"]),
+    ("TEST.DATASET", &["Epickitchen100Localization"]),
 ];
 
 /// Keys whose list value belongs to an unbuilt model or task, and what the list asks for.
