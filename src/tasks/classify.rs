@@ -307,4 +307,42 @@ mod tests {
         let plain = logits.cross_entropy_for_logits(&y).double_value(&[]);
         assert!((plain - want).abs() > 1e-3, "smoothing changed nothing");
     }
+
+    /// Two heads under mixup: the clips mix once, and the verb's and the noun's targets by the
+    /// same λ (the reference's one λ for its dict of targets), verb columns first.
+    #[test]
+    fn mixup_mixes_both_heads_by_one_lambda() {
+        let mut cfg = Config::default();
+        cfg.video.head.num_classes_per_head = Some(vec![3, 4]);
+        cfg.augmentation.mixup.enable = true;
+        cfg.augmentation.mixup.prob = 1.0;
+        cfg.augmentation.mixup.alpha = 1.0;
+        cfg.augmentation.cutmix.enable = false;
+        let mut task = ClassifyTask::from_config(&cfg).unwrap();
+        assert_eq!(task.two_heads, Some([3, 4]));
+        // Clip i is mixed with clip 3 - i; every pair differs in verb and in noun.
+        let labels = Tensor::from_slice(&[0i64, 0, 1, 1, 2, 2, 1, 3]).view([4, 2]);
+        let batch = Batch {
+            inputs: Tensor::rand([4, 3, 2, 8, 8], (Kind::Float, Device::Cpu)),
+            labels: labels.shallow_clone(),
+            indices: vec![0, 1, 2, 3],
+            sources: vec![0, 1, 2, 3],
+            views: vec![0; 4],
+            skipped: Vec::new(),
+            make_seconds: 0.0,
+            decode_seconds: 0.0,
+        };
+        let mixed = task.prepare(batch, Device::Cpu, 7).unwrap();
+        assert_eq!(mixed.labels.size(), [4, 7]);
+        let t = |i: i64, c: i64| mixed.labels.double_value(&[i, c]);
+        for i in 0..4 {
+            let (v, n) = (labels.int64_value(&[i, 0]), labels.int64_value(&[i, 1]));
+            let lam = t(i, v);
+            assert!(lam > 0.0 && lam < 1.0, "clip {i}: λ {lam}");
+            assert!((t(i, 3 + n) - lam).abs() < 1e-6, "clip {i}");
+            let verb_sum: f64 = (0..3).map(|c| t(i, c)).sum();
+            let noun_sum: f64 = (3..7).map(|c| t(i, c)).sum();
+            assert!((verb_sum - 1.0).abs() < 1e-6 && (noun_sum - 1.0).abs() < 1e-6);
+        }
+    }
 }

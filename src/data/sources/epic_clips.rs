@@ -178,3 +178,109 @@ impl SampleSource for EpicClips {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::data::dataset::Split;
+    use rand::SeedableRng;
+
+    /// Frames 1..=40 of one video, each a grey level of 6 x its number (JPEG keeps it to ±2).
+    fn frames(dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for n in 1..=40usize {
+            let v = (6 * n) as u8;
+            image::RgbImage::from_pixel(8, 8, image::Rgb([v; 3]))
+                .save(frame_file(dir, n))
+                .unwrap();
+        }
+    }
+
+    fn narration(dir: &std::path::Path, start: usize, stop: usize) -> Narration {
+        Narration {
+            id: "P01_01_7".into(),
+            video_id: "P01_01".into(),
+            start_frame: start,
+            stop_frame: stop,
+            verb: 2,
+            noun: 5,
+            media: Media::Frames(dir.to_path_buf()),
+        }
+    }
+
+    fn clips(n: Narration, split: Split, views: u32) -> EpicClips {
+        let mut cfg = Config::default();
+        cfg.data.num_input_frames = 4;
+        cfg.data.sampling_rate = 2;
+        cfg.data.target_fps = 60.0;
+        cfg.test.num_ensemble_views = views;
+        let c = ClipSourceConfig::from_config(&cfg, split).unwrap();
+        EpicClips::new(vec![n], c, cfg.data.target_fps)
+    }
+
+    /// The frame numbers a clip read, from the grey levels.
+    fn numbers(f: &Frames) -> Vec<usize> {
+        (0..f.t)
+            .map(|i| ((f.data[i * f.frame_len()] as f64) / 6.0).round() as usize)
+            .collect()
+    }
+
+    /// Clips come from the segment's own frames only, NUM_INPUT_FRAMES over a span of
+    /// NUM_INPUT_FRAMES x SAMPLING_RATE frames at TARGET_FPS (the reference's truncated
+    /// linspace); test views spread over the segment in order.
+    #[test]
+    fn clips_are_sampled_inside_the_segment() {
+        let d = tempfile::tempdir().unwrap();
+        frames(d.path());
+        let train = clips(narration(d.path(), 11, 30), Split::Train, 1);
+        let mut starts = std::collections::BTreeSet::new();
+        for seed in 0..24 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let n = numbers(&train.read(&train.narrations[0], &[0], &mut rng).unwrap()[0]);
+            assert_eq!(n.len(), 4);
+            assert!(n.iter().all(|&f| (11..=30).contains(&f)), "seed {seed}: {n:?}");
+            assert!(
+                n.windows(2).all(|w| w[1] > w[0]) && n[3] - n[0] == 7,
+                "seed {seed}: {n:?}"
+            );
+            starts.insert(n[0]);
+        }
+        assert!(starts.len() > 3, "training clips start anywhere: {starts:?}");
+        let test = clips(narration(d.path(), 11, 30), Split::Test, 2);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let views = test.read(&test.narrations[0], &[0, 1], &mut rng).unwrap();
+        let (a, b) = (numbers(&views[0]), numbers(&views[1]));
+        assert!(a[0] >= 11 && b[3] <= 30 && a[0] < b[0], "{a:?} {b:?}");
+        // A segment shorter than a clip repeats its last frame rather than leaving it.
+        let short = clips(narration(d.path(), 5, 7), Split::Test, 1);
+        let n = numbers(&short.read(&short.narrations[0], &[0], &mut rng).unwrap()[0]);
+        assert!(n.iter().all(|&f| (5..=7).contains(&f)), "{n:?}");
+        // The sample: a normalised clip and its [verb, noun].
+        let s = test.get(1, &mut rng).unwrap();
+        assert_eq!(s.input.size()[..2], [3, 4]);
+        assert_eq!(Vec::<i64>::try_from(&s.label).unwrap(), [2, 5]);
+        assert_eq!((s.source, s.view), (0, 1));
+    }
+
+    /// A frame missing inside the segment fails the sample naming the narration and the file.
+    #[test]
+    fn a_missing_frame_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        frames(d.path());
+        // The middle of the segment: every clip of 8 frames' span reaches into it.
+        for n in 17..=24 {
+            std::fs::remove_file(frame_file(d.path(), n)).unwrap();
+        }
+        let c = clips(narration(d.path(), 11, 30), Split::Test, 1);
+        let e = c.get(0, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err();
+        assert_eq!(e.kind, "missing");
+        assert!(
+            e.what.starts_with("narration P01_01_7: ")
+                && e.what.contains("/frame_00000000")
+                && e.what.ends_with(".jpg: missing"),
+            "{}",
+            e.what
+        );
+    }
+}
