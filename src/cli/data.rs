@@ -1,4 +1,5 @@
-//! `tada data check`: every file the config's datasets list, opened in parallel.
+//! `tada data check`: every file the config's datasets list, opened in parallel; `tada data
+//! tiny-epic`: the embedded tiny EPIC-Kitchens-100 written to a folder (docs/epic.md).
 
 use anyhow::Result;
 use tada::config::schema::Dataset;
@@ -15,6 +16,51 @@ pub enum Data {
     /// Open every file the config's datasets list, in parallel; one line per bad file, then
     /// `checked N, bad M`. Fails when the bad share exceeds DATA_LOADER.MAX_BAD_FRACTION.
     Check(Check),
+    /// Write a tiny EPIC-Kitchens-100 in the published format (csv lists + JPEG frame folders;
+    /// verb = a motion, noun = an object's look) into OUT, for DATA.DATA_ROOT_DIR and
+    /// DATA.ANNO_DIR of an `epickitchen100` config.
+    TinyEpic(TinyEpicArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TinyEpicArgs {
+    /// Folder to write (created; files of an earlier run are overwritten).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Frame side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: u32,
+    /// Videos of the train list (validation gets half, the test timestamps a quarter, at least 1).
+    #[arg(long, default_value_t = 4)]
+    videos: usize,
+    /// Frames per segment.
+    #[arg(long, default_value_t = 8)]
+    frames: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl TinyEpicArgs {
+    fn run(self) -> Result<()> {
+        use tada::data::sources::epic_synthetic::{write_tiny_epic, TinyEpic};
+        let t = TinyEpic {
+            videos: [self.videos, (self.videos / 2).max(1), (self.videos / 4).max(1)],
+            frames_per_segment: self.frames,
+            size: self.size,
+            seed: self.seed,
+            ..TinyEpic::default()
+        };
+        write_tiny_epic(&self.out, &t)?;
+        println!(
+            "tiny EPIC-Kitchens-100 ({} verbs, {} nouns; {:?} videos of {} segments) in {}",
+            t.verbs,
+            t.nouns,
+            t.videos,
+            t.segments_per_video,
+            self.out.display()
+        );
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -34,6 +80,7 @@ impl Data {
     pub fn run(self) -> Result<()> {
         match self {
             Data::Check(check) => check.run(),
+            Data::TinyEpic(args) => args.run(),
         }
     }
 }
