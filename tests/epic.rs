@@ -221,3 +221,38 @@ fn a_bad_row_fails_the_test_naming_file_and_line() {
         .unwrap_or_else(|| panic!("{e}"));
     assert!(line.contains("are no segment"), "{line}");
 }
+
+/// `tada data check` on EPIC checks every segment's ends: the tiny dataset passes, and a
+/// segment's missing last frame is named.
+#[test]
+fn data_check_reads_every_segments_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg_path = config(d.path(), 1);
+    let cfg = cfg_path.to_str().unwrap();
+    let o = tada(&["data", "check", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Train and validation segments, two ends each.
+    let checked = 2 * (TRAIN_SEGMENTS + VAL_SEGMENTS);
+    assert!(
+        stdout(&o).contains(&format!("checked {checked}, bad 0")),
+        "{}",
+        stdout(&o)
+    );
+    let list = tada::data::dataset::annotations::epic::read_list(
+        &d.path().join("epic"),
+        &d.path().join("epic"),
+        tada::data::dataset::annotations::epic::EpicList::Validation,
+    )
+    .unwrap();
+    let n = &list.narrations[3];
+    let tada::data::dataset::annotations::epic::Media::Frames(dir) = &n.media else {
+        panic!("{:?}", n.media)
+    };
+    let gone = tada::data::dataset::annotations::epic::frame_file(dir, n.stop_frame);
+    std::fs::remove_file(&gone).unwrap();
+    let o = tada(&["data", "check", "--config", cfg]);
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains(&gone.display().to_string()), "{out}");
+    assert!(out.contains(&format!("checked {checked}, bad 1")), "{out}");
+}

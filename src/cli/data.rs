@@ -44,7 +44,11 @@ impl TinyEpicArgs {
     fn run(self) -> Result<()> {
         use tada::data::sources::epic_synthetic::{write_tiny_epic, TinyEpic};
         let t = TinyEpic {
-            videos: [self.videos, (self.videos / 2).max(1), (self.videos / 4).max(1)],
+            videos: [
+                self.videos,
+                (self.videos / 2).max(1),
+                (self.videos / 4).max(1),
+            ],
             frames_per_segment: self.frames,
             size: self.size,
             seed: self.seed,
@@ -148,6 +152,10 @@ fn files(cfg: &Config) -> Result<(Vec<Entry>, Vec<Entry>)> {
     // The test split only when TEST.DATASET names one (validation otherwise reuses TRAIN's).
     let splits = [Some(Split::Train), cfg.test.dataset.map(|_| Split::Test)];
     for split in splits.into_iter().flatten() {
+        if dataset_for(cfg, split).ok() == Some(Dataset::Epickitchen100) {
+            epic_files(cfg, split, &mut videos, &mut images)?;
+            continue;
+        }
         match entries(cfg, split) {
             // An image dataset's files are images, not one-frame videos.
             Ok(list) if dataset_for(cfg, split)? == Dataset::Imagenet => {
@@ -159,6 +167,41 @@ fn files(cfg: &Config) -> Result<(Vec<Entry>, Vec<Entry>)> {
         }
     }
     Ok((videos, images))
+}
+
+/// EPIC-Kitchens segments as training reads them: a pre-cut clip is a video to check, a
+/// frame-folder segment its first and last frame files (the ends a clip reaches), images.
+fn epic_files(
+    cfg: &Config,
+    split: Split,
+    videos: &mut Vec<Entry>,
+    images: &mut Vec<Entry>,
+) -> Result<()> {
+    use tada::data::dataset::annotations::epic::{frame_file, read_list, EpicList, Media};
+    let n = read_list(
+        std::path::Path::new(&cfg.data.anno_dir),
+        std::path::Path::new(&cfg.data.data_root_dir),
+        EpicList::of(split),
+    )?;
+    for x in n.narrations {
+        match &x.media {
+            Media::Clip(p) => videos.push(Entry {
+                path: p.clone(),
+                label: x.verb,
+                id: x.id,
+            }),
+            Media::Frames(dir) => {
+                for f in [x.start_frame, x.stop_frame] {
+                    images.push(Entry {
+                        path: frame_file(dir, f),
+                        label: x.verb,
+                        id: x.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds (or finds) the key-frame index of every video file, on `workers` threads, and says

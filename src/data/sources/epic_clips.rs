@@ -239,14 +239,20 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let n = numbers(&train.read(&train.narrations[0], &[0], &mut rng).unwrap()[0]);
             assert_eq!(n.len(), 4);
-            assert!(n.iter().all(|&f| (11..=30).contains(&f)), "seed {seed}: {n:?}");
+            assert!(
+                n.iter().all(|&f| (11..=30).contains(&f)),
+                "seed {seed}: {n:?}"
+            );
             assert!(
                 n.windows(2).all(|w| w[1] > w[0]) && n[3] - n[0] == 7,
                 "seed {seed}: {n:?}"
             );
             starts.insert(n[0]);
         }
-        assert!(starts.len() > 3, "training clips start anywhere: {starts:?}");
+        assert!(
+            starts.len() > 3,
+            "training clips start anywhere: {starts:?}"
+        );
         let test = clips(narration(d.path(), 11, 30), Split::Test, 2);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let views = test.read(&test.narrations[0], &[0, 1], &mut rng).unwrap();
