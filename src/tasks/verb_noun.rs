@@ -200,4 +200,84 @@ mod tests {
         let (_, mixed) = loss(&verb, &noun, &targets, 0.0);
         assert!((mixed[0] - want_v).abs() < 1e-6 && (mixed[1] - want_n).abs() < 1e-6);
     }
+
+    /// The reference's `joint_topks_correct` and two-head loss on seeded scores
+    /// (tests/fixtures/epic, scripts/fixtures/epic_metrics.py): a training batch of logits, and
+    /// three views' probabilities fused by sum with their per-view products.
+    #[test]
+    fn counts_and_losses_match_the_reference() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/epic/metrics.json"
+        );
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let (kv, kn) = (f["verbs"].as_i64().unwrap(), f["nouns"].as_i64().unwrap());
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            fn flat(v: &serde_json::Value, out: &mut Vec<f32>) {
+                match v.as_array() {
+                    Some(a) => a.iter().for_each(|x| flat(x, out)),
+                    None => out.push(v.as_f64().unwrap() as f32),
+                }
+            }
+            let mut out = Vec::new();
+            flat(v, &mut out);
+            out
+        };
+        let ints = |v: &serde_json::Value| -> Vec<i64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect()
+        };
+        let (yv, yn) = (ints(&f["labels"][0]), ints(&f["labels"][1]));
+        let b = yv.len() as i64;
+        // (B, 2) [verb, noun].
+        let labels = Tensor::stack(&[Tensor::from_slice(&yv), Tensor::from_slice(&yn)], 1);
+        let want = |case: &str, key: &str| -> [f64; 2] {
+            let c = &f[case]["counts"][key];
+            [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()]
+        };
+        // Training logits.
+        let lv = Tensor::from_slice(&floats(&f["logits"]["verb"])).view([b, kv]);
+        let ln = Tensor::from_slice(&floats(&f["logits"]["noun"])).view([b, kn]);
+        let h = hits(&lv, &ln, &labels);
+        assert_eq!(h.verb, want("logits", "verb_class"));
+        assert_eq!(h.noun, want("logits", "noun_class"));
+        assert_eq!(h.action, want("logits", "joint_class"));
+        for (s, key) in [(0.0, "0.0"), (0.2, "0.2")] {
+            let (total, parts) = loss(&lv, &ln, &labels, s);
+            let r = &f["losses"][key];
+            for i in 0..2 {
+                let w = r[i].as_f64().unwrap();
+                assert!(
+                    (parts[i] - w).abs() < 1e-5,
+                    "smoothing {s}: {parts:?} vs {r}"
+                );
+            }
+            assert!((total.double_value(&[]) - parts[0] - parts[1]).abs() < 1e-5);
+        }
+        // Views: (B, V, K) probabilities, fused by sum.
+        let pv = Tensor::from_slice(&floats(&f["views"]["verb"])).view([b, 3, kv]);
+        let pn = Tensor::from_slice(&floats(&f["views"]["noun"])).view([b, 3, kn]);
+        let (fv, fnoun) = (
+            pv.sum_dim_intlist(1, false, Kind::Float),
+            pn.sum_dim_intlist(1, false, Kind::Float),
+        );
+        let h = hits(&fv, &fnoun, &labels);
+        assert_eq!(h.verb, want("views", "verb_class"));
+        assert_eq!(h.noun, want("views", "noun_class"));
+        assert_eq!(h.action, want("views", "joint_class"));
+        // Per-view products fused: (B, V, Kv, Kn) summed over V.
+        let per_view = (pv.unsqueeze(3) * pn.unsqueeze(2)).sum_dim_intlist(1, false, Kind::Float);
+        let ya = action_labels(&labels.select(1, 0), &labels.select(1, 1), kn);
+        let got = topk_hits(&per_view.reshape([b, -1]), &ya);
+        assert_eq!(got, want("views", "action_class_ind_pred"));
+        // Negative control: the pair numbered noun-major scores something else.
+        let wrong = action_labels(&labels.select(1, 1), &labels.select(1, 0), kv);
+        let swapped = (pv.unsqueeze(2) * pn.unsqueeze(3)).sum_dim_intlist(1, false, Kind::Float);
+        assert_eq!(topk_hits(&swapped.reshape([b, -1]), &wrong), got);
+        assert_ne!(topk_hits(&per_view.reshape([b, -1]), &wrong), got);
+    }
 }
