@@ -104,6 +104,43 @@ pub struct Narrations {
     pub source: PathBuf,
 }
 
+/// Where a list's columns are.
+struct Columns {
+    id: usize,
+    participant: usize,
+    video: usize,
+    start: usize,
+    stop: usize,
+    /// `verb_class`, `noun_class` (the labelled lists).
+    labels: Option<(usize, usize)>,
+    /// `verb`, `noun`: the class names, when present.
+    names: Option<(usize, usize)>,
+}
+
+impl Columns {
+    fn find(headers: &csv::StringRecord, list: EpicList) -> Result<Self, String> {
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == name)
+                .ok_or_else(|| format!("no `{name}` column in the header"))
+        };
+        let optional = |name: &str| headers.iter().position(|h| h == name);
+        Ok(Self {
+            id: col("narration_id")?,
+            participant: col("participant_id")?,
+            video: col("video_id")?,
+            start: col("start_frame")?,
+            stop: col("stop_frame")?,
+            labels: match list.labelled() {
+                true => Some((col("verb_class")?, col("noun_class")?)),
+                false => None,
+            },
+            names: optional("verb").zip(optional("noun")),
+        })
+    }
+}
+
 /// Reads `list` from DATA.ANNO_DIR, media under DATA.DATA_ROOT_DIR.
 pub fn read_list(anno: &Path, root: &Path, list: EpicList) -> Result<Narrations, DatasetError> {
     let path = anno.join(list.file_name());
@@ -123,27 +160,7 @@ pub fn read_list(anno: &Path, root: &Path, list: EpicList) -> Result<Narrations,
         .from_path(&path)
         .map_err(|e| invalid(e.to_string()))?;
     let headers = r.headers().map_err(|e| invalid(e.to_string()))?.clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
-            .ok_or_else(|| invalid(format!("no `{name}` column in the header")))
-    };
-    let (id_c, part_c, video_c, start_c, stop_c) = (
-        col("narration_id")?,
-        col("participant_id")?,
-        col("video_id")?,
-        col("start_frame")?,
-        col("stop_frame")?,
-    );
-    let labels = match list.labelled() {
-        true => Some((col("verb_class")?, col("noun_class")?)),
-        false => None,
-    };
-    let names = (
-        headers.iter().position(|h| h == "verb"),
-        headers.iter().position(|h| h == "noun"),
-    );
+    let cols = Columns::find(&headers, list).map_err(invalid)?;
     let mut media = MediaFinder::new(root);
     let mut out = Narrations {
         narrations: Vec::new(),
@@ -153,52 +170,71 @@ pub fn read_list(anno: &Path, root: &Path, list: EpicList) -> Result<Narrations,
     };
     for rec in r.records() {
         let rec = rec.map_err(|e| invalid(e.to_string()))?;
-        let line = rec.position().map_or(0, |p| p.line() as usize);
         if rec.iter().all(str::is_empty) {
             continue;
         }
-        let bad = |reason: String| parse_err(&path, line, reason);
-        let field = |i: usize, name: &str| match rec.get(i) {
-            Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(bad(format!("`{name}` is empty"))),
-        };
-        let number = |i: usize, name: &str| -> Result<usize, DatasetError> {
-            let v = field(i, name)?;
-            v.parse::<usize>()
-                .map_err(|_| bad(format!("`{name}` `{v}` is not a non-negative integer")))
-        };
-        let id = field(id_c, "narration_id")?.to_string();
-        let (start, stop) = (
-            number(start_c, "start_frame")?,
-            number(stop_c, "stop_frame")?,
-        );
-        if start == 0 || stop < start {
-            return Err(bad(format!(
-                "narration {id}: frames {start}..={stop} are no segment (frames count from 1, \
-                 stop_frame >= start_frame)"
-            )));
+        let n = row(&rec, &cols, &path, &mut media)?;
+        if let Some((v, k)) = cols.names {
+            name_class(
+                &mut out.verbs,
+                n.verb as usize,
+                rec.get(v).unwrap_or_default(),
+            );
+            name_class(
+                &mut out.nouns,
+                n.noun as usize,
+                rec.get(k).unwrap_or_default(),
+            );
         }
-        let (verb, noun) = match labels {
-            Some((v, n)) => (number(v, "verb_class")?, number(n, "noun_class")?),
-            None => (0, 0),
-        };
-        if let (Some(v), Some(n), true) = (names.0, names.1, list.labelled()) {
-            name_class(&mut out.verbs, verb, rec.get(v).unwrap_or_default());
-            name_class(&mut out.nouns, noun, rec.get(n).unwrap_or_default());
-        }
-        let participant = field(part_c, "participant_id")?;
-        let video_id = field(video_c, "video_id")?.to_string();
-        out.narrations.push(Narration {
-            media: media.find(&id, participant, &video_id),
-            id,
-            video_id,
-            start_frame: start,
-            stop_frame: stop,
-            verb: verb as i64,
-            noun: noun as i64,
-        });
+        out.narrations.push(n);
     }
     Ok(out)
+}
+
+/// One row of a list as a narration; errors name the file, the line and the field.
+fn row(
+    rec: &csv::StringRecord,
+    cols: &Columns,
+    path: &Path,
+    media: &mut MediaFinder,
+) -> Result<Narration, DatasetError> {
+    let line = rec.position().map_or(0, |p| p.line() as usize);
+    let bad = |reason: String| parse_err(path, line, reason);
+    let field = |i: usize, name: &str| match rec.get(i) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(bad(format!("`{name}` is empty"))),
+    };
+    let number = |i: usize, name: &str| -> Result<usize, DatasetError> {
+        let v = field(i, name)?;
+        v.parse::<usize>()
+            .map_err(|_| bad(format!("`{name}` `{v}` is not a non-negative integer")))
+    };
+    let id = field(cols.id, "narration_id")?.to_string();
+    let (start, stop) = (
+        number(cols.start, "start_frame")?,
+        number(cols.stop, "stop_frame")?,
+    );
+    if start == 0 || stop < start {
+        return Err(bad(format!(
+            "narration {id}: frames {start}..={stop} are no segment (frames count from 1, \
+             stop_frame >= start_frame)"
+        )));
+    }
+    let (verb, noun) = match cols.labels {
+        Some((v, n)) => (number(v, "verb_class")?, number(n, "noun_class")?),
+        None => (0, 0),
+    };
+    let participant = field(cols.participant, "participant_id")?;
+    let video_id = field(cols.video, "video_id")?.to_string();
+    Ok(Narration {
+        media: media.find(&id, participant, &video_id),
+        id,
+        video_id,
+        start_frame: start,
+        stop_frame: stop,
+        verb: verb as i64,
+        noun: noun as i64,
+    })
 }
 
 /// Records `name` as the name of class `index` (the first row to name it wins).
