@@ -96,6 +96,10 @@ impl Validation {
         let mut interrupted = batches.interrupted();
         if let Some(w) = crate::dist::world().filter(|w| w.placement.world_size > 1) {
             (sums, interrupted) = sums.over_ranks(w, interrupted)?;
+            // Known from the model, not the batches: a rank whose shard is empty reduces too.
+            if session.model.head().outputs_per_head().len() == 2 {
+                two = two.over_ranks(w)?;
+            }
         }
         if interrupted {
             return Ok(None);
@@ -136,6 +140,38 @@ impl TwoHeadSums {
         self.clips += verb.size()[0] as usize;
         let (kv, kn) = (verb.size()[1], noun.size()[1]);
         self.classes = [kv, kn, kv * kn];
+    }
+
+    /// The sums of every rank (as [`Sums::over_ranks`]).
+    fn over_ranks(&self, w: &crate::dist::World) -> Result<Self, TrainError> {
+        let h = &self.hits;
+        let wide = |k: i64| f64::from(u8::from(k >= 5));
+        let local = [
+            self.clips as f64,
+            self.loss,
+            h.verb[0],
+            h.verb[1],
+            h.noun[0],
+            h.noun[1],
+            h.action[0],
+            h.action[1],
+            wide(self.classes[0]),
+            wide(self.classes[1]),
+            wide(self.classes[2]),
+        ];
+        let v = w.sum(&local).map_err(TrainError::dist)?;
+        // Only whether a prediction has 5 classes is read from `classes`.
+        let classes = [v[8], v[9], v[10]].map(|f| if f > 0.0 { 5 } else { 0 });
+        Ok(Self {
+            clips: v[0].round() as usize,
+            loss: v[1],
+            hits: crate::tasks::verb_noun::Hits {
+                verb: [v[2], v[3]],
+                noun: [v[4], v[5]],
+                action: [v[6], v[7]],
+            },
+            classes,
+        })
     }
 
     fn scores(&self) -> ValScores {
