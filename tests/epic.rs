@@ -256,3 +256,57 @@ fn data_check_reads_every_segments_ends() {
     assert!(out.contains(&gone.display().to_string()), "{out}");
     assert!(out.contains(&format!("checked {checked}, bad 1")), "{out}");
 }
+
+/// `[loss, acc@1, verb_acc@1, noun_acc@1]` of every `val` record of a run.
+fn val_scores(run: &Path) -> Vec<[f64; 4]> {
+    tada::train::metrics::read_metrics(&run.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("phase").and_then(|p| p.as_str()) == Some("val"))
+        .map(|m| ["loss", "acc@1", "verb_acc@1", "noun_acc@1"].map(|k| m[k].as_f64().unwrap()))
+        .collect()
+}
+
+/// Two ranks (a linear probe, so the steps equal one process's): each scores half of the val
+/// segments and the two-head sums are combined, so both runs log the same whole-split scores.
+#[test]
+fn two_ranks_validate_both_heads_as_one_process() {
+    let _serial = serial();
+    let d = tempfile::tempdir().unwrap();
+    let cfg_path = config(d.path(), 2);
+    let c = cfg_path.to_str().unwrap();
+    let (one, two) = (d.path().join("one"), d.path().join("two"));
+    let probe = "TRAIN.ONLY_LINEAR=true";
+    let o = tada(&[
+        "finetune",
+        "--config",
+        c,
+        "--set",
+        probe,
+        "-o",
+        one.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tada(&[
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "finetune",
+        "--config",
+        c,
+        "--set",
+        probe,
+        "-o",
+        two.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (val_scores(&one), val_scores(&two));
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        for (u, v) in x.iter().zip(y) {
+            assert!((u - v).abs() <= 1e-5 * u.abs().max(1e-3), "{x:?} vs {y:?}");
+        }
+    }
+}
