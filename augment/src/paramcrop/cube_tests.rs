@@ -240,4 +240,3 @@ fn uniform_raw_gives_uniform_cubes_inside_the_bounds() {
         .double_value(&[]);
     assert!(o < 0.5, "mean IoU of random views {o}");
 }
-
