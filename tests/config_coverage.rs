@@ -12,7 +12,6 @@ use crate::common::repo;
 
 /// Keys no code reads, and why that is right (what the value means, and what tada does).
 const INERT: &[(&str, &str)] = &[
-    ("TASK_TYPE", "classification is the task tada builds; localization names BMN's task, which a run refuses (config/unbuilt.rs) while its network builds (docs/localization.md)"),
     ("PRETRAIN.SCALE_JITTER", "the reference reads it nowhere either"),
     ("PRETRAIN.IMAGENET_DATA_SIZE", "the reference picks its list imagenet_train_S{size}.txt by it; tada reads imagenet_train.txt (docs/datasets.md)"),
     ("TEST.AUTOMATIC_MULTI_SCALE_TEST", "tada tests exactly the views TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS name (docs/training.md#testing)"),

@@ -16,6 +16,7 @@ mod cuda;
 mod datasets;
 mod demo;
 mod distributed;
+mod epic;
 mod export;
 mod image_data;
 mod image_init;

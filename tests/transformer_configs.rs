@@ -1,6 +1,6 @@
-//! The ViViT / TimeSformer and EPIC-Kitchens configs as users load them: an EPIC network builds
-//! while its run is refused, and (with `TADA_REFERENCE`) the reference's own pool transformer
-//! files build with its parameter counts.
+//! The ViViT / TimeSformer and EPIC-Kitchens configs as users load them: an EPIC model builds
+//! whole (its dataset and submission task are built: tests/epic.rs runs them), and (with
+//! `TADA_REFERENCE`) the reference's own pool transformer files build with its parameter counts.
 
 use tada::config::{load, ConfigError};
 use tempfile::TempDir;
@@ -13,10 +13,10 @@ fn err_text(e: &ConfigError) -> String {
     s
 }
 
-/// An EPIC-Kitchens model (ir-CSN with BaseHeadx2): its network builds and predicts verb and
-/// noun; a training or test run is refused, naming the dataset tada does not read yet.
+/// An EPIC-Kitchens model (ir-CSN with BaseHeadx2) on its dataset, and its submission config:
+/// nothing in them is unbuilt, the model builds and predicts verb and noun.
 #[test]
-fn an_epic_kitchens_network_builds_and_its_run_is_refused() {
+fn an_epic_kitchens_model_builds_with_its_dataset_and_submission_task() {
     let d = TempDir::new().unwrap();
     let f = write(
         d.path(),
@@ -24,20 +24,33 @@ fn an_epic_kitchens_network_builds_and_its_run_is_refused() {
         "VIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [3, 5]}\n  BACKBONE:\n    DEPTH: 50\n    NUM_FILTERS: [4, 8, 16, 16, 32]\n    NUM_OUT_FEATURES: 32\n    KERNEL_SIZE: [[3, 7, 7], [3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]\n    DOWNSAMPLING: [true, false, true, true, true]\n    DOWNSAMPLING_TEMPORAL: [false, false, true, true, true]\n    EXPANSION_RATIO: 4\n    BRANCH: {NAME: CSNBranch}\n    STEM: {NAME: DownSampleStem}\nTRAIN: {DATASET: epickitchen100}\n",
     );
     let c = load(&f, &[]).unwrap();
+    assert!(c.config.unbuilt.is_empty(), "{:?}", c.config.unbuilt);
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let e = tada::models::VideoModel::new(&vs.root(), &c.config)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.starts_with("not built by tada: TRAIN.DATASET epickitchen100;"),
-        "{e}"
-    );
-    let m = tada::models::VideoModel::new_network(&vs.root(), &c.config).unwrap();
+    let m = tada::models::VideoModel::new(&vs.root(), &c.config).unwrap();
     let x = tch::Tensor::zeros([2, 3, 4, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
     let out = m.forward_t(&x, true);
     assert_eq!(out.predictions.names(), ["verb_class", "noun_class"]);
     assert_eq!(out.predictions.get("noun_class").unwrap().size(), [2, 5]);
+    // The submission config's keys (csn_ek100_submission.yaml): typed, nothing unbuilt.
+    let set = [
+        "TASK_TYPE=submission".to_string(),
+        "SUBMISSION.ENABLE=true".to_string(),
+        "SUBMISSION.ACTION_CLASS_ENSUMBLE_METHOD=calculate".to_string(),
+    ];
+    let c = load(&f, &set).unwrap();
+    assert!(c.config.unbuilt.is_empty(), "{:?}", c.config.unbuilt);
+    assert_eq!(
+        c.config.task_type,
+        tada::config::schema::TaskType::Submission
+    );
+    assert_eq!(
+        c.config.submission.action_class_ensumble_method,
+        tada::config::schema::ActionEnsemble::Calculate
+    );
+    // A misspelt method is refused, naming the key.
+    let bad = ["SUBMISSION.ACTION_CLASS_ENSUMBLE_METHOD=average".to_string()];
+    let e = err_text(&load(&f, &bad).unwrap_err());
+    assert!(e.contains("ACTION_CLASS_ENSUMBLE_METHOD"), "{e}");
 }
 
 /// With `TADA_REFERENCE` set: the reference's pool ViViT / TimeSformer, S3D-G and SlowFast

@@ -80,15 +80,12 @@ impl BenchData {
     }
 }
 
-/// The supervised training loader: clips as `tada finetune` reads them.
+/// The supervised training loader: clips as `tada finetune` reads them (EPIC-Kitchens'
+/// segments included).
 fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
-    let r = if cfg.train.dataset == Some(Dataset::SyntheticVideos) {
-        let source = Arc::new(pipeline::synthetic_videos(cfg, Split::Train)?);
-        let config = pipeline::loader_config(cfg, Split::Train, 0);
-        loader_throughput(&Loader::new(source, config), budget)?
-    } else {
-        loader_throughput(&pipeline::video_loader(cfg, Split::Train, 0)?, budget)?
-    };
+    let source = pipeline::labelled_clips(cfg, Split::Train)?.into_source();
+    let config = pipeline::loader_config(cfg, Split::Train, 0);
+    let r = loader_throughput(&Loader::new(source, config), budget)?;
     // The training loader's batch (pipeline::loader_config).
     let batch = cfg.train.batch_size;
     println!(

@@ -1,4 +1,5 @@
-//! `tada data check`: every file the config's datasets list, opened in parallel.
+//! `tada data check`: every file the config's datasets list, opened in parallel; `tada data
+//! tiny-epic`: the embedded tiny EPIC-Kitchens-100 written to a folder (docs/epic.md).
 
 use anyhow::Result;
 use tada::config::schema::Dataset;
@@ -15,6 +16,55 @@ pub enum Data {
     /// Open every file the config's datasets list, in parallel; one line per bad file, then
     /// `checked N, bad M`. Fails when the bad share exceeds DATA_LOADER.MAX_BAD_FRACTION.
     Check(Check),
+    /// Write a tiny EPIC-Kitchens-100 in the published format (csv lists + JPEG frame folders;
+    /// verb = a motion, noun = an object's look) into OUT, for DATA.DATA_ROOT_DIR and
+    /// DATA.ANNO_DIR of an `epickitchen100` config.
+    TinyEpic(TinyEpicArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TinyEpicArgs {
+    /// Folder to write (created; files of an earlier run are overwritten).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Frame side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: u32,
+    /// Videos of the train list (validation gets half, the test timestamps a quarter, at least 1).
+    #[arg(long, default_value_t = 4)]
+    videos: usize,
+    /// Frames per segment.
+    #[arg(long, default_value_t = 8)]
+    frames: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl TinyEpicArgs {
+    fn run(self) -> Result<()> {
+        use tada::data::sources::epic_synthetic::{write_tiny_epic, TinyEpic};
+        let t = TinyEpic {
+            videos: [
+                self.videos,
+                (self.videos / 2).max(1),
+                (self.videos / 4).max(1),
+            ],
+            frames_per_segment: self.frames,
+            size: self.size,
+            seed: self.seed,
+            ..TinyEpic::default()
+        };
+        write_tiny_epic(&self.out, &t)?;
+        println!(
+            "tiny EPIC-Kitchens-100 ({} verbs, {} nouns; {:?} videos of {} segments) in {}",
+            t.verbs,
+            t.nouns,
+            t.videos,
+            t.segments_per_video,
+            self.out.display()
+        );
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -34,6 +84,7 @@ impl Data {
     pub fn run(self) -> Result<()> {
         match self {
             Data::Check(check) => check.run(),
+            Data::TinyEpic(args) => args.run(),
         }
     }
 }
@@ -101,6 +152,10 @@ fn files(cfg: &Config) -> Result<(Vec<Entry>, Vec<Entry>)> {
     // The test split only when TEST.DATASET names one (validation otherwise reuses TRAIN's).
     let splits = [Some(Split::Train), cfg.test.dataset.map(|_| Split::Test)];
     for split in splits.into_iter().flatten() {
+        if dataset_for(cfg, split).ok() == Some(Dataset::Epickitchen100) {
+            epic_files(cfg, split, &mut videos, &mut images)?;
+            continue;
+        }
         match entries(cfg, split) {
             // An image dataset's files are images, not one-frame videos.
             Ok(list) if dataset_for(cfg, split)? == Dataset::Imagenet => {
@@ -112,6 +167,41 @@ fn files(cfg: &Config) -> Result<(Vec<Entry>, Vec<Entry>)> {
         }
     }
     Ok((videos, images))
+}
+
+/// EPIC-Kitchens segments as training reads them: a pre-cut clip is a video to check, a
+/// frame-folder segment its first and last frame files (the ends a clip reaches), images.
+fn epic_files(
+    cfg: &Config,
+    split: Split,
+    videos: &mut Vec<Entry>,
+    images: &mut Vec<Entry>,
+) -> Result<()> {
+    use tada::data::dataset::annotations::epic::{frame_file, read_list, EpicList, Media};
+    let n = read_list(
+        std::path::Path::new(&cfg.data.anno_dir),
+        std::path::Path::new(&cfg.data.data_root_dir),
+        EpicList::of(split),
+    )?;
+    for x in n.narrations {
+        match &x.media {
+            Media::Clip(p) => videos.push(Entry {
+                path: p.clone(),
+                label: x.verb,
+                id: x.id,
+            }),
+            Media::Frames(dir) => {
+                for f in [x.start_frame, x.stop_frame] {
+                    images.push(Entry {
+                        path: frame_file(dir, f),
+                        label: x.verb,
+                        id: x.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds (or finds) the key-frame index of every video file, on `workers` threads, and says

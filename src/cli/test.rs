@@ -27,8 +27,14 @@ pub struct Test {
     ema: bool,
 }
 
-/// The run folder of weights in `RUN/checkpoints/`, else the weights' own folder.
+/// `test_results.json` in the run folder of weights in `RUN/checkpoints/`, else in the
+/// weights' own folder.
 fn default_output(weights: &Path) -> PathBuf {
+    run_folder(weights).join("test_results.json")
+}
+
+/// The run folder of weights in `RUN/checkpoints/`, else the weights' own folder.
+fn run_folder(weights: &Path) -> PathBuf {
     let dir = match weights.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -40,18 +46,22 @@ fn default_output(weights: &Path) -> PathBuf {
         },
         _ => dir,
     };
-    run.join("test_results.json")
+    run.to_path_buf()
 }
 
 impl Test {
     pub fn run(self) -> Result<()> {
         let weights = &self.weights;
+        let loaded = self.config.load()?;
+        let c = &loaded.config;
+        if c.task_type == tada::config::schema::TaskType::Submission || c.submission.enable {
+            return self.submission(loaded);
+        }
         // Checked before the evaluation, which can take hours.
         let out = self.output.unwrap_or_else(|| default_output(weights));
         let png = out.with_file_name(CONFUSION_PNG);
         check_output_file(&out, &[&self.config.config, weights])?;
         check_output_file(&png, &[&self.config.config, weights, &out])?;
-        let loaded = self.config.load()?;
         // Under a launcher every rank scores its share of the views; rank 0 writes the results.
         let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
         let r = tada::runs::test::test(&loaded, weights, self.ema)
@@ -70,9 +80,25 @@ impl Test {
         tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
         write_confusion_png(&png, &r.confusion.counts, &r.confusion.classes)?;
-        let acc5 = r.acc5.map_or("n/a (fewer than 5 classes)".into(), |a| {
-            format!("{:.2}%", 100.0 * a)
-        });
+        let pct = |a: Option<f64>| {
+            a.map_or("n/a (fewer than 5 classes)".into(), |a| {
+                format!("{:.2}%", 100.0 * a)
+            })
+        };
+        if let Some(e) = &r.epic {
+            println!(
+                "verb acc@1 {:.2}% acc@5 {}; noun acc@1 {:.2}% acc@5 {}; action acc@1 {:.2}% acc@5 {} (per-view fused: acc@1 {:.2}% acc@5 {})",
+                100.0 * e.verb.acc1,
+                pct(e.verb.acc5),
+                100.0 * e.noun.acc1,
+                pct(e.noun.acc5),
+                100.0 * e.action.acc1,
+                pct(e.action.acc5),
+                100.0 * e.action_views.acc1,
+                pct(e.action_views.acc5),
+            );
+        }
+        let acc5 = pct(r.acc5);
         println!(
             "{} videos x {} views ({} fusion): acc@1 {:.2}%, acc@5 {acc5}; per-class accuracy and confusion matrix in {}, heat map in {}",
             r.videos,
@@ -81,6 +107,43 @@ impl Test {
             100.0 * r.acc1,
             out.display(),
             png.display()
+        );
+        if let Some(w) = world {
+            w.finish().map_err(tada::train::TrainError::dist)?;
+        }
+        Ok(())
+    }
+}
+
+impl Test {
+    /// TASK_TYPE submission (or SUBMISSION.ENABLE): the EPIC-Kitchens challenge JSON of the
+    /// test timestamps, to `-o` or SUBMISSION.SAVE_RESULTS_PATH in the weights' run folder.
+    fn submission(self, loaded: tada::config::LoadedConfig) -> Result<()> {
+        let weights = &self.weights;
+        let out = self.output.clone().unwrap_or_else(|| {
+            run_folder(weights).join(&loaded.config.submission.save_results_path)
+        });
+        check_output_file(&out, &[&self.config.config, weights])?;
+        let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
+        let r = tada::runs::epic_test::submission(&loaded, weights, self.ema)
+            .map_err(|e| e.with_origin(&loaded.sources));
+        if let Some(w) = world {
+            match &r {
+                Err(e) => w.report_failure(&e.to_string()),
+                Ok(_) if w.placement.rank != 0 => {
+                    w.finish().map_err(tada::train::TrainError::dist)?;
+                    return Ok(());
+                }
+                Ok(_) => {}
+            }
+        }
+        let r = r?;
+        let segments = r["results"].as_object().map_or(0, |m| m.len());
+        tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!(
+            "submission of {segments} segments written to {}",
+            out.display()
         );
         if let Some(w) = world {
             w.finish().map_err(tada::train::TrainError::dist)?;

@@ -108,7 +108,7 @@ pub fn supervised_on_videos(dataset: Option<Dataset>, pretrain: bool) -> bool {
     !pretrain
         && matches!(
             dataset,
-            Some(Ucf101 | Hmdb51 | Kinetics400 | Ssv2 | SyntheticVideos)
+            Some(Ucf101 | Hmdb51 | Kinetics400 | Ssv2 | SyntheticVideos | Epickitchen100)
         )
 }
 

@@ -1,10 +1,9 @@
-//! The reference's models and tasks that tada does not build yet (BMN localisation's task and
-//! feature dataset, whose network src/localization builds; the EPIC-Kitchens datasets and
-//! submission task): their configs load (`tada
-//! config show` prints them, their keys listed in one warning), and building one fails in one
-//! line naming the part that is not built (docs/config.md#models-tada-does-not-build). A config
-//! whose only unbuilt parts are its task or data (the EPIC-Kitchens CSN and ViViT configs) still
-//! builds its network ([`Unbuilt::is_model_part`]).
+//! The reference's tasks and data that tada does not run yet (BMN localisation's task and its
+//! EPIC-Kitchens features dataset, whose network src/localization builds): their configs load
+//! (`tada config show` prints them, their keys listed in one warning), and building one fails in
+//! one line naming the part that is not built (docs/config.md#models-tada-does-not-build). A
+//! config whose only unbuilt parts are its task or data still builds its network
+//! ([`Unbuilt::is_model_part`]).
 
 use serde_json::{Map, Value};
 
@@ -50,15 +49,9 @@ pub const UNBUILT_KEYS: &[&str] = &[
 
 /// Values of component keys that name a part tada does not build.
 const UNBUILT_NAMES: &[(&str, &[&str])] = &[
-    ("TASK_TYPE", &["localization", "submission"]),
-    (
-        "TRAIN.DATASET",
-        &["epickitchen100", "Epickitchen100Localization"],
-    ),
-    (
-        "TEST.DATASET",
-        &["epickitchen100", "Epickitchen100Localization"],
-    ),
+    ("TASK_TYPE", &["localization"]),
+    ("TRAIN.DATASET", &["Epickitchen100Localization"]),
+    ("TEST.DATASET", &["Epickitchen100Localization"]),
 ];
 
 /// Keys whose list value belongs to an unbuilt model or task, and what the list asks for.

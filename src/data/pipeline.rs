@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use crate::config::schema::Dataset;
 use crate::config::Config;
+use crate::data::dataset::annotations::epic::{read_list, EpicList};
 use crate::data::dataset::{DatasetError, Entry, EntryList, Split};
 use crate::data::loader::{Loader, LoaderConfig, SampleSource};
+use crate::data::sources::epic_clips::EpicClips;
 use crate::data::sources::mosi_images::ImageOrigin;
 use crate::data::sources::synthetic_videos::{SyntheticVideos, MAX_CLASSES};
 use crate::data::sources::video_clips::{ClipSourceConfig, VideoClips};
@@ -27,6 +29,8 @@ pub enum PipelineError {
     Augmentation(#[from] crate::data::sources::video_clips::AugmentationError),
     #[error("TRAIN.DATASET {0} for MoSI: tada's MoSI source takes images (imagenet, synthetic_images) or frames of a video dataset (ucf101, hmdb51, kinetics400, ssv2)")]
     NotImages(&'static str),
+    #[error("{0}")]
+    EpicHead(String),
 }
 
 /// Videos per split of the embedded `synthetic_videos` dataset when TRAIN.NUM_SAMPLES is unset.
@@ -92,7 +96,9 @@ pub fn mosi_files(cfg: &Config) -> Result<Option<ImageOrigin>, PipelineError> {
         Some(Dataset::Ucf101 | Dataset::Hmdb51 | Dataset::Kinetics400 | Dataset::Ssv2) => Ok(Some(
             ImageOrigin::VideoFrames(entries(cfg, Split::Train)?.entries),
         )),
-        Some(d @ Dataset::SyntheticVideos) => Err(PipelineError::NotImages(d.name())),
+        Some(d @ (Dataset::SyntheticVideos | Dataset::Epickitchen100)) => {
+            Err(PipelineError::NotImages(d.name()))
+        }
     }
 }
 
@@ -142,20 +148,21 @@ pub fn video_loader(cfg: &Config, split: Split, seed: u64) -> Result<Loader, Pip
     ))
 }
 
-/// The labelled clips a split trains or tests on: the dataset's videos, or the embedded
-/// `synthetic_videos`.
+/// The labelled clips a split trains or tests on: the dataset's videos, the embedded
+/// `synthetic_videos`, or EPIC-Kitchens segments (labelled verb and noun).
 pub enum LabelledClips {
     Videos(VideoClips),
     Synthetic(SyntheticVideos),
+    Epic(EpicClips),
 }
 
 impl LabelledClips {
     /// The files with their labels; none for the embedded videos, whose labels are in range
-    /// by construction.
+    /// by construction, nor for EPIC's segments, checked against both heads when read.
     pub fn entries(&self) -> &[Entry] {
         match self {
             Self::Videos(v) => v.entries(),
-            Self::Synthetic(_) => &[],
+            Self::Synthetic(_) | Self::Epic(_) => &[],
         }
     }
 
@@ -163,6 +170,7 @@ impl LabelledClips {
     pub fn views_per_video(&self) -> usize {
         match self {
             Self::Videos(v) => v.config().views_per_video(),
+            Self::Epic(e) => e.config().views_per_video(),
             Self::Synthetic(_) => 1,
         }
     }
@@ -171,18 +179,74 @@ impl LabelledClips {
         match self {
             Self::Videos(v) => Arc::new(v),
             Self::Synthetic(s) => Arc::new(s),
+            Self::Epic(e) => Arc::new(e),
         }
     }
 }
 
 /// The labelled clips of `split` (TRAIN.DATASET, or TEST.DATASET for testing).
 pub fn labelled_clips(cfg: &Config, split: Split) -> Result<LabelledClips, PipelineError> {
-    if dataset_for(cfg, split).ok() == Some(Dataset::SyntheticVideos) {
-        return Ok(LabelledClips::Synthetic(synthetic_videos(cfg, split)?));
+    match dataset_for(cfg, split).ok() {
+        Some(Dataset::SyntheticVideos) => {
+            return Ok(LabelledClips::Synthetic(synthetic_videos(cfg, split)?))
+        }
+        Some(Dataset::Epickitchen100) => {
+            let clips = epic_clips(cfg, EpicList::of(split), split)?;
+            return Ok(LabelledClips::Epic(clips));
+        }
+        _ => {}
     }
     let list = entries(cfg, split)?;
     Ok(LabelledClips::Videos(VideoClips::new(
         list.entries,
         ClipSourceConfig::from_config(cfg, split)?,
     )))
+}
+
+/// The segments of an EPIC-Kitchens list as clips of `split`'s pipeline (the test timestamps
+/// with the test views for a submission). Fails unless VIDEO.HEAD has a verb and a noun head
+/// wide enough for every label.
+pub fn epic_clips(cfg: &Config, list: EpicList, split: Split) -> Result<EpicClips, PipelineError> {
+    let Some([verbs, nouns]) = cfg
+        .video
+        .head
+        .num_classes_per_head
+        .as_deref()
+        .and_then(|v| <[usize; 2]>::try_from(v).ok())
+    else {
+        return Err(PipelineError::EpicHead(
+            "VIDEO.HEAD.NUM_CLASSES: epickitchen100 labels each segment with a verb and a noun; \
+             the model needs two heads ([verbs, nouns], e.g. [97, 300], with VIDEO.HEAD.NAME \
+             BaseHeadx2 or TransformerHeadx2)"
+                .into(),
+        ));
+    };
+    let n = read_list(
+        std::path::Path::new(&cfg.data.anno_dir),
+        std::path::Path::new(&cfg.data.data_root_dir),
+        list,
+    )?;
+    if n.narrations.is_empty() {
+        return Err(DatasetError::NoSamples {
+            dataset: Dataset::Epickitchen100.name().into(),
+            split: split.name().into(),
+            path: n.source,
+        }
+        .into());
+    }
+    for (what, k, max) in [
+        ("verb", verbs, n.narrations.iter().map(|x| x.verb).max()),
+        ("noun", nouns, n.narrations.iter().map(|x| x.noun).max()),
+    ] {
+        if let Some(m) = max.filter(|&m| m as usize >= k) {
+            return Err(PipelineError::EpicHead(format!(
+                "VIDEO.HEAD.NUM_CLASSES is [{verbs}, {nouns}], but {} has {what} class {m}; \
+                 the {what} head needs at least {} classes",
+                n.source.display(),
+                m + 1
+            )));
+        }
+    }
+    let cfg_split = ClipSourceConfig::from_config(cfg, split)?;
+    Ok(EpicClips::new(n.narrations, cfg_split, cfg.data.target_fps))
 }

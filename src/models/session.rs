@@ -54,7 +54,23 @@ impl Session {
     /// apply their activation: probabilities by default); `None` when the model has several
     /// outputs (MoSI's named heads), which scoring against one label cannot take.
     pub fn class_scores(&self, inputs: &Tensor) -> Option<Tensor> {
+        self.scores(inputs).single().map(Tensor::shallow_clone)
+    }
+
+    /// All the model's predictions for `inputs`, in evaluation mode without autograd.
+    pub fn scores(&self, inputs: &Tensor) -> crate::models::heads::Predictions {
         let out = tch::no_grad(|| self.model.forward_t(&inputs.to_device(self.device), false));
-        out.predictions.single().map(Tensor::shallow_clone)
+        out.predictions
+    }
+
+    /// A two-head model's `(B, K_verb)` and `(B, K_noun)` scores (probabilities by default)
+    /// for `inputs`; `None` for any other model.
+    pub fn verb_noun_scores(&self, inputs: &Tensor) -> Option<(Tensor, Tensor)> {
+        use crate::models::heads::{NOUN, VERB};
+        let p = self.scores(inputs);
+        match (p.names().as_slice(), p.get(VERB), p.get(NOUN)) {
+            ([VERB, NOUN], Some(v), Some(n)) => Some((v.shallow_clone(), n.shallow_clone())),
+            _ => None,
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `tada test` ([`test`]) and `tada demo` ([`demo`]) build on them.
 
 pub mod demo;
+pub mod epic_test;
 mod finetune;
 mod parts;
 mod pretrain;

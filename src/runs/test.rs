@@ -39,12 +39,16 @@ pub struct Confusion {
     pub counts: Vec<Vec<u64>>,
 }
 
-/// What `tada test` measured; written as JSON.
+/// What `tada test` measured; written as JSON. For a two-head (EPIC-Kitchens) model `acc1` /
+/// `acc5` are the action's, `per_class` and `confusion` the verbs', and `epic` holds every
+/// head's numbers.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestReport {
     pub videos: usize,
     pub views_per_video: usize,
     pub ensemble: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epic: Option<super::epic_test::EpicScores>,
     pub acc1: f64,
     /// Top-5 accuracy; `None` (JSON null) when the model has fewer than 5 classes, where every
     /// video would count as a hit.
@@ -54,13 +58,13 @@ pub struct TestReport {
 }
 
 /// Fused scores per video: `(label, scores)` indexed by the loader's `source`.
-struct Fusion {
-    method: EnsembleMethod,
-    videos: Vec<Option<(i64, Tensor)>>,
+pub(super) struct Fusion {
+    pub(super) method: EnsembleMethod,
+    pub(super) videos: Vec<Option<(i64, Tensor)>>,
 }
 
 impl Fusion {
-    fn add(&mut self, source: usize, label: i64, scores: Tensor) {
+    pub(super) fn add(&mut self, source: usize, label: i64, scores: Tensor) {
         if source >= self.videos.len() {
             self.videos.resize_with(source + 1, || None);
         }
@@ -108,18 +112,9 @@ fn run(session: &Session, loader: Loader, fusion: &mut Fusion) -> Result<(), Tra
 /// with `ema`, the file's EMA weights (MODEL.EMA) instead of its plain ones.
 pub fn test(loaded: &LoadedConfig, weights: &Path, ema: bool) -> Result<TestReport, TrainError> {
     let cfg = &loaded.config;
-    let session = Session::new(cfg)?;
-    let file = match ema {
-        true => read_ema_weights(weights)?,
-        false => read_weights(weights)?,
-    };
-    let report = load_into(&session.vs, &file, weights, false)?;
-    if !report.missing.is_empty() {
-        return Err(TrainError::Run(format!(
-            "{} does not hold every weight of the configured model; missing: {}",
-            weights.display(),
-            report.missing.join(", ")
-        )));
+    let session = load_session(cfg, weights, ema)?;
+    if dataset_for(cfg, Split::Test).ok() == Some(crate::config::schema::Dataset::Epickitchen100) {
+        return super::epic_test::test(cfg, &session);
     }
     let mut fusion = Fusion {
         method: cfg.data.ensemble_method,
@@ -145,6 +140,28 @@ pub fn test(loaded: &LoadedConfig, weights: &Path, ema: bool) -> Result<TestRepo
         class_names(dataset, &cfg.data, Split::Test, count)
     };
     Ok(score(&fusion, views, names))
+}
+
+/// The config's model with `weights` (their EMA weights with `ema`), every weight present.
+pub(super) fn load_session(
+    cfg: &crate::config::Config,
+    weights: &Path,
+    ema: bool,
+) -> Result<Session, TrainError> {
+    let session = Session::new(cfg)?;
+    let file = match ema {
+        true => read_ema_weights(weights)?,
+        false => read_weights(weights)?,
+    };
+    let report = load_into(&session.vs, &file, weights, false)?;
+    if !report.missing.is_empty() {
+        return Err(TrainError::Run(format!(
+            "{} does not hold every weight of the configured model; missing: {}",
+            weights.display(),
+            report.missing.join(", ")
+        )));
+    }
+    Ok(session)
 }
 
 /// Every rank's fused scores combined into every rank's `fusion`, as one process would have
@@ -193,7 +210,11 @@ fn gather(fusion: &mut Fusion, w: &crate::dist::World) -> Result<(), TrainError>
 }
 
 /// Scores the fused videos; `names(K)` gives the names of the model's K classes.
-fn score(fusion: &Fusion, views: usize, names: impl FnOnce(usize) -> Vec<String>) -> TestReport {
+pub(super) fn score(
+    fusion: &Fusion,
+    views: usize,
+    names: impl FnOnce(usize) -> Vec<String>,
+) -> TestReport {
     let classes = fusion
         .videos
         .iter()
@@ -233,6 +254,7 @@ fn score(fusion: &Fusion, views: usize, names: impl FnOnce(usize) -> Vec<String>
         ensemble: format!("{:?}", fusion.method).to_lowercase(),
         acc1: frac(top1, n as u64),
         acc5: (classes >= 5).then(|| frac(top5 as u64, n as u64)),
+        epic: None,
         per_class,
         confusion: Confusion {
             classes: names,

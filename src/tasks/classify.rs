@@ -25,6 +25,17 @@ pub struct ClassifyTask {
     /// AUGMENTATION.MIXUP / CUTMIX: every training batch mixed with its mirror image
     /// (docs/transforms.md#mixup-and-cutmix).
     pub mixup: Option<Mixup>,
+    /// `[K_verb, K_noun]` of a two-head (EPIC-Kitchens) model, whose labels are `(B, 2)`
+    /// `[verb, noun]` and whose loss and metrics are [`super::verb_noun`]'s.
+    pub two_heads: Option<[i64; 2]>,
+}
+
+/// VIDEO.HEAD.NUM_CLASSES `[verbs, nouns]`, when the config has two heads.
+pub fn two_heads_of(cfg: &Config) -> Option<[i64; 2]> {
+    match cfg.video.head.num_classes_per_head.as_deref() {
+        Some(&[v, n]) => Some([v as i64, n as i64]),
+        _ => None,
+    }
 }
 
 /// The mixup/CutMix of a config, or `None` when neither is enabled.
@@ -52,7 +63,11 @@ pub fn mixup_of(cfg: &Config) -> Result<Option<Mixup>, TaskError> {
             minmax: a.cutmix.minmax.clone(),
         },
         label_smoothing: a.label_smoothing,
-        num_classes: cfg.video.head.num_classes.unwrap_or(0) as i64,
+        // Two heads: the verb's; the noun's targets are mixed alike in `prepare`.
+        num_classes: match two_heads_of(cfg) {
+            Some([verbs, _]) => verbs,
+            None => cfg.video.head.num_classes.unwrap_or(0) as i64,
+        },
     };
     Mixup::new(mix)
         .map(Some)
@@ -72,6 +87,7 @@ impl ClassifyTask {
             linear_probe: cfg.train.only_linear,
             label_smoothing: cfg.augmentation.label_smoothing,
             mixup: mixup_of(cfg)?,
+            two_heads: two_heads_of(cfg),
         })
     }
 }
@@ -105,7 +121,11 @@ impl Task for ClassifyTask {
             return Ok(batch);
         };
         let x = batch.inputs.to_device(device);
-        let labels = batch.labels.to_kind(Kind::Int64).reshape([-1]);
+        // Two heads: (B, 2) [verb, noun]; the verb's labels mix with the clips.
+        let labels = match self.two_heads {
+            Some(_) => batch.labels.to_kind(Kind::Int64).select(1, 0),
+            None => batch.labels.to_kind(Kind::Int64).reshape([-1]),
+        };
         let size = x.size();
         // Mixing draws its own stream of the step's seed, apart from dropout's.
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MIXUP_STREAM);
@@ -118,7 +138,12 @@ impl Task for ClassifyTask {
                 &mut rng,
             )
             .map_err(invalid)?;
-        let (inputs, targets) = m.apply(&x, &labels, &draw).map_err(invalid)?;
+        let (inputs, mut targets) = m.apply(&x, &labels, &draw).map_err(invalid)?;
+        if let Some([_, nouns]) = self.two_heads {
+            // (B, K_verb + K_noun): the noun's targets under the same mixing.
+            let noun = batch.labels.to_kind(Kind::Int64).select(1, 1);
+            targets = Tensor::cat(&[targets, m.targets(&noun, nouns, &draw)], 1);
+        }
         Ok(Batch {
             inputs,
             labels: targets,
@@ -154,6 +179,9 @@ impl ClassifyTask {
         batch: &Batch,
         device: Device,
     ) -> Result<TaskLoss, TaskError> {
+        if self.two_heads.is_some() {
+            return two_head_loss(out, batch, device, self.label_smoothing);
+        }
         let logits = out.predictions.single().ok_or_else(|| {
             TaskError::Invalid(format!(
                 "classification needs one head output, the model gives {:?}",
@@ -188,6 +216,49 @@ impl ClassifyTask {
     }
 }
 
+/// The verb + noun loss, with the heads' and the action's top-1 accuracy.
+fn two_head_loss(
+    out: &ModelOutput,
+    batch: &Batch,
+    device: Device,
+    smoothing: f64,
+) -> Result<TaskLoss, TaskError> {
+    use crate::models::heads::{NOUN, VERB};
+    let (Some(verb), Some(noun)) = (out.predictions.get(VERB), out.predictions.get(NOUN)) else {
+        return Err(TaskError::Invalid(format!(
+            "VIDEO.HEAD.NUM_CLASSES has two counts, but the model predicts {:?}, not {VERB} and {NOUN}",
+            out.predictions.names()
+        )));
+    };
+    let labels = batch.labels.to_device(device);
+    let (loss, [lv, ln]) = super::verb_noun::loss(verb, noun, &labels, smoothing);
+    let n = verb.size()[0].max(1) as f64;
+    // Mixed batches: accuracy against each clip's larger share of each head's targets.
+    let classes = match labels.kind() {
+        Kind::Int64 | Kind::Int => labels,
+        _ => {
+            let kv = verb.size()[1];
+            let kn = noun.size()[1];
+            Tensor::stack(
+                &[
+                    labels.narrow(1, 0, kv).argmax(-1, false),
+                    labels.narrow(1, kv, kn).argmax(-1, false),
+                ],
+                1,
+            )
+        }
+    };
+    let h = super::verb_noun::hits(verb, noun, &classes);
+    let metrics = vec![
+        ("loss_verb_class".to_string(), lv),
+        ("loss_noun_class".to_string(), ln),
+        ("acc_verb".to_string(), h.verb[0] / n),
+        ("acc_noun".to_string(), h.noun[0] / n),
+        ("acc_action".to_string(), h.action[0] / n),
+    ];
+    Ok(TaskLoss { loss, metrics })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +284,7 @@ mod tests {
             linear_probe: false,
             label_smoothing: s,
             mixup: None,
+            two_heads: None,
         };
         let out = ModelOutput {
             predictions: crate::models::heads::Predictions::Tensor(logits.shallow_clone()),
@@ -236,5 +308,43 @@ mod tests {
         );
         let plain = logits.cross_entropy_for_logits(&y).double_value(&[]);
         assert!((plain - want).abs() > 1e-3, "smoothing changed nothing");
+    }
+
+    /// Two heads under mixup: the clips mix once, and the verb's and the noun's targets by the
+    /// same λ (the reference's one λ for its dict of targets), verb columns first.
+    #[test]
+    fn mixup_mixes_both_heads_by_one_lambda() {
+        let mut cfg = Config::default();
+        cfg.video.head.num_classes_per_head = Some(vec![3, 4]);
+        cfg.augmentation.mixup.enable = true;
+        cfg.augmentation.mixup.prob = 1.0;
+        cfg.augmentation.mixup.alpha = 1.0;
+        cfg.augmentation.cutmix.enable = false;
+        let mut task = ClassifyTask::from_config(&cfg).unwrap();
+        assert_eq!(task.two_heads, Some([3, 4]));
+        // Clip i is mixed with clip 3 - i; every pair differs in verb and in noun.
+        let labels = Tensor::from_slice(&[0i64, 0, 1, 1, 2, 2, 1, 3]).view([4, 2]);
+        let batch = Batch {
+            inputs: Tensor::rand([4, 3, 2, 8, 8], (Kind::Float, Device::Cpu)),
+            labels: labels.shallow_clone(),
+            indices: vec![0, 1, 2, 3],
+            sources: vec![0, 1, 2, 3],
+            views: vec![0; 4],
+            skipped: Vec::new(),
+            make_seconds: 0.0,
+            decode_seconds: 0.0,
+        };
+        let mixed = task.prepare(batch, Device::Cpu, 7).unwrap();
+        assert_eq!(mixed.labels.size(), [4, 7]);
+        let t = |i: i64, c: i64| mixed.labels.double_value(&[i, c]);
+        for i in 0..4 {
+            let (v, n) = (labels.int64_value(&[i, 0]), labels.int64_value(&[i, 1]));
+            let lam = t(i, v);
+            assert!(lam > 0.0 && lam < 1.0, "clip {i}: λ {lam}");
+            assert!((t(i, 3 + n) - lam).abs() < 1e-6, "clip {i}");
+            let verb_sum: f64 = (0..3).map(|c| t(i, c)).sum();
+            let noun_sum: f64 = (3..7).map(|c| t(i, c)).sum();
+            assert!((verb_sum - 1.0).abs() < 1e-6 && (noun_sum - 1.0).abs() < 1e-6);
+        }
     }
 }

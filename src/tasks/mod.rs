@@ -1,12 +1,14 @@
 //! What differs between training runs: how a batch becomes the model's input, how the model is
 //! run, the loss and metrics of its output, and the task's own trainable parameters. The loop in
 //! [`crate::train`] does the rest. One folder per pretext: [`mosi`] and [`contrastive`];
-//! [`classify`] is the downstream task (fine-tuning, linear probe).
+//! [`classify`] is the downstream task (fine-tuning, linear probe), with [`verb_noun`] for
+//! EPIC-Kitchens' two heads.
 
 pub mod classify;
 pub mod contrastive;
 mod error;
 pub mod mosi;
+pub mod verb_noun;
 
 pub use error::TaskError;
 

@@ -1,7 +1,8 @@
 //! In-training validation (docs/training.md#validation): every TRAIN.EVAL_PERIOD epochs the
 //! model, in evaluation mode, scores one view of every video of the val split; acc@1, acc@5 and
 //! the loss go to metrics.jsonl and TensorBoard as `val/*`, and the loop keeps the checkpoint of
-//! the best acc@1 so far.
+//! the best acc@1 so far. A two-head (EPIC-Kitchens) model's acc@1 / acc@5 are the action's,
+//! with `verb_acc@k` and `noun_acc@k` beside them (docs/epic.md#metrics).
 
 use tch::{Device, Kind, Tensor};
 
@@ -30,11 +31,22 @@ pub struct Validation {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValScores {
     pub clips: usize,
-    /// Mean cross-entropy of the evaluation-mode probabilities.
+    /// Mean cross-entropy of the evaluation-mode probabilities (two heads: the verb's plus the
+    /// noun's).
     pub loss: f64,
+    /// Two heads: the action's (tasks/verb_noun.rs), which picks the best checkpoint.
     pub acc1: f64,
     /// `None` with fewer than 5 classes, where every clip is a hit.
     pub acc5: Option<f64>,
+    /// A two-head model's verb and noun accuracies.
+    pub heads: Option<HeadScores>,
+}
+
+/// Top-1 and top-5 (`None` under 5 classes) of EPIC's verb and noun heads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadScores {
+    pub verb: (f64, Option<f64>),
+    pub noun: (f64, Option<f64>),
 }
 
 impl ValScores {
@@ -42,6 +54,12 @@ impl ValScores {
     pub fn records(&self) -> Vec<(&'static str, f64)> {
         let mut r = vec![("loss", self.loss), ("acc@1", self.acc1)];
         r.extend(self.acc5.map(|a| ("acc@5", a)));
+        if let Some(h) = &self.heads {
+            r.push(("verb_acc@1", h.verb.0));
+            r.extend(h.verb.1.map(|a| ("verb_acc@5", a)));
+            r.push(("noun_acc@1", h.noun.0));
+            r.extend(h.noun.1.map(|a| ("noun_acc@5", a)));
+        }
         r
     }
 }
@@ -60,9 +78,14 @@ impl Validation {
     /// sums are all-reduced, so every rank returns the scores of the whole split.
     pub fn run(&self, session: &Session) -> Result<Option<ValScores>, TrainError> {
         let mut sums = Sums::default();
+        let mut two = TwoHeadSums::default();
         let mut batches = self.loader.epoch(0);
         for batch in batches.by_ref() {
             let b = batch?;
+            if let Some((verb, noun)) = session.verb_noun_scores(&b.inputs) {
+                two.add(&verb, &noun, &b.labels.to_device(verb.device()));
+                continue;
+            }
             let Some(p) = session.class_scores(&b.inputs) else {
                 return Err(TrainError::Run(
                     "validation needs a model with one classification output".into(),
@@ -73,11 +96,98 @@ impl Validation {
         let mut interrupted = batches.interrupted();
         if let Some(w) = crate::dist::world().filter(|w| w.placement.world_size > 1) {
             (sums, interrupted) = sums.over_ranks(w, interrupted)?;
+            // Known from the model, not the batches: a rank whose shard is empty reduces too.
+            if session.model.head().outputs_per_head().len() == 2 {
+                two = two.over_ranks(w)?;
+            }
         }
         if interrupted {
             return Ok(None);
         }
+        if two.clips > 0 {
+            return Ok(Some(two.scores()));
+        }
         Ok(Some(sums.scores()))
+    }
+}
+
+/// Running totals of a two-head pass.
+#[derive(Default)]
+struct TwoHeadSums {
+    clips: usize,
+    loss: f64,
+    hits: crate::tasks::verb_noun::Hits,
+    classes: [i64; 3],
+}
+
+impl TwoHeadSums {
+    /// Adds `(B, K_verb)` and `(B, K_noun)` probabilities with `(B, 2)` labels.
+    fn add(&mut self, verb: &Tensor, noun: &Tensor, labels: &Tensor) {
+        use crate::tasks::verb_noun::hits;
+        let labels = labels.to_kind(Kind::Int64);
+        for (i, p) in [verb, noun].into_iter().enumerate() {
+            // Each head's probability of its label, as the one-head loss.
+            let at = p
+                .to_kind(Kind::Float)
+                .gather(1, &labels.narrow(1, i as i64, 1), false);
+            self.loss -= at
+                .clamp_min(MIN_PROBABILITY)
+                .log()
+                .sum(Kind::Double)
+                .double_value(&[]);
+        }
+        self.hits.add(&hits(verb, noun, &labels));
+        self.clips += verb.size()[0] as usize;
+        let (kv, kn) = (verb.size()[1], noun.size()[1]);
+        self.classes = [kv, kn, kv * kn];
+    }
+
+    /// The sums of every rank (as [`Sums::over_ranks`]).
+    fn over_ranks(&self, w: &crate::dist::World) -> Result<Self, TrainError> {
+        let h = &self.hits;
+        let wide = |k: i64| f64::from(u8::from(k >= 5));
+        let local = [
+            self.clips as f64,
+            self.loss,
+            h.verb[0],
+            h.verb[1],
+            h.noun[0],
+            h.noun[1],
+            h.action[0],
+            h.action[1],
+            wide(self.classes[0]),
+            wide(self.classes[1]),
+            wide(self.classes[2]),
+        ];
+        let v = w.sum(&local).map_err(TrainError::dist)?;
+        // Only whether a prediction has 5 classes is read from `classes`.
+        let classes = [v[8], v[9], v[10]].map(|f| if f > 0.0 { 5 } else { 0 });
+        Ok(Self {
+            clips: v[0].round() as usize,
+            loss: v[1],
+            hits: crate::tasks::verb_noun::Hits {
+                verb: [v[2], v[3]],
+                noun: [v[4], v[5]],
+                action: [v[6], v[7]],
+            },
+            classes,
+        })
+    }
+
+    fn scores(&self) -> ValScores {
+        let n = self.clips.max(1) as f64;
+        let pair = |h: [f64; 2], k: i64| (h[0] / n, (k >= 5).then(|| h[1] / n));
+        let action = pair(self.hits.action, self.classes[2]);
+        ValScores {
+            clips: self.clips,
+            loss: self.loss / n,
+            acc1: action.0,
+            acc5: action.1,
+            heads: Some(HeadScores {
+                verb: pair(self.hits.verb, self.classes[0]),
+                noun: pair(self.hits.noun, self.classes[1]),
+            }),
+        }
     }
 }
 
@@ -149,6 +259,7 @@ impl Sums {
             loss: self.loss / n,
             acc1: self.top1 / n,
             acc5: (self.classes >= 5).then(|| self.top5 / n),
+            heads: None,
         }
     }
 }

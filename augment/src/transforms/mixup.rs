@@ -504,9 +504,22 @@ impl Mixup {
             MixupMode::Batch => mix_batch(x, &draw.items[0]),
             MixupMode::Elem | MixupMode::Pair => self.mix_items(x, draw, t, h),
         };
-        let y = smoothed_one_hot(labels, self.cfg.num_classes, self.cfg.label_smoothing);
+        let target = self.targets(labels, self.cfg.num_classes, draw);
+        Ok((mixed, target))
+    }
+
+    /// The soft targets of a batch mixed by `draw`, for `num_classes` classes: what
+    /// [`Self::apply`] returns beside the clips, and, for a model with a second head (EPIC's
+    /// noun), that head's targets under the same mixing (the reference mixes every head's
+    /// labels by the batch's one λ).
+    ///
+    /// # Shapes
+    /// `labels (B)` int64 -> `(B, num_classes)` float32 on the labels' device.
+    pub fn targets(&self, labels: &Tensor, num_classes: i64, draw: &MixDraw) -> Tensor {
+        let b = labels.size()[0];
+        let y = smoothed_one_hot(labels, num_classes, self.cfg.label_smoothing);
         let y_flipped = y.flip([0]);
-        let target = match draw.mode {
+        match draw.mode {
             MixupMode::Batch => {
                 let lam = draw.items[0].lam;
                 &y * lam + &y_flipped * (1.0 - lam)
@@ -521,8 +534,7 @@ impl Mixup {
                 let lam = Tensor::from_slice(&lams).view([b, 1]).to_device(y.device());
                 &y * &lam + &y_flipped * (1.0 - &lam)
             }
-        };
-        Ok((mixed, target))
+        }
     }
 
     /// Elem and pair modes: clip `i` mixed with clip `B − 1 − i` of the unmixed batch (and, in

@@ -29,8 +29,8 @@ pub use pretrain::{
     ParamCropSection, PretrainConfig, StandardSize,
 };
 pub use run::{
-    CheckpointPreProcess, Dataset, LossFunc, PatchEmbedProcess, PosEmbedProcess, Precision,
-    TaskType, TestConfig, TrainConfig,
+    ActionEnsemble, CheckpointPreProcess, Dataset, LossFunc, PatchEmbedProcess, PosEmbedProcess,
+    Precision, SubmissionConfig, TaskType, TestConfig, TrainConfig,
 };
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,7 @@ pub struct Config {
     pub bn: BnConfig,
     pub data_loader: DataLoaderConfig,
     pub augmentation: AugmentationConfig,
+    pub submission: SubmissionConfig,
     /// Number of GPUs to use; 0 runs on the CPU. tada trains on one device per process.
     pub num_gpus: u32,
     /// Seed of every random stream of the run (data order, augmentation, initialisation).
@@ -80,6 +81,7 @@ impl Default for Config {
             bn: BnConfig::default(),
             data_loader: DataLoaderConfig::default(),
             augmentation: AugmentationConfig::default(),
+            submission: SubmissionConfig::default(),
             num_gpus: 8,
             random_seed: 0,
             output_dir: "output/".into(),

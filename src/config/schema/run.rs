@@ -7,6 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
     Classification,
+    /// EPIC-Kitchens' challenge submission: the test timestamps' segments scored into the
+    /// server's JSON (SUBMISSION section; docs/epic.md#submission).
+    Submission,
 }
 
 /// A dataset name. The reference matches names case-insensitively (`UCF101`, `ucf101`), so do we.
@@ -21,10 +24,12 @@ pub enum Dataset {
     SyntheticImages,
     /// tada's embedded labelled videos for the downstream stage (no files needed).
     SyntheticVideos,
+    /// EPIC-Kitchens-100 action recognition: verb and noun labels (docs/epic.md).
+    Epickitchen100,
 }
 
 impl Dataset {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "ucf101",
         "hmdb51",
         "kinetics400",
@@ -32,8 +37,9 @@ impl Dataset {
         "imagenet",
         "synthetic_images",
         "synthetic_videos",
+        "epickitchen100",
     ];
-    const ALL: [Dataset; 7] = [
+    const ALL: [Dataset; 8] = [
         Dataset::Ucf101,
         Dataset::Hmdb51,
         Dataset::Kinetics400,
@@ -41,6 +47,7 @@ impl Dataset {
         Dataset::Imagenet,
         Dataset::SyntheticImages,
         Dataset::SyntheticVideos,
+        Dataset::Epickitchen100,
     ];
 
     pub fn name(self) -> &'static str {
@@ -207,6 +214,38 @@ impl Default for TestConfig {
             num_ensemble_views: 1,
             automatic_multi_scale_test: true,
             checkpoint_file_path: String::new(),
+        }
+    }
+}
+
+/// SUBMISSION.ACTION_CLASS_ENSUMBLE_METHOD (the reference's spelling): how a segment's action
+/// scores are made from its views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionEnsemble {
+    /// Each view's verb x noun outer product, fused over the views (DATA.ENSEMBLE_METHOD).
+    Sum,
+    /// The outer product of the fused verb and noun scores.
+    Calculate,
+}
+
+/// SUBMISSION section: TASK_TYPE submission writes the EPIC-Kitchens challenge JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct SubmissionConfig {
+    pub enable: bool,
+    pub action_class_ensumble_method: ActionEnsemble,
+    /// File name of the JSON in the output folder (the reference reads this key without a
+    /// default; tada's is `submission.json`).
+    pub save_results_path: String,
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            action_class_ensumble_method: ActionEnsemble::Sum,
+            save_results_path: "submission.json".into(),
         }
     }
 }

@@ -209,6 +209,43 @@ impl ClipSourceConfig {
     pub fn views_per_video(&self) -> usize {
         self.temporal_views * self.spatial_views
     }
+
+    /// Frame indices of sample `view` (temporal view `view / spatial views` in testing) of a
+    /// `frames`-frame video at `fps`.
+    pub fn indices(
+        &self,
+        frames: usize,
+        fps: f64,
+        view: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<usize> {
+        let temporal = match self.split {
+            Split::Train | Split::Val => TemporalView::Random,
+            Split::Test => TemporalView::Test {
+                index: view / self.spatial_views,
+                count: self.temporal_views,
+            },
+        };
+        let idx = match self.sampling {
+            Sampling::Interval(s) => interval_indices(&s, frames, fps, temporal, rng),
+            Sampling::Segment { num_frames } => segment_indices(num_frames, frames, temporal, rng),
+        };
+        idx.into_iter().map(|i| i.max(0) as usize).collect()
+    }
+
+    /// The spatial view of sample `view`.
+    pub fn clip_view(&self, view: usize) -> ClipView {
+        match self.split {
+            Split::Train => ClipView::Train,
+            // The reference's validation crops at TEST_SCALE; tada takes the centre so the
+            // in-training validation score is not noisy.
+            Split::Val => ClipView::Test { index: 0, count: 1 },
+            Split::Test => ClipView::Test {
+                index: view % self.spatial_views,
+                count: self.spatial_views,
+            },
+        }
+    }
 }
 
 /// A list of labelled videos as a [`SampleSource`]: sample `i` is view `i % views` of video
@@ -234,31 +271,11 @@ impl VideoClips {
 
     /// Frame indices and views of sample `view` of a `frames`-frame video at `fps`.
     fn indices(&self, frames: usize, fps: f64, view: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-        let temporal = match self.cfg.split {
-            Split::Train | Split::Val => TemporalView::Random,
-            Split::Test => TemporalView::Test {
-                index: view / self.cfg.spatial_views,
-                count: self.cfg.temporal_views,
-            },
-        };
-        let idx = match self.cfg.sampling {
-            Sampling::Interval(s) => interval_indices(&s, frames, fps, temporal, rng),
-            Sampling::Segment { num_frames } => segment_indices(num_frames, frames, temporal, rng),
-        };
-        idx.into_iter().map(|i| i.max(0) as usize).collect()
+        self.cfg.indices(frames, fps, view, rng)
     }
 
     fn clip_view(&self, view: usize) -> ClipView {
-        match self.cfg.split {
-            Split::Train => ClipView::Train,
-            // The reference's validation crops at TEST_SCALE; tada takes the centre so the
-            // in-training validation score is not noisy.
-            Split::Val => ClipView::Test { index: 0, count: 1 },
-            Split::Test => ClipView::Test {
-                index: view % self.cfg.spatial_views,
-                count: self.cfg.spatial_views,
-            },
-        }
+        self.cfg.clip_view(view)
     }
 }
 

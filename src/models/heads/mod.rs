@@ -16,8 +16,8 @@ use tch::nn;
 use tch::Tensor;
 
 use crate::config::schema::{Activation, BnConfig, HeadConfig, HeadName, PretrainConfig};
-use crate::models::backbones::Features;
 use crate::localization::{bmn, BaseBmn};
+use crate::models::backbones::Features;
 use crate::models::{ModelError, Taps};
 
 pub use base::BaseHead;

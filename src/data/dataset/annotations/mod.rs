@@ -3,6 +3,7 @@
 //! (docs/datasets.md#the-references-own-lists) are accepted too, when the published files are
 //! absent.
 
+pub mod epic;
 mod hmdb51;
 mod images;
 mod kinetics;
@@ -35,6 +36,7 @@ pub fn read_entries(
         Dataset::Kinetics400 => kinetics::read(&dirs, split)?,
         Dataset::Ssv2 => ssv2::read(&dirs, split)?,
         Dataset::Imagenet => images::read(&dirs, split)?,
+        Dataset::Epickitchen100 => epic::read(&dirs, split)?,
         Dataset::SyntheticImages | Dataset::SyntheticVideos => {
             return Err(DatasetError::Invalid {
                 path: PathBuf::from(dataset.name()),
