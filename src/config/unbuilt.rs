@@ -156,8 +156,8 @@ mod tests {
     #[test]
     fn unbuilt_names_are_taken_out_and_put_back() {
         let mut tree: Map<String, Value> = serde_json::from_str(
-            r#"{"VIDEO": {"BACKBONE": {"META_ARCH": "SimpleLocalizationConv"},
-                "HEAD": {"NAME": "BaseHead", "NUM_CLASSES": 3}},
+            r#"{"TASK_TYPE": "localization",
+              "VIDEO": {"HEAD": {"NAME": "BaseHead", "NUM_CLASSES": 3}},
               "DATA": {"DATA_ROOT_DIR": ["a", "b"]}}"#,
         )
         .unwrap();
@@ -167,8 +167,8 @@ mod tests {
             found,
             [
                 Unbuilt {
-                    key: "VIDEO.BACKBONE.META_ARCH".into(),
-                    value: "SimpleLocalizationConv".into()
+                    key: "TASK_TYPE".into(),
+                    value: "localization".into()
                 },
                 Unbuilt {
                     key: "DATA.DATA_ROOT_DIR".into(),
@@ -176,15 +176,18 @@ mod tests {
                 }
             ]
         );
-        assert!(tree["VIDEO"]["BACKBONE"].get("META_ARCH").is_none());
+        assert!(tree.get("TASK_TYPE").is_none());
         assert!(tree["DATA"].get("DATA_ROOT_DIR").is_none());
         assert_eq!(tree["VIDEO"]["HEAD"]["NUM_CLASSES"], 3);
         restore(&mut tree, &found);
         assert_eq!(tree, before);
-        assert_eq!(
-            found[0].to_string(),
-            "VIDEO.BACKBONE.META_ARCH SimpleLocalizationConv"
-        );
-        assert!(found[0].is_model_part() && !found[1].is_model_part());
+        assert_eq!(found[0].to_string(), "TASK_TYPE localization");
+        // Neither is in the network: a network part would be under VIDEO.
+        assert!(!found[0].is_model_part() && !found[1].is_model_part());
+        let net = Unbuilt {
+            key: "VIDEO.HEAD.NAME".into(),
+            value: "SomeHead".into(),
+        };
+        assert!(net.is_model_part());
     }
 }
