@@ -470,7 +470,10 @@ fn a_config_of_an_unbuilt_model_loads_shows_and_refuses_to_build() {
     let f = write(
         d.path(),
         "bmn_task.yaml",
-        "TASK_TYPE: localization\nVIDEO:\n  HEAD: {NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}\n  BACKBONE:\n    DIM_HEAD: 64\nTRAIN: {DATASET: Epickitchen100Localization}\nSOLVER: {BASE_LR: 0.1}\n",
+        &format!(
+            "{}    DIM_HEAD: 64\n  HEAD: {{NAME: BaseHeadx2, NUM_CLASSES: [97, 300]}}\nTASK_TYPE: localization\nTRAIN: {{DATASET: Epickitchen100Localization}}\nSOLVER: {{BASE_LR: 0.1}}\n",
+            crate::common::TINY_BACKBONE
+        ),
     );
     let c = load(&f, &[]).unwrap();
     assert!(c

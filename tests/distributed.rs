@@ -497,6 +497,16 @@ fn a_signal_to_the_launcher_checkpoints_once_and_every_rank_exits_non_zero() {
     wait_for_steps(&out, 3, Duration::from_secs(120));
     // SAFETY: kill(2) on the child we started.
     unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGTERM) };
+    // Ranks that disagree about stopping would wait for each other forever: bound the wait.
+    let mut launcher = launcher;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while launcher.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = launcher.kill();
+            panic!("the launcher did not exit within 120 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let o = launcher.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(143), "launcher status: {err}");

@@ -157,20 +157,21 @@ impl<'a, 'r> Run<'a, 'r> {
         let mut batches = self.loader.epoch_from(epoch, skip);
         for iter in skip.. {
             let limit = self.opts.max_steps.is_some_and(|m| self.state.step >= m);
-            let mut stop = limit || self.opts.stop.load(Ordering::Relaxed);
-            if let Some(dp) = &self.dp {
-                stop = dp.any(stop)?;
-            }
-            if stop {
-                return Ok(false);
-            }
+            let stop = limit || self.opts.stop.load(Ordering::Relaxed);
             // Data: the next batch, and how long the loop waited for it.
             let t0 = Instant::now();
-            let batch = match batches.next() {
-                None => break,
-                Some(b) => b.map_err(|e| self.loader_stopped(e))?,
-            };
+            let next = if stop { None } else { batches.next() };
             let wait = t0.elapsed();
+            // Every rank takes the same way, into the step (whose collectives all of them join)
+            // or out of the pass: a signal can end one rank's loader a batch before another's.
+            let mut out = next.is_none();
+            if let Some(dp) = &self.dp {
+                out = dp.any(out)?;
+            }
+            let batch = match next {
+                Some(b) if !out => b.map_err(|e| self.loader_stopped(e))?,
+                _ => break,
+            };
             // Schedule: where the step sits in the run sets its learning rate and seed.
             let at = fractional_epoch(epoch, iter, self.iters, 1);
             let ctx = StepContext {
@@ -216,7 +217,8 @@ impl<'a, 'r> Run<'a, 'r> {
             self.summary.losses.push((self.state.step, done.loss));
             self.summary.last_metrics = done.metrics;
         }
-        let mut stopped = batches.interrupted() || self.opts.stop.load(Ordering::Relaxed);
+        let limit = self.opts.max_steps.is_some_and(|m| self.state.step >= m);
+        let mut stopped = limit || batches.interrupted() || self.opts.stop.load(Ordering::Relaxed);
         if let Some(dp) = &self.dp {
             stopped = dp.any(stopped)?;
         }
