@@ -22,6 +22,10 @@ fn two_ranks<T: Send + 'static>(f: fn(&ProcessGroup) -> T) -> Vec<T> {
 /// Runs `f(group)` on `n` ranks, each in its own thread (with NCCL for CUDA tensors when
 /// `nccl`); their results in rank order.
 fn ranks<T: Send + 'static>(n: usize, nccl: bool, f: fn(&ProcessGroup) -> T) -> Vec<T> {
+    // One world at a time in this process: c10d's stores and Gloo's threads of several worlds
+    // at once, set up and torn down by tests running in parallel, once crashed the test binary.
+    static ONE_WORLD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_WORLD.lock().unwrap_or_else(|p| p.into_inner());
     let port = free_port();
     let handles: Vec<_> = (0..n)
         .map(|rank| {
@@ -33,7 +37,11 @@ fn ranks<T: Send + 'static>(n: usize, nccl: bool, f: fn(&ProcessGroup) -> T) -> 
                 if nccl {
                     group.add_nccl(&store, t).expect("NCCL backend");
                 }
-                f(&group)
+                let out = f(&group);
+                // No rank tears its group (or rank 0 the store it serves) down while another
+                // still talks to it.
+                group.barrier().expect("final barrier");
+                out
             })
         })
         .collect();
