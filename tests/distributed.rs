@@ -229,7 +229,7 @@ fn mosi_with_sync_bn_on_two_ranks_matches_one_process_and_resumes_on_one() {
 /// statistics after two steps equal the one-process run's (rank 0's half alone gives others).
 /// The first step's loss agrees to float rounding; later ones within 1e-3, because this tiny
 /// TAda2D amplifies rounding: in one process, 1 vs 2 threads already move the second step's
-/// loss by 2e-5, and at lr 0.01 by percents within three steps (docs/distributed.md#syncbatchnorm).
+/// loss by 2e-5, and at lr 0.01 by percents within three steps (docs/distributed.md#syncbatchnorm-bnsync-true).
 #[test]
 fn sync_bn_reaches_the_batchnorms_inside_tadaconv_routing() {
     let _serial = serial();
