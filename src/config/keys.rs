@@ -46,6 +46,20 @@ pub(super) fn is_ignored(key: &str) -> bool {
         .any(|k| key == *k || key.starts_with(&format!("{k}.")))
 }
 
+/// Why an ignored reference key cannot be ignored with this value: the reference would train
+/// on other data than tada, so a run would silently differ from the one the file asks for.
+fn refused_value(key: &str, v: &Value) -> Option<String> {
+    match (key, v) {
+        ("TRAIN.TRAIN_VAL_COMBINE", Value::Bool(true)) => Some(
+            "true asks to train on the train and val lists together, which tada does not do (it \
+             would train on the train list alone); write both lists into one annotation file, \
+             or set false"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// What the schema says about a dotted key.
 pub(super) enum Known<'a> {
     /// A key of the schema; `default` is its built-in value.
@@ -112,6 +126,13 @@ fn check_rec(
         };
         match lookup(defaults, &key) {
             Known::Ignored => {
+                if let Some(message) = map.get(&k).and_then(|v| refused_value(&key, v)) {
+                    return Err(ConfigError::Invalid {
+                        origin: sources.of(&key),
+                        key,
+                        message,
+                    });
+                }
                 map.remove(&k);
                 ignored.push(key);
             }
@@ -291,6 +312,28 @@ mod tests {
             Ok(Value::Object(m)) => m,
             _ => unreachable!(),
         }
+    }
+
+    /// An ignored key whose value would make the reference train on other data is refused in
+    /// one line, naming the key; the harmless value is ignored as before.
+    #[test]
+    fn train_val_combine_true_is_refused() {
+        let d = defaults();
+        let tree = |v: bool| match serde_json::json!({"TRAIN": {"TRAIN_VAL_COMBINE": v}}) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let e = check_tree(&d, &mut tree(true), &Sources::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid value for config key TRAIN.TRAIN_VAL_COMBINE")
+                && e.contains("train list alone")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        let ignored = check_tree(&d, &mut tree(false), &Sources::default()).unwrap();
+        assert_eq!(ignored, ["TRAIN.TRAIN_VAL_COMBINE"]);
     }
 
     #[test]
