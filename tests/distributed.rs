@@ -92,6 +92,12 @@ fn assert_close(a: &[f64], b: &[f64], rel: f64, what: &str) {
     }
 }
 
+/// max |x − y| and the scale it is judged against, max |x| (at least 1e-6).
+fn max_diff(x: &tch::Tensor, y: &tch::Tensor) -> (f64, f64) {
+    let scale = f64::try_from(x.abs().max()).unwrap().max(1e-6);
+    (f64::try_from((x - y).abs().max()).unwrap(), scale)
+}
+
 fn final_weights(run: &Path) -> Vec<(String, tch::Tensor)> {
     let path = latest_checkpoint(&run.join("checkpoints")).unwrap();
     Checkpoint::load(&path).unwrap().model
@@ -121,8 +127,7 @@ fn a_two_rank_linear_probe_trains_what_one_process_trains() {
     let (wa, wb) = (final_weights(&one), final_weights(&two));
     assert_eq!(wa.len(), wb.len());
     for ((name, x), (_, y)) in wa.iter().zip(&wb) {
-        let scale = f64::try_from(x.abs().max()).unwrap().max(1e-6);
-        let diff = f64::try_from((x - y).abs().max()).unwrap();
+        let (diff, scale) = max_diff(x, y);
         assert!(
             diff <= 1e-5 * scale,
             "{name}: max |diff| {diff:e} (scale {scale:e})"
@@ -274,8 +279,7 @@ OPTIMIZER: {{OPTIM_METHOD: sgd, BASE_LR: 0.001, MOMENTUM: 0.9, MAX_EPOCH: 1, WAR
             continue;
         }
         routing += 1;
-        let scale = f64::try_from(x.abs().max()).unwrap().max(1e-6);
-        let diff = f64::try_from((x - y).abs().max()).unwrap();
+        let (diff, scale) = max_diff(x, y);
         assert!(
             diff <= 1e-3 * scale,
             "{name}: max |diff| {diff:e} (scale {scale:e})"

@@ -63,30 +63,26 @@ impl Test {
         check_output_file(&out, &[&self.config.config, weights])?;
         check_output_file(&png, &[&self.config.config, weights, &out])?;
         // Under a launcher every rank scores its share of the views; rank 0 writes the results.
-        let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
-        let r = tada::runs::test::test(&loaded, weights, self.ema)
-            .map_err(|e| e.with_origin(&loaded.sources));
-        if let Some(w) = world {
-            match &r {
-                Err(e) => w.report_failure(&e.to_string()),
-                Ok(_) if w.placement.rank != 0 => {
-                    w.finish().map_err(tada::train::TrainError::dist)?;
-                    return Ok(());
-                }
-                Ok(_) => {}
-            }
-        }
-        let r = r?;
-        tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        write_confusion_png(&png, &r.confusion.counts, &r.confusion.classes)?;
-        let pct = |a: Option<f64>| {
-            a.map_or("n/a (fewer than 5 classes)".into(), |a| {
-                format!("{:.2}%", 100.0 * a)
-            })
+        let score = || {
+            tada::runs::test::test(&loaded, weights, self.ema)
+                .map_err(|e| e.with_origin(&loaded.sources))
         };
-        if let Some(e) = &r.epic {
-            println!(
+        on_every_rank(score, |r| report(&r, &out, &png))
+    }
+}
+
+/// Writes the test report `r` to `out`, its confusion heat map to `png`, and prints the scores.
+fn report(r: &tada::runs::test::TestReport, out: &Path, png: &Path) -> Result<()> {
+    tada::atomic_write::write(out, serde_json::to_string_pretty(r)?.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    write_confusion_png(png, &r.confusion.counts, &r.confusion.classes)?;
+    let pct = |a: Option<f64>| {
+        a.map_or("n/a (fewer than 5 classes)".into(), |a| {
+            format!("{:.2}%", 100.0 * a)
+        })
+    };
+    if let Some(e) = &r.epic {
+        println!(
                 "verb acc@1 {:.2}% acc@5 {}; noun acc@1 {:.2}% acc@5 {}; action acc@1 {:.2}% acc@5 {} (per-view fused: acc@1 {:.2}% acc@5 {})",
                 100.0 * e.verb.acc1,
                 pct(e.verb.acc5),
@@ -97,9 +93,9 @@ impl Test {
                 100.0 * e.action_views.acc1,
                 pct(e.action_views.acc5),
             );
-        }
-        let acc5 = pct(r.acc5);
-        println!(
+    }
+    let acc5 = pct(r.acc5);
+    println!(
             "{} videos x {} views ({} fusion): acc@1 {:.2}%, acc@5 {acc5}; per-class accuracy and confusion matrix in {}, heat map in {}",
             r.videos,
             r.views_per_video,
@@ -108,11 +104,32 @@ impl Test {
             out.display(),
             png.display()
         );
-        if let Some(w) = world {
-            w.finish().map_err(tada::train::TrainError::dist)?;
-        }
-        Ok(())
+    Ok(())
+}
+
+/// Runs `score` on every rank of a launched run (or in the only process) and `report` with its
+/// result on rank 0; every rank then meets the others at the finish barrier. A rank whose
+/// `score` fails tells the others before it returns the error.
+fn on_every_rank<T, E>(
+    score: impl FnOnce() -> Result<T, E>,
+    report: impl FnOnce(T) -> Result<()>,
+) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
+    let r = score();
+    if let (Some(w), Err(e)) = (world, &r) {
+        w.report_failure(&e.to_string());
     }
+    let r = r?;
+    if world.is_none_or(|w| w.placement.rank == 0) {
+        report(r)?;
+    }
+    if let Some(w) = world {
+        w.finish().map_err(tada::train::TrainError::dist)?;
+    }
+    Ok(())
 }
 
 impl Test {
@@ -124,32 +141,24 @@ impl Test {
             run_folder(weights).join(&loaded.config.submission.save_results_path)
         });
         check_output_file(&out, &[&self.config.config, weights])?;
-        let world = tada::dist::init().map_err(tada::train::TrainError::Dist)?;
-        let r = tada::runs::epic_test::submission(&loaded, weights, self.ema)
-            .map_err(|e| e.with_origin(&loaded.sources));
-        if let Some(w) = world {
-            match &r {
-                Err(e) => w.report_failure(&e.to_string()),
-                Ok(_) if w.placement.rank != 0 => {
-                    w.finish().map_err(tada::train::TrainError::dist)?;
-                    return Ok(());
-                }
-                Ok(_) => {}
-            }
-        }
-        let r = r?;
-        let segments = r["results"].as_object().map_or(0, |m| m.len());
-        tada::atomic_write::write(&out, serde_json::to_string_pretty(&r)?.as_bytes())
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        println!(
-            "submission of {segments} segments written to {}",
-            out.display()
-        );
-        if let Some(w) = world {
-            w.finish().map_err(tada::train::TrainError::dist)?;
-        }
-        Ok(())
+        let score = || {
+            tada::runs::epic_test::submission(&loaded, weights, self.ema)
+                .map_err(|e| e.with_origin(&loaded.sources))
+        };
+        on_every_rank(score, |r| write_submission(&r, &out))
     }
+}
+
+/// Writes the submission JSON `r` to `out` and says how many segments it holds.
+fn write_submission(r: &serde_json::Value, out: &Path) -> Result<()> {
+    let segments = r["results"].as_object().map_or(0, |m| m.len());
+    tada::atomic_write::write(out, serde_json::to_string_pretty(r)?.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "submission of {segments} segments written to {}",
+        out.display()
+    );
+    Ok(())
 }
 
 /// The confusion matrix as a labelled heat map ([`tada::viz::confusion::render`]): rows = true

@@ -45,9 +45,9 @@ pub fn forward(bn: &BatchNorm, xs: &Tensor, train: bool, eps: f64, momentum: f64
         Err(e) => panic!("SyncBatchNorm statistics: {}", world.explain(e)),
     });
     tch::no_grad(|| {
-        // Running statistics as nn.SyncBatchNorm updates them: the unbiased variance.
-        let count = n.double_value(&[0]);
-        let unbiased = &var * (count / (count - 1.0).max(1.0));
+        // Running statistics as nn.SyncBatchNorm updates them: the unbiased variance. Kept as
+        // tensor ops: reading the count back would wait for the device at every layer.
+        let unbiased = &var * (&n / (&n - 1.0).clamp_min(1.0));
         let rm = bn.running_mean.shallow_clone();
         let rv = bn.running_var.shallow_clone();
         rm.shallow_clone()
