@@ -39,6 +39,7 @@ mod run_folders;
 mod run_safety;
 mod signal_resume;
 mod step_failure;
+mod tal_eval;
 mod test_command;
 mod train_e2e;
 mod transformer_configs;

@@ -1,6 +1,10 @@
 //! Detection mAP: a detection is a true positive at a threshold when its best still-unmatched
 //! ground-truth segment of the same video and class overlaps it by at least that tIoU;
 //! precision/recall over detections in decreasing score order, VOC-style interpolated AP.
+//! Equal scores and equal overlaps are ranked as numpy's `argsort()[::-1]` ranks them
+//! (`super::argsort`).
+
+use super::argsort::argsort_descending as descending;
 
 /// The reference's tIoU thresholds: 0.5, 0.55, …, 0.95.
 pub const TIOU_THRESHOLDS: [f64; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
@@ -71,15 +75,6 @@ pub fn interpolated_prec_rec(prec: &[f64], rec: &[f64]) -> f64 {
         .filter(|&i| mrec[i] != mrec[i - 1])
         .map(|i| (mrec[i] - mrec[i - 1]) * mprec[i])
         .sum()
-}
-
-/// Indices of `values` in decreasing order, equal values last-first: numpy's
-/// `argsort()[::-1]` for the short arrays it sorts stably.
-fn descending(values: &[f64]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
-    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    idx.reverse();
-    idx
 }
 
 /// AP of one class's detections against that class's ground truth, per threshold.
