@@ -450,3 +450,128 @@ fn malformed_files_fail_in_one_line_naming_file_and_field() {
         average_recall_vs_avg_nr_proposals(&gt.rows(ClassOf::Action), &[], Some(100.0), &[0.5]);
     assert!(matches!(err, Err(EvalFileError::Undefined(_))));
 }
+
+/// A seeded xorshift stream in [0, 1), for the timing set below.
+struct Stream(u64);
+
+impl Stream {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() * n as f64) as usize
+    }
+}
+
+/// Writes an EPIC-100-validation-sized ground truth (138 videos, 70 segments each, 97 verbs,
+/// 300 nouns) and a detection file (140 proposals × 5 actions per video) to `dir`.
+fn write_epic_scale(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut r = Stream(0x7a1e_5eed);
+    let mut db = serde_json::Map::new();
+    let mut results = BTreeMap::new();
+    for v in 0..138 {
+        let video = format!("P{:02}_{:03}", v % 37, v);
+        let mut anns = Vec::new();
+        let mut segs = Vec::new();
+        for _ in 0..70 {
+            let s = r.next() * 600.0;
+            let e = s + 1.0 + r.next() * 20.0;
+            let (verb, noun) = (r.below(97), r.below(300));
+            anns.push(serde_json::json!({"label": format!("{verb},{noun}"), "segment": [s, e]}));
+            segs.push((s, e, verb, noun));
+        }
+        db.insert(
+            video.clone(),
+            serde_json::json!({"subset": "validation", "annotations": anns}),
+        );
+        let mut dets = Vec::new();
+        for _ in 0..140 {
+            let (s, e, verb, noun) = segs[r.below(segs.len())];
+            let j = (e - s) * 0.3;
+            let (s, e) = (s + (r.next() - 0.5) * j, e + (r.next() - 0.5) * j);
+            let p = r.next();
+            for k in 0..5 {
+                let (verb, noun) = if k == 0 {
+                    (verb, noun)
+                } else {
+                    (r.below(97), r.below(300))
+                };
+                let score = p * (1.0 - 0.15 * k as f64);
+                dets.push(ActionDetection {
+                    score,
+                    verb,
+                    noun,
+                    segment: [s.max(0.0), e],
+                });
+            }
+        }
+        results.insert(video, dets);
+    }
+    let gt = serde_json::json!({"version": "x", "taxonomy": {}, "database": db});
+    let gt_path = dir.join("epic_scale_gt.json");
+    std::fs::write(&gt_path, serde_json::to_string(&gt).unwrap()).unwrap();
+    let det_path = dir.join("epic_scale_detections.json");
+    write_detections(&det_path, &results, ActionKey::Label).unwrap();
+    (gt_path, det_path)
+}
+
+/// Timing of one evaluation at EPIC-Kitchens-100 validation size (docs/benchmarks.md):
+/// `cargo test --release --test integration tal_eval::epic_scale -- --ignored --nocapture`;
+/// with TAL_EVAL_KEEP=DIR the files are left in DIR for the reference's timing.
+#[test]
+#[ignore]
+fn epic_scale_evaluation_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("TAL_EVAL_KEEP").map_or(tmp.path().to_path_buf(), PathBuf::from);
+    let (gt_path, det_path) = write_epic_scale(&dir);
+    let t0 = std::time::Instant::now();
+    let maps = evaluate_detection_files(&gt_path, &det_path, &LOCALIZATION_TIOUS).unwrap();
+    let read_eval = t0.elapsed();
+    let gt = EpicGroundTruth::read(&gt_path, "validation").unwrap();
+    let dets = read_detections(&det_path, &gt).unwrap();
+    let t1 = std::time::Instant::now();
+    let again = evaluate_epic_detection(&gt, &dets, &LOCALIZATION_TIOUS);
+    let eval_only = t1.elapsed();
+    assert_eq!(again, maps);
+    let props: Vec<_> = dets
+        .iter()
+        .step_by(5)
+        .map(|d| tada::localization::eval::Proposal {
+            video: d.video.clone(),
+            start: d.start,
+            end: d.end,
+            score: d.score,
+        })
+        .collect();
+    let t2 = std::time::Instant::now();
+    let c = average_recall_vs_avg_nr_proposals(
+        &gt.rows(ClassOf::Action),
+        &props,
+        Some(100.0),
+        &[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95],
+    )
+    .unwrap();
+    let ar_an = t2.elapsed();
+    eprintln!(
+        "{} segments, {} actions; {} detections kept; read + evaluate {:.3} s, evaluate {:.3} s; \
+         action mAP@0.1..0.5 {:?} (avg {:.4}), verb avg {:.4}, noun avg {:.4}; \
+         AR-AN of {} proposals {:.3} s, AR@100 {:.4}, AUC {:.2}",
+        gt.segments.len(),
+        gt.actions.len(),
+        dets.len(),
+        read_eval.as_secs_f64(),
+        eval_only.as_secs_f64(),
+        maps.action.map,
+        maps.action.average(),
+        maps.verb.average(),
+        maps.noun.average(),
+        props.len(),
+        ar_an.as_secs_f64(),
+        c.ar_at(100.0).unwrap(),
+        c.auc
+    );
+}

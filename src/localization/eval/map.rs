@@ -4,6 +4,8 @@
 //! Equal scores and equal overlaps are ranked as numpy's `argsort()[::-1]` ranks them
 //! (`super::argsort`).
 
+use std::collections::HashMap;
+
 use super::argsort::argsort_descending as descending;
 
 /// The reference's tIoU thresholds: 0.5, 0.55, …, 0.95.
@@ -88,9 +90,15 @@ pub fn average_precision(gt: &[&GroundTruth], dets: &[&Detection], tious: &[f64]
     let mut lock = vec![vec![false; gt.len()]; tious.len()];
     let mut tp = vec![vec![0f64; dets.len()]; tious.len()];
     let mut fp = vec![vec![0f64; dets.len()]; tious.len()];
+    // The class's ground truth per video, in order (the reference's groupby('video-id')).
+    let mut by_video: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (g, row) in gt.iter().enumerate() {
+        by_video.entry(row.video.as_str()).or_default().push(g);
+    }
+    let none = Vec::new();
     for (rank, &di) in order.iter().enumerate() {
         let d = dets[di];
-        let same: Vec<usize> = (0..gt.len()).filter(|&g| gt[g].video == d.video).collect();
+        let same = by_video.get(d.video.as_str()).unwrap_or(&none);
         let spans: Vec<(f64, f64)> = same.iter().map(|&g| (gt[g].start, gt[g].end)).collect();
         let ious = segment_iou((d.start, d.end), &spans);
         let by_iou = descending(&ious);
@@ -125,18 +133,26 @@ pub fn average_precision(gt: &[&GroundTruth], dets: &[&Detection], tious: &[f64]
 
 /// AP of every ground-truth class at each threshold; detections of other classes are ignored.
 pub fn mean_average_precision(gt: &[GroundTruth], dets: &[Detection], tious: &[f64]) -> MeanAp {
+    // Rows of each class in input order; classes in first-seen order.
     let mut classes = Vec::new();
+    let mut groups: HashMap<usize, (Vec<&GroundTruth>, Vec<&Detection>)> = HashMap::new();
     for g in gt {
-        if !classes.contains(&g.label) {
+        let group = groups.entry(g.label).or_insert_with(|| {
             classes.push(g.label);
+            Default::default()
+        });
+        group.0.push(g);
+    }
+    for d in dets {
+        if let Some(group) = groups.get_mut(&d.label) {
+            group.1.push(d);
         }
     }
     let per_class: Vec<Vec<f64>> = classes
         .iter()
-        .map(|&c| {
-            let g: Vec<&GroundTruth> = gt.iter().filter(|g| g.label == c).collect();
-            let d: Vec<&Detection> = dets.iter().filter(|d| d.label == c).collect();
-            average_precision(&g, &d, tious)
+        .map(|c| {
+            let (g, d) = &groups[c];
+            average_precision(g, d, tious)
         })
         .collect();
     let ap: Vec<Vec<f64>> = (0..tious.len())
