@@ -558,7 +558,7 @@ fn epic_scale_evaluation_time() {
     let ar_an = t2.elapsed();
     eprintln!(
         "{} segments, {} actions; {} detections kept; read + evaluate {:.3} s, evaluate {:.3} s; \
-         action mAP@0.1..0.5 {:?} (avg {:.4}), verb avg {:.4}, noun avg {:.4}; \
+         action mAP@0.1..0.5 {:?} (avg {}), verb avg {}, noun avg {}; \
          AR-AN of {} proposals {:.3} s, AR@100 {:.4}, AUC {:.2}",
         gt.segments.len(),
         gt.actions.len(),

@@ -70,13 +70,7 @@ impl EpicGroundTruth {
         for key in GROUND_TRUTH_FIELDS {
             f.get(top, "", key)?;
         }
-        let mut gt = EpicGroundTruth {
-            segments: Vec::new(),
-            actions: Vec::new(),
-            verbs: Vec::new(),
-            nouns: Vec::new(),
-            index: HashMap::new(),
-        };
+        let mut gt = Self::empty();
         for (video, entry) in f.object(&top["database"], "database")? {
             let path = join("database", video);
             let entry = f.object(entry, &path)?;
@@ -112,6 +106,41 @@ impl EpicGroundTruth {
             }
         }
         Ok(gt)
+    }
+
+    /// Builds the ground truth from (video, start, end, "verb,noun") rows, as if read from a
+    /// file holding them in that order.
+    pub fn from_rows<'a>(
+        rows: impl IntoIterator<Item = (&'a str, f64, f64, &'a str)>,
+    ) -> Result<Self, EvalFileError> {
+        let mut gt = Self::empty();
+        for (video, start, end, label) in rows {
+            let (verb, noun) = parse_action(label).ok_or_else(|| {
+                EvalFileError::Undefined(format!(
+                    "ground truth of {video}: label must be \"verb,noun\" (two integers), got {label:?}"
+                ))
+            })?;
+            let action = gt.intern(label, verb, noun);
+            gt.segments.push(ActionSegment {
+                video: video.to_string(),
+                start,
+                end,
+                action,
+                verb,
+                noun,
+            });
+        }
+        Ok(gt)
+    }
+
+    fn empty() -> Self {
+        EpicGroundTruth {
+            segments: Vec::new(),
+            actions: Vec::new(),
+            verbs: Vec::new(),
+            nouns: Vec::new(),
+            index: HashMap::new(),
+        }
     }
 
     fn intern(&mut self, label: &str, verb: usize, noun: usize) -> usize {
@@ -159,4 +188,33 @@ pub fn parse_action(label: &str) -> Option<(usize, usize)> {
     let verb = parts.next()?.trim().parse().ok()?;
     let noun = parts.next()?.trim().parse().ok()?;
     Some((verb, noun))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_file_give_the_same_ground_truth() {
+        let json = serde_json::json!({"version": 1, "taxonomy": {}, "database": {
+            "b": {"subset": "validation", "annotations": [
+                {"label": "3,1", "segment": [0.5, 2.0]}, {"label": "0,1", "segment": [4.0, 9.0]}]},
+            "t": {"subset": "training"},
+            "a": {"subset": "validation", "annotations": [{"label": "3,1", "segment": [1.0, 3.0]}]}}});
+        let read = EpicGroundTruth::from_json(&json, Path::new("gt.json"), "validation").unwrap();
+        let rows = [
+            ("b", 0.5, 2.0, "3,1"),
+            ("b", 4.0, 9.0, "0,1"),
+            ("a", 1.0, 3.0, "3,1"),
+        ];
+        assert_eq!(EpicGroundTruth::from_rows(rows).unwrap(), read);
+        // File order, not sorted order, numbers the classes.
+        assert_eq!(read.actions, vec!["3,1", "0,1"]);
+        assert_eq!(
+            (read.verbs.as_slice(), read.nouns.as_slice()),
+            (&[3, 0][..], &[1][..])
+        );
+        assert_eq!(read.segments[2].action, 0);
+        assert!(EpicGroundTruth::from_rows([("a", 0.0, 1.0, "31")]).is_err());
+    }
 }
