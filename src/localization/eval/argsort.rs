@@ -98,9 +98,9 @@ fn insertion_sort(v: &[f64], t: &mut [usize]) {
     }
 }
 
-/// numpy's `aheapsort`, on 1-based positions as it writes them. Not checked against numpy:
-/// `argsort(kind="heapsort")` runs the introsort there, and the fallback needs a range that
-/// defeats median-of-three 2·⌊log2 n⌋ times.
+/// numpy's `aheapsort`, on 1-based positions as it writes them. Reached only on a range that
+/// defeats median-of-three 2·⌊log2 n⌋ times; the fixture has such an order (a quicksort
+/// killer, tests/fixtures/tal_eval).
 fn heapsort(v: &[f64], t: &mut [usize]) {
     let mut n = t.len();
     let sift = |t: &mut [usize], start: usize, n: usize| {
