@@ -60,8 +60,7 @@ fn model(
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let cfg = tada::config::load_str(&cfg_text, case, &overrides).map_err(|e| e.to_string())?;
     let vs = nn::VarStore::new(Device::Cpu);
-    let m =
-        VideoModel::new_network(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
+    let m = VideoModel::new(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
     load_into(&vs, &f.tensors, &f.path, true).map_err(|e: CheckpointError| e.to_string())?;
     Ok((vs, m))
 }
