@@ -69,6 +69,56 @@ pub struct WindowMaps {
     pub in_window: Vec<bool>,
 }
 
+/// A batch of windows' maps as the test keeps them: masked to the proposals inside each window
+/// (`valid`, (D, T)), on the CPU, with class maps from the classifier's per-position scores
+/// when there are any.
+///
+/// # Shapes
+/// confidence (B, 2, D, T), start / end (B, T), classes (B, V·K_verb, T) and
+/// (B, V·K_noun, T); `in_window` one mask per window.
+pub fn window_maps(
+    confidence: &Tensor,
+    start: &Tensor,
+    end: &Tensor,
+    classes: Option<(&Tensor, &Tensor)>,
+    in_window: Vec<Vec<bool>>,
+    valid: &Tensor,
+    map: &MapSpec,
+) -> Vec<WindowMaps> {
+    let dev = confidence.device();
+    let valid = valid.to_device(dev);
+    let cpu = tch::Device::Cpu;
+    let confidence = (confidence.to_kind(Kind::Float) * valid.unsqueeze(0).unsqueeze(0)).to(cpu);
+    let (start, end) = (
+        start.to_kind(Kind::Float).to(cpu),
+        end.to_kind(Kind::Float).to(cpu),
+    );
+    let sampling = classes.map(|_| classifier_sampling(map).to_device(dev));
+    let maps = |scores: &Tensor| {
+        let s = sampling.as_ref().expect("sampling exists with classes");
+        classifier_maps(&scores.to_device(dev), s, &valid, map).to(cpu)
+    };
+    let (verb, noun) = match classes {
+        Some((v, n)) => (Some(maps(v)), Some(maps(n))),
+        None => (None, None),
+    };
+    in_window
+        .into_iter()
+        .enumerate()
+        .map(|(i, in_window)| {
+            let i = i as i64;
+            WindowMaps {
+                confidence: confidence.get(i),
+                start: start.get(i),
+                end: end.get(i),
+                verb: verb.as_ref().map(|v| v.get(i)),
+                noun: noun.as_ref().map(|n| n.get(i)),
+                in_window,
+            }
+        })
+        .collect()
+}
+
 /// A video's maps on its own grid of L positions (one every two feature rows).
 #[derive(Debug)]
 pub struct VideoMaps {

@@ -8,16 +8,16 @@ mod output;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
-pub use output::{LocalizeReport, RunFiles};
+pub use output::{evaluate, DetectionScores, LocalizeReport, MapScores, RunFiles, TEST_TIOU};
 
 use super::weights::WeightsReport;
 use super::{fit, run_dir, RunOptions};
 use crate::config::{Config, KeyError, LoadedConfig};
 use crate::localization::detect::{detect, PostSettings, VideoDetections};
 use crate::localization::features::{FeatureSet, TalSplit, WindowInput};
-use crate::localization::fuse::{classifier_maps, classifier_sampling, fuse_windows, WindowMaps};
+use crate::localization::fuse::{fuse_windows, WindowMaps};
 use crate::localization::labels::LabelMaps;
 use crate::localization::post::{cr_scoring, SoftNms};
 use crate::localization::MapSpec;
@@ -128,7 +128,6 @@ pub fn localize(
     files.create()?;
     let map = MapSpec::from_config(cfg)?;
     let valid = LabelMaps::new(set.grid.tscale, set.grid.dscale).valid_mask();
-    let sampling = classifier_sampling(&map).to_device(session.device);
     let batch = cfg.test.batch_size.max(1);
     let mut progress = Progress::new(
         "localize",
@@ -143,7 +142,7 @@ pub fn localize(
         let mut maps = Vec::with_capacity(windows.len());
         for chunk in windows.chunks(batch) {
             let inputs = read_windows(&set, chunk, cfg.data_loader.num_workers)?;
-            maps.extend(window_maps(&session, &inputs, &valid, &sampling, &map)?);
+            maps.extend(window_maps(&session, &inputs, &valid, &map)?);
             progress.inc(chunk.len() as u64, || set.index.videos[video].name.clone());
         }
         let v = &set.index.videos[video];
@@ -186,10 +185,8 @@ fn window_maps(
     session: &Session,
     inputs: &[WindowInput],
     valid: &Tensor,
-    sampling: &Tensor,
     map: &MapSpec,
 ) -> Result<Vec<WindowMaps>, TrainError> {
-    let dev = session.device;
     let x = Tensor::stack(
         &inputs
             .iter()
@@ -199,37 +196,28 @@ fn window_maps(
     );
     let p = session.scores(&x);
     let get = |k: &str| {
-        p.get(k).map(|t| t.to_kind(Kind::Float)).ok_or_else(|| {
+        p.get(k).ok_or_else(|| {
             TrainError::Run(format!(
                 "the model has no `{k}` output; `tada localize` tests BaseBMN models"
             ))
         })
     };
-    let valid_dev = valid.to_device(dev);
-    let confidence = (get("confidence_map")? * valid_dev.unsqueeze(0).unsqueeze(0)).to(Device::Cpu);
-    let (start, end) = (get("start")?.to(Device::Cpu), get("end")?.to(Device::Cpu));
-    let classes = |pick: fn(&WindowInput) -> Option<&Tensor>| -> Option<Tensor> {
+    let stack = |pick: fn(&WindowInput) -> Option<&Tensor>| -> Option<Tensor> {
         let parts: Option<Vec<&Tensor>> = inputs.iter().map(pick).collect();
-        parts.map(|parts| {
-            let scores = Tensor::stack(&parts, 0).to_device(dev);
-            classifier_maps(&scores, sampling, &valid_dev, map).to(Device::Cpu)
-        })
+        parts.map(|parts| Tensor::stack(&parts, 0))
     };
-    let verb = classes(|w| w.classifier.as_ref().map(|c| &c.0));
-    let noun = classes(|w| w.classifier.as_ref().map(|c| &c.1));
-    Ok(inputs
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let i = i as i64;
-            WindowMaps {
-                confidence: confidence.get(i),
-                start: start.get(i),
-                end: end.get(i),
-                verb: verb.as_ref().map(|v| v.get(i)),
-                noun: noun.as_ref().map(|n| n.get(i)),
-                in_window: w.assembled.in_window.clone(),
-            }
-        })
-        .collect())
+    let verb = stack(|w| w.classifier.as_ref().map(|c| &c.0));
+    let noun = stack(|w| w.classifier.as_ref().map(|c| &c.1));
+    Ok(crate::localization::fuse::window_maps(
+        get("confidence_map")?,
+        get("start")?,
+        get("end")?,
+        verb.as_ref().zip(noun.as_ref()),
+        inputs
+            .iter()
+            .map(|w| w.assembled.in_window.clone())
+            .collect(),
+        valid,
+        map,
+    ))
 }

@@ -181,64 +181,93 @@ pub(super) fn finish(
         verb: None,
         noun: None,
     };
-    let labelled = results
-        .iter()
-        .any(|(_, f)| f.detections.iter().any(|d| d.verb.is_some()));
-    if split == TalSplit::Validation && labelled {
-        // Ground truth and detections by action (class ids in first-seen order), verb, noun.
-        let mut actions: Vec<(i64, i64)> = Vec::new();
-        let mut class_of = |pair: (i64, i64)| match actions.iter().position(|a| *a == pair) {
-            Some(i) => i,
-            None => {
-                actions.push(pair);
-                actions.len() - 1
-            }
-        };
-        let (mut gt_a, mut gt_v, mut gt_n) = (Vec::new(), Vec::new(), Vec::new());
-        for &v in &set.index.annotated {
-            let video = &set.index.videos[v].name;
-            for s in set.index.segments.get(&v).into_iter().flatten() {
-                let g = |label: usize| GroundTruth {
-                    video: video.clone(),
-                    start: s.start,
-                    end: s.end,
-                    label,
-                };
-                gt_a.push(g(class_of((s.verb, s.noun))));
-                gt_v.push(g(s.verb as usize));
-                gt_n.push(g(s.noun as usize));
-            }
+    if split == TalSplit::Validation {
+        if let Some(m) = evaluate(set, &results) {
+            report.action = Some(m.action);
+            report.verb = Some(m.verb);
+            report.noun = Some(m.noun);
         }
-        let (mut d_a, mut d_v, mut d_n) = (Vec::new(), Vec::new(), Vec::new());
-        for (video, found) in &results {
-            for d in &found.detections {
-                let (Some(verb), Some(noun)) = (d.verb, d.noun) else {
-                    continue;
-                };
-                let det = |label: usize| Detection {
-                    video: video.clone(),
-                    start: d.segment[0],
-                    end: d.segment[1],
-                    label,
-                    score: d.score,
-                };
-                // Detections of an action the ground truth never has are dropped, as the
-                // reference's reader does.
-                if let Some(a) = actions
-                    .iter()
-                    .position(|a| *a == (verb as i64, noun as i64))
-                {
-                    d_a.push(det(a));
-                }
-                d_v.push(det(verb));
-                d_n.push(det(noun));
-            }
-        }
-        report.action = Some(scores(&gt_a, &d_a));
-        report.verb = Some(scores(&gt_v, &d_v));
-        report.noun = Some(scores(&gt_n, &d_n));
     }
     let doc = serde_json::to_value(&report).map_err(|e| TrainError::Run(e.to_string()))?;
     write_json(&files.metrics, &doc)?;
     Ok(report)
+}
+
+/// Action, verb and noun detection mAP at [`TEST_TIOU`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionScores {
+    pub action: MapScores,
+    pub verb: MapScores,
+    pub noun: MapScores,
+}
+
+/// Scores labelled detections against the split's annotated segments as the reference's
+/// `Epicdetection`: an action is a (verb, noun) pair, its classes numbered in the ground
+/// truth's first-seen order; detections of an action the ground truth never has are dropped
+/// (from the verb and noun scores as well).
+/// `None` when no detection carries a label (no classifier results).
+pub fn evaluate(
+    set: &FeatureSet,
+    results: &[(String, VideoDetections)],
+) -> Option<DetectionScores> {
+    let labelled = results
+        .iter()
+        .any(|(_, f)| f.detections.iter().any(|d| d.verb.is_some()));
+    if !labelled {
+        return None;
+    }
+    let mut actions: Vec<(i64, i64)> = Vec::new();
+    let (mut gt_a, mut gt_v, mut gt_n) = (Vec::new(), Vec::new(), Vec::new());
+    for &v in &set.index.annotated {
+        let video = &set.index.videos[v].name;
+        for s in set.index.segments.get(&v).into_iter().flatten() {
+            let g = |label: usize| GroundTruth {
+                video: video.clone(),
+                start: s.start,
+                end: s.end,
+                label,
+            };
+            let pair = (s.verb, s.noun);
+            let a = match actions.iter().position(|a| *a == pair) {
+                Some(i) => i,
+                None => {
+                    actions.push(pair);
+                    actions.len() - 1
+                }
+            };
+            gt_a.push(g(a));
+            gt_v.push(g(s.verb as usize));
+            gt_n.push(g(s.noun as usize));
+        }
+    }
+    let (mut d_a, mut d_v, mut d_n) = (Vec::new(), Vec::new(), Vec::new());
+    for (video, found) in results {
+        for d in &found.detections {
+            let (Some(verb), Some(noun)) = (d.verb, d.noun) else {
+                continue;
+            };
+            let det = |label: usize| Detection {
+                video: video.clone(),
+                start: d.segment[0],
+                end: d.segment[1],
+                label,
+                score: d.score,
+            };
+            // The reader drops them before anything is scored, so they count for neither
+            // their verb nor their noun either.
+            if let Some(a) = actions
+                .iter()
+                .position(|a| *a == (verb as i64, noun as i64))
+            {
+                d_a.push(det(a));
+                d_v.push(det(verb));
+                d_n.push(det(noun));
+            }
+        }
+    }
+    Some(DetectionScores {
+        action: scores(&gt_a, &d_a),
+        verb: scores(&gt_v, &d_v),
+        noun: scores(&gt_n, &d_n),
+    })
 }
