@@ -24,7 +24,7 @@ fn dir() -> std::path::PathBuf {
     crate::common::fixtures_dir().join("tal_data")
 }
 
-fn config(extra: &str) -> tada::config::Config {
+fn config() -> tada::config::Config {
     let data = dir().join("data");
     let d = |s: &str| data.join(s).display().to_string();
     let text = format!(
@@ -48,7 +48,7 @@ VIDEO:
   HEAD: {{NAME: BaseBMN, NUM_SAMPLE: 4, NUM_SAMPLE_PERBIN: 3, BOUNDARY_RATIO: 0.5}}
 LOCALIZATION:
   POST_PROCESS: {{SOFT_NMS_ALPHA: 0.4, SOFT_NMS_LOW_THRES: 0.25, SOFT_NMS_HIGH_THRES: 0.9, PROP_NUM_RATIO: 1.0, SELECT_SCORE: 0.0, CLR_POWER: 1.2, REG_POWER: 1.0, IOU_POWER: 2.0}}
-{extra}",
+",
         d("feat_a"),
         d("feat_b"),
         d("annotations"),
@@ -99,7 +99,7 @@ fn check_windows(set: &FeatureSet, want: &Value) {
 #[test]
 fn training_windows_features_and_targets_are_the_references() {
     let (g, meta) = golden();
-    let set = FeatureSet::from_config(&config(""), TalSplit::Train, true).unwrap();
+    let set = FeatureSet::from_config(&config(), TalSplit::Train, true).unwrap();
     check_windows(&set, &meta["windows"]["train"]);
     let source = TalWindows::new(set);
     let (t, d) = (16, 8);
@@ -128,7 +128,7 @@ fn training_windows_features_and_targets_are_the_references() {
 #[test]
 fn test_windows_and_classifier_data_are_the_references() {
     let (g, meta) = golden();
-    let set = FeatureSet::from_config(&config(""), TalSplit::Validation, false).unwrap();
+    let set = FeatureSet::from_config(&config(), TalSplit::Validation, false).unwrap();
     check_windows(&set, &meta["windows"]["val"]);
     let lens = Vec::<i64>::try_from(&g["val.in_window_len"]).unwrap();
     for (i, &len) in lens.iter().enumerate() {
@@ -145,6 +145,15 @@ fn test_windows_and_classifier_data_are_the_references() {
         assert!(max_diff(&verb, &g["val.verb_cls"].get(i as i64)) < 1e-5);
         assert!(max_diff(&noun, &g["val.noun_cls"].get(i as i64)) < 1e-5);
     }
+    // Negative control: another row spacing does not fit the files, and says so in one line.
+    let mut cfg = config();
+    cfg.data.clip_interval = 4;
+    let set = FeatureSet::from_config(&cfg, TalSplit::Validation, false).unwrap();
+    let e = set.window(0).unwrap_err().to_string();
+    assert!(
+        e.contains("P02_01_0_5000") && e.contains("DATA.CLIP_INTERVAL 4") && !e.contains('\n'),
+        "{e}"
+    );
 }
 
 /// Every video's detections from the recorded maps, as `tada localize` makes them.
@@ -153,7 +162,7 @@ fn detections(
     g: &HashMap<String, Tensor>,
     ratio: f64,
 ) -> Vec<(String, VideoDetections)> {
-    let cfg = config("");
+    let cfg = config();
     let map = MapSpec::from_config(&cfg).unwrap();
     let valid = LabelMaps::new(16, 8).valid_mask();
     let mut post = cfg.localization.post_process.clone();
@@ -221,7 +230,7 @@ fn detections(
 #[test]
 fn fused_detections_and_their_map_are_the_references() {
     let (g, meta) = golden();
-    let set = FeatureSet::from_config(&config(""), TalSplit::Validation, false).unwrap();
+    let set = FeatureSet::from_config(&config(), TalSplit::Validation, false).unwrap();
     let results = detections(&set, &g, 1.0);
     let want = &meta["detections"]["results"];
     for (video, found) in &results {
