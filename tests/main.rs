@@ -26,6 +26,8 @@ mod layout;
 mod linking;
 mod loader;
 mod localization;
+mod localization_data;
+mod localization_task;
 mod localization_train;
 mod logging;
 mod media;
