@@ -250,7 +250,21 @@ fn fused_detections_and_their_map_are_the_references() {
             }
         }
     }
-    let m = tada::runs::localize::evaluate(&set, &results).unwrap();
+    // The detection file is the reference's, byte for byte, and scores as it did.
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tada::runs::localize::RunFiles::new(&config(), tmp.path(), "9");
+    assert!(files.write_detections(&results).unwrap());
+    let written = std::fs::read_to_string(&files.detections).unwrap();
+    assert_eq!(
+        written,
+        std::fs::read_to_string(dir().join("detections.json")).unwrap()
+    );
+    let m = tada::localization::eval::evaluate_detection_files(
+        &dir().join("data/annotations/EPIC_100_validation.json"),
+        &files.detections,
+        &tada::localization::eval::LOCALIZATION_TIOUS,
+    )
+    .unwrap();
     for (name, got) in [("action", &m.action), ("verb", &m.verb), ("noun", &m.noun)] {
         let want: Vec<f64> = meta["map"][name]
             .as_array()

@@ -56,16 +56,30 @@ fn bmn_trains_and_localizes_tiny_tal() {
     let early = train_and_test(d.path(), &cfg, "early", 1);
     let late = train_and_test(d.path(), &cfg, "late", 8);
     let avg = |m: &Value, k: &str| m[k]["average"].as_f64().unwrap();
+    // AR@100 at tIoU 0.5:0.95 (the first proposal record).
+    let ar100 = |m: &Value| {
+        m["proposals"][0]["ar_at"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0].as_f64() == Some(100.0))
+            .unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
     eprintln!(
-        "action mAP {:.3} -> {:.3}, verb {:.3} -> {:.3}",
+        "action mAP {:.3} -> {:.3}, verb {:.3} -> {:.3}, AR@100 {:.3} -> {:.3}",
         avg(&early, "action"),
         avg(&late, "action"),
         avg(&early, "verb"),
-        avg(&late, "verb")
+        avg(&late, "verb"),
+        ar100(&early),
+        ar100(&late)
     );
     assert!(avg(&late, "action") > avg(&early, "action") + 0.1);
+    assert!(ar100(&late) > ar100(&early) + 0.1);
     // The detection JSON is the reference's layout.
-    let det = read_json(Path::new(late["detections_file"].as_str().unwrap()));
+    let det = read_json(&d.path().join("late/localization_detection_res_ep8_val.json"));
     assert_eq!(det["version"], "0.2");
     assert_eq!(det["challenge"], "action_detection");
     let results = det["results"].as_object().unwrap();

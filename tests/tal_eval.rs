@@ -4,7 +4,6 @@
 //! ActivityNet's AR-AN curve and AUC on a proposal JSON, and numpy's argsort on ties. Each
 //! comparison has a negative control that must fail it; malformed files fail in one line.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -205,7 +204,7 @@ fn epic_detection_controls_fail() {
 }
 
 /// The fixture's prediction file as the runner would hand it over, every entry kept.
-fn results_of(file: &Path) -> BTreeMap<String, Vec<ActionDetection>> {
+fn results_of(file: &Path) -> Vec<(String, Vec<ActionDetection>)> {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     v["results"]
         .as_object()
@@ -259,7 +258,7 @@ fn detection_file_is_written_byte_for_byte_as_the_reference() {
         err.contains("detections.json") && err.contains(".label: is missing"),
         "{err}"
     );
-    assert!(detections_json(&BTreeMap::new(), ActionKey::Label)
+    assert!(detections_json(&[], ActionKey::Label)
         .unwrap()
         .ends_with("\"results\": {}\n}"));
 }
@@ -472,7 +471,7 @@ impl Stream {
 fn write_epic_scale(dir: &Path) -> (PathBuf, PathBuf) {
     let mut r = Stream(0x7a1e_5eed);
     let mut db = serde_json::Map::new();
-    let mut results = BTreeMap::new();
+    let mut results = Vec::new();
     for v in 0..138 {
         let video = format!("P{:02}_{:03}", v % 37, v);
         let mut anns = Vec::new();
@@ -509,7 +508,7 @@ fn write_epic_scale(dir: &Path) -> (PathBuf, PathBuf) {
                 });
             }
         }
-        results.insert(video, dets);
+        results.push((video, dets));
     }
     let gt = serde_json::json!({"version": "x", "taxonomy": {}, "database": db});
     let gt_path = dir.join("epic_scale_gt.json");

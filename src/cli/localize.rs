@@ -50,16 +50,29 @@ pub fn run(
         r.detections,
         r.detections_file.display()
     );
-    for (what, m) in [("action", &r.action), ("verb", &r.verb), ("noun", &r.noun)] {
-        if let Some(m) = m {
+    use tada::runs::localize::LocalizeMetrics;
+    if let Some(LocalizeMetrics::Detections(m)) = &r.metrics {
+        for (what, s) in [("action", &m.action), ("verb", &m.verb), ("noun", &m.noun)] {
             let per: Vec<String> = m
-                .thresholds
+                .tiou_thresholds
                 .iter()
-                .zip(&m.map)
+                .zip(&s.map)
                 .map(|(t, v)| format!("{t:.1}: {:.2}%", 100.0 * v))
                 .collect();
-            println!("{what} mAP {:.2}% ({})", 100.0 * m.average, per.join(", "));
+            println!("{what} mAP {:.2}% ({})", 100.0 * s.average, per.join(", "));
         }
+    }
+    if let Some(m) = &r.metrics {
+        let ar = |an| m.ar_at(an).map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a));
+        println!(
+            "proposals (tIoU 0.5:0.95): AR@1 {}, AR@10 {}, AR@100 {}",
+            ar(1.0),
+            ar(10.0),
+            ar(100.0)
+        );
+    }
+    if let Some(f) = &r.metrics_file {
+        println!("metrics in {}", f.display());
     }
     Ok(())
 }

@@ -40,6 +40,8 @@ pub struct DetectionEntry {
 /// A video's candidates and its detections.
 #[derive(Debug)]
 pub struct VideoDetections {
+    /// The video's length in seconds.
+    pub duration: f64,
     /// Every candidate proposal (normalised to the video's grid).
     pub candidates: Vec<Proposal>,
     /// Kept proposals in seconds with their scores, best first.
@@ -104,6 +106,7 @@ pub fn detect(maps: &VideoMaps, duration: f64, nms: &SoftNms, s: &PostSettings) 
         }
     }
     VideoDetections {
+        duration,
         candidates,
         proposals,
         detections,

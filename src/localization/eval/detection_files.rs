@@ -12,7 +12,6 @@
 //! detection whose action the ground truth does not hold before looking at its other fields;
 //! verb and noun come from the `verb` / `noun` fields, not from the label.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -59,11 +58,13 @@ impl ActionKey {
 }
 
 /// The detection file's text, byte for byte what the reference's `json.dump(…, indent=4)`
-/// writes for the same results (videos in the map's order).
+/// writes for the same results, videos in the slice's order (the reference writes them in the
+/// order its post-processing finished them: by duration with LOCALIZATION.POST_PROCESS.THREAD
+/// 1).
 ///
 /// A non-finite score or segment bound is refused: Python would write `NaN`, which is not JSON.
 pub fn detections_json(
-    results: &BTreeMap<String, Vec<ActionDetection>>,
+    results: &[(String, Vec<ActionDetection>)],
     key: ActionKey,
 ) -> Result<String, EvalFileError> {
     let mut s = String::from(
@@ -117,7 +118,7 @@ pub fn detections_json(
 /// Writes [`detections_json`] to `path` (atomically: a crash leaves no half-written file).
 pub fn write_detections(
     path: &Path,
-    results: &BTreeMap<String, Vec<ActionDetection>>,
+    results: &[(String, Vec<ActionDetection>)],
     key: ActionKey,
 ) -> Result<(), EvalFileError> {
     let text = detections_json(results, key)?;

@@ -3,6 +3,7 @@
 //! videos, fuses each video's overlapping windows, post-processes them into proposals and
 //! detections, and evaluates them when the split is labelled.
 
+pub mod demo;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use tch::Tensor;
 
-pub use output::{evaluate, DetectionScores, LocalizeReport, MapScores, RunFiles, TEST_TIOU};
+pub use output::{LocalizeMetrics, LocalizeReport, RunFiles, MAX_AN, REPORTED_AN};
 
 use super::weights::WeightsReport;
 use super::{fit, run_dir, RunOptions};

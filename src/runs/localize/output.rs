@@ -1,19 +1,26 @@
-//! What `tada localize` writes: per-video proposals, the detection JSON in the reference's
-//! layout (`tal_tools.epic_localization_post_processing`), and the metrics of a labelled split.
+//! What `tada localize` writes: per-video proposals, the detection JSON byte for byte as the
+//! reference writes it (`tal_tools.epic_localization_post_processing`), and the metrics of a
+//! labelled split: the reference's `Epicdetection` mAP read back from that file, and
+//! ActivityNet's AR@AN / AUC of the class-agnostic proposals.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::localization::detect::VideoDetections;
-use crate::localization::eval::{mean_average_precision, Detection, GroundTruth};
+use crate::localization::eval::{
+    average_recall_vs_avg_nr_proposals, evaluate_epic_detection, read_detections,
+    write_detections, ActionDetection, ActionKey, ClassOf, EpicGroundTruth, EvalFileError,
+    LocalizationMetrics, Proposal, ProposalSummary, LOCALIZATION_TIOUS, TIOU_THRESHOLDS,
+};
 use crate::localization::features::{FeatureSet, TalSplit};
 use crate::train::TrainError;
 
-/// The tIoU thresholds the reference's localisation test evaluates at.
-pub const TEST_TIOU: [f64; 5] = [0.1, 0.2, 0.3, 0.4, 0.5];
+/// Average proposals per video the AR-AN curve runs to, and the ANs reported.
+pub const MAX_AN: f64 = 100.0;
+pub const REPORTED_AN: [f64; 5] = [1.0, 5.0, 10.0, 50.0, 100.0];
 
 /// The files of one `tada localize` pass.
 #[derive(Debug, Clone)]
@@ -24,8 +31,7 @@ pub struct RunFiles {
     pub detections: PathBuf,
     /// `metrics_ep<tag>_<TEST_SET>.json`.
     pub metrics: PathBuf,
-    /// Whether detections are keyed `label` (a validation set) or `action`.
-    label_key: &'static str,
+    key: ActionKey,
 }
 
 fn io(path: &Path, source: std::io::Error) -> TrainError {
@@ -33,6 +39,10 @@ fn io(path: &Path, source: std::io::Error) -> TrainError {
         path: path.to_path_buf(),
         source,
     }
+}
+
+fn eval(e: EvalFileError) -> TrainError {
+    TrainError::Run(e.to_string())
 }
 
 impl RunFiles {
@@ -43,11 +53,7 @@ impl RunFiles {
             proposals_dir: dir.join(format!("{}_ep{tag}_{set}", l.props_dir)),
             detections: dir.join(format!("{}_ep{tag}_{set}.json", l.result_file)),
             metrics: dir.join(format!("metrics_ep{tag}_{set}.json")),
-            label_key: if set.contains("val") {
-                "label"
-            } else {
-                "action"
-            },
+            key: ActionKey::for_test_set(set),
         }
     }
 
@@ -72,60 +78,74 @@ impl RunFiles {
                 ]
             })
             .collect();
+        let kept: Vec<Value> = found
+            .proposals
+            .iter()
+            .map(|&(s, e, score)| json!({"segment": [s, e], "score": score}))
+            .collect();
         let doc = json!({
             "heads": ["xmin", "xmax", "xmin_score", "xmax_score", "clr_score", "reg_score", "score"],
             "candidates": candidates,
-            "kept": found.proposals.iter().map(|&(s, e, score)| json!({"segment": [s, e], "score": score})).collect::<Vec<_>>(),
+            "kept": kept,
         });
-        let path = self.proposals_dir.join(format!("{video}.json"));
-        write_json(&path, &doc)
+        write_json(&self.proposals_dir.join(format!("{video}.json")), &doc)
     }
 
-    /// The detection JSON as the reference writes it.
-    fn detection_json(&self, results: &[(String, VideoDetections)]) -> Value {
-        let mut videos = Map::new();
-        for (name, found) in results {
-            let entries: Vec<Value> = found
-                .detections
-                .iter()
-                .map(|d| {
-                    let mut m = Map::new();
-                    m.insert("score".into(), json!(d.score));
-                    if let Some(a) = &d.action {
-                        m.insert(self.label_key.into(), json!(a));
-                    }
-                    if let (Some(v), Some(n)) = (d.verb, d.noun) {
-                        m.insert("verb".into(), json!(v));
-                        m.insert("noun".into(), json!(n));
-                    }
-                    m.insert("segment".into(), json!(d.segment));
-                    Value::Object(m)
+    /// The detection JSON: the reference's file when the detections carry actions, else the
+    /// class-agnostic proposals in ActivityNet's proposal layout (`results` per video of
+    /// `score` and `segment`).
+    pub fn write_detections(&self, results: &[(String, VideoDetections)]) -> Result<bool, TrainError> {
+        let labelled = results
+            .iter()
+            .all(|(_, f)| f.detections.iter().all(|d| d.verb.is_some()))
+            && results.iter().any(|(_, f)| !f.detections.is_empty());
+        if labelled {
+            // Shortest video first: the reference's order with POST_PROCESS.THREAD 1.
+            let mut order: Vec<&(String, VideoDetections)> = results.iter().collect();
+            order.sort_by(|a, b| a.1.duration.total_cmp(&b.1.duration));
+            let by_video: Vec<(String, Vec<ActionDetection>)> = order
+                .into_iter()
+                .map(|(video, f)| {
+                    let dets = f
+                        .detections
+                        .iter()
+                        .filter_map(|d| {
+                            Some(ActionDetection {
+                                score: d.score,
+                                verb: d.verb?,
+                                noun: d.noun?,
+                                segment: d.segment,
+                            })
+                        })
+                        .collect();
+                    (video.clone(), dets)
                 })
                 .collect();
-            videos.insert(name.clone(), Value::Array(entries));
+            write_detections(&self.detections, &by_video, self.key).map_err(eval)?;
+        } else {
+            let videos: serde_json::Map<String, Value> = results
+                .iter()
+                .map(|(video, f)| {
+                    let props: Vec<Value> = f
+                        .proposals
+                        .iter()
+                        .map(|&(s, e, score)| json!({"score": score, "segment": [s, e]}))
+                        .collect();
+                    (video.clone(), Value::Array(props))
+                })
+                .collect();
+            write_json(
+                &self.detections,
+                &json!({"version": "0.2", "challenge": "proposals", "results": videos}),
+            )?;
         }
-        json!({
-            "version": "0.2",
-            "challenge": "action_detection",
-            "sls_pt": 2,
-            "sls_tl": 3,
-            "sls_td": 3,
-            "results": videos,
-        })
+        Ok(labelled)
     }
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<(), TrainError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| TrainError::Run(e.to_string()))?;
     crate::atomic_write::write(path, text.as_bytes()).map_err(|e| io(path, e))
-}
-
-/// mAP per tIoU threshold and its mean.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct MapScores {
-    pub thresholds: Vec<f64>,
-    pub map: Vec<f64>,
-    pub average: f64,
 }
 
 /// What `tada localize` measured.
@@ -136,26 +156,103 @@ pub struct LocalizeReport {
     pub proposals: usize,
     pub detections: usize,
     pub detections_file: PathBuf,
-    /// DATA.ANNO_DIR/DATA.ANNO_NAME when set: the ground-truth JSON (ActivityNet layout) of the
-    /// split, for the reference's evaluation script.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ground_truth_file: Option<PathBuf>,
-    /// Action (verb, noun), verb and noun detection mAP; on a labelled split with class maps.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<MapScores>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verb: Option<MapScores>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub noun: Option<MapScores>,
+    pub metrics_file: Option<PathBuf>,
+    /// The ground truth evaluated against: DATA.ANNO_DIR/DATA.ANNO_NAME, or the annotation
+    /// list when ANNO_NAME is unset.
+    pub ground_truth: Option<PathBuf>,
+    /// The validation set's metrics (detection mAP with classifier results; AR@AN always).
+    pub metrics: Option<LocalizeMetrics>,
+    /// Each tested video's length in seconds.
+    pub durations: Vec<(String, f64)>,
 }
 
-fn scores(gt: &[GroundTruth], dets: &[Detection]) -> MapScores {
-    let m = mean_average_precision(gt, dets, &TEST_TIOU);
-    MapScores {
-        thresholds: TEST_TIOU.to_vec(),
-        average: m.average(),
-        map: m.map,
+/// The metrics file's record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum LocalizeMetrics {
+    /// Detections with actions: mAP (tIoU 0.1–0.5, as the reference's localisation test) and
+    /// the proposals' AR@AN.
+    Detections(LocalizationMetrics),
+    /// Class-agnostic proposals: AR@AN alone.
+    Proposals { proposals: Vec<ProposalSummary> },
+}
+
+impl LocalizeMetrics {
+    /// AR@`an` at the ActivityNet thresholds (tIoU 0.5:0.05:0.95).
+    pub fn ar_at(&self, an: f64) -> Option<f64> {
+        let p = match self {
+            Self::Detections(m) => &m.proposals,
+            Self::Proposals { proposals } => proposals,
+        };
+        p.first()?
+            .ar_at
+            .iter()
+            .find(|(a, _)| (a - an).abs() < 1e-9)
+            .map(|&(_, ar)| ar)
     }
+}
+
+/// The split's ground truth: the ANNO_NAME JSON (its `validation` subset) when set, else the
+/// annotation list's segments.
+fn ground_truth(cfg: &Config, set: &FeatureSet) -> Result<(EpicGroundTruth, PathBuf), TrainError> {
+    let name = cfg.data.anno_name.trim();
+    if !name.is_empty() {
+        let path = Path::new(&cfg.data.anno_dir).join(name);
+        return Ok((EpicGroundTruth::read(&path, "validation").map_err(eval)?, path));
+    }
+    let labels: Vec<(String, f64, f64, String)> = set
+        .index
+        .annotated
+        .iter()
+        .flat_map(|&v| {
+            let name = &set.index.videos[v].name;
+            set.index
+                .segments
+                .get(&v)
+                .into_iter()
+                .flatten()
+                .map(move |s| (name.clone(), s.start, s.end, format!("{},{}", s.verb, s.noun)))
+        })
+        .collect();
+    let gt = EpicGroundTruth::from_rows(
+        labels
+            .iter()
+            .map(|(v, s, e, l)| (v.as_str(), *s, *e, l.as_str())),
+    )
+    .map_err(eval)?;
+    let path = Path::new(&cfg.data.anno_dir).join(TalSplit::Validation.annotation_file());
+    Ok((gt, path))
+}
+
+/// AR@AN of the kept proposals against the ground truth's segments, at the ActivityNet
+/// thresholds and at the localisation test's.
+fn proposal_metrics(
+    gt: &EpicGroundTruth,
+    results: &[(String, VideoDetections)],
+) -> Result<Vec<ProposalSummary>, TrainError> {
+    let props: Vec<Proposal> = results
+        .iter()
+        .flat_map(|(video, f)| {
+            f.proposals.iter().map(move |&(start, end, score)| Proposal {
+                video: video.clone(),
+                start,
+                end,
+                score,
+            })
+        })
+        .collect();
+    if props.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = gt.rows(ClassOf::Action);
+    [&TIOU_THRESHOLDS[..], &LOCALIZATION_TIOUS[..]]
+        .iter()
+        .map(|tious| {
+            average_recall_vs_avg_nr_proposals(&rows, &props, Some(MAX_AN), tious)
+                .map(|c| ProposalSummary::from_curve(&c, &REPORTED_AN))
+                .map_err(eval)
+        })
+        .collect()
 }
 
 /// Writes the detection JSON, evaluates a labelled split and writes the metrics.
@@ -166,108 +263,36 @@ pub(super) fn finish(
     files: &RunFiles,
     results: Vec<(String, VideoDetections)>,
 ) -> Result<LocalizeReport, TrainError> {
-    write_json(&files.detections, &files.detection_json(&results))?;
+    let labelled = files.write_detections(&results)?;
     let mut report = LocalizeReport {
         videos: results.len(),
         windows: set.index.windows.len(),
         proposals: results.iter().map(|(_, f)| f.proposals.len()).sum(),
         detections: results.iter().map(|(_, f)| f.detections.len()).sum(),
         detections_file: files.detections.clone(),
-        ground_truth_file: match cfg.data.anno_name.trim() {
-            "" => None,
-            name => Some(Path::new(&cfg.data.anno_dir).join(name)),
-        },
-        action: None,
-        verb: None,
-        noun: None,
+        metrics_file: None,
+        ground_truth: None,
+        metrics: None,
+        durations: results.iter().map(|(v, f)| (v.clone(), f.duration)).collect(),
     };
-    if split == TalSplit::Validation {
-        if let Some(m) = evaluate(set, &results) {
-            report.action = Some(m.action);
-            report.verb = Some(m.verb);
-            report.noun = Some(m.noun);
-        }
+    if split != TalSplit::Validation {
+        return Ok(report);
     }
-    let doc = serde_json::to_value(&report).map_err(|e| TrainError::Run(e.to_string()))?;
+    let (gt, gt_path) = ground_truth(cfg, set)?;
+    let proposals = proposal_metrics(&gt, &results)?;
+    let metrics = match labelled {
+        true => {
+            // Read back from the file, as the reference evaluates what it wrote.
+            let dets = read_detections(&files.detections, &gt).map_err(eval)?;
+            let maps = evaluate_epic_detection(&gt, &dets, &LOCALIZATION_TIOUS);
+            LocalizeMetrics::Detections(LocalizationMetrics::new(&maps, proposals))
+        }
+        false => LocalizeMetrics::Proposals { proposals },
+    };
+    let doc = serde_json::to_value(&metrics).map_err(|e| TrainError::Run(e.to_string()))?;
     write_json(&files.metrics, &doc)?;
+    report.metrics_file = Some(files.metrics.clone());
+    report.ground_truth = Some(gt_path);
+    report.metrics = Some(metrics);
     Ok(report)
-}
-
-/// Action, verb and noun detection mAP at [`TEST_TIOU`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectionScores {
-    pub action: MapScores,
-    pub verb: MapScores,
-    pub noun: MapScores,
-}
-
-/// Scores labelled detections against the split's annotated segments as the reference's
-/// `Epicdetection`: an action is a (verb, noun) pair, its classes numbered in the ground
-/// truth's first-seen order; detections of an action the ground truth never has are dropped
-/// (from the verb and noun scores as well).
-/// `None` when no detection carries a label (no classifier results).
-pub fn evaluate(
-    set: &FeatureSet,
-    results: &[(String, VideoDetections)],
-) -> Option<DetectionScores> {
-    let labelled = results
-        .iter()
-        .any(|(_, f)| f.detections.iter().any(|d| d.verb.is_some()));
-    if !labelled {
-        return None;
-    }
-    let mut actions: Vec<(i64, i64)> = Vec::new();
-    let (mut gt_a, mut gt_v, mut gt_n) = (Vec::new(), Vec::new(), Vec::new());
-    for &v in &set.index.annotated {
-        let video = &set.index.videos[v].name;
-        for s in set.index.segments.get(&v).into_iter().flatten() {
-            let g = |label: usize| GroundTruth {
-                video: video.clone(),
-                start: s.start,
-                end: s.end,
-                label,
-            };
-            let pair = (s.verb, s.noun);
-            let a = match actions.iter().position(|a| *a == pair) {
-                Some(i) => i,
-                None => {
-                    actions.push(pair);
-                    actions.len() - 1
-                }
-            };
-            gt_a.push(g(a));
-            gt_v.push(g(s.verb as usize));
-            gt_n.push(g(s.noun as usize));
-        }
-    }
-    let (mut d_a, mut d_v, mut d_n) = (Vec::new(), Vec::new(), Vec::new());
-    for (video, found) in results {
-        for d in &found.detections {
-            let (Some(verb), Some(noun)) = (d.verb, d.noun) else {
-                continue;
-            };
-            let det = |label: usize| Detection {
-                video: video.clone(),
-                start: d.segment[0],
-                end: d.segment[1],
-                label,
-                score: d.score,
-            };
-            // The reader drops them before anything is scored, so they count for neither
-            // their verb nor their noun either.
-            if let Some(a) = actions
-                .iter()
-                .position(|a| *a == (verb as i64, noun as i64))
-            {
-                d_a.push(det(a));
-                d_v.push(det(verb));
-                d_n.push(det(noun));
-            }
-        }
-    }
-    Some(DetectionScores {
-        action: scores(&gt_a, &d_a),
-        verb: scores(&gt_v, &d_v),
-        noun: scores(&gt_n, &d_n),
-    })
 }
