@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod epic_test;
+pub mod extract;
 mod finetune;
 mod parts;
 mod pretrain;
