@@ -327,3 +327,46 @@ fn an_unreadable_video_is_named_and_skipped() {
     assert_eq!(f.size(), [rows_in(2.4, 0.0, 2.4).len() as i64, VIEWS * 8]);
     assert!(!out.join("cls").exists());
 }
+
+#[test]
+fn backbone_weights_alone_give_features_but_not_logits() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path());
+    let clip = video(&d.path().join("v.mp4"), 30);
+    let (session, _) = weights(&cfg, d.path());
+    let backbone: Vec<(String, Tensor)> = session
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("backbone."))
+        .collect();
+    let w = d.path().join("backbone.safetensors");
+    Tensor::write_safetensors(&backbone, &w).unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "extract-features",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--weights",
+            w.to_str().unwrap(),
+            "--videos",
+            d.path().to_str().unwrap(),
+            "-o",
+        ];
+        a.extend_from_slice(extra);
+        tada(&a)
+    };
+    let out = d.path().join("out");
+    let o = run(&[out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The folder given as --videos: its one video file.
+    assert_eq!(lines(&out.join("5s_clips.txt")), ["v,0,1200"]);
+    assert!(clip.exists());
+    let o = run(&[d.path().join("out2").to_str().unwrap(), "--classifier"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("missing: head.linear1"),
+        "{}",
+        stderr(&o)
+    );
+}

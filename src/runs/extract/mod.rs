@@ -16,12 +16,15 @@ use std::time::Instant;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
+use crate::checkpoint::load_into;
 use crate::config::schema::Activation;
 use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
 use crate::data::sources::video_clips::ClipSourceConfig;
 use crate::data::video::probe;
 use crate::models::heads::Head;
+use crate::models::inference::{read_ema_weights, read_weights};
+use crate::models::Session;
 use crate::train::progress::Progress;
 use crate::train::TrainError;
 
@@ -166,7 +169,7 @@ pub fn extract(
     // Raw logits: the head's evaluation-mode activation (softmax by default) is turned off.
     let mut cfg = loaded.config.clone();
     cfg.video.head.activation = Activation::Identity;
-    let session = super::test::load_session(&cfg, &opts.weights, opts.ema)?;
+    let session = load_model(&cfg, &opts.weights, opts.ema, opts.classifier)?;
     let model = &session.model;
     if opts.classifier && !has_classifier(model.head()) {
         return Err(ExtractError::Invalid(format!(
@@ -279,6 +282,42 @@ fn read_video(extractor: &RowExtractor, path: &Path) -> Result<(f64, VideoRows),
     let duration = info.frames as f64 / info.fps;
     let rows = extractor.sampling.grid.rows(duration);
     Ok((duration, extractor.video(path, &info, rows)?))
+}
+
+/// The config's model with `weights` (their EMA weights with `ema`). Features need the
+/// backbone only: a file without the head's weights (a pretrained backbone) is taken unless
+/// the logits are asked for.
+fn load_model(
+    cfg: &crate::config::Config,
+    weights: &Path,
+    ema: bool,
+    classifier: bool,
+) -> Result<Session, TrainError> {
+    let session = Session::new(cfg)?;
+    let file = match ema {
+        true => read_ema_weights(weights)?,
+        false => read_weights(weights)?,
+    };
+    let report = load_into(&session.vs, &file, weights, false)?;
+    let missing: Vec<&str> = report
+        .missing
+        .iter()
+        .map(String::as_str)
+        .filter(|n| classifier || n.starts_with("backbone."))
+        .collect();
+    if !missing.is_empty() {
+        return Err(TrainError::Run(format!(
+            "{} does not hold every weight the {} need; missing: {}",
+            weights.display(),
+            if classifier {
+                "features and logits"
+            } else {
+                "features"
+            },
+            missing.join(", ")
+        )));
+    }
+    Ok(session)
 }
 
 /// Whether the head ends in a classification layer whose logits `cls/` can hold.
