@@ -65,7 +65,7 @@ impl ExtractFeatures {
             .with_context(|| format!("cannot extract features into {}", self.output.display()))?;
         println!(
             "{} videos: {} extracted ({} clips, {} rows of {} channels), {} already done, {} \
-             unreadable; {:.1} s; features in {}",
+             unreadable; {:.1} s (decoding {:.1} s, cropping {:.1} s, model {:.1} s); features in {}",
             s.videos,
             s.extracted,
             s.clips,
@@ -74,6 +74,9 @@ impl ExtractFeatures {
             s.already_done,
             s.failed.len(),
             s.seconds,
+            s.timing.decode,
+            s.timing.crop,
+            s.timing.model,
             self.output.display()
         );
         if !s.failed.is_empty() {

@@ -30,7 +30,7 @@ use crate::train::TrainError;
 
 use folder::Folder;
 use layout::{clip_spans, RowGrid};
-use rows::{RowExtractor, RowSampling, VideoRows};
+use rows::{RowExtractor, RowSampling, Timing, VideoRows};
 
 /// DATA.CLIP_INTERVAL of the reference's BMN config for EPIC-Kitchens (bmn_epic.yaml).
 pub const DEFAULT_CLIP_INTERVAL: usize = 8;
@@ -92,6 +92,8 @@ pub struct ExtractSummary {
     /// Feature width C (per-view width times views).
     pub channels: i64,
     pub seconds: f64,
+    /// Of which decoding, cropping and the model.
+    pub timing: Timing,
 }
 
 /// The videos a `--videos` argument names: a text file of paths (one a line, `#` comments;
@@ -238,6 +240,7 @@ pub fn extract(
         views,
         batch: opts.batch,
         classifier: opts.classifier,
+        timing: Default::default(),
     };
     let mut summary = ExtractSummary {
         videos: names.len(),
@@ -269,6 +272,7 @@ pub fn extract(
     }
     progress.finish();
     summary.seconds = t0.elapsed().as_secs_f64();
+    summary.timing = extractor.timing.get();
     Ok(summary)
 }
 

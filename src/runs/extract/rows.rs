@@ -3,6 +3,7 @@
 //! classifier's logits) of the crops laid side by side, view-major.
 
 use std::path::Path;
+use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -69,6 +70,16 @@ pub struct RowExtractor<'a> {
     /// Rows per forward pass.
     pub batch: usize,
     pub classifier: bool,
+    /// Seconds spent decoding, cropping and in the model, so far.
+    pub timing: std::cell::Cell<Timing>,
+}
+
+/// Where an extraction's time went, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    pub decode: f64,
+    pub crop: f64,
+    pub model: f64,
 }
 
 impl RowExtractor<'_> {
@@ -119,7 +130,10 @@ impl RowExtractor<'_> {
         let mut distinct: Vec<usize> = per_row.concat();
         distinct.sort_unstable();
         distinct.dedup();
+        let mut timing = self.timing.get();
+        let t = Instant::now();
         let frames = read_frames(path, &distinct, Resize::None).map_err(|e| e.to_string())?;
+        timing.decode += t.elapsed().as_secs_f64();
         let at: Vec<i64> = per_row
             .iter()
             .flatten()
@@ -136,6 +150,7 @@ impl RowExtractor<'_> {
                 index: v,
                 count: self.views,
             };
+            let t = Instant::now();
             let cropped = self.crop(&frames, view)?;
             let s = cropped.size();
             // (3, U, S, S) -> (3, R·N, S, S) -> (3, R, N, S, S) -> (R, 3, N, S, S)
@@ -144,8 +159,12 @@ impl RowExtractor<'_> {
                 .view([s[0], r, n, s[2], s[3]])
                 .permute([1, 0, 2, 3, 4])
                 .contiguous();
+            sync(self.session.device);
+            timing.crop += t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let out = tch::no_grad(|| self.session.model.forward_t(&clips, false));
             features.push(out.features.to_device(Device::Cpu).to_kind(Kind::Float));
+            timing.model += t.elapsed().as_secs_f64();
             if self.classifier {
                 for (name, t) in named(out.predictions) {
                     let t = t.to_device(Device::Cpu).to_kind(Kind::Float);
@@ -156,6 +175,7 @@ impl RowExtractor<'_> {
                 }
             }
         }
+        self.timing.set(timing);
         let logits = logits
             .into_iter()
             .map(|(name, v)| (name, Tensor::cat(&v, 1)))
@@ -180,6 +200,13 @@ impl RowExtractor<'_> {
             start += len;
         }
         Ok(Tensor::cat(&pieces, 1))
+    }
+}
+
+/// Waits for `device`'s queued work, so that the timing of a step is its own.
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
     }
 }
 
