@@ -370,3 +370,71 @@ fn backbone_weights_alone_give_features_but_not_logits() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_references_pyth_of_a_mosi_pretraining_extracts_directly() {
+    let d = tempfile::tempdir().unwrap();
+    // The reference's R(2+1)D MoSI checkpoint and its config (MoSINet, MoSIHeadJoint).
+    let fixture = crate::common::fixtures_dir().join("r2p1d_mosi_joint.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let cfg = d.path().join("mosi.yaml");
+    std::fs::write(&cfg, json["cfg"].to_string()).unwrap();
+    let pyth = crate::common::fixtures_dir().join("r2p1d_mosi_joint.pyth");
+    video(&d.path().join("v.mp4"), 30);
+    let out = d.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "extract-features",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--weights",
+            pyth.to_str().unwrap(),
+            "--videos",
+            d.path().to_str().unwrap(),
+            "--set",
+            "NUM_GPUS=0",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        tada(&a)
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("features.json")).unwrap()).unwrap();
+    let width = meta["channels"].as_i64().unwrap();
+    assert_eq!(width, json["cfg"]["VIDEO"]["BACKBONE"]["NUM_OUT_FEATURES"]);
+    let f = Tensor::read_npy(out.join("v_0_1200.npy")).unwrap();
+    assert_eq!(f.size()[1], width);
+    // The MoSI head classifies motion, not actions: no logits to write.
+    let o = run(&["--classifier", "--overwrite"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no classification layer"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let o = tada(&["extract-features", "--help"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let help = stdout(&o);
+    for flag in [
+        "--config <FILE>",
+        "--set <KEY=VALUE>",
+        "--weights <WEIGHTS>",
+        "--videos <FILE|DIR>",
+        "-o, --output <DIR>",
+        "--batch <BATCH>",
+        "--clip-interval <CLIP_INTERVAL>",
+        "--classifier",
+        "--overwrite",
+        "--ema",
+    ] {
+        assert!(help.contains(flag), "{flag}:\n{help}");
+    }
+}

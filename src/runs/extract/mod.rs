@@ -203,7 +203,7 @@ pub fn extract(
         (Kind::Float, Device::Cpu),
     );
     model
-        .check_input(&probe_input)
+        .check_input(&rows::model_input(&session, &probe_input))
         .map_err(|e| ExtractError::Run(TrainError::Run(e.to_string())))?;
     let width = model.backbone().out_features();
     let channels = width * views as i64;

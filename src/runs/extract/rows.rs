@@ -162,7 +162,11 @@ impl RowExtractor<'_> {
             sync(self.session.device);
             timing.crop += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let out = tch::no_grad(|| self.session.model.forward_t(&clips, false));
+            let out = tch::no_grad(|| {
+                self.session
+                    .model
+                    .forward_t(&model_input(self.session, &clips), false)
+            });
             features.push(out.features.to_device(Device::Cpu).to_kind(Kind::Float));
             timing.model += t.elapsed().as_secs_f64();
             if self.classifier {
@@ -200,6 +204,17 @@ impl RowExtractor<'_> {
             start += len;
         }
         Ok(Tensor::cat(&pieces, 1))
+    }
+}
+
+/// `clips` as the model takes them: MoSINet (a pretraining config) wants `(B, 1, C, T, H, W)`.
+///
+/// # Shapes
+/// `(B, C, T, H, W)` -> the same, or `(B, 1, C, T, H, W)`.
+pub fn model_input(session: &Session, clips: &Tensor) -> Tensor {
+    match session.model.is_mosi() {
+        true => clips.unsqueeze(1),
+        false => clips.shallow_clone(),
     }
 }
 
