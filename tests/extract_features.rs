@@ -438,3 +438,38 @@ fn help_explains_every_flag() {
         assert!(help.contains(flag), "{flag}:\n{help}");
     }
 }
+
+#[test]
+fn a_tail_clip_without_a_row_is_an_empty_array() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path());
+    // 10.24 s: the 10-10.24 s clip is long enough to be written, and no centre (9.9, 10.3)
+    // falls in it.
+    video(&d.path().join("videos/tail.mp4"), 256);
+    let (_, w) = weights(&cfg, d.path());
+    let out = d.path().join("out");
+    let o = tada(&[
+        "extract-features",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--weights",
+        w.to_str().unwrap(),
+        "--videos",
+        d.path().join("videos").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--clip-interval",
+        "4",
+        "--classifier",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows_in(10.24, 10.0, 10.24).len(), 0);
+    assert_eq!(
+        lines(&out.join("5s_clips.txt")),
+        ["tail,0,5000", "tail,5000,10000", "tail,10000,10240"]
+    );
+    let f = Tensor::read_npy(out.join("tail_10000_10240.npy")).unwrap();
+    assert_eq!(f.size(), [0, VIEWS * 8]);
+    let cls = Tensor::read_npz(out.join("cls/tail_10000_10240.npz")).unwrap();
+    assert_eq!(cls[1].1.size(), [0, VIEWS * NOUNS]);
+}

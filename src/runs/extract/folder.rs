@@ -117,35 +117,35 @@ impl Folder {
             })
     }
 
-    /// Writes the clip files of `video` (`duration` seconds) from its `rows`, each atomically;
-    /// returns its record for [`Self::finish`].
-    pub fn write_video(
+    /// Writes the files of clip `span` of `video` from its `rows`, each atomically.
+    pub fn write_clip(
         &self,
         video: &str,
-        duration: f64,
-        spans: &[ClipSpan],
+        span: &ClipSpan,
         rows: &VideoRows,
-    ) -> Result<VideoRecord, ExtractError> {
+    ) -> Result<(), ExtractError> {
+        let stem = span.stem(video);
+        let features = rows.features.contiguous();
+        write_atomic(&self.features_path(&stem), |p| features.write_npy(p))?;
+        if self.classifier {
+            let logits: Vec<(&str, Tensor)> = rows
+                .logits
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.contiguous()))
+                .collect();
+            write_atomic(&self.logits_path(&stem), |p| Tensor::write_npz(&logits, p))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the files of the clips `spans` of `video` (those of a video that failed part
+    /// way), so that no unlisted file stays behind.
+    pub fn remove_clips(&self, video: &str, spans: &[ClipSpan]) {
         for s in spans {
             let stem = s.stem(video);
-            let (first, len) = (s.first_row as i64, s.rows as i64);
-            // (rows, C) -> this clip's (len, C), C-order.
-            let features = rows.features.narrow(0, first, len).contiguous();
-            write_atomic(&self.features_path(&stem), |p| features.write_npy(p))?;
-            if self.classifier {
-                let logits: Vec<(&str, Tensor)> = rows
-                    .logits
-                    .iter()
-                    .map(|(n, t)| (n.as_str(), t.narrow(0, first, len).contiguous()))
-                    .collect();
-                write_atomic(&self.logits_path(&stem), |p| Tensor::write_npz(&logits, p))?;
-            }
+            let _ = std::fs::remove_file(self.features_path(&stem));
+            let _ = std::fs::remove_file(self.logits_path(&stem));
         }
-        Ok(VideoRecord {
-            name: video.to_string(),
-            duration,
-            clips: spans.iter().map(|s| (s.start_ms, s.end_ms)).collect(),
-        })
     }
 
     /// Lists `record` as finished and rewrites both list files: videos of earlier runs that

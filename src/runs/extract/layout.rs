@@ -190,6 +190,18 @@ mod tests {
     }
 
     #[test]
+    fn a_tail_between_two_centres_is_a_clip_without_rows() {
+        // Centres every 0.4 s at 0.3 + 0.4k: 9.9 and 10.3 s straddle the 10-10.24 s tail.
+        let g = RowGrid {
+            interval: 4,
+            target_fps: 10.0,
+        };
+        let spans = clip_spans(&g, 10.24);
+        assert_eq!(spans.len(), 3);
+        assert_eq!((spans[2].end_ms, spans[2].rows), (10240, 0));
+    }
+
+    #[test]
     fn lists_read_back_what_they_wrote() {
         let r = VideoRecord {
             name: "P01_01".into(),

@@ -22,7 +22,7 @@ use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
 use crate::data::sources::video_clips::ClipSourceConfig;
 use crate::data::video::probe;
-use crate::models::heads::Head;
+use crate::models::heads::{Head, NOUN, VERB};
 use crate::models::inference::{read_ema_weights, read_weights};
 use crate::models::Session;
 use crate::train::progress::Progress;
@@ -30,7 +30,7 @@ use crate::train::TrainError;
 
 use folder::Folder;
 use layout::{clip_spans, RowGrid};
-use rows::{RowExtractor, RowSampling, Timing, VideoRows};
+use rows::{RowExtractor, RowSampling, Timing};
 
 /// DATA.CLIP_INTERVAL of the reference's BMN config for EPIC-Kitchens (bmn_epic.yaml).
 pub const DEFAULT_CLIP_INTERVAL: usize = 8;
@@ -131,7 +131,7 @@ pub fn video_list(path: &Path) -> Result<Vec<PathBuf>, ExtractError> {
 /// Each video's name (its file stem); two videos of one name are refused, naming both.
 pub fn video_names(videos: &[PathBuf]) -> Result<Vec<String>, ExtractError> {
     let mut names: Vec<String> = Vec::with_capacity(videos.len());
-    for (i, v) in videos.iter().enumerate() {
+    for v in videos {
         let name = v
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -150,7 +150,6 @@ pub fn video_names(videos: &[PathBuf]) -> Result<Vec<String>, ExtractError> {
             )));
         }
         names.push(name);
-        debug_assert_eq!(names.len(), i + 1);
     }
     Ok(names)
 }
@@ -232,6 +231,10 @@ pub fn extract(
         "classifier": opts.classifier,
         "video": serde_json::to_value(&cfg.video).unwrap_or_default(),
     });
+    let logit_widths = match opts.classifier {
+        false => Vec::new(),
+        true => logit_widths(model.head(), views as i64),
+    };
     let mut folder = Folder::open(&opts.output, &meta, opts.overwrite, opts.classifier)?;
     let extractor = RowExtractor {
         session: &session,
@@ -239,7 +242,8 @@ pub fn extract(
         clip,
         views,
         batch: opts.batch,
-        classifier: opts.classifier,
+        channels,
+        logit_widths,
         timing: Default::default(),
     };
     let mut summary = ExtractSummary {
@@ -254,12 +258,10 @@ pub fn extract(
             progress.inc(1, || format!("{name}: already done"));
             continue;
         }
-        match read_video(&extractor, path) {
-            Ok((duration, rows)) => {
-                let spans = clip_spans(&sampling.grid, duration);
-                let record = folder.write_video(name, duration, &spans, &rows)?;
+        match one_video(&extractor, &folder, path, name)? {
+            Ok((record, rows)) => {
                 summary.clips += record.clips.len();
-                summary.rows += rows.features.size()[0] as usize;
+                summary.rows += rows;
                 summary.extracted += 1;
                 folder.finish(record, &names)?;
             }
@@ -276,16 +278,43 @@ pub fn extract(
     Ok(summary)
 }
 
-/// The duration and every row of the video at `path`; `Err` is a one-line message for a
-/// video that cannot be read (reported and skipped).
-fn read_video(extractor: &RowExtractor, path: &Path) -> Result<(f64, VideoRows), String> {
-    let info = probe(path).map_err(|e| e.to_string())?;
-    if info.frames == 0 || info.fps.is_nan() || info.fps <= 0.0 {
-        return Err(format!("{} frames at {} fps", info.frames, info.fps));
-    }
+/// Writes the clip files of the video at `path` one clip at a time (a long video's rows are
+/// never all in memory) and returns its record and row count. The inner `Err` is a one-line
+/// message for a video that cannot be read, whose files are then removed (it is reported and
+/// skipped); the outer one a failure to write, which ends the run.
+#[allow(clippy::type_complexity)]
+fn one_video(
+    extractor: &RowExtractor,
+    folder: &Folder,
+    path: &Path,
+    name: &str,
+) -> Result<Result<(layout::VideoRecord, usize), String>, ExtractError> {
+    let info = match probe(path) {
+        Ok(i) if i.frames > 0 && i.fps > 0.0 && i.fps.is_finite() => i,
+        Ok(i) => return Ok(Err(format!("{} frames at {} fps", i.frames, i.fps))),
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     let duration = info.frames as f64 / info.fps;
-    let rows = extractor.sampling.grid.rows(duration);
-    Ok((duration, extractor.video(path, &info, rows)?))
+    let spans = clip_spans(&extractor.sampling.grid, duration);
+    let mut rows = 0;
+    for span in &spans {
+        let ks = span.first_row..span.first_row + span.rows;
+        let out = match extractor.rows(path, &info, ks) {
+            Ok(out) => out,
+            Err(why) => {
+                folder.remove_clips(name, &spans);
+                return Ok(Err(why));
+            }
+        };
+        folder.write_clip(name, span, &out)?;
+        rows += span.rows;
+    }
+    let record = layout::VideoRecord {
+        name: name.to_string(),
+        duration,
+        clips: spans.iter().map(|s| (s.start_ms, s.end_ms)).collect(),
+    };
+    Ok(Ok((record, rows)))
 }
 
 /// The config's model with `weights` (their EMA weights with `ema`). Features need the
@@ -322,6 +351,20 @@ fn load_model(
         )));
     }
     Ok(session)
+}
+
+/// The logits arrays of `head` and their row widths with `views` crops side by side.
+fn logit_widths(head: &Head, views: i64) -> Vec<(String, i64)> {
+    let per_head = head.outputs_per_head();
+    let names = match per_head.len() {
+        2 => vec![VERB, NOUN],
+        _ => vec![rows::CLASS],
+    };
+    names
+        .into_iter()
+        .zip(per_head)
+        .map(|(n, k)| (n.to_string(), views * k))
+        .collect()
 }
 
 /// Whether the head ends in a classification layer whose logits `cls/` can hold.

@@ -69,7 +69,11 @@ pub struct RowExtractor<'a> {
     pub views: usize,
     /// Rows per forward pass.
     pub batch: usize,
-    pub classifier: bool,
+    /// Width of a row's features (views · D).
+    pub channels: i64,
+    /// The logits to keep, by prediction name, and their row width (views · K); empty
+    /// without `--classifier`.
+    pub logit_widths: Vec<(String, i64)>,
     /// Seconds spent decoding, cropping and in the model, so far.
     pub timing: std::cell::Cell<Timing>,
 }
@@ -83,31 +87,39 @@ pub struct Timing {
 }
 
 impl RowExtractor<'_> {
-    /// The `rows` rows of the video at `path` described by `info`; an error (decoding, or a
-    /// frame the transform cannot take) is a one-line message.
-    pub fn video(&self, path: &Path, info: &VideoInfo, rows: usize) -> Result<VideoRows, String> {
+    /// Rows `rows` (global indices) of the video at `path` described by `info`; an error
+    /// (decoding, or a frame the transform cannot take) is a one-line message.
+    pub fn rows(
+        &self,
+        path: &Path,
+        info: &VideoInfo,
+        rows: std::ops::Range<usize>,
+    ) -> Result<VideoRows, String> {
         let mut features = Vec::new();
-        let mut logits: Vec<(String, Vec<Tensor>)> = Vec::new();
-        let mut k0 = 0;
-        while k0 < rows {
-            let k1 = (k0 + self.batch.max(1)).min(rows);
+        let mut logits: Vec<Vec<Tensor>> = self.logit_widths.iter().map(|_| Vec::new()).collect();
+        let mut k0 = rows.start;
+        while k0 < rows.end {
+            let k1 = (k0 + self.batch.max(1)).min(rows.end);
             let (f, l) = self.batch_rows(path, info, k0..k1)?;
             features.push(f);
-            for (name, t) in l {
-                match logits.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, v)) => v.push(t),
-                    None => logits.push((name, vec![t])),
-                }
+            for (all, t) in logits.iter_mut().zip(l) {
+                all.push(t);
             }
             k0 = k1;
         }
+        // A clip may hold no row (a tail shorter than the row interval): (0, width) then.
         let cat = |v: &[Tensor], width: i64| match v.is_empty() {
             true => Tensor::zeros([0, width], (Kind::Float, Device::Cpu)),
             false => Tensor::cat(v, 0),
         };
         Ok(VideoRows {
-            features: cat(&features, 0),
-            logits: logits.iter().map(|(n, v)| (n.clone(), cat(v, 0))).collect(),
+            features: cat(&features, self.channels),
+            logits: self
+                .logit_widths
+                .iter()
+                .zip(&logits)
+                .map(|((n, w), v)| (n.clone(), cat(v, *w)))
+                .collect(),
         })
     }
 
@@ -115,14 +127,14 @@ impl RowExtractor<'_> {
     /// into the rows' clips.
     ///
     /// # Shapes
-    /// -> features `(R, views · D)`, logits `(R, views · K)` per classifier, on the CPU.
-    #[allow(clippy::type_complexity)]
+    /// -> features `(R, views · D)`, logits `(R, views · K)` per classifier (in the order of
+    /// `logit_widths`), on the CPU.
     fn batch_rows(
         &self,
         path: &Path,
         info: &VideoInfo,
         ks: std::ops::Range<usize>,
-    ) -> Result<(Tensor, Vec<(String, Tensor)>), String> {
+    ) -> Result<(Tensor, Vec<Tensor>), String> {
         let per_row: Vec<Vec<usize>> = ks
             .clone()
             .map(|k| self.sampling.indices(k, info.frames, info.fps))
@@ -144,7 +156,7 @@ impl RowExtractor<'_> {
         let frames = frames.to_tensor().to_device(self.session.device);
         let (r, n) = (per_row.len() as i64, self.sampling.num_frames as i64);
         let mut features = Vec::with_capacity(self.views);
-        let mut logits: Vec<(String, Vec<Tensor>)> = Vec::new();
+        let mut logits: Vec<Vec<Tensor>> = self.logit_widths.iter().map(|_| Vec::new()).collect();
         for v in 0..self.views {
             let view = ClipView::Test {
                 index: v,
@@ -169,21 +181,20 @@ impl RowExtractor<'_> {
             });
             features.push(out.features.to_device(Device::Cpu).to_kind(Kind::Float));
             timing.model += t.elapsed().as_secs_f64();
-            if self.classifier {
-                for (name, t) in named(out.predictions) {
-                    let t = t.to_device(Device::Cpu).to_kind(Kind::Float);
-                    match logits.iter_mut().find(|(n, _)| *n == name) {
-                        Some((_, l)) => l.push(t),
-                        None => logits.push((name, vec![t])),
-                    }
+            if !self.logit_widths.is_empty() {
+                let heads = named(out.predictions);
+                for (all, (name, _)) in logits.iter_mut().zip(&self.logit_widths) {
+                    let t = heads
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, t)| t.to_device(Device::Cpu).to_kind(Kind::Float))
+                        .ok_or_else(|| format!("the model gave no {name} logits"))?;
+                    all.push(t);
                 }
             }
         }
         self.timing.set(timing);
-        let logits = logits
-            .into_iter()
-            .map(|(name, v)| (name, Tensor::cat(&v, 1)))
-            .collect();
+        let logits = logits.iter().map(|v| Tensor::cat(v, 1)).collect();
         Ok((Tensor::cat(&features, 1), logits))
     }
 
