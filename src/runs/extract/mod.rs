@@ -210,7 +210,7 @@ pub fn extract(
         "tada_version": env!("CARGO_PKG_VERSION"),
         "config": opts.config.display().to_string(),
         "weights": opts.weights.display().to_string(),
-        "weights_bytes": std::fs::metadata(&opts.weights).map(|m| m.len()).ok(),
+        "weights_sha256": sha256(&opts.weights)?,
         "ema": opts.ema,
         "backbone": format!("{:?}", cfg.video.backbone.meta_arch),
         "head": format!("{:?}", cfg.video.head.name),
@@ -351,6 +351,27 @@ fn load_model(
         )));
     }
     Ok(session)
+}
+
+/// The SHA-256 of the file at `path`, in hex: it tells two checkpoints of one model apart.
+fn sha256(path: &Path) -> Result<String, ExtractError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let io = |source| ExtractError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The logits arrays of `head` and their row widths with `views` crops side by side.
