@@ -299,19 +299,24 @@ fn an_unreadable_video_is_named_and_skipped() {
     std::fs::write(&list, format!("{}\n{}\n", bad.display(), good.display())).unwrap();
     let (_, w) = weights(&cfg, d.path());
     let out = d.path().join("out");
-    let o = tada(&[
-        "extract-features",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--weights",
-        w.to_str().unwrap(),
-        "--videos",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--clip-interval",
-        "4",
-    ]);
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "extract-features",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--weights",
+            w.to_str().unwrap(),
+            "--videos",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--clip-interval",
+            "4",
+        ];
+        a.extend_from_slice(extra);
+        tada(&a)
+    };
+    let o = run(&[]);
     // Exit status 1 after the readable videos are written, the bad one named on stderr.
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
@@ -326,6 +331,10 @@ fn an_unreadable_video_is_named_and_skipped() {
     let f = Tensor::read_npy(out.join("good_0_2400.npy")).unwrap();
     assert_eq!(f.size(), [rows_in(2.4, 0.0, 2.4).len() as i64, VIEWS * 8]);
     assert!(!out.join("cls").exists());
+    // A later run may add the logits: the video without them is redone.
+    let o = run(&["--classifier"]);
+    assert!(stdout(&o).contains("1 extracted"), "{}", stdout(&o));
+    assert!(out.join("cls/good_0_2400.npz").is_file());
 }
 
 #[test]

@@ -17,8 +17,9 @@ use super::ExtractError;
 use crate::atomic_write;
 
 /// Metadata entries that may change between two runs into one folder: the same weights can be
-/// moved, and a newer tada writes the same layout.
-const FREE_METADATA: [&str; 3] = ["tada_version", "config", "weights"];
+/// moved, a newer tada writes the same layout, and logits can be added by a later run (which
+/// then redoes the videos that lack them).
+const FREE_METADATA: [&str; 4] = ["tada_version", "config", "weights", "classifier"];
 
 /// An output folder opened for writing.
 pub struct Folder {

@@ -229,7 +229,8 @@ pub fn extract(
         "std": d.std,
         "clip_seconds": layout::CLIP_SECONDS,
         "classifier": opts.classifier,
-        "video": serde_json::to_value(&cfg.video).unwrap_or_default(),
+        // As configured (the run itself turns the head's activation off for raw logits).
+        "video": serde_json::to_value(&loaded.config.video).unwrap_or_default(),
     });
     let logit_widths = match opts.classifier {
         false => Vec::new(),
