@@ -60,7 +60,7 @@ fn bmn_model(f: &NamedTensors, overrides: &[&str]) -> (nn::VarStore, VideoModel)
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let cfg = tada::config::load_str(MODEL_CFG, "bmn.yaml", &overrides).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = VideoModel::new_network(&vs.root(), &cfg.config).unwrap();
+    let model = VideoModel::new(&vs.root(), &cfg.config).unwrap();
     let weights = NamedTensors {
         tensors: f
             .tensors

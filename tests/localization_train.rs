@@ -111,7 +111,7 @@ fn bmn_learns_planted_segments() {
     tch::manual_seed(0);
     let cfg = tada::config::load_str(CFG, "bmn_synthetic.yaml", &[]).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = VideoModel::new_network(&vs.root(), &cfg.config).unwrap();
+    let model = VideoModel::new(&vs.root(), &cfg.config).unwrap();
     let mask_before = vs.variables()["head.sample_mask"].copy();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let probe = batch(&SPEC, SEED, HELD_OUT, 32);

@@ -60,8 +60,7 @@ fn model(
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let cfg = tada::config::load_str(&cfg_text, case, &overrides).map_err(|e| e.to_string())?;
     let vs = nn::VarStore::new(Device::Cpu);
-    let m =
-        VideoModel::new_network(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
+    let m = VideoModel::new(&vs.root(), &cfg.config).map_err(|e: ModelError| e.to_string())?;
     load_into(&vs, &f.tensors, &f.path, true).map_err(|e: CheckpointError| e.to_string())?;
     Ok((vs, m))
 }
@@ -453,4 +452,53 @@ fn s3dg_and_slowfast_fixtures_detect_wrong_settings() {
             "{case}: {set} should not match"
         );
     }
+}
+
+/// The reference's own training checkpoints (`save_checkpoint`'s `.pyth`, made beside the
+/// fixtures) of the EPIC-Kitchens and pool models import through the native importer: every
+/// tensor of `model_state` loads strictly (no missing, no unexpected name) into the model the
+/// fixture's config builds, and its output is the reference's.
+#[test]
+fn reference_checkpoints_of_the_new_models_import() {
+    let mut failures = Vec::new();
+    for case in [
+        "vivit_reduced",
+        "timesformer_reduced",
+        "vivit_fe_ek100_reduced",
+        "csn_ek100_reduced",
+        "s3dg_reduced",
+        "slowfast_8x8_reduced",
+    ] {
+        let f = fixture(case);
+        let pyth = fixtures_dir().join(format!("{case}.pyth"));
+        let imported = tada::models::inference::read_weights(&pyth)
+            .unwrap_or_else(|e| panic!("{}: {e}", pyth.display()));
+        let cfg = tada::config::load_str(&f.json["cfg"].to_string(), case, &[]).unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = VideoModel::new(&vs.root(), &cfg.config).unwrap();
+        load_into(&vs, &imported, &pyth, true).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let input = stored(&f, "__input__");
+        let out = tch::no_grad(|| m.forward_t(input, false));
+        for (name, _) in &f.tensors.tensors {
+            let Some(head) = name
+                .strip_prefix("__output")
+                .and_then(|s| s.strip_suffix("__"))
+            else {
+                continue;
+            };
+            let ours = match head.strip_prefix('_') {
+                Some(h) => out.predictions.get(h).unwrap().shallow_clone(),
+                None => out.predictions.single().unwrap().shallow_clone(),
+            };
+            let c = compare(&f, name, &ours).unwrap();
+            println!(
+                "{case} {name} from .pyth: max |diff| {:.2e}",
+                c.max_abs_diff
+            );
+            if !c.pass {
+                failures.push(format!("{case}: {name} max |diff| {:.3e}", c.max_abs_diff));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -77,7 +77,7 @@ pub fn step_time(
     // network alone: timing a step needs no dataset, so a config whose data tada does not read
     // yet (EPIC-Kitchens) is timed too.
     let torch = |what: String| move |message| BenchError::Torch { what, message };
-    let model = guarded(|| VideoModel::new_network(&vs.root(), cfg))
+    let model = guarded(|| VideoModel::new(&vs.root(), cfg))
         .map_err(torch("building the model".into()))??;
     let xs = Tensor::f_randn(shape.as_slice(), (Kind::Float, device)).map_err(|e| {
         let full = e.to_string();

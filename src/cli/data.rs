@@ -180,7 +180,7 @@ fn epic_files(
     use tada::data::dataset::annotations::epic::{frame_file, read_list, EpicList, Media};
     let n = read_list(
         std::path::Path::new(&cfg.data.anno_dir),
-        std::path::Path::new(&cfg.data.data_root_dir),
+        std::path::Path::new(cfg.data.data_root_dir.first()),
         EpicList::of(split),
     )?;
     for x in n.narrations {

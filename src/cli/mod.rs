@@ -16,6 +16,7 @@ mod forward;
 mod import;
 mod info;
 mod launch;
+mod localize;
 mod mosi_preview;
 mod test;
 mod train;
@@ -54,6 +55,9 @@ enum Command {
     /// Multi-view test of a trained model: acc@1, acc@5, per-class accuracy and confusion matrix
     /// (JSON, and a PNG heat map), written into the run folder of the weights.
     Test(test::Test),
+    /// Temporal action localisation test of a BMN model: proposals and detections of every
+    /// video of TEST.TEST_SET (sliding windows fused per video), and their mAP on a labelled set.
+    Localize(localize::Localize),
     /// On embedded data: pretrain a small backbone (MoSI, or SimCLR + ParamCrop), then
     /// linear-probe it and a random copy.
     Demo(demo::Demo),
@@ -120,6 +124,7 @@ impl Cli {
             Command::Info(c) => c.run(),
             Command::Forward(c) => c.run(),
             Command::Test(c) => c.run(),
+            Command::Localize(c) => c.run(),
             Command::Demo(c) => c.run(),
             Command::Pretrain(c) => c.run(),
             Command::Launch(c) => c.run(),

@@ -34,7 +34,7 @@ fn default_output(weights: &Path) -> PathBuf {
 }
 
 /// The run folder of weights in `RUN/checkpoints/`, else the weights' own folder.
-fn run_folder(weights: &Path) -> PathBuf {
+pub(super) fn run_folder(weights: &Path) -> PathBuf {
     let dir = match weights.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -56,6 +56,9 @@ impl Test {
         let c = &loaded.config;
         if c.task_type == tada::config::schema::TaskType::Submission || c.submission.enable {
             return self.submission(loaded);
+        }
+        if c.task_type == tada::config::schema::TaskType::Localization {
+            return super::localize::run(&loaded, weights, self.output.clone());
         }
         // Checked before the evaluation, which can take hours.
         let out = self.output.unwrap_or_else(|| default_output(weights));

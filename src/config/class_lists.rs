@@ -86,17 +86,13 @@ pub(super) fn check(cfg: &Config, sources: &Sources) -> Result<(), ConfigError> 
              [97, 300]), got {n}",
             head.name
         )),
-        (None, Some(0)) if head.name != HeadName::ContrastiveHead && cfg.unbuilt.is_empty() => {
+        (None, Some(0)) if head.name != HeadName::ContrastiveHead => {
             invalid("must be at least 1, got 0".into())
         }
         (None, Some(_)) => Ok(()),
         // The contrastive projection head is sized by PRETRAIN.CONTRASTIVE; it has no classes.
-        // A config of a model tada does not build (BMN) is shown, never built.
         // BaseBMN predicts maps, not classes.
-        (None, None)
-            if matches!(head.name, HeadName::ContrastiveHead | HeadName::BaseBmn)
-                || !cfg.unbuilt.is_empty() =>
-        {
+        (None, None) if matches!(head.name, HeadName::ContrastiveHead | HeadName::BaseBmn) => {
             Ok(())
         }
         (None, None) => Err(ConfigError::Missing {

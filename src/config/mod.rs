@@ -13,7 +13,6 @@ mod overrides;
 pub mod recipes;
 pub mod schema;
 mod source;
-pub mod unbuilt;
 mod validate;
 pub mod yaml;
 
@@ -115,7 +114,6 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
     }
     let ignored_keys = keys::check_tree(&defaults, &mut layer.value, &layer.sources)?;
     keys::coerce_numbers(&defaults, &mut layer.value, "");
-    let unbuilt = unbuilt::take(&mut layer.value);
     let classes_per_head = class_lists::take(&mut layer.value, &layer.sources)?;
     let mut config: Config =
         serde_path_to_error::deserialize(Value::Object(layer.value)).map_err(|e| {
@@ -126,10 +124,9 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
                 message: e.into_inner().to_string(),
             }
         })?;
-    config.unbuilt = unbuilt;
     config.video.head.num_classes_per_head = classes_per_head;
     validate(&config, &layer.sources)?;
-    warn_unused(&ignored_keys, &config.unbuilt);
+    warn_unused(&ignored_keys);
     Ok(LoadedConfig {
         config,
         sources: layer.sources,
@@ -138,18 +135,13 @@ fn finish(mut layer: Layer, overrides: &[String]) -> Result<LoadedConfig, Config
     })
 }
 
-/// One warning for the reference keys tada does not use and the parts it does not build.
-fn warn_unused(ignored_keys: &[String], unbuilt: &[unbuilt::Unbuilt]) {
-    if ignored_keys.is_empty() && unbuilt.is_empty() {
+/// One warning for the reference keys tada does not use.
+fn warn_unused(ignored_keys: &[String]) {
+    if ignored_keys.is_empty() {
         return;
     }
-    let parts: Vec<String> = unbuilt.iter().map(ToString::to_string).collect();
-    let names = match parts.is_empty() {
-        true => String::new(),
-        false => format!("; names parts tada does not build: {}", parts.join(", ")),
-    };
     tracing::warn!(
-        "config: ignoring {} reference key(s) tada does not use: {}{names}",
+        "config: ignoring {} reference key(s) tada does not use: {}",
         ignored_keys.len(),
         ignored_keys.join(", ")
     );
@@ -174,16 +166,12 @@ impl LoadedConfig {
     }
 }
 
-/// Serialises a config as YAML; the names of parts tada does not build, and a list of class
-/// counts, are shown as written.
+/// Serialises a config as YAML; a list of class counts is shown as written.
 pub fn to_yaml(config: &Config) -> String {
     let per_head = config.video.head.num_classes_per_head.as_deref();
-    if !config.unbuilt.is_empty() || per_head.is_some() {
+    if let Some(counts) = per_head {
         if let Ok(Value::Object(mut tree)) = serde_json::to_value(config) {
-            unbuilt::restore(&mut tree, &config.unbuilt);
-            if let Some(counts) = per_head {
-                class_lists::restore(&mut tree, counts);
-            }
+            class_lists::restore(&mut tree, counts);
             return serde_saphyr::to_string(&tree)
                 .unwrap_or_else(|e| format!("# cannot serialise config: {e}\n"));
         }

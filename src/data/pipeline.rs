@@ -96,9 +96,11 @@ pub fn mosi_files(cfg: &Config) -> Result<Option<ImageOrigin>, PipelineError> {
         Some(Dataset::Ucf101 | Dataset::Hmdb51 | Dataset::Kinetics400 | Dataset::Ssv2) => Ok(Some(
             ImageOrigin::VideoFrames(entries(cfg, Split::Train)?.entries),
         )),
-        Some(d @ (Dataset::SyntheticVideos | Dataset::Epickitchen100)) => {
-            Err(PipelineError::NotImages(d.name()))
-        }
+        Some(
+            d @ (Dataset::SyntheticVideos
+            | Dataset::Epickitchen100
+            | Dataset::Epickitchen100Localization),
+        ) => Err(PipelineError::NotImages(d.name())),
     }
 }
 
@@ -223,7 +225,7 @@ pub fn epic_clips(cfg: &Config, list: EpicList, split: Split) -> Result<EpicClip
     };
     let n = read_list(
         std::path::Path::new(&cfg.data.anno_dir),
-        std::path::Path::new(&cfg.data.data_root_dir),
+        std::path::Path::new(cfg.data.data_root_dir.first()),
         list,
     )?;
     if n.narrations.is_empty() {

@@ -7,12 +7,16 @@ pub mod actions;
 pub mod backbone;
 pub mod bm_layer;
 pub mod bmn;
+pub mod detect;
 pub mod eval;
+pub mod features;
+pub mod fuse;
 pub mod labels;
 pub mod loss;
 pub mod post;
 pub mod spec;
 pub mod synthetic;
+pub mod tiny;
 
 pub use backbone::SimpleLocalizationConv;
 pub use bmn::{BaseBmn, BmnOutput};

@@ -174,7 +174,7 @@ VIDEO:
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         let cfg = crate::config::load_str(text, "bmn.yaml", &o).unwrap();
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        VideoModel::new_network(&vs.root(), &cfg.config)
+        VideoModel::new(&vs.root(), &cfg.config)
             .err()
             .map(|e| e.to_string())
     }

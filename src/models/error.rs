@@ -12,9 +12,6 @@ pub enum ModelError {
     /// component's name and names the key that selected it.
     #[error("not supported yet: {0}")]
     Unsupported(String),
-    /// A config naming a part tada does not build (`Config::unbuilt`).
-    #[error("{0}")]
-    Unbuilt(String),
     #[error("model input has shape {got:?}, expected {expected}")]
     Input { expected: String, got: Vec<i64> },
 }
@@ -49,7 +46,7 @@ impl ModelError {
     pub fn key(&self) -> Option<&str> {
         match self {
             Self::Key(k) => Some(&k.key),
-            Self::Unsupported(_) | Self::Unbuilt(_) | Self::Input { .. } => None,
+            Self::Unsupported(_) | Self::Input { .. } => None,
         }
     }
 }

@@ -226,11 +226,11 @@ pub fn parameter_count(vs: &VarStore, prefix: &str) -> i64 {
 }
 
 /// Builds the network on the CPU (also of a config whose task or data tada does not run, e.g.
-/// EPIC-Kitchens: [`VideoModel::new_network`]), counts parameters and runs one eval forward on
+/// EPIC-Kitchens), counts parameters and runs one eval forward on
 /// zeros.
 pub fn summarize(cfg: &Config, mosi_clips: Option<i64>) -> Result<ModelSummary, ModelError> {
     let vs = VarStore::new(Device::Cpu);
-    let model = VideoModel::new_network(&vs.root(), cfg)?;
+    let model = VideoModel::new(&vs.root(), cfg)?;
     let count = |prefix: &str| parameter_count(&vs, prefix);
     let input_shape = configured_input_shape(cfg, mosi_clips);
     let xs = Tensor::zeros(input_shape.as_slice(), (Kind::Float, Device::Cpu));

@@ -19,26 +19,6 @@ pub const MOVE_JOINT: &str = "move_joint";
 
 const KEY_OUT_FEATURES: &str = "VIDEO.BACKBONE.NUM_OUT_FEATURES";
 
-/// Fails in one line naming every part in `unbuilt`, if there is any.
-fn refuse_unbuilt<'a>(
-    unbuilt: impl Iterator<Item = &'a crate::config::unbuilt::Unbuilt>,
-) -> Result<(), ModelError> {
-    let parts: Vec<String> = unbuilt.map(ToString::to_string).collect();
-    if parts.is_empty() {
-        return Ok(());
-    }
-    Err(ModelError::Unbuilt(format!(
-        "not built by tada: {}; tada builds the backbones ResNet3D (R2D3DBranch, R2Plus1DBranch, \
-         TAda2DBlock, CSNBranch), ConvNeXt (TAdaConvNeXtV2Block), VisionTransformer \
-         (TAdaFormerBlock), Transformer (BaseTransformerLayer, TimesformerLayer), \
-         FactorizedTransformer, Slowfast (SlowfastBranch) and Inception3D (S3D-G) with \
-         BaseHead-style heads (BaseHeadx2 / TransformerHeadx2 for verb and noun), for \
-         classification on the datasets of docs/datasets.md, and the BMN network \
-         (SimpleLocalizationConv + BaseBMN, docs/localization.md) without its task",
-        parts.join(", ")
-    )))
-}
-
 /// A model's result.
 #[derive(Debug)]
 pub struct ModelOutput {
@@ -63,22 +43,8 @@ pub struct VideoModel {
 }
 
 impl VideoModel {
-    /// Builds the model a run trains or tests: fails, naming them, when the config names any
-    /// part tada does not build, the task and the data included (EPIC-Kitchens' dataset).
+    /// Builds the model a config describes.
     pub fn new(vs_root: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
-        refuse_unbuilt(cfg.unbuilt.iter())?;
-        Self::build(vs_root, cfg)
-    }
-
-    /// Builds the network alone, for what needs no task or data (`tada info --model`,
-    /// `tada import`, parity checks): a config whose unbuilt parts are all outside VIDEO (the
-    /// EPIC-Kitchens CSN and ViViT configs, whose dataset tada does not read yet) builds.
-    pub fn new_network(vs_root: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
-        refuse_unbuilt(cfg.unbuilt.iter().filter(|u| u.is_model_part()))?;
-        Self::build(vs_root, cfg)
-    }
-
-    fn build(vs_root: &nn::Path, cfg: &Config) -> Result<Self, ModelError> {
         let video = &cfg.video;
         let backbone = Backbone::new(&(vs_root / "backbone"), cfg)?;
         if let Backbone::LocalizationConv(_) = backbone {

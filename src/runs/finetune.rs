@@ -1,4 +1,5 @@
-//! `tada finetune`: supervised training from pretrained weights, or the linear probe.
+//! `tada finetune`: supervised training from pretrained weights, or the linear probe (and
+//! TASK_TYPE localization, which trains BMN: [`super::localize`]).
 
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ pub fn finetune(
     opts: &RunOptions,
 ) -> Result<(Summary, Option<WeightsReport>), TrainError> {
     let cfg = &loaded.config;
+    if cfg.task_type == crate::config::schema::TaskType::Localization {
+        return super::localize::train(loaded, opts);
+    }
     super::parts::check_built(cfg)?;
     let mut task = ClassifyTask::from_config(cfg)?;
     // The dataset first: labels the classifier cannot take fail the run before it starts.

@@ -1,12 +1,14 @@
 //! What each training command runs: `tada pretrain` ([`pretrain`]) and `tada finetune`
 //! ([`finetune`]) go from a loaded config to a model, a task, a data source and a run folder;
 //! [`fit`] adds the optimiser, schedule and loop settings and calls the one training loop.
-//! `tada test` ([`test`]) and `tada demo` ([`demo`]) build on them.
+//! `tada test` ([`test`]), `tada localize` ([`localize`], which also trains TASK_TYPE
+//! localization) and `tada demo` ([`demo`]) build on them.
 
 pub mod demo;
 pub mod epic_test;
 pub mod extract;
 mod finetune;
+pub mod localize;
 mod parts;
 mod pretrain;
 pub mod test;

@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod contrastive;
 mod error;
+pub mod localize;
 pub mod mosi;
 pub mod verb_noun;
 

@@ -81,6 +81,8 @@ pub enum TrainError {
     Run(String),
     #[error(transparent)]
     Task(#[from] crate::tasks::TaskError),
+    #[error(transparent)]
+    Features(#[from] crate::localization::features::FeatureError),
     #[error("the training set gives no batch: {0}")]
     EmptyEpoch(LoaderError),
     #[error(

@@ -64,6 +64,8 @@ pub enum ImportedFrom {
     ModelEmaState,
     /// A dict whose `model` entry is the state dict (the official ConvNeXt image checkpoints).
     Model,
+    /// `torch.save(tensor)`: one unnamed tensor (localisation feature files).
+    Tensor,
 }
 
 impl ImportedFrom {
@@ -73,6 +75,7 @@ impl ImportedFrom {
             Self::ModelState => "model_state",
             Self::ModelEmaState => "model_ema_state",
             Self::Model => "model",
+            Self::Tensor => "tensor",
         }
     }
 }
@@ -197,16 +200,34 @@ pub fn import_checkpoint(
     let mut file = File::open(path).map_err(read_err)?;
     let file_len = file.metadata().map_err(read_err)?.len();
     let loaded = container::load(&mut file, file_len).map_err(fail)?;
-    let chosen = select::choose(&loaded.root, options).map_err(fail)?;
-    let selected = select::tensor_entries(&chosen, path).map_err(fail)?;
+    let (selected, epoch, cfg, from, has_ema) = match &loaded.root {
+        value::Value::Tensor(t) if !options.ema => (
+            vec![(Rc::<str>::from(""), t.clone())],
+            None,
+            None,
+            ImportedFrom::Tensor,
+            false,
+        ),
+        root => {
+            let chosen = select::choose(root, options).map_err(fail)?;
+            let selected = select::tensor_entries(&chosen, path).map_err(fail)?;
+            (
+                selected,
+                chosen.epoch,
+                chosen.cfg,
+                chosen.from,
+                chosen.has_ema,
+            )
+        }
+    };
     select::check_sizes(&selected, file_len).map_err(fail)?;
     let tensors = read_tensors(&mut file, &loaded, &selected).map_err(fail)?;
     Ok(ImportedCheckpoint {
         tensors,
-        epoch: chosen.epoch,
-        cfg: chosen.cfg,
-        from: chosen.from,
-        has_ema: chosen.has_ema,
+        epoch,
+        cfg,
+        from,
+        has_ema,
     })
 }
 

@@ -30,11 +30,72 @@ pub enum Decoder {
     Auto,
 }
 
+/// DATA.LOAD_TYPE: how localisation feature files are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadType {
+    /// `torch.save` files (`<clip>.pkl`), the reference's feature zoo; read by the safe
+    /// importer, which runs nothing from the file.
+    Torch,
+    /// NumPy files: `<clip>.npy` features, `<clip>.npz` classifier results (what
+    /// `tada extract-features` writes).
+    Numpy,
+}
+
+/// DATA.DATA_ROOT_DIR: one folder, or (localisation features) a list of folders whose
+/// features are concatenated channel-wise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRoots(pub Vec<String>);
+
+impl DataRoots {
+    /// The folder of every dataset that reads one.
+    pub fn first(&self) -> &str {
+        self.0.first().map_or("", String::as_str)
+    }
+
+    pub fn all(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DataRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => f.write_str(one),
+            many => write!(f, "[{}]", many.join(", ")),
+        }
+    }
+}
+
+impl Serialize for DataRoots {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DataRoots {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Roots {
+            One(Option<String>),
+            Many(Vec<String>),
+        }
+        Ok(match Roots::deserialize(d)? {
+            Roots::One(s) => Self(vec![s.unwrap_or_default()]),
+            Roots::Many(v) => Self(v),
+        })
+    }
+}
+
 /// DATA section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "SCREAMING_SNAKE_CASE")]
 pub struct DataConfig {
-    pub data_root_dir: String,
+    pub data_root_dir: DataRoots,
     pub anno_dir: String,
     pub num_input_frames: usize,
     pub num_input_channels: usize,
@@ -64,12 +125,28 @@ pub struct DataConfig {
     pub temporal_scale: Option<usize>,
     /// BMN: proposal durations of the map; -1 (or any value below 1) means TEMPORAL_SCALE.
     pub duration_scale: i64,
+    /// Localisation: the ground-truth JSON (ActivityNet layout) in ANNO_DIR that detections are
+    /// evaluated against.
+    pub anno_name: String,
+    /// Localisation: `<video>.MP4,<seconds>` per line, in ANNO_DIR.
+    pub video_length_file: String,
+    /// Localisation: `<video>,<start_ms>,<end_ms>` per 5-second feature clip, in ANNO_DIR.
+    pub clips_list_file: String,
+    /// Localisation: frames (at TARGET_FPS) between feature rows.
+    pub clip_interval: usize,
+    /// Localisation targets; tada builds `bmn`.
+    pub labels_type: String,
+    pub load_type: LoadType,
+    /// Localisation: the classifier's per-clip results (verb / noun scores per feature row),
+    /// read when LOAD_CLASSIFIER_RES is set.
+    pub classifier_root_dir: String,
+    pub load_classifier_res: bool,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            data_root_dir: "/data_root/".into(),
+            data_root_dir: DataRoots(vec!["/data_root/".into()]),
             anno_dir: "/anno_dir/".into(),
             num_input_frames: 16,
             num_input_channels: 3,
@@ -90,6 +167,14 @@ impl Default for DataConfig {
             decoder: Decoder::Auto,
             temporal_scale: None,
             duration_scale: -1,
+            anno_name: String::new(),
+            video_length_file: String::new(),
+            clips_list_file: String::new(),
+            clip_interval: 8,
+            labels_type: "bmn".into(),
+            load_type: LoadType::Torch,
+            classifier_root_dir: String::new(),
+            load_classifier_res: false,
         }
     }
 }

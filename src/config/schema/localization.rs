@@ -20,6 +20,8 @@ pub struct PostProcessConfig {
     pub clr_power: f64,
     pub reg_power: f64,
     pub iou_power: f64,
+    /// A detection's score is the proposal's times its action score to this power.
+    pub action_score_power: f64,
 }
 
 impl Default for PostProcessConfig {
@@ -34,6 +36,7 @@ impl Default for PostProcessConfig {
             clr_power: 1.2,
             reg_power: 1.2,
             iou_power: 2.0,
+            action_score_power: 1.0,
         }
     }
 }
@@ -51,6 +54,11 @@ pub struct LocalizationConfig {
     pub pos_reg_thres: f64,
     pub neg_reg_thres: f64,
     pub post_process: PostProcessConfig,
+    /// Folder (in the run folder) of the per-video proposal files `tada localize` writes,
+    /// suffixed `_ep<epoch>_<TEST_SET>` as the reference's.
+    pub props_dir: String,
+    /// Stem of the detection JSON, suffixed as PROPS_DIR.
+    pub result_file: String,
 }
 
 impl Default for LocalizationConfig {
@@ -63,6 +71,8 @@ impl Default for LocalizationConfig {
             pos_reg_thres: 0.7,
             neg_reg_thres: 0.3,
             post_process: PostProcessConfig::default(),
+            props_dir: "prop_results".into(),
+            result_file: "localization_detection_res".into(),
         }
     }
 }

@@ -14,8 +14,9 @@ mod pretrain;
 mod run;
 
 pub use data::{
-    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, Decoder,
-    EnsembleMethod, MixupConfig, MixupMode, RandomErasingConfig, RandomErasingMode, SamplingMode,
+    AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, DataRoots,
+    Decoder, EnsembleMethod, LoadType, MixupConfig, MixupMode, RandomErasingConfig,
+    RandomErasingMode, SamplingMode,
 };
 pub use localization::{LocalizationConfig, PostProcessConfig};
 pub use model::{
@@ -60,10 +61,6 @@ pub struct Config {
     pub output_dir: String,
     /// Log a progress line every this many steps when stderr is not a terminal.
     pub log_period: u32,
-    /// Component keys that name a part tada does not build (a CSN branch, a ViViT backbone):
-    /// the config loads and shows them, building a model from it fails naming them.
-    #[serde(skip)]
-    pub unbuilt: Vec<crate::config::unbuilt::Unbuilt>,
 }
 
 impl Default for Config {
@@ -86,7 +83,6 @@ impl Default for Config {
             random_seed: 0,
             output_dir: "output/".into(),
             log_period: 10,
-            unbuilt: Vec::new(),
         }
     }
 }

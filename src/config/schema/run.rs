@@ -10,6 +10,8 @@ pub enum TaskType {
     /// EPIC-Kitchens' challenge submission: the test timestamps' segments scored into the
     /// server's JSON (SUBMISSION section; docs/epic.md#submission).
     Submission,
+    /// BMN temporal action localisation on pre-extracted features (docs/localization.md).
+    Localization,
 }
 
 /// A dataset name. The reference matches names case-insensitively (`UCF101`, `ucf101`), so do we.
@@ -26,10 +28,13 @@ pub enum Dataset {
     SyntheticVideos,
     /// EPIC-Kitchens-100 action recognition: verb and noun labels (docs/epic.md).
     Epickitchen100,
+    /// EPIC-Kitchens-100 temporal action localisation on pre-extracted features
+    /// (docs/localization.md#data).
+    Epickitchen100Localization,
 }
 
 impl Dataset {
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "ucf101",
         "hmdb51",
         "kinetics400",
@@ -38,8 +43,9 @@ impl Dataset {
         "synthetic_images",
         "synthetic_videos",
         "epickitchen100",
+        "epickitchen100localization",
     ];
-    const ALL: [Dataset; 8] = [
+    const ALL: [Dataset; 9] = [
         Dataset::Ucf101,
         Dataset::Hmdb51,
         Dataset::Kinetics400,
@@ -48,6 +54,7 @@ impl Dataset {
         Dataset::SyntheticImages,
         Dataset::SyntheticVideos,
         Dataset::Epickitchen100,
+        Dataset::Epickitchen100Localization,
     ];
 
     pub fn name(self) -> &'static str {
@@ -202,6 +209,9 @@ pub struct TestConfig {
     pub num_ensemble_views: u32,
     pub automatic_multi_scale_test: bool,
     pub checkpoint_file_path: String,
+    /// Localisation: the split `tada localize` scores (`val`, the reference's default, reads
+    /// EPIC_100_validation.csv and is evaluated; `train`/`training` the training list).
+    pub test_set: String,
 }
 
 impl Default for TestConfig {
@@ -214,6 +224,7 @@ impl Default for TestConfig {
             num_ensemble_views: 1,
             automatic_multi_scale_test: true,
             checkpoint_file_path: String::new(),
+            test_set: "val".into(),
         }
     }
 }

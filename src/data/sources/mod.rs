@@ -8,4 +8,5 @@ pub mod epic_synthetic;
 pub mod mosi_images;
 pub mod synthetic_images;
 pub mod synthetic_videos;
+pub mod tal_windows;
 pub mod video_clips;

@@ -1,6 +1,12 @@
 //! Detection mAP: a detection is a true positive at a threshold when its best still-unmatched
 //! ground-truth segment of the same video and class overlaps it by at least that tIoU;
 //! precision/recall over detections in decreasing score order, VOC-style interpolated AP.
+//! Equal scores and equal overlaps are ranked as numpy's `argsort()[::-1]` ranks them
+//! (`super::argsort`).
+
+use std::collections::HashMap;
+
+use super::argsort::argsort_descending as descending;
 
 /// The reference's tIoU thresholds: 0.5, 0.55, …, 0.95.
 pub const TIOU_THRESHOLDS: [f64; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
@@ -73,15 +79,6 @@ pub fn interpolated_prec_rec(prec: &[f64], rec: &[f64]) -> f64 {
         .sum()
 }
 
-/// Indices of `values` in decreasing order, equal values last-first: numpy's
-/// `argsort()[::-1]` for the short arrays it sorts stably.
-fn descending(values: &[f64]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
-    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    idx.reverse();
-    idx
-}
-
 /// AP of one class's detections against that class's ground truth, per threshold.
 pub fn average_precision(gt: &[&GroundTruth], dets: &[&Detection], tious: &[f64]) -> Vec<f64> {
     if dets.is_empty() {
@@ -93,9 +90,15 @@ pub fn average_precision(gt: &[&GroundTruth], dets: &[&Detection], tious: &[f64]
     let mut lock = vec![vec![false; gt.len()]; tious.len()];
     let mut tp = vec![vec![0f64; dets.len()]; tious.len()];
     let mut fp = vec![vec![0f64; dets.len()]; tious.len()];
+    // The class's ground truth per video, in order (the reference's groupby('video-id')).
+    let mut by_video: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (g, row) in gt.iter().enumerate() {
+        by_video.entry(row.video.as_str()).or_default().push(g);
+    }
+    let none = Vec::new();
     for (rank, &di) in order.iter().enumerate() {
         let d = dets[di];
-        let same: Vec<usize> = (0..gt.len()).filter(|&g| gt[g].video == d.video).collect();
+        let same = by_video.get(d.video.as_str()).unwrap_or(&none);
         let spans: Vec<(f64, f64)> = same.iter().map(|&g| (gt[g].start, gt[g].end)).collect();
         let ious = segment_iou((d.start, d.end), &spans);
         let by_iou = descending(&ious);
@@ -130,18 +133,26 @@ pub fn average_precision(gt: &[&GroundTruth], dets: &[&Detection], tious: &[f64]
 
 /// AP of every ground-truth class at each threshold; detections of other classes are ignored.
 pub fn mean_average_precision(gt: &[GroundTruth], dets: &[Detection], tious: &[f64]) -> MeanAp {
+    // Rows of each class in input order; classes in first-seen order.
     let mut classes = Vec::new();
+    let mut groups: HashMap<usize, (Vec<&GroundTruth>, Vec<&Detection>)> = HashMap::new();
     for g in gt {
-        if !classes.contains(&g.label) {
+        let group = groups.entry(g.label).or_insert_with(|| {
             classes.push(g.label);
+            Default::default()
+        });
+        group.0.push(g);
+    }
+    for d in dets {
+        if let Some(group) = groups.get_mut(&d.label) {
+            group.1.push(d);
         }
     }
     let per_class: Vec<Vec<f64>> = classes
         .iter()
-        .map(|&c| {
-            let g: Vec<&GroundTruth> = gt.iter().filter(|g| g.label == c).collect();
-            let d: Vec<&Detection> = dets.iter().filter(|d| d.label == c).collect();
-            average_precision(&g, &d, tious)
+        .map(|c| {
+            let (g, d) = &groups[c];
+            average_precision(g, d, tious)
         })
         .collect();
     let ap: Vec<Vec<f64>> = (0..tious.len())

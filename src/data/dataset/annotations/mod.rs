@@ -26,7 +26,7 @@ pub fn read_entries(
     split: Split,
 ) -> Result<EntryList, DatasetError> {
     let dirs = Dirs {
-        root: PathBuf::from(&data.data_root_dir),
+        root: PathBuf::from(data.data_root_dir.first()),
         anno: PathBuf::from(&data.anno_dir),
         split_id: data.split,
     };
@@ -41,6 +41,13 @@ pub fn read_entries(
             return Err(DatasetError::Invalid {
                 path: PathBuf::from(dataset.name()),
                 reason: "embedded synthetic data has no annotation files".into(),
+            })
+        }
+        Dataset::Epickitchen100Localization => {
+            return Err(DatasetError::Invalid {
+                path: PathBuf::from(dataset.name()),
+                reason: "holds feature windows for TASK_TYPE localization, not video clips                          (docs/localization.md#data)"
+                    .into(),
             })
         }
     };
