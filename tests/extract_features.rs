@@ -260,6 +260,8 @@ fn extracted_clips_follow_the_feature_zoo_layout_and_equal_the_models_features()
     let (feat, _) = direct(&session, &cfg, &long, 280, 25, 1);
     assert!(max_diff(&last.get(0).narrow(0, width, width), &feat) < 1e-5);
 
+    read_back_by_the_localisation_reader(&out, &mid);
+
     // A rerun skips both videos and leaves their files alone.
     let file = out.join("long_one_0_5000.npy");
     let before = std::fs::metadata(&file).unwrap().modified().unwrap();
@@ -481,4 +483,61 @@ fn a_tail_clip_without_a_row_is_an_empty_array() {
     assert_eq!(f.size(), [0, VIEWS * 8]);
     let cls = Tensor::read_npz(out.join("cls/tail_10000_10240.npz")).unwrap();
     assert_eq!(cls[1].1.size(), [0, VIEWS * NOUNS]);
+}
+
+/// The folder through tada's BMN feature reader (src/localization/features): its index of the
+/// lists finds every clip of an annotated video, and its file reader returns the rows and the
+/// verb / noun logits as written (`mid`: the long video's 5-10 s features).
+fn read_back_by_the_localisation_reader(out: &Path, mid: &Tensor) {
+    use tada::config::schema::LoadType;
+    use tada::localization::features::{FeatureFiles, FeatureIndex, Grid, IndexFiles};
+    let csv = out.join("EPIC_100_validation.csv");
+    std::fs::write(
+        &csv,
+        "video_id,start_timestamp,stop_timestamp,verb_class,noun_class\n\
+         long_one,00:00:03.00,00:00:07.50,1,2\n",
+    )
+    .unwrap();
+    let files = IndexFiles {
+        annotations: csv,
+        lengths: out.join("epic_videos_len.txt"),
+        clips: out.join("5s_clips.txt"),
+    };
+    let index = FeatureIndex::read(
+        &files,
+        Grid {
+            tscale: 10,
+            dscale: 5,
+        },
+        false,
+    )
+    .unwrap();
+    let videos: Vec<(&str, f64)> = index
+        .videos
+        .iter()
+        .map(|v| (v.name.as_str(), v.duration))
+        .collect();
+    assert_eq!(videos, [("long_one", 11.2), ("short", 5.12)]);
+    let mut stems: Vec<&str> = index.clips.values().map(|c| c.stem.as_str()).collect();
+    stems.sort_unstable();
+    assert_eq!(
+        stems,
+        [
+            "long_one_0_5000",
+            "long_one_10000_11200",
+            "long_one_5000_10000",
+            "short_0_5000"
+        ]
+    );
+    let (clips, _) = index.clips_of(&index.windows[0]);
+    assert_eq!(clips[0].stem, "long_one_0_5000");
+    let reader = FeatureFiles {
+        roots: vec![out.to_path_buf()],
+        classifier_root: Some(out.join("cls")),
+        load_type: LoadType::Numpy,
+    };
+    assert!(max_diff(&reader.rows("long_one_5000_10000").unwrap(), mid) == 0.0);
+    let (verb, noun) = reader.classifier("long_one_5000_10000").unwrap().unwrap();
+    assert_eq!(verb.size(), [mid.size()[0], VIEWS * VERBS]);
+    assert_eq!(noun.size(), [mid.size()[0], VIEWS * NOUNS]);
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use tada::runs::extract::{self, ExtractOptions, DEFAULT_CLIP_INTERVAL};
+use tada::runs::extract::{self, ExtractOptions};
 
 use super::config_args::{ConfigArgs, AFTER_SET};
 
@@ -27,10 +27,10 @@ pub struct ExtractFeatures {
     /// Rows (clips of the model's input) per forward pass; fewer use less memory.
     #[arg(long, default_value_t = 16, value_parser = super::flags::batch_size, display_order = AFTER_SET)]
     batch: i64,
-    /// Frames at DATA.TARGET_FPS between two feature rows (the BMN config's
-    /// DATA.CLIP_INTERVAL).
-    #[arg(long, default_value_t = DEFAULT_CLIP_INTERVAL, display_order = AFTER_SET)]
-    clip_interval: usize,
+    /// Frames at DATA.TARGET_FPS between two feature rows: the BMN config's
+    /// DATA.CLIP_INTERVAL (default: this config's DATA.CLIP_INTERVAL, 8 unless it sets one).
+    #[arg(long, display_order = AFTER_SET)]
+    clip_interval: Option<usize>,
     /// Also write the classifier's raw logits per clip to cls/<clip>.npz (arrays verb_class
     /// and noun_class of a two-head model, class of a one-head model; views side by side).
     #[arg(long, display_order = AFTER_SET)]
@@ -57,7 +57,9 @@ impl ExtractFeatures {
             ema: self.ema,
             output: self.output.clone(),
             batch: self.batch as usize,
-            clip_interval: self.clip_interval,
+            clip_interval: self
+                .clip_interval
+                .unwrap_or(loaded.config.data.clip_interval),
             classifier: self.classifier,
             overwrite: self.overwrite,
         };

@@ -32,9 +32,6 @@ use folder::Folder;
 use layout::{clip_spans, RowGrid};
 use rows::{RowExtractor, RowSampling, Timing};
 
-/// DATA.CLIP_INTERVAL of the reference's BMN config for EPIC-Kitchens (bmn_epic.yaml).
-pub const DEFAULT_CLIP_INTERVAL: usize = 8;
-
 /// Extensions of the video files a folder given as input is searched for.
 const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "mkv", "avi", "webm", "mov", "m4v"];
 
@@ -70,7 +67,7 @@ pub struct ExtractOptions {
     pub output: PathBuf,
     /// Rows per forward pass.
     pub batch: usize,
-    /// DATA.CLIP_INTERVAL.
+    /// Frames at DATA.TARGET_FPS between two rows (DATA.CLIP_INTERVAL).
     pub clip_interval: usize,
     /// Also write the classifier's logits (`cls/`).
     pub classifier: bool,
