@@ -541,3 +541,38 @@ fn read_back_by_the_localisation_reader(out: &Path, mid: &Tensor) {
     assert_eq!(verb.size(), [mid.size()[0], VIEWS * VERBS]);
     assert_eq!(noun.size(), [mid.size()[0], VIEWS * NOUNS]);
 }
+
+#[test]
+fn a_folder_of_frames_is_a_video_at_data_fps() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path());
+    // 30 frames as JPEG files; at DATA.FPS 20 they last 1.5 s (at the video's 25 fps, 1.2 s).
+    let frames = d.path().join("frames/kitchen");
+    std::fs::create_dir_all(&frames).unwrap();
+    let src = "testsrc=size=48x32:rate=25:duration=1.2";
+    let pattern = frames.join("img_%05d.jpg");
+    ffmpeg(&["-f", "lavfi", "-i", src, pattern.to_str().unwrap()]);
+    let list = d.path().join("list.txt");
+    std::fs::write(&list, "frames/kitchen\n").unwrap();
+    let (_, w) = weights(&cfg, d.path());
+    let out = d.path().join("out");
+    let o = tada(&[
+        "extract-features",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--weights",
+        w.to_str().unwrap(),
+        "--videos",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--clip-interval",
+        "4",
+        "--set",
+        "DATA.FPS=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(lines(&out.join("epic_videos_len.txt")), ["kitchen.MP4,1.5"]);
+    let f = Tensor::read_npy(out.join("kitchen_0_1500.npy")).unwrap();
+    assert_eq!(f.size()[0], rows_in(1.5, 0.0, 1.5).len() as i64);
+}

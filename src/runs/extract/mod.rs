@@ -21,7 +21,7 @@ use crate::config::schema::Activation;
 use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
 use crate::data::sources::video_clips::ClipSourceConfig;
-use crate::data::video::probe;
+use crate::data::video::{probe, VideoInfo};
 use crate::models::heads::{Head, NOUN, VERB};
 use crate::models::inference::{read_ema_weights, read_weights};
 use crate::models::Session;
@@ -220,6 +220,7 @@ pub fn extract(
         "target_fps": d.target_fps,
         "num_input_frames": d.num_input_frames,
         "sampling_rate": d.sampling_rate,
+        "frame_folder_fps": d.fps,
         "test_scale": d.test_scale,
         "test_crop_size": d.test_crop_size,
         "mean": d.mean,
@@ -242,6 +243,7 @@ pub fn extract(
         batch: opts.batch,
         channels,
         logit_widths,
+        frame_dir_fps: d.fps,
         timing: Default::default(),
     };
     let mut summary = ExtractSummary {
@@ -288,9 +290,17 @@ fn one_video(
     name: &str,
 ) -> Result<Result<(layout::VideoRecord, usize), String>, ExtractError> {
     let info = match probe(path) {
-        Ok(i) if i.frames > 0 && i.fps > 0.0 && i.fps.is_finite() => i,
-        Ok(i) => return Ok(Err(format!("{} frames at {} fps", i.frames, i.fps))),
+        // A folder of frames carries no rate: DATA.FPS says it.
+        Ok(i) if path.is_dir() => VideoInfo {
+            fps: extractor.frame_dir_fps,
+            ..i
+        },
+        Ok(i) => i,
         Err(e) => return Ok(Err(e.to_string())),
+    };
+    let info = match info {
+        i if i.frames > 0 && i.fps > 0.0 && i.fps.is_finite() => i,
+        i => return Ok(Err(format!("{} frames at {} fps", i.frames, i.fps))),
     };
     let duration = info.frames as f64 / info.fps;
     let spans = clip_spans(&extractor.sampling.grid, duration);

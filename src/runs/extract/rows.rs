@@ -74,6 +74,8 @@ pub struct RowExtractor<'a> {
     /// The logits to keep, by prediction name, and their row width (views · K); empty
     /// without `--classifier`.
     pub logit_widths: Vec<(String, i64)>,
+    /// Frame rate of a folder of frame images (DATA.FPS).
+    pub frame_dir_fps: f64,
     /// Seconds spent decoding, cropping and in the model, so far.
     pub timing: std::cell::Cell<Timing>,
 }
