@@ -18,6 +18,7 @@ mod demo;
 mod distributed;
 mod epic;
 mod export;
+mod extract_features;
 mod image_data;
 mod image_init;
 mod import;

@@ -10,6 +10,7 @@ mod data;
 mod demo;
 pub mod errors;
 mod export;
+mod extract;
 mod flags;
 mod forward;
 mod import;
@@ -95,6 +96,9 @@ enum Command {
     /// Write a checkpoint's model weights alone, under the reference's state_dict names:
     /// `model.load_state_dict(safetensors.torch.load_file(OUT))` loads them in PyTorch.
     Export(export::Export),
+    /// Pre-extract BMN's input: a model's pooled features every DATA.CLIP_INTERVAL frames of
+    /// each video, written as 5-second clip files with their lists (docs/extract-features.md).
+    ExtractFeatures(extract::ExtractFeatures),
     /// Print a shell completion script: `tada completions bash > /etc/bash_completion.d/tada`.
     Completions(completions::Completions),
 }
@@ -132,6 +136,7 @@ impl Cli {
             Command::Config { command } => command.run(),
             Command::Import(c) => c.run(),
             Command::Export(c) => c.run(),
+            Command::ExtractFeatures(c) => c.run(),
             Command::Completions(c) => c.run(),
         }
     }

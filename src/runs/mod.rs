@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod epic_test;
+pub mod extract;
 mod finetune;
 pub mod localize;
 mod parts;
