@@ -92,5 +92,8 @@ fn demo_localization_beats_uniform_proposals() {
     };
     let (uniform, bmn) = (pct("uniform "), pct("BMN "));
     assert!(bmn > uniform + 20.0, "{line}");
-    assert!(d.path().join("bmn/metrics_ep8_val.json").is_file(), "{text}");
+    assert!(
+        d.path().join("bmn/metrics_ep30_val.json").is_file(),
+        "{text}"
+    );
 }

@@ -79,7 +79,10 @@ fn bmn_trains_and_localizes_tiny_tal() {
     assert!(avg(&late, "action") > avg(&early, "action") + 0.1);
     assert!(ar100(&late) > ar100(&early) + 0.1);
     // The detection JSON is the reference's layout.
-    let det = read_json(&d.path().join("late/localization_detection_res_ep8_val.json"));
+    let det = read_json(
+        &d.path()
+            .join("late/localization_detection_res_ep8_val.json"),
+    );
     assert_eq!(det["version"], "0.2");
     assert_eq!(det["challenge"], "action_detection");
     let results = det["results"].as_object().unwrap();

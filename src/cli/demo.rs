@@ -112,14 +112,14 @@ fn print_localization(r: &tada::runs::localize::demo::LocalizationDemo) {
         r.uniform_auc
     );
     println!(
-        "| BMN ({:.0} s of training) | {:.1}% | {:.1} | {:.1}% |",
+        "| BMN ({:.1} s of training) | {:.1}% | {:.1} | {:.1}% |",
         r.train_seconds,
         100.0 * r.ar100,
         r.auc,
         100.0 * r.action_map
     );
     println!(
-        "AR@100 (tIoU 0.5:0.95): uniform {:.1}% | BMN {:.1}% ({:.0} s in all{})",
+        "AR@100 (tIoU 0.5:0.95): uniform {:.1}% | BMN {:.1}% ({:.1} s in all{})",
         100.0 * r.uniform_ar100,
         100.0 * r.ar100,
         r.total_seconds,

@@ -63,7 +63,10 @@ pub fn run(
         }
     }
     if let Some(m) = &r.metrics {
-        let ar = |an| m.ar_at(an).map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a));
+        let ar = |an| {
+            m.ar_at(an)
+                .map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a))
+        };
         println!(
             "proposals (tIoU 0.5:0.95): AR@1 {}, AR@10 {}, AR@100 {}",
             ar(1.0),

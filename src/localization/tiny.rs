@@ -167,60 +167,9 @@ pub fn write(dir: &Path, spec: &TinySpec) -> std::io::Result<TinyDataset> {
                                    "annotations": annotations}),
             );
         }
-        let centres = CENTRES.up_to(duration);
-        let mut m = 0;
-        while (m * CLIP_SECONDS) as f64 <= duration {
-            let (c0, c1) = ((m * CLIP_SECONDS) as f64, ((m + 1) * CLIP_SECONDS) as f64);
-            let c1 = c1.min(duration);
-            m += 1;
-            if c1 - c0 < 0.2 {
-                continue;
-            }
-            let stem = format!(
-                "{name}_{}_{}",
-                (c0 * 1000.0).round() as i64,
-                (c1 * 1000.0).round() as i64
-            );
-            let _ = writeln!(
-                clips,
-                "{name},{},{}",
-                (c0 * 1000.0).round() as i64,
-                (c1 * 1000.0).round() as i64
-            );
-            let times: Vec<f64> = centres
-                .iter()
-                .map(|&c| f64::from(c))
-                .filter(|&c| c >= c0 && c <= c1)
-                .collect();
-            let (mut rows, mut verbs, mut nouns) = (Vec::new(), Vec::new(), Vec::new());
-            for &t in &times {
-                let inside = planted.iter().find(|p| t >= p.start && t <= p.end);
-                rows.extend(direction.iter().map(|&dir| {
-                    let signal = if inside.is_some() { dir } else { 0.0 };
-                    (signal + spec.noise * gaussian(&mut rng)) as f32
-                }));
-                for (out, k, hit) in [
-                    (&mut verbs, spec.verbs, inside.map(|p| p.verb)),
-                    (&mut nouns, spec.nouns, inside.map(|p| p.noun)),
-                ] {
-                    for _view in 0..3 {
-                        for c in 0..k {
-                            let boost = if hit == Some(c) { 3.0 } else { 0.0 };
-                            out.push((boost + gaussian(&mut rng)) as f32);
-                        }
-                    }
-                }
-            }
-            let n = times.len() as i64;
-            let rows = Tensor::from_slice(&rows).reshape([n, spec.channels as i64]);
-            let f = d.features_dir.join(format!("{stem}.npy"));
-            rows.write_npy(&f).map_err(|e| io(&f, e))?;
-            let verbs = Tensor::from_slice(&verbs).reshape([n, 3 * spec.verbs as i64]);
-            let nouns = Tensor::from_slice(&nouns).reshape([n, 3 * spec.nouns as i64]);
-            let f = d.classifier_dir.join(format!("{stem}.npz"));
-            Tensor::write_npz(&[(VERB_KEY, &verbs), (NOUN_KEY, &nouns)], &f)
-                .map_err(|e| io(&f, e))?;
-        }
+        clips.push_str(&write_clips(
+            &d, &name, duration, &planted, &direction, spec, &mut rng,
+        )?);
     }
     std::fs::write(d.anno_dir.join(LENGTHS), lengths)?;
     std::fs::write(d.anno_dir.join(CLIPS), clips)?;
@@ -229,6 +178,74 @@ pub fn write(dir: &Path, spec: &TinySpec) -> std::io::Result<TinyDataset> {
     let gt = serde_json::json!({"version": "tiny-tal", "taxonomy": [], "database": database});
     std::fs::write(d.anno_dir.join(ANNO_NAME), gt.to_string())?;
     Ok(d)
+}
+
+/// Writes one video's 5-second clip files (features and classifier results) and returns its
+/// clip-list lines.
+fn write_clips(
+    d: &TinyDataset,
+    name: &str,
+    duration: f64,
+    planted: &[Planted],
+    direction: &[f64],
+    spec: &TinySpec,
+    rng: &mut ChaCha8Rng,
+) -> std::io::Result<String> {
+    let mut lines = String::new();
+    let centres = CENTRES.up_to(duration);
+    let mut m = 0;
+    while (m * CLIP_SECONDS) as f64 <= duration {
+        let (c0, c1) = ((m * CLIP_SECONDS) as f64, ((m + 1) * CLIP_SECONDS) as f64);
+        let c1 = c1.min(duration);
+        m += 1;
+        if c1 - c0 < 0.2 {
+            continue;
+        }
+        let stem = format!(
+            "{name}_{}_{}",
+            (c0 * 1000.0).round() as i64,
+            (c1 * 1000.0).round() as i64
+        );
+        let _ = writeln!(
+            lines,
+            "{name},{},{}",
+            (c0 * 1000.0).round() as i64,
+            (c1 * 1000.0).round() as i64
+        );
+        let times: Vec<f64> = centres
+            .iter()
+            .map(|&c| f64::from(c))
+            .filter(|&c| c >= c0 && c <= c1)
+            .collect();
+        let (mut rows, mut verbs, mut nouns) = (Vec::new(), Vec::new(), Vec::new());
+        for &t in &times {
+            let inside = planted.iter().find(|p| t >= p.start && t <= p.end);
+            rows.extend(direction.iter().map(|&dir| {
+                let signal = if inside.is_some() { dir } else { 0.0 };
+                (signal + spec.noise * gaussian(rng)) as f32
+            }));
+            for (out, k, hit) in [
+                (&mut verbs, spec.verbs, inside.map(|p| p.verb)),
+                (&mut nouns, spec.nouns, inside.map(|p| p.noun)),
+            ] {
+                for _view in 0..3 {
+                    for c in 0..k {
+                        let boost = if hit == Some(c) { 3.0 } else { 0.0 };
+                        out.push((boost + gaussian(rng)) as f32);
+                    }
+                }
+            }
+        }
+        let n = times.len() as i64;
+        let rows = Tensor::from_slice(&rows).reshape([n, spec.channels as i64]);
+        let f = d.features_dir.join(format!("{stem}.npy"));
+        rows.write_npy(&f).map_err(|e| io(&f, e))?;
+        let verbs = Tensor::from_slice(&verbs).reshape([n, 3 * spec.verbs as i64]);
+        let nouns = Tensor::from_slice(&nouns).reshape([n, 3 * spec.nouns as i64]);
+        let f = d.classifier_dir.join(format!("{stem}.npz"));
+        Tensor::write_npz(&[(VERB_KEY, &verbs), (NOUN_KEY, &nouns)], &f).map_err(|e| io(&f, e))?;
+    }
+    Ok(lines)
 }
 
 /// A BMN config for tiny-tal at `d` (small widths, T 16, D 8; CPU).
@@ -267,7 +284,7 @@ LOCALIZATION:
   LOSS: Tem+PemReg+PemCls
   LOSS_WEIGHTS: [1, 10, 1]
   POST_PROCESS: {{PROP_NUM_RATIO: 1.0, SOFT_NMS_ALPHA: 0.4, SOFT_NMS_LOW_THRES: 0.25, SOFT_NMS_HIGH_THRES: 0.9, SELECT_SCORE: 0.0, CLR_POWER: 1.2, REG_POWER: 1.0}}
-OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.003, ADJUST_LR: false, LR_POLICY: cosine, MAX_EPOCH: 8, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0001}}
+OPTIMIZER: {{OPTIM_METHOD: adam, BASE_LR: 0.003, ADJUST_LR: false, LR_POLICY: cosine, MAX_EPOCH: 30, WARMUP_EPOCHS: 0, WEIGHT_DECAY: 0.0001}}
 BN: {{WEIGHT_DECAY: 0.0}}
 ",
         features = d.features_dir.display(),

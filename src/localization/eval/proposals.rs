@@ -93,32 +93,7 @@ pub fn average_recall_vs_avg_nr_proposals(
     };
     let ratio = max_an * nv / proposals.len() as f64;
 
-    // tiou[video][segment][kept proposal], proposals best first.
-    let mut overlaps: Vec<Vec<Vec<f64>>> = Vec::with_capacity(videos.len());
-    let mut total_kept = 0usize;
-    for video in &videos {
-        let segs: Vec<(f64, f64)> = gt
-            .iter()
-            .filter(|g| g.video == *video)
-            .map(|g| (g.start, g.end))
-            .collect();
-        let props: Vec<&Proposal> = proposals.iter().filter(|p| p.video == *video).collect();
-        if props.is_empty() {
-            overlaps.push(vec![vec![0.0]; segs.len()]);
-            continue;
-        }
-        let order = argsort_descending(&props.iter().map(|p| p.score).collect::<Vec<_>>());
-        let kept = ((props.len() as f64 * ratio) as usize).min(props.len());
-        total_kept += kept;
-        let mut m = vec![Vec::with_capacity(kept); segs.len()];
-        for &pi in &order[..kept] {
-            let p = props[pi];
-            for (row, iou) in m.iter_mut().zip(segment_iou((p.start, p.end), &segs)) {
-                row.push(iou);
-            }
-        }
-        overlaps.push(m);
-    }
+    let (overlaps, total_kept) = overlaps(gt, proposals, &videos, ratio);
     if total_kept == 0 {
         return Err(EvalFileError::Undefined(format!(
             "AR@AN at max AN {max_an}: no video keeps a proposal ({} proposals for {} videos)",
@@ -130,25 +105,7 @@ pub fn average_recall_vs_avg_nr_proposals(
     let pcn: Vec<f64> = (1..=CURVE_POINTS)
         .map(|k| k as f64 / 100.0 * share)
         .collect();
-    let positives: f64 = overlaps.iter().map(|m| m.len() as f64).sum();
-    let recall: Vec<Vec<f64>> = tious
-        .iter()
-        .map(|&t| {
-            let mut matches = vec![0f64; CURVE_POINTS];
-            for m in &overlaps {
-                // Every video has a segment (videos come from the ground truth).
-                let cols = m[0].len();
-                for (j, &p) in pcn.iter().enumerate() {
-                    let n = ((cols as f64 * p) as usize).min(cols);
-                    matches[j] += m
-                        .iter()
-                        .filter(|row| row[..n].iter().any(|&x| x >= t))
-                        .count() as f64;
-                }
-            }
-            matches.iter().map(|&x| x / positives).collect()
-        })
-        .collect();
+    let recall = recall(&overlaps, &pcn, tious);
     let avg_recall: Vec<f64> = (0..CURVE_POINTS)
         .map(|j| recall.iter().map(|r| r[j]).sum::<f64>() / tious.len() as f64)
         .collect();
@@ -164,6 +121,67 @@ pub fn average_recall_vs_avg_nr_proposals(
         proposals_per_video,
         area,
     })
+}
+
+/// tIoU[video][segment][kept proposal] of each video's best `ratio` share of its proposals
+/// (best first), and how many proposals were kept in all. A video without proposals has one
+/// zero column.
+fn overlaps(
+    gt: &[GroundTruth],
+    proposals: &[Proposal],
+    videos: &[&str],
+    ratio: f64,
+) -> (Vec<Vec<Vec<f64>>>, usize) {
+    let mut out: Vec<Vec<Vec<f64>>> = Vec::with_capacity(videos.len());
+    let mut total_kept = 0usize;
+    for video in videos {
+        let segs: Vec<(f64, f64)> = gt
+            .iter()
+            .filter(|g| g.video == *video)
+            .map(|g| (g.start, g.end))
+            .collect();
+        let props: Vec<&Proposal> = proposals.iter().filter(|p| p.video == *video).collect();
+        if props.is_empty() {
+            out.push(vec![vec![0.0]; segs.len()]);
+            continue;
+        }
+        let order = argsort_descending(&props.iter().map(|p| p.score).collect::<Vec<_>>());
+        let kept = ((props.len() as f64 * ratio) as usize).min(props.len());
+        total_kept += kept;
+        let mut m = vec![Vec::with_capacity(kept); segs.len()];
+        for &pi in &order[..kept] {
+            let p = props[pi];
+            for (row, iou) in m.iter_mut().zip(segment_iou((p.start, p.end), &segs)) {
+                row.push(iou);
+            }
+        }
+        out.push(m);
+    }
+    (out, total_kept)
+}
+
+/// Recall per threshold and curve point: the share of all segments matched at least `t` by one
+/// of the first `pcn` share of their video's kept proposals.
+fn recall(overlaps: &[Vec<Vec<f64>>], pcn: &[f64], tious: &[f64]) -> Vec<Vec<f64>> {
+    let positives: f64 = overlaps.iter().map(|m| m.len() as f64).sum();
+    tious
+        .iter()
+        .map(|&t| {
+            let mut matches = vec![0f64; pcn.len()];
+            for m in overlaps {
+                // Every video has a segment (videos come from the ground truth).
+                let cols = m[0].len();
+                for (j, &p) in pcn.iter().enumerate() {
+                    let n = ((cols as f64 * p) as usize).min(cols);
+                    matches[j] += m
+                        .iter()
+                        .filter(|row| row[..n].iter().any(|&x| x >= t))
+                        .count() as f64;
+                }
+            }
+            matches.iter().map(|&x| x / positives).collect()
+        })
+        .collect()
 }
 
 /// `np.trapz(y, x)`.

@@ -201,33 +201,7 @@ impl FeatureSet {
         let features = assemble::assemble(&rows, &keep, window, self.grid.tscale, self.channels);
         let classifier = match &self.files.classifier_root {
             None => None,
-            Some(_) => {
-                let mut verbs = Vec::new();
-                let mut nouns = Vec::new();
-                for s in &stems {
-                    if let Some((v, n)) = self.files.classifier(s)? {
-                        verbs.push(v);
-                        nouns.push(n);
-                    }
-                }
-                let fit = |parts: &[Tensor]| {
-                    let t = Tensor::cat(parts, 0);
-                    let c = t.size()[1] as usize;
-                    let views = crate::localization::fuse::CLASSIFIER_VIEWS as usize;
-                    if c % views != 0 {
-                        return Err(FeatureError::File {
-                            path: self.files.classifier_root.clone().unwrap_or_default().join(stems[0]),
-                            reason: format!(
-                                "{c} classifier columns; the results hold {views} views of every class"
-                            ),
-                        });
-                    }
-                    assemble::select_rows(&self.centres, t.size()[0] as usize, window, span)
-                        .map(|(keep, _)| assemble::assemble(&t, &keep, window, self.grid.tscale, c))
-                        .map_err(count_err)
-                };
-                Some((fit(&verbs)?, fit(&nouns)?))
-            }
+            Some(_) => Some(self.classifier(&stems, window, span, &count_err)?),
         };
         Ok(WindowInput {
             assembled: Assembled {
@@ -237,5 +211,45 @@ impl FeatureSet {
             },
             classifier,
         })
+    }
+
+    /// The window's classifier results, fitted to its positions as its features are.
+    fn classifier(
+        &self,
+        stems: &[&str],
+        window: (f64, f64),
+        span: (f64, f64),
+        count_err: &dyn Fn(usize) -> FeatureError,
+    ) -> Result<(Tensor, Tensor), FeatureError> {
+        let mut verbs = Vec::new();
+        let mut nouns = Vec::new();
+        for s in stems {
+            if let Some((v, n)) = self.files.classifier(s)? {
+                verbs.push(v);
+                nouns.push(n);
+            }
+        }
+        let fit = |parts: &[Tensor]| {
+            let t = Tensor::cat(parts, 0);
+            let c = t.size()[1] as usize;
+            let views = crate::localization::fuse::CLASSIFIER_VIEWS as usize;
+            if c % views != 0 {
+                return Err(FeatureError::File {
+                    path: self
+                        .files
+                        .classifier_root
+                        .clone()
+                        .unwrap_or_default()
+                        .join(stems[0]),
+                    reason: format!(
+                        "{c} classifier columns; the results hold {views} views of every class"
+                    ),
+                });
+            }
+            assemble::select_rows(&self.centres, t.size()[0] as usize, window, span)
+                .map(|(keep, _)| assemble::assemble(&t, &keep, window, self.grid.tscale, c))
+                .map_err(count_err)
+        };
+        Ok((fit(&verbs)?, fit(&nouns)?))
     }
 }

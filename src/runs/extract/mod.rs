@@ -187,23 +187,114 @@ pub fn extract(
         num_frames: d.num_input_frames,
         sampling_rate: d.sampling_rate,
     };
+    let views = check_views_and_input(&cfg, &session, clip.test_crop_size)?;
+    let width = model.backbone().out_features();
+    let channels = width * views as i64;
+    let meta = folder_meta(loaded, opts, views, width)?;
+    let logit_widths = match opts.classifier {
+        false => Vec::new(),
+        true => logit_widths(model.head(), views as i64),
+    };
+    let mut folder = Folder::open(&opts.output, &meta, opts.overwrite, opts.classifier)?;
+    let extractor = RowExtractor {
+        session: &session,
+        sampling,
+        clip,
+        views,
+        batch: opts.batch,
+        channels,
+        logit_widths,
+        frame_dir_fps: d.fps,
+        timing: Default::default(),
+    };
+    let mut summary = ExtractSummary {
+        videos: names.len(),
+        channels,
+        ..Default::default()
+    };
+    let mut progress = Progress::new("extract", names.len() as u64, 1);
+    each_video(
+        &extractor,
+        &mut folder,
+        opts,
+        &names,
+        &mut summary,
+        &mut progress,
+    )?;
+    progress.finish();
+    summary.seconds = t0.elapsed().as_secs_f64();
+    summary.timing = extractor.timing.get();
+    Ok(summary)
+}
+
+/// The spatial views per row (1 or 3), after checking that the model takes the test clips.
+fn check_views_and_input(
+    cfg: &crate::config::Config,
+    session: &Session,
+    crop: i64,
+) -> Result<usize, ExtractError> {
     let views = cfg.test.num_spatial_crops.max(1) as usize;
     if views != 1 && views != 3 {
         return Err(ExtractError::Invalid(format!(
             "TEST.NUM_SPATIAL_CROPS is {views}; the test crops are 1 (centre) or 3"
         )));
     }
-    let crop = clip.test_crop_size;
     let probe_input = Tensor::zeros(
-        [1, 3, d.num_input_frames as i64, crop, crop],
+        [1, 3, cfg.data.num_input_frames as i64, crop, crop],
         (Kind::Float, Device::Cpu),
     );
-    model
-        .check_input(&rows::model_input(&session, &probe_input))
+    session
+        .model
+        .check_input(&rows::model_input(session, &probe_input))
         .map_err(|e| ExtractError::Run(TrainError::Run(e.to_string())))?;
-    let width = model.backbone().out_features();
+    Ok(views)
+}
+
+/// Extracts every video not done yet, counting into `summary`; an unreadable video is named
+/// and skipped, a failure to write ends the run.
+fn each_video(
+    extractor: &RowExtractor<'_>,
+    folder: &mut Folder,
+    opts: &ExtractOptions,
+    names: &[String],
+    summary: &mut ExtractSummary,
+    progress: &mut Progress,
+) -> Result<(), ExtractError> {
+    for (path, name) in opts.videos.iter().zip(names) {
+        if !opts.overwrite && folder.is_done(name, &extractor.sampling.grid) {
+            summary.already_done += 1;
+            progress.inc(1, || format!("{name}: already done"));
+            continue;
+        }
+        match one_video(extractor, folder, path, name)? {
+            Ok((record, rows)) => {
+                summary.clips += record.clips.len();
+                summary.rows += rows;
+                summary.extracted += 1;
+                folder.finish(record, names)?;
+            }
+            Err(why) => {
+                tracing::warn!("skipped {}: {why}", path.display());
+                summary.failed.push(format!("{}: {why}", path.display()));
+            }
+        }
+        progress.inc(1, || name.clone());
+    }
+    Ok(())
+}
+
+/// What made a feature folder (`features.json`), so two folders can be told apart and a rerun
+/// with another model, weights, grid or crops is refused.
+fn folder_meta(
+    loaded: &LoadedConfig,
+    opts: &ExtractOptions,
+    views: usize,
+    width: i64,
+) -> Result<serde_json::Value, ExtractError> {
+    let d = &loaded.config.data;
+    let cfg = &loaded.config;
     let channels = width * views as i64;
-    let meta = json!({
+    Ok(json!({
         "tada_version": env!("CARGO_PKG_VERSION"),
         "config": opts.config.display().to_string(),
         "weights": opts.weights.display().to_string(),
@@ -229,53 +320,7 @@ pub fn extract(
         "classifier": opts.classifier,
         // As configured (the run itself turns the head's activation off for raw logits).
         "video": serde_json::to_value(&loaded.config.video).unwrap_or_default(),
-    });
-    let logit_widths = match opts.classifier {
-        false => Vec::new(),
-        true => logit_widths(model.head(), views as i64),
-    };
-    let mut folder = Folder::open(&opts.output, &meta, opts.overwrite, opts.classifier)?;
-    let extractor = RowExtractor {
-        session: &session,
-        sampling,
-        clip,
-        views,
-        batch: opts.batch,
-        channels,
-        logit_widths,
-        frame_dir_fps: d.fps,
-        timing: Default::default(),
-    };
-    let mut summary = ExtractSummary {
-        videos: names.len(),
-        channels,
-        ..Default::default()
-    };
-    let mut progress = Progress::new("extract", names.len() as u64, 1);
-    for (path, name) in opts.videos.iter().zip(&names) {
-        if !opts.overwrite && folder.is_done(name, &sampling.grid) {
-            summary.already_done += 1;
-            progress.inc(1, || format!("{name}: already done"));
-            continue;
-        }
-        match one_video(&extractor, &folder, path, name)? {
-            Ok((record, rows)) => {
-                summary.clips += record.clips.len();
-                summary.rows += rows;
-                summary.extracted += 1;
-                folder.finish(record, &names)?;
-            }
-            Err(why) => {
-                tracing::warn!("skipped {}: {why}", path.display());
-                summary.failed.push(format!("{}: {why}", path.display()));
-            }
-        }
-        progress.inc(1, || name.clone());
-    }
-    progress.finish();
-    summary.seconds = t0.elapsed().as_secs_f64();
-    summary.timing = extractor.timing.get();
-    Ok(summary)
+    }))
 }
 
 /// Writes the clip files of the video at `path` one clip at a time (a long video's rows are

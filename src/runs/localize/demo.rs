@@ -101,7 +101,9 @@ pub fn demo(output: &Path, seed: u64) -> Result<LocalizationDemo, TrainError> {
         },
     )?;
     let Some(LocalizeMetrics::Detections(m)) = &report.metrics else {
-        return Err(TrainError::Run("tiny-tal's validation set was not evaluated".into()));
+        return Err(TrainError::Run(
+            "tiny-tal's validation set was not evaluated".into(),
+        ));
     };
     let ar = |p: &crate::localization::eval::ProposalSummary| {
         p.ar_at

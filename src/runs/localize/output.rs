@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::localization::detect::VideoDetections;
 use crate::localization::eval::{
-    average_recall_vs_avg_nr_proposals, evaluate_epic_detection, read_detections,
-    write_detections, ActionDetection, ActionKey, ClassOf, EpicGroundTruth, EvalFileError,
-    LocalizationMetrics, Proposal, ProposalSummary, LOCALIZATION_TIOUS, TIOU_THRESHOLDS,
+    average_recall_vs_avg_nr_proposals, evaluate_epic_detection, read_detections, write_detections,
+    ActionDetection, ActionKey, ClassOf, EpicGroundTruth, EvalFileError, LocalizationMetrics,
+    Proposal, ProposalSummary, LOCALIZATION_TIOUS, TIOU_THRESHOLDS,
 };
 use crate::localization::features::{FeatureSet, TalSplit};
 use crate::train::TrainError;
@@ -94,7 +94,10 @@ impl RunFiles {
     /// The detection JSON: the reference's file when the detections carry actions, else the
     /// class-agnostic proposals in ActivityNet's proposal layout (`results` per video of
     /// `score` and `segment`).
-    pub fn write_detections(&self, results: &[(String, VideoDetections)]) -> Result<bool, TrainError> {
+    pub fn write_detections(
+        &self,
+        results: &[(String, VideoDetections)],
+    ) -> Result<bool, TrainError> {
         let labelled = results
             .iter()
             .all(|(_, f)| f.detections.iter().all(|d| d.verb.is_some()))
@@ -198,7 +201,10 @@ fn ground_truth(cfg: &Config, set: &FeatureSet) -> Result<(EpicGroundTruth, Path
     let name = cfg.data.anno_name.trim();
     if !name.is_empty() {
         let path = Path::new(&cfg.data.anno_dir).join(name);
-        return Ok((EpicGroundTruth::read(&path, "validation").map_err(eval)?, path));
+        return Ok((
+            EpicGroundTruth::read(&path, "validation").map_err(eval)?,
+            path,
+        ));
     }
     let labels: Vec<(String, f64, f64, String)> = set
         .index
@@ -211,7 +217,14 @@ fn ground_truth(cfg: &Config, set: &FeatureSet) -> Result<(EpicGroundTruth, Path
                 .get(&v)
                 .into_iter()
                 .flatten()
-                .map(move |s| (name.clone(), s.start, s.end, format!("{},{}", s.verb, s.noun)))
+                .map(move |s| {
+                    (
+                        name.clone(),
+                        s.start,
+                        s.end,
+                        format!("{},{}", s.verb, s.noun),
+                    )
+                })
         })
         .collect();
     let gt = EpicGroundTruth::from_rows(
@@ -233,12 +246,14 @@ fn proposal_metrics(
     let props: Vec<Proposal> = results
         .iter()
         .flat_map(|(video, f)| {
-            f.proposals.iter().map(move |&(start, end, score)| Proposal {
-                video: video.clone(),
-                start,
-                end,
-                score,
-            })
+            f.proposals
+                .iter()
+                .map(move |&(start, end, score)| Proposal {
+                    video: video.clone(),
+                    start,
+                    end,
+                    score,
+                })
         })
         .collect();
     if props.is_empty() {
@@ -273,7 +288,10 @@ pub(super) fn finish(
         metrics_file: None,
         ground_truth: None,
         metrics: None,
-        durations: results.iter().map(|(v, f)| (v.clone(), f.duration)).collect(),
+        durations: results
+            .iter()
+            .map(|(v, f)| (v.clone(), f.duration))
+            .collect(),
     };
     if split != TalSplit::Validation {
         return Ok(report);
