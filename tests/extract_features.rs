@@ -518,7 +518,12 @@ fn read_back_by_the_localisation_reader(out: &Path, mid: &Tensor) {
         .map(|v| (v.name.as_str(), v.duration))
         .collect();
     assert_eq!(videos, [("long_one", 11.2), ("short", 5.12)]);
-    let mut stems: Vec<&str> = index.clips.values().map(|c| c.stem.as_str()).collect();
+    let mut stems: Vec<&str> = index
+        .clips
+        .values()
+        .flatten()
+        .map(|c| c.stem.as_str())
+        .collect();
     stems.sort_unstable();
     assert_eq!(
         stems,

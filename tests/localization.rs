@@ -243,15 +243,7 @@ fn bmn_proposals_and_soft_nms_are_the_references() {
     let theirs = rows(get(&f, "post.proposals"));
     assert_eq!(props.len(), theirs.len(), "proposal count");
     for (p, r) in props.iter().zip(&theirs) {
-        let ours = [
-            p.xmin,
-            p.xmax,
-            p.xmin_score,
-            p.xmax_score,
-            p.clr_score,
-            p.reg_score,
-            p.score,
-        ];
+        let ours = p.row();
         for (a, b) in ours.iter().zip(r) {
             assert!(
                 (a - b).abs() <= 1e-7 * b.abs().max(1.0),

@@ -96,3 +96,68 @@ fn bmn_trains_and_localizes_tiny_tal() {
         .collect();
     assert_eq!(keys, ["score", "label", "verb", "noun", "segment"]);
 }
+
+/// HACS-style per-video feature files (one `<video>_0_<end_ms>` clip per video in the clips
+/// list) give every window the same input as the reference's 5-second clips of the same rows.
+#[test]
+fn per_video_feature_files_read_as_five_second_clips() {
+    use tada::localization::features::{FeatureSet, TalSplit};
+    use tch::Tensor;
+    let d = TempDir::new().unwrap();
+    let spec = TinySpec::default();
+    let data = write(&d.path().join("tiny-tal"), &spec).unwrap();
+    let cfg_path = crate::common::write(d.path(), "bmn.yaml", &config_yaml(&data, &spec));
+    let clips_list = std::fs::read_to_string(data.anno_dir.join("5s_clips.txt")).unwrap();
+    let whole = d.path().join("per_video");
+    std::fs::create_dir_all(&whole).unwrap();
+    let mut lines = String::new();
+    let mut by_video: Vec<(String, Vec<Tensor>, String)> = Vec::new();
+    for line in clips_list.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        let rows = Tensor::read_npy(
+            data.features_dir
+                .join(format!("{}_{}_{}.npy", f[0], f[1], f[2])),
+        )
+        .unwrap();
+        match by_video.last_mut() {
+            Some((v, parts, end)) if v == f[0] => {
+                parts.push(rows);
+                *end = f[2].to_string();
+            }
+            _ => by_video.push((f[0].to_string(), vec![rows], f[2].to_string())),
+        }
+    }
+    for (video, parts, end) in &by_video {
+        Tensor::cat(parts, 0)
+            .write_npy(whole.join(format!("{video}_0_{end}.npy")))
+            .unwrap();
+        lines.push_str(&format!("{video},0,{end}\n"));
+    }
+    std::fs::write(data.anno_dir.join("per_video.txt"), lines).unwrap();
+    let five = tada::config::load(&cfg_path, &[]).unwrap().config;
+    let per_video = tada::config::load(
+        &cfg_path,
+        &[
+            "DATA.CLIPS_LIST_FILE=per_video.txt".to_string(),
+            format!("DATA.DATA_ROOT_DIR={}", whole.display()),
+            "DATA.LOAD_CLASSIFIER_RES=false".to_string(),
+        ],
+    )
+    .unwrap()
+    .config;
+    for (split, training) in [(TalSplit::Train, true), (TalSplit::Validation, false)] {
+        let a = FeatureSet::from_config(&five, split, training).unwrap();
+        let b = FeatureSet::from_config(&per_video, split, training).unwrap();
+        assert_eq!(a.index.windows, b.index.windows);
+        for i in 0..a.index.windows.len() {
+            let (wa, wb) = (a.window(i).unwrap(), b.window(i).unwrap());
+            assert!(
+                wa.assembled.features.equal(&wb.assembled.features),
+                "window {i}"
+            );
+            // The global row mask runs to the files' end: the video's for one file.
+            let n = wa.assembled.in_window.len();
+            assert_eq!(wa.assembled.in_window, wb.assembled.in_window[..n]);
+        }
+    }
+}

@@ -23,6 +23,33 @@ pub struct Proposal {
     pub cell: (usize, usize),
 }
 
+impl Proposal {
+    /// The reference's proposal row: xmin, xmax, xmin_score, xmax_score, clr_score,
+    /// reg_score, score ([`PROPOSAL_COLUMNS`]).
+    pub fn row(&self) -> [f64; 7] {
+        [
+            self.xmin,
+            self.xmax,
+            self.xmin_score,
+            self.xmax_score,
+            self.clr_score,
+            self.reg_score,
+            self.score,
+        ]
+    }
+}
+
+/// The names of [`Proposal::row`]'s columns (the reference's table head).
+pub const PROPOSAL_COLUMNS: [&str; 7] = [
+    "xmin",
+    "xmax",
+    "xmin_score",
+    "xmax_score",
+    "clr_score",
+    "reg_score",
+    "score",
+];
+
 /// A proposal after soft-NMS: its decayed score and its index among the candidates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {

@@ -142,18 +142,29 @@ pub fn test(loaded: &LoadedConfig, weights: &Path, ema: bool) -> Result<TestRepo
     Ok(score(&fusion, views, names))
 }
 
-/// The config's model with `weights` (their EMA weights with `ema`), every weight present.
-pub(super) fn load_session(
+/// The config's model with what `weights` holds of it (their EMA weights with `ema`), and the
+/// load's report (which of the model's weights the file lacks).
+pub(super) fn session_with_weights(
     cfg: &crate::config::Config,
     weights: &Path,
     ema: bool,
-) -> Result<Session, TrainError> {
+) -> Result<(Session, crate::checkpoint::LoadReport), TrainError> {
     let session = Session::new(cfg)?;
     let file = match ema {
         true => read_ema_weights(weights)?,
         false => read_weights(weights)?,
     };
     let report = load_into(&session.vs, &file, weights, false)?;
+    Ok((session, report))
+}
+
+/// The config's model with `weights` (their EMA weights with `ema`), every weight present.
+pub(super) fn load_session(
+    cfg: &crate::config::Config,
+    weights: &Path,
+    ema: bool,
+) -> Result<Session, TrainError> {
+    let (session, report) = session_with_weights(cfg, weights, ema)?;
     if !report.missing.is_empty() {
         return Err(TrainError::Run(format!(
             "{} does not hold every weight of the configured model; missing: {}",

@@ -50,11 +50,12 @@ pub struct Window {
     pub segments: Vec<Segment>,
 }
 
-/// A feature clip file: its name stem and where it ends.
+/// A feature clip file: its name stem and the seconds it spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipFile {
     /// `<video>_<start_ms>_<end_ms>`.
     pub stem: String,
+    pub start: f64,
     pub end: f64,
 }
 
@@ -98,8 +99,9 @@ pub struct FeatureIndex {
     /// Every video of the length file, in its order.
     pub videos: Vec<Video>,
     pub windows: Vec<Window>,
-    /// (video, start second) -> clip file.
-    pub clips: HashMap<(String, i64), ClipFile>,
+    /// Each video's clip files by start time (one per whole start second, the last listed
+    /// winning, as the reference's dict).
+    pub clips: HashMap<String, Vec<ClipFile>>,
     /// The annotated videos, in window order (the reference's `_video_name_duration`).
     pub annotated: Vec<usize>,
     /// Each video's annotated segments (seconds), by video index.
@@ -171,18 +173,27 @@ impl FeatureIndex {
         })
     }
 
-    /// The clip files a window's features come from, in time order, and the seconds they span
-    /// (from the first clip's start to the last found clip's end).
+    /// The clip files a window's features come from, in time order, and the seconds they span.
+    ///
+    /// The reference looks up the 5-second clips starting at multiples of 5 s from
+    /// floor5(start) to before ceil5(end), and spans from floor5(start) to the last one's end;
+    /// for such clips that is every clip overlapping [floor5(start), ceil5(end)). tada takes
+    /// the overlap, so a list of longer clips (one file per video, as HACS-style features are
+    /// kept) reads too, spanning from the first clip's start.
     pub fn clips_of(&self, w: &Window) -> (Vec<&ClipFile>, (f64, f64)) {
         let name = &self.videos[w.video].name;
-        let first = (w.start / CLIP_SECONDS as f64).floor() as i64 * CLIP_SECONDS;
-        let last = (w.end / CLIP_SECONDS as f64).ceil() as i64 * CLIP_SECONDS;
-        let found: Vec<&ClipFile> = (first..last)
-            .step_by(CLIP_SECONDS as usize)
-            .filter_map(|s| self.clips.get(&(name.clone(), s)))
+        let first = ((w.start / CLIP_SECONDS as f64).floor() as i64 * CLIP_SECONDS) as f64;
+        let last = ((w.end / CLIP_SECONDS as f64).ceil() as i64 * CLIP_SECONDS) as f64;
+        let found: Vec<&ClipFile> = self
+            .clips
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.start < last && c.end > first)
             .collect();
-        let end = found.last().map_or(first as f64, |c| c.end);
-        (found, (first as f64, end))
+        let start = found.first().map_or(first, |c| c.start.min(first));
+        let end = found.last().map_or(first, |c| c.end);
+        (found, (start, end))
     }
 }
 
@@ -244,9 +255,10 @@ fn read_lengths(path: &Path) -> Result<Vec<Video>, FeatureError> {
 }
 
 /// `<video>,<start_ms>,<end_ms>` lines; clips shorter than 0.2 s are left out.
-fn read_clips(path: &Path) -> Result<HashMap<(String, i64), ClipFile>, FeatureError> {
+fn read_clips(path: &Path) -> Result<HashMap<String, Vec<ClipFile>>, FeatureError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-    let mut out = HashMap::new();
+    // (video, start second) -> clip, as the reference keys them.
+    let mut keyed: HashMap<(String, i64), ClipFile> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
@@ -268,13 +280,21 @@ fn read_clips(path: &Path) -> Result<HashMap<(String, i64), ClipFile>, FeatureEr
         if ((e - s) as f64) / 1000.0 < MIN_CLIP_SECONDS {
             continue;
         }
-        out.insert(
+        keyed.insert(
             (video.to_string(), s / 1000),
             ClipFile {
                 stem: format!("{video}_{start}_{end}"),
+                start: s as f64 / 1000.0,
                 end: e as f64 / 1000.0,
             },
         );
+    }
+    let mut out: HashMap<String, Vec<ClipFile>> = HashMap::new();
+    for ((video, _), clip) in keyed {
+        out.entry(video).or_default().push(clip);
+    }
+    for clips in out.values_mut() {
+        clips.sort_by(|a, b| a.start.total_cmp(&b.start));
     }
     Ok(out)
 }

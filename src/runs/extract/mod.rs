@@ -16,14 +16,12 @@ use std::time::Instant;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use crate::checkpoint::load_into;
 use crate::config::schema::Activation;
 use crate::config::LoadedConfig;
 use crate::data::dataset::Split;
 use crate::data::sources::video_clips::ClipSourceConfig;
 use crate::data::video::{probe, VideoInfo};
 use crate::models::heads::{Head, NOUN, VERB};
-use crate::models::inference::{read_ema_weights, read_weights};
 use crate::models::Session;
 use crate::train::progress::Progress;
 use crate::train::TrainError;
@@ -379,12 +377,7 @@ fn load_model(
     ema: bool,
     classifier: bool,
 ) -> Result<Session, TrainError> {
-    let session = Session::new(cfg)?;
-    let file = match ema {
-        true => read_ema_weights(weights)?,
-        false => read_weights(weights)?,
-    };
-    let report = load_into(&session.vs, &file, weights, false)?;
+    let (session, report) = super::test::session_with_weights(cfg, weights, ema)?;
     let missing: Vec<&str> = report
         .missing
         .iter()

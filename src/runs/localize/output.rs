@@ -16,6 +16,7 @@ use crate::localization::eval::{
     Proposal, ProposalSummary, LOCALIZATION_TIOUS, TIOU_THRESHOLDS,
 };
 use crate::localization::features::{FeatureSet, TalSplit};
+use crate::localization::post::{Proposal as Candidate, PROPOSAL_COLUMNS};
 use crate::train::TrainError;
 
 /// Average proposals per video the AR-AN curve runs to, and the ANs reported.
@@ -63,28 +64,14 @@ impl RunFiles {
 
     /// A video's candidate proposals (normalised to its grid) and the kept ones (seconds).
     pub fn write_proposals(&self, video: &str, found: &VideoDetections) -> Result<(), TrainError> {
-        let candidates: Vec<[f64; 7]> = found
-            .candidates
-            .iter()
-            .map(|p| {
-                [
-                    p.xmin,
-                    p.xmax,
-                    p.xmin_score,
-                    p.xmax_score,
-                    p.clr_score,
-                    p.reg_score,
-                    p.score,
-                ]
-            })
-            .collect();
+        let candidates: Vec<[f64; 7]> = found.candidates.iter().map(Candidate::row).collect();
         let kept: Vec<Value> = found
             .proposals
             .iter()
             .map(|&(s, e, score)| json!({"segment": [s, e], "score": score}))
             .collect();
         let doc = json!({
-            "heads": ["xmin", "xmax", "xmin_score", "xmax_score", "clr_score", "reg_score", "score"],
+            "heads": PROPOSAL_COLUMNS,
             "candidates": candidates,
             "kept": kept,
         });
