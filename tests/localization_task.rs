@@ -161,3 +161,32 @@ fn per_video_feature_files_read_as_five_second_clips() {
         }
     }
 }
+
+/// A truncated feature file is an error naming it (never read past its end), for the window
+/// that needs it; the other windows read.
+#[test]
+fn a_truncated_feature_file_is_named() {
+    use tada::localization::features::{FeatureSet, TalSplit};
+    let d = TempDir::new().unwrap();
+    let spec = TinySpec::default();
+    let data = write(&d.path().join("tiny-tal"), &spec).unwrap();
+    let cfg_path = crate::common::write(d.path(), "bmn.yaml", &config_yaml(&data, &spec));
+    let cfg = tada::config::load(&cfg_path, &[]).unwrap().config;
+    let set = FeatureSet::from_config(&cfg, TalSplit::Validation, false).unwrap();
+    let video = &set.index.videos[set.index.windows[0].video].name;
+    let file = data.features_dir.join(format!("{video}_0_5000.npy"));
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 64]).unwrap();
+    let e = set.window(0).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{video}_0_5000.npy")) && e.contains("truncated") && !e.contains('\n'),
+        "{e}"
+    );
+    let other = set
+        .index
+        .windows
+        .iter()
+        .position(|w| set.index.videos[w.video].name != *video)
+        .unwrap();
+    assert!(set.window(other).is_ok());
+}

@@ -44,7 +44,7 @@ impl FeatureFiles {
                 let path = self.path(root, stem, false);
                 let t = match self.load_type {
                     LoadType::Torch => only_tensor(&path)?,
-                    LoadType::Numpy => Tensor::read_npy(&path).map_err(|e| bad(&path, e))?,
+                    LoadType::Numpy => super::npy::read_npy(&path).map_err(|e| bad(&path, e))?,
                 };
                 check_rows(&path, t)
             })
@@ -77,7 +77,7 @@ impl FeatureFiles {
                     })?
                     .tensors
             }
-            LoadType::Numpy => Tensor::read_npz(&path).map_err(|e| bad(&path, e))?,
+            LoadType::Numpy => super::npy::read_npz(&path).map_err(|e| bad(&path, e))?,
         };
         let get = |key: &str| {
             let t = named
@@ -95,9 +95,9 @@ impl FeatureFiles {
     }
 }
 
-fn bad(path: &Path, e: tch::TchError) -> FeatureError {
+fn bad(path: &Path, e: String) -> FeatureError {
     let reason = match path.exists() {
-        true => e.to_string().lines().next().unwrap_or_default().to_string(),
+        true => e,
         false => "no such file".into(),
     };
     FeatureError::File {

@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod files;
 pub mod index;
+pub mod npy;
 
 use std::path::{Path, PathBuf};
 
