@@ -190,3 +190,41 @@ fn a_truncated_feature_file_is_named() {
         .unwrap();
     assert!(set.window(other).is_ok());
 }
+
+/// A localisation run stopped part way and resumed takes the uninterrupted run's steps: the
+/// same losses bit for bit (PEM regression's draws come from each step's seed).
+#[test]
+fn a_resumed_localisation_run_repeats_the_uninterrupted_losses() {
+    use tada::runs::{finetune, RunOptions};
+    use tada::train::TrainOptions;
+    let _serial = crate::common::serial();
+    let d = TempDir::new().unwrap();
+    let spec = TinySpec::default();
+    let data = write(&d.path().join("tiny-tal"), &spec).unwrap();
+    let cfg_path = crate::common::write(d.path(), "bmn.yaml", &config_yaml(&data, &spec));
+    let set = [
+        "OPTIMIZER.MAX_EPOCH=3".to_string(),
+        "TRAIN.CHECKPOINT_PERIOD=1".to_string(),
+    ];
+    let loaded = tada::config::load(&cfg_path, &set).unwrap();
+    let run = |dir: &str, max_steps: Option<u64>, resume: bool| {
+        let opts = RunOptions {
+            output: Some(d.path().join(dir)),
+            weights: None,
+            train: TrainOptions {
+                max_steps,
+                resume,
+                handle_signals: false,
+                ..TrainOptions::default()
+            },
+        };
+        finetune(&loaded, &opts).unwrap().0
+    };
+    let whole = run("whole", None, false);
+    let first = run("parts", Some(7), false);
+    assert_eq!(first.steps, 7);
+    let rest = run("parts", None, true);
+    assert_eq!(rest.steps, whole.steps);
+    let both: Vec<(u64, f64)> = first.losses.into_iter().chain(rest.losses).collect();
+    assert_eq!(both, whole.losses);
+}
