@@ -532,7 +532,7 @@ fn explained(text: &str, flag: &str) -> bool {
 #[test]
 fn every_command_explains_config_set_and_output() {
     // (command, takes --config and --set, writes a file or folder)
-    let commands: [(&[&str], bool, bool); 13] = [
+    let commands: [(&[&str], bool, bool); 16] = [
         (&["forward"], true, true),
         (&["test"], true, true),
         (&["pretrain"], true, true),
@@ -546,6 +546,9 @@ fn every_command_explains_config_set_and_output() {
         (&["info"], false, false),
         (&["demo"], false, true),
         (&["import"], false, true),
+        (&["localize"], true, true),
+        (&["extract-features"], true, true),
+        (&["data", "tiny-tal"], false, true),
     ];
     for (cmd, config, output) in commands {
         let o = tada(&[cmd, &["--help"][..]].concat());

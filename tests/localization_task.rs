@@ -228,3 +228,42 @@ fn a_resumed_localisation_run_repeats_the_uninterrupted_losses() {
     let both: Vec<(u64, f64)> = first.losses.into_iter().chain(rest.losses).collect();
     assert_eq!(both, whole.losses);
 }
+
+/// `tada data tiny-tal` writes a set `tada data check` passes, window by window, and
+/// `tada bench data` reads; a truncated feature file is named by the check, which then fails.
+#[test]
+fn data_commands_check_and_bench_localisation_windows() {
+    let d = TempDir::new().unwrap();
+    let out = d.path().join("tt");
+    let o = tada(&["data", "tiny-tal", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = out.join("bmn_tiny_tal.yaml");
+    let check = || tada(&["data", "check", "--config", cfg.to_str().unwrap()]);
+    let o = check();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(", bad 0"), "{}", stdout(&o));
+    let o = tada(&[
+        "bench",
+        "data",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seconds",
+        "0.5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("windows/s per worker"),
+        "{}",
+        stdout(&o)
+    );
+    let file = out.join("features/P02_03_0_5000.npy");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let o = check();
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o).contains("P02_03_0_5000.npy") && stdout(&o).contains("truncated"),
+        "{}",
+        stdout(&o)
+    );
+}

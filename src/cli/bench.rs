@@ -68,7 +68,9 @@ impl BenchData {
         let cfg = self.config.load_bench_data()?.config;
         let budget = Duration::from_secs_f64(self.seconds);
         let mosi = cfg.pretrain.enable && cfg.pretrain.generator == MOSI_GENERATOR;
-        if cfg.pretrain.enable && cfg.pretrain.generator == CONTRASTIVE_GENERATOR {
+        if cfg.task_type == tada::config::schema::TaskType::Localization {
+            localization_windows(&cfg, budget)
+        } else if cfg.pretrain.enable && cfg.pretrain.generator == CONTRASTIVE_GENERATOR {
             contrastive_views(&cfg, budget)
         } else if supervised_on_videos(cfg.train.dataset, cfg.pretrain.enable) {
             video_loader(&cfg, budget)
@@ -107,6 +109,32 @@ fn video_loader(cfg: &Config, budget: Duration) -> Result<()> {
         r.clips_per_second(),
         r.clips_per_second_per_worker(),
         frames * r.clips_per_second_per_worker()
+    );
+    Ok(())
+}
+
+/// TASK_TYPE localization: the training windows (feature files read and resized, targets
+/// built) through the training loader, as `tada finetune` reads them.
+fn localization_windows(cfg: &Config, budget: Duration) -> Result<()> {
+    use tada::localization::features::{FeatureSet, TalSplit};
+    let set = FeatureSet::from_config(cfg, TalSplit::Train, true)?;
+    let source = std::sync::Arc::new(tada::data::sources::tal_windows::TalWindows::new(set));
+    let config = pipeline::loader_config(cfg, Split::Train, 0);
+    let r = loader_throughput(&Loader::new(source, config), budget)?;
+    println!(
+        "localisation windows, {} workers, batch {}, window {:?}: {} windows in {:.2} s, {} skipped; reading files {:.0}% of worker time",
+        r.workers,
+        cfg.train.batch_size,
+        r.clip_shape,
+        r.clips,
+        r.seconds,
+        r.skipped,
+        100.0 * r.decode_share()
+    );
+    println!(
+        "{:.1} windows/s, {:.1} windows/s per worker",
+        r.clips_per_second(),
+        r.clips_per_second_per_worker()
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `tada data check`: every file the config's datasets list, opened in parallel; `tada data
-//! tiny-epic`: the embedded tiny EPIC-Kitchens-100 written to a folder (docs/epic.md).
+//! `tada data check`: every file the config's datasets list, opened in parallel (a
+//! localisation config's windows: [`super::data_localization`]); `tada data tiny-epic`: the
+//! embedded tiny EPIC-Kitchens-100 written to a folder (docs/epic.md).
 
 use anyhow::Result;
 use tada::config::schema::Dataset;
@@ -20,6 +21,10 @@ pub enum Data {
     /// verb = a motion, noun = an object's look) into OUT, for DATA.DATA_ROOT_DIR and
     /// DATA.ANNO_DIR of an `epickitchen100` config.
     TinyEpic(TinyEpicArgs),
+    /// Write tiny-tal, an EPIC-Kitchens-100 localisation feature set in the reference's layout
+    /// (lists, lengths, 5-second clip features, classifier results, ground-truth JSON), and a
+    /// BMN config that trains on it, into DIR (docs/localization.md#tiny-tal).
+    TinyTal(super::data_localization::TinyTalArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +90,7 @@ impl Data {
         match self {
             Data::Check(check) => check.run(),
             Data::TinyEpic(args) => args.run(),
+            Data::TinyTal(args) => args.run(),
         }
     }
 }
@@ -92,6 +98,10 @@ impl Data {
 impl Check {
     fn run(self) -> Result<()> {
         let cfg = self.config.load()?.config;
+        if cfg.task_type == tada::config::schema::TaskType::Localization {
+            let workers = self.workers.unwrap_or(cfg.data_loader.num_workers).max(1);
+            return super::data_localization::check(&cfg, workers);
+        }
         let (videos, images) = files(&cfg)?;
         let total = videos.len() + images.len();
         if total == 0 {

@@ -7,6 +7,7 @@ mod config;
 mod config_args;
 mod crops;
 mod data;
+mod data_localization;
 mod demo;
 pub mod errors;
 mod export;

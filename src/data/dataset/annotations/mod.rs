@@ -46,7 +46,8 @@ pub fn read_entries(
         Dataset::Epickitchen100Localization => {
             return Err(DatasetError::Invalid {
                 path: PathBuf::from(dataset.name()),
-                reason: "holds feature windows for TASK_TYPE localization, not video clips                          (docs/localization.md#data)"
+                reason: "holds feature windows for TASK_TYPE localization, not video clips \
+                         (docs/localization.md#data)"
                     .into(),
             })
         }

@@ -1,0 +1,120 @@
+//! `tada data` for TASK_TYPE localization: `check` reads every window of the training and
+//! validation splits (each feature clip file it overlaps, and the classifier results the test
+//! reads); `tiny-tal` writes the embedded EPIC-format localisation set with a config for it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use tada::config::Config;
+use tada::localization::features::{FeatureSet, TalSplit};
+
+/// Reads every window of both splits on `workers` threads; one line per bad window, then
+/// `checked N windows, bad M`. Fails when the bad share exceeds DATA_LOADER.MAX_BAD_FRACTION.
+pub fn check(cfg: &Config, workers: usize) -> Result<()> {
+    let mut bad: Vec<String> = Vec::new();
+    let mut checked = 0usize;
+    for (split, training) in [(TalSplit::Train, true), (TalSplit::Validation, false)] {
+        let set = FeatureSet::from_config(cfg, split, training)?;
+        let n = set.index.windows.len();
+        let next = AtomicUsize::new(0);
+        let progress = std::sync::Mutex::new(tada::train::progress::Progress::new(
+            "checking",
+            n as u64,
+            (n as u64 / 20).max(1),
+        ));
+        let found: Vec<Vec<(usize, String)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers.clamp(1, n.max(1)))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut errors = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                return errors;
+                            }
+                            if let Err(e) = set.window(i) {
+                                errors.push((i, e.to_string()));
+                            }
+                            if let Ok(mut p) = progress.lock() {
+                                p.inc(1, String::new);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        if let Ok(mut p) = progress.lock() {
+            p.finish();
+        }
+        let mut errors: Vec<(usize, String)> = found.into_iter().flatten().collect();
+        errors.sort();
+        for (i, e) in errors {
+            let w = &set.index.windows[i];
+            let video = &set.index.videos[w.video].name;
+            bad.push(format!(
+                "{} window {video} {:.2}-{:.2} s: {e}",
+                split.annotation_file(),
+                w.start,
+                w.end
+            ));
+        }
+        checked += n;
+    }
+    for line in &bad {
+        println!("{line}");
+    }
+    println!("checked {checked} windows, bad {}", bad.len());
+    let fraction = bad.len() as f64 / checked.max(1) as f64;
+    let limit = cfg.data_loader.max_bad_fraction;
+    if fraction > limit {
+        anyhow::bail!(
+            "{:.1}% of the windows are bad, more than DATA_LOADER.MAX_BAD_FRACTION {:.1}%",
+            100.0 * fraction,
+            100.0 * limit
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct TinyTalArgs {
+    /// Folder to write (created; a tiny-tal already there is replaced): annotations/,
+    /// features/, classifier/ and bmn_tiny_tal.yaml, a BMN config that trains on it.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    out: PathBuf,
+    /// Seed of the generated features and segments.
+    #[arg(long, default_value_t = 11)]
+    seed: u64,
+}
+
+impl TinyTalArgs {
+    pub fn run(self) -> Result<()> {
+        use tada::localization::tiny::{config_yaml, write, TinySpec};
+        let spec = TinySpec {
+            seed: self.seed,
+            ..TinySpec::default()
+        };
+        for dir in ["annotations", "features", "classifier"] {
+            let d = self.out.join(dir);
+            if d.exists() {
+                std::fs::remove_dir_all(&d)?;
+            }
+        }
+        let data = write(&self.out, &spec)?;
+        let cfg = self.out.join("bmn_tiny_tal.yaml");
+        tada::atomic_write::write(&cfg, config_yaml(&data, &spec).as_bytes())?;
+        println!(
+            "tiny-tal ({} training and {} validation videos) in {}; train with `tada finetune --config {}`",
+            spec.train_videos,
+            spec.val_videos,
+            self.out.display(),
+            cfg.display()
+        );
+        Ok(())
+    }
+}
