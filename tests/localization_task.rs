@@ -78,6 +78,18 @@ fn bmn_trains_and_localizes_tiny_tal() {
     );
     assert!(avg(&late, "action") > avg(&early, "action") + 0.1);
     assert!(ar100(&late) > ar100(&early) + 0.1);
+    // The training loss falls: the last logged step's well under the first's.
+    let log = std::fs::read_to_string(d.path().join("late/metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["phase"] == "train")
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        losses.len() >= 2 && losses[losses.len() - 1] < 0.8 * losses[0],
+        "{losses:?}"
+    );
     // The detection JSON is the reference's layout.
     let det = read_json(
         &d.path()
