@@ -306,3 +306,81 @@ fn fused_detections_and_their_map_are_the_references() {
             .sum::<usize>()
     );
 }
+
+/// `scripts/convert_features.py` turns the reference's `torch.save` feature files (tensors or
+/// numpy arrays, which tada's importer refuses to rebuild, naming the script) into `.npy` /
+/// `.npz` that read as the same windows with LOAD_TYPE numpy. Skipped without the project's
+/// `.venv` (scripts/setup.sh makes it).
+#[test]
+fn converted_feature_files_read_the_same_windows() {
+    let python = crate::common::repo().join(".venv/bin/python");
+    if !python.exists() {
+        eprintln!("skipped: no .venv/bin/python (scripts/setup.sh --test creates it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = dir().join("data");
+    // One features folder copied with a clip re-saved as a numpy array, as a feature zoo may hold.
+    let a_in = tmp.path().join("feat_a_pkl");
+    std::fs::create_dir_all(&a_in).unwrap();
+    for e in std::fs::read_dir(src.join("feat_a")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, a_in.join(p.file_name().unwrap())).unwrap();
+    }
+    let as_numpy = a_in.join("P02_01_0_5000.pkl");
+    let script = format!(
+        "import torch; p={:?}; torch.save(torch.load(p).numpy(), p)",
+        as_numpy.display().to_string()
+    );
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(&python)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["-c", &script]);
+    // tada's reader refuses the numpy pickle, pointing at the script.
+    let mut cfg = config();
+    cfg.data.data_root_dir = tada::config::schema::DataRoots(vec![
+        a_in.display().to_string(),
+        src.join("feat_b").display().to_string(),
+    ]);
+    let set = FeatureSet::from_config(&cfg, TalSplit::Validation, false).unwrap();
+    let refused = (0..set.index.windows.len())
+        .filter_map(|i| set.window(i).err())
+        .map(|e| e.to_string())
+        .next()
+        .unwrap();
+    assert!(refused.contains("scripts/convert_features.py"), "{refused}");
+    let convert = crate::common::repo().join("scripts/convert_features.py");
+    let out = |name: &str| tmp.path().join(name).display().to_string();
+    let convert = convert.to_str().unwrap();
+    run(&[convert, a_in.to_str().unwrap(), &out("feat_a")]);
+    run(&[
+        convert,
+        src.join("feat_b").to_str().unwrap(),
+        &out("feat_b"),
+    ]);
+    run(&[
+        convert,
+        src.join("cls").to_str().unwrap(),
+        &out("cls"),
+        "--classifier",
+    ]);
+    let mut numpy = config();
+    numpy.data.load_type = tada::config::schema::LoadType::Numpy;
+    numpy.data.data_root_dir = tada::config::schema::DataRoots(vec![out("feat_a"), out("feat_b")]);
+    numpy.data.classifier_root_dir = out("cls");
+    let torch = FeatureSet::from_config(&config(), TalSplit::Validation, false).unwrap();
+    let converted = FeatureSet::from_config(&numpy, TalSplit::Validation, false).unwrap();
+    for i in 0..torch.index.windows.len() {
+        let (a, b) = (torch.window(i).unwrap(), converted.window(i).unwrap());
+        assert!(
+            a.assembled.features.equal(&b.assembled.features),
+            "window {i}"
+        );
+        let (ca, cb) = (a.classifier.unwrap(), b.classifier.unwrap());
+        assert!(ca.0.equal(&cb.0) && ca.1.equal(&cb.1), "window {i}");
+    }
+}

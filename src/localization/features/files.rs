@@ -106,6 +106,18 @@ fn bad(path: &Path, e: String) -> FeatureError {
     }
 }
 
+/// The importer's refusal, with the way out when the file pickles numpy arrays (which the
+/// importer does not rebuild: only tensors).
+fn import_reason(e: &str) -> String {
+    match e.contains("forbidden global numpy") {
+        true => format!(
+            "{e}; this file holds numpy arrays: convert the folder with \
+             scripts/convert_features.py (to .npy / .npz) and set DATA.LOAD_TYPE numpy"
+        ),
+        false => e.to_string(),
+    }
+}
+
 /// The one tensor of a `torch.save` file (a bare tensor, or a dict holding one).
 fn only_tensor(path: &Path) -> Result<Tensor, FeatureError> {
     let file_err = |reason: String| FeatureError::File {
@@ -116,7 +128,7 @@ fn only_tensor(path: &Path) -> Result<Tensor, FeatureError> {
         return Err(file_err("no such file".into()));
     }
     let mut tensors = import_checkpoint(path, ImportOptions::default())
-        .map_err(|e| file_err(e.to_string()))?
+        .map_err(|e| file_err(import_reason(&e.to_string())))?
         .tensors;
     match tensors.len() {
         1 => Ok(tensors.remove(0).1),
