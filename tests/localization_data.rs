@@ -200,11 +200,12 @@ fn detections(
             )
         };
         let (verb, noun) = (cls(0), cls(1));
+        let sampling = tada::localization::fuse::classifier_sampling(&map);
         let maps = window_maps(
             &g["maps.confidence_map"].index_select(0, &at),
             &g["maps.start"].index_select(0, &at),
             &g["maps.end"].index_select(0, &at),
-            Some((&verb, &noun)),
+            Some((&verb, &noun, &sampling)),
             inputs
                 .iter()
                 .map(|w| w.assembled.in_window.clone())

@@ -71,7 +71,8 @@ pub struct WindowMaps {
 
 /// A batch of windows' maps as the test keeps them: masked to the proposals inside each window
 /// (`valid`, (D, T)), on the CPU, with class maps from the classifier's per-position scores
-/// when there are any.
+/// when there are any (`classes`, with [`classifier_sampling`]'s matrix on the maps' device,
+/// built once per test: it holds T·6·D·T values).
 ///
 /// # Shapes
 /// confidence (B, 2, D, T), start / end (B, T), classes (B, V·K_verb, T) and
@@ -80,7 +81,7 @@ pub fn window_maps(
     confidence: &Tensor,
     start: &Tensor,
     end: &Tensor,
-    classes: Option<(&Tensor, &Tensor)>,
+    classes: Option<(&Tensor, &Tensor, &Tensor)>,
     in_window: Vec<Vec<bool>>,
     valid: &Tensor,
     map: &MapSpec,
@@ -93,13 +94,13 @@ pub fn window_maps(
         start.to_kind(Kind::Float).to(cpu),
         end.to_kind(Kind::Float).to(cpu),
     );
-    let sampling = classes.map(|_| classifier_sampling(map).to_device(dev));
-    let maps = |scores: &Tensor| {
-        let s = sampling.as_ref().expect("sampling exists with classes");
-        classifier_maps(&scores.to_device(dev), s, &valid, map).to(cpu)
-    };
     let (verb, noun) = match classes {
-        Some((v, n)) => (Some(maps(v)), Some(maps(n))),
+        Some((v, n, sampling)) => {
+            let maps = |scores: &Tensor| {
+                classifier_maps(&scores.to_device(dev), sampling, &valid, map).to(cpu)
+            };
+            (Some(maps(v)), Some(maps(n)))
+        }
         None => (None, None),
     };
     in_window

@@ -18,7 +18,7 @@ use super::{fit, run_dir, RunOptions};
 use crate::config::{Config, KeyError, LoadedConfig};
 use crate::localization::detect::{detect, PostSettings, VideoDetections};
 use crate::localization::features::{FeatureSet, TalSplit, WindowInput};
-use crate::localization::fuse::{fuse_windows, WindowMaps};
+use crate::localization::fuse::{classifier_sampling, fuse_windows, WindowMaps};
 use crate::localization::labels::LabelMaps;
 use crate::localization::post::{cr_scoring, SoftNms};
 use crate::localization::MapSpec;
@@ -129,6 +129,12 @@ pub fn localize(
     files.create()?;
     let map = MapSpec::from_config(cfg)?;
     let valid = LabelMaps::new(set.grid.tscale, set.grid.dscale).valid_mask();
+    // Built once: T·6·D·T values (96 MB for bmn_epic).
+    let sampling = set
+        .files
+        .classifier_root
+        .as_ref()
+        .map(|_| classifier_sampling(&map).to_device(session.device));
     let batch = cfg.test.batch_size.max(1);
     let mut progress = Progress::new(
         "localize",
@@ -143,7 +149,13 @@ pub fn localize(
         let mut maps = Vec::with_capacity(windows.len());
         for chunk in windows.chunks(batch) {
             let inputs = read_windows(&set, chunk, cfg.data_loader.num_workers)?;
-            maps.extend(window_maps(&session, &inputs, &valid, &map)?);
+            maps.extend(window_maps(
+                &session,
+                &inputs,
+                &valid,
+                sampling.as_ref(),
+                &map,
+            )?);
             progress.inc(chunk.len() as u64, || set.index.videos[video].name.clone());
         }
         let v = &set.index.videos[video];
@@ -186,6 +198,7 @@ fn window_maps(
     session: &Session,
     inputs: &[WindowInput],
     valid: &Tensor,
+    sampling: Option<&Tensor>,
     map: &MapSpec,
 ) -> Result<Vec<WindowMaps>, TrainError> {
     let x = Tensor::stack(
@@ -213,7 +226,10 @@ fn window_maps(
         get("confidence_map")?,
         get("start")?,
         get("end")?,
-        verb.as_ref().zip(noun.as_ref()),
+        match (&verb, &noun, sampling) {
+            (Some(v), Some(n), Some(s)) => Some((v, n, s)),
+            _ => None,
+        },
         inputs
             .iter()
             .map(|w| w.assembled.in_window.clone())
