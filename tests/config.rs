@@ -477,6 +477,11 @@ fn a_localisation_config_loads_shows_and_builds() {
         .contains(&"VIDEO.BACKBONE.DIM_HEAD".to_string()));
     assert!(c.ignored_keys.contains(&"SOLVER".to_string()));
     assert_eq!(c.config.data.data_root_dir.all(), ["/a", "/b"]);
+    // `--set` takes the list too; a plain path stays one folder.
+    let over = load(&f, &["DATA.DATA_ROOT_DIR=[/x, /y]".to_string()]).unwrap();
+    assert_eq!(over.config.data.data_root_dir.all(), ["/x", "/y"]);
+    let one = load(&f, &["DATA.DATA_ROOT_DIR=/z".to_string()]).unwrap();
+    assert_eq!(one.config.data.data_root_dir.all(), ["/z"]);
     let shown = c.to_yaml();
     for part in [
         "TASK_TYPE: localization",

@@ -90,13 +90,26 @@ pub struct TinyTalArgs {
     /// Seed of the generated features and segments.
     #[arg(long, default_value_t = 11)]
     seed: u64,
+    /// Feature channels (DATA.NUM_INPUT_CHANNELS; bmn_epic reads 6912).
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    #[arg(long, default_value_t = 12)]
+    train_videos: usize,
+    #[arg(long, default_value_t = 4)]
+    val_videos: usize,
 }
 
 impl TinyTalArgs {
     pub fn run(self) -> Result<()> {
         use tada::localization::tiny::{config_yaml, write, TinySpec};
+        if self.channels == 0 || self.train_videos == 0 || self.val_videos == 0 {
+            anyhow::bail!("--channels, --train-videos and --val-videos must be at least 1");
+        }
         let spec = TinySpec {
             seed: self.seed,
+            channels: self.channels,
+            train_videos: self.train_videos,
+            val_videos: self.val_videos,
             ..TinySpec::default()
         };
         for dir in ["annotations", "features", "classifier"] {
