@@ -20,9 +20,7 @@ const REG_STREAM: u64 = 0x424d_4e5f_5245_4721;
 
 pub struct LocalizeTask {
     loss: LossConfig,
-    tscale: i64,
-    dscale: i64,
-    /// (D, T) proposals inside the window.
+    /// (D, T) proposals inside the window; moved to the model's device at the first step.
     valid: Tensor,
     /// The step's seed and how many chunks of it have run (TRAIN.MICRO_BATCH_SIZE), so each
     /// chunk draws its own fields and a resumed run draws the same.
@@ -44,8 +42,6 @@ impl LocalizeTask {
         };
         Ok(Self {
             loss: LossConfig::from_config(&cfg.localization)?,
-            tscale: tscale as i64,
-            dscale: dscale as i64,
             valid: LabelMaps::new(tscale, dscale).valid_mask(),
             seed: cfg.random_seed,
             chunk: 0,
@@ -71,7 +67,10 @@ impl Task for LocalizeTask {
         device: Device,
         _ctx: &StepContext,
     ) -> Result<TaskLoss, TaskError> {
-        let (t, d) = (self.tscale, self.dscale);
+        if self.valid.device() != device {
+            self.valid = self.valid.to_device(device);
+        }
+        let (d, t) = (self.valid.size()[0], self.valid.size()[1]);
         let labels = batch.labels.to_device(device).to_kind(Kind::Float);
         let b = labels.size()[0];
         if labels.size() != [b, 2 * t + d * t] {
@@ -92,11 +91,7 @@ impl Task for LocalizeTask {
         let (start, end) = (labels.narrow(1, 0, t), labels.narrow(1, t, t));
         // (B, D·T) -> (B, D, T)
         let iou_map = labels.narrow(1, 2 * t, d * t).reshape([b, d, t]);
-        let mask = self
-            .valid
-            .to_device(device)
-            .unsqueeze(0)
-            .expand([b, d, t], false);
+        let mask = self.valid.unsqueeze(0).expand([b, d, t], false);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ REG_STREAM ^ self.chunk);
         self.chunk += 1;
         let draws = RegDraws::sample(&iou_map, &mut rng);
@@ -114,13 +109,17 @@ impl Task for LocalizeTask {
             &self.loss,
             &draws,
         );
-        let scalar = |t: &Tensor| tch::no_grad(|| t.double_value(&[]));
+        // One device-to-host copy for the three logged terms.
+        let terms = tch::no_grad(|| Tensor::stack(&[&l.tem, &l.pem_reg, &l.pem_cls], 0))
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu);
+        let terms = Vec::<f64>::try_from(&terms)?;
         Ok(TaskLoss {
-            metrics: vec![
-                ("tem".into(), scalar(&l.tem)),
-                ("pem_reg".into(), scalar(&l.pem_reg)),
-                ("pem_cls".into(), scalar(&l.pem_cls)),
-            ],
+            metrics: ["tem", "pem_reg", "pem_cls"]
+                .iter()
+                .zip(terms)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             loss: l.total,
         })
     }
