@@ -243,9 +243,9 @@ fn fused_detections_and_their_map_are_the_references() {
                 (d.score - score).abs() <= 1e-5 * score.abs() + 1e-9,
                 "{video}: {d:?} vs {w}"
             );
-            assert_eq!(d.action.as_deref(), w["label"].as_str(), "{video}");
-            assert_eq!(d.verb, Some(w["verb"].as_u64().unwrap() as usize));
-            assert_eq!(d.noun, Some(w["noun"].as_u64().unwrap() as usize));
+            assert_eq!(d.label().as_deref(), w["label"].as_str(), "{video}");
+            assert_eq!(d.verb(), Some(w["verb"].as_u64().unwrap() as usize));
+            assert_eq!(d.noun(), Some(w["noun"].as_u64().unwrap() as usize));
             for k in 0..2 {
                 assert!((d.segment[k] - w["segment"][k].as_f64().unwrap()).abs() < 1e-6);
             }

@@ -3,7 +3,6 @@
 //! rescoring, soft-NMS keeping int(duration / PROP_NUM_RATIO) + 1, and for each kept proposal
 //! its five best (verb, noun) pairs, scored proposal × pair^ACTION_SCORE_POWER.
 
-use serde::Serialize;
 use tch::Tensor;
 
 use super::actions::fuse_verb_noun;
@@ -22,19 +21,29 @@ pub struct PostSettings {
     pub action_score_power: f64,
 }
 
-/// One entry of the detection JSON. Without class maps (no classifier results) a detection is
-/// a class-agnostic proposal: no label, verb or noun.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One detection. Without class maps (no classifier results) a detection is a class-agnostic
+/// proposal: no action.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DetectionEntry {
     pub score: f64,
-    /// `"verb,noun"`; the key is `label` for a validation set and `action` otherwise.
-    #[serde(skip)]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verb: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub noun: Option<usize>,
+    /// (verb, noun).
+    pub action: Option<(usize, usize)>,
     pub segment: [f64; 2],
+}
+
+impl DetectionEntry {
+    pub fn verb(&self) -> Option<usize> {
+        self.action.map(|a| a.0)
+    }
+
+    pub fn noun(&self) -> Option<usize> {
+        self.action.map(|a| a.1)
+    }
+
+    /// The action as the detection file spells it, `"verb,noun"`.
+    pub fn label(&self) -> Option<String> {
+        self.action.map(|(v, n)| format!("{v},{n}"))
+    }
 }
 
 /// A video's candidates and its detections.
@@ -89,9 +98,7 @@ pub fn detect(maps: &VideoMaps, duration: f64, nms: &SoftNms, s: &PostSettings) 
                 {
                     detections.push(DetectionEntry {
                         score: k.score * f64::from(pair.score).powf(s.action_score_power),
-                        action: Some(format!("{},{}", pair.verb, pair.noun)),
-                        verb: Some(pair.verb),
-                        noun: Some(pair.noun),
+                        action: Some((pair.verb, pair.noun)),
                         segment,
                     });
                 }
@@ -99,8 +106,6 @@ pub fn detect(maps: &VideoMaps, duration: f64, nms: &SoftNms, s: &PostSettings) 
             _ => detections.push(DetectionEntry {
                 score: k.score,
                 action: None,
-                verb: None,
-                noun: None,
                 segment,
             }),
         }

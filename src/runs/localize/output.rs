@@ -87,7 +87,7 @@ impl RunFiles {
     ) -> Result<bool, TrainError> {
         let labelled = results
             .iter()
-            .all(|(_, f)| f.detections.iter().all(|d| d.verb.is_some()))
+            .all(|(_, f)| f.detections.iter().all(|d| d.action.is_some()))
             && results.iter().any(|(_, f)| !f.detections.is_empty());
         if labelled {
             // Shortest video first: the reference's order with POST_PROCESS.THREAD 1.
@@ -100,10 +100,11 @@ impl RunFiles {
                         .detections
                         .iter()
                         .filter_map(|d| {
+                            let (verb, noun) = d.action?;
                             Some(ActionDetection {
                                 score: d.score,
-                                verb: d.verb?,
-                                noun: d.noun?,
+                                verb,
+                                noun,
                                 segment: d.segment,
                             })
                         })
