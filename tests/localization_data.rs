@@ -174,10 +174,8 @@ fn detections(
         action_score_power: 1.0,
     };
     let mut out = Vec::new();
-    for &v in &set.index.annotated {
-        let idx: Vec<i64> = (0..set.index.windows.len() as i64)
-            .filter(|&i| set.index.windows[i as usize].video == v)
-            .collect();
+    for (v, windows) in set.index.video_windows() {
+        let idx: Vec<i64> = windows.map(|i| i as i64).collect();
         let at = Tensor::from_slice(&idx);
         let inputs: Vec<_> = idx
             .iter()

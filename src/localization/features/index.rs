@@ -102,8 +102,6 @@ pub struct FeatureIndex {
     /// Each video's clip files by start time (one per whole start second, the last listed
     /// winning, as the reference's dict).
     pub clips: HashMap<String, Vec<ClipFile>>,
-    /// The annotated videos, in window order (the reference's `_video_name_duration`).
-    pub annotated: Vec<usize>,
     /// Each video's annotated segments (seconds), by video index.
     pub segments: HashMap<usize, Vec<Segment>>,
 }
@@ -135,7 +133,6 @@ impl FeatureIndex {
             }
         }
         let mut windows = Vec::new();
-        let mut annotated = Vec::new();
         for (i, v) in videos.iter().enumerate() {
             let Some(segs) = segments.get(&i) else {
                 continue;
@@ -153,9 +150,6 @@ impl FeatureIndex {
                 if training && inside.is_empty() {
                     continue;
                 }
-                if !annotated.contains(&i) {
-                    annotated.push(i);
-                }
                 windows.push(Window {
                     video: i,
                     start,
@@ -168,9 +162,21 @@ impl FeatureIndex {
             videos,
             windows,
             clips: read_clips(&files.clips)?,
-            annotated,
             segments,
         })
+    }
+
+    /// Each video with windows and the range of its windows, in window order (the reference's
+    /// `_video_name_duration`): windows are listed video by video.
+    pub fn video_windows(&self) -> Vec<(usize, std::ops::Range<usize>)> {
+        let mut out: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (i, w) in self.windows.iter().enumerate() {
+            match out.last_mut() {
+                Some((v, range)) if *v == w.video => range.end = i + 1,
+                _ => out.push((w.video, i..i + 1)),
+            }
+        }
+        out
     }
 
     /// The clip files a window's features come from, in time order, and the seconds they span.

@@ -57,7 +57,7 @@ pub fn train(
     tracing::info!(
         "{} training windows of {} videos",
         set.index.windows.len(),
-        set.index.annotated.len()
+        set.index.video_windows().len()
     );
     let source = Arc::new(crate::data::sources::tal_windows::TalWindows::new(set));
     let session = Session::new(cfg)?;
@@ -142,10 +142,8 @@ pub fn localize(
         (set.index.windows.len() as u64 / 20).max(1),
     );
     let mut results = Vec::new();
-    for &video in &set.index.annotated {
-        let windows: Vec<usize> = (0..set.index.windows.len())
-            .filter(|&i| set.index.windows[i].video == video)
-            .collect();
+    for (video, windows) in set.index.video_windows() {
+        let windows: Vec<usize> = windows.collect();
         let mut maps = Vec::with_capacity(windows.len());
         for chunk in windows.chunks(batch) {
             let inputs = read_windows(&set, chunk, cfg.data_loader.num_workers)?;

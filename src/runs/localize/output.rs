@@ -196,9 +196,9 @@ fn ground_truth(cfg: &Config, set: &FeatureSet) -> Result<(EpicGroundTruth, Path
     }
     let labels: Vec<(String, f64, f64, String)> = set
         .index
-        .annotated
-        .iter()
-        .flat_map(|&v| {
+        .video_windows()
+        .into_iter()
+        .flat_map(|(v, _)| {
             let name = &set.index.videos[v].name;
             set.index
                 .segments
