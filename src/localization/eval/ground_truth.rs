@@ -94,15 +94,7 @@ impl EpicGroundTruth {
                     )
                 })?;
                 let (start, end) = f.segment(f.get(ann, &at, "segment")?, &join(&at, "segment"))?;
-                let action = gt.intern(label, verb, noun);
-                gt.segments.push(ActionSegment {
-                    video: video.clone(),
-                    start,
-                    end,
-                    action,
-                    verb,
-                    noun,
-                });
+                gt.push(video, start, end, label, (verb, noun));
             }
         }
         Ok(gt)
@@ -120,17 +112,29 @@ impl EpicGroundTruth {
                     "ground truth of {video}: label must be \"verb,noun\" (two integers), got {label:?}"
                 ))
             })?;
-            let action = gt.intern(label, verb, noun);
-            gt.segments.push(ActionSegment {
-                video: video.to_string(),
-                start,
-                end,
-                action,
-                verb,
-                noun,
-            });
+            gt.push(video, start, end, label, (verb, noun));
         }
         Ok(gt)
+    }
+
+    /// Adds one segment of `label` (its parsed (verb, noun)), numbering a new action.
+    fn push(
+        &mut self,
+        video: &str,
+        start: f64,
+        end: f64,
+        label: &str,
+        (verb, noun): (usize, usize),
+    ) {
+        let action = self.intern(label, verb, noun);
+        self.segments.push(ActionSegment {
+            video: video.to_string(),
+            start,
+            end,
+            action,
+            verb,
+            noun,
+        });
     }
 
     fn empty() -> Self {
