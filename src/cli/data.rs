@@ -143,17 +143,23 @@ impl Check {
         let checked = video_report.checked + image_report.checked;
         let bad = video_report.bad.len() + image_report.bad.len();
         println!("checked {checked}, bad {bad}");
-        let fraction = bad as f64 / checked.max(1) as f64;
-        let limit = cfg.data_loader.max_bad_fraction;
-        if fraction > limit {
-            anyhow::bail!(
-                "{:.1}% of the files are bad, more than DATA_LOADER.MAX_BAD_FRACTION {:.1}%",
-                100.0 * fraction,
-                100.0 * limit
-            );
-        }
-        Ok(())
+        within_bad_limit(&cfg, bad, checked, "files")
     }
+}
+
+/// Fails when `bad` of `checked` things exceed DATA_LOADER.MAX_BAD_FRACTION, the share a
+/// training run would tolerate.
+pub(super) fn within_bad_limit(cfg: &Config, bad: usize, checked: usize, what: &str) -> Result<()> {
+    let fraction = bad as f64 / checked.max(1) as f64;
+    let limit = cfg.data_loader.max_bad_fraction;
+    if fraction > limit {
+        anyhow::bail!(
+            "{:.1}% of the {what} are bad, more than DATA_LOADER.MAX_BAD_FRACTION {:.1}%",
+            100.0 * fraction,
+            100.0 * limit
+        );
+    }
+    Ok(())
 }
 
 /// The entries of the datasets to check: videos, and images (of an image dataset).

@@ -69,16 +69,7 @@ pub fn check(cfg: &Config, workers: usize) -> Result<()> {
         println!("{line}");
     }
     println!("checked {checked} windows, bad {}", bad.len());
-    let fraction = bad.len() as f64 / checked.max(1) as f64;
-    let limit = cfg.data_loader.max_bad_fraction;
-    if fraction > limit {
-        anyhow::bail!(
-            "{:.1}% of the windows are bad, more than DATA_LOADER.MAX_BAD_FRACTION {:.1}%",
-            100.0 * fraction,
-            100.0 * limit
-        );
-    }
-    Ok(())
+    super::data::within_bad_limit(cfg, bad.len(), checked, "windows")
 }
 
 #[derive(clap::Args)]
