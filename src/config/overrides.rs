@@ -39,11 +39,14 @@ pub(super) fn apply(
                 suggestion,
             })
         }
-        // DATA.DATA_ROOT_DIR also takes a list of folders (localisation features):
-        // `--set DATA.DATA_ROOT_DIR=[/a, /b]`.
+        // A key that also takes a list: `--set DATA.DATA_ROOT_DIR=[/a, /b]`.
         Known::Key {
             default: Value::String(_),
-        } if key == "DATA.DATA_ROOT_DIR" && raw.trim_start().starts_with('[') => parse_value(raw),
+        } if super::schema::STRING_OR_LIST_KEYS.contains(&key)
+            && raw.trim_start().starts_with('[') =>
+        {
+            parse_value(raw)
+        }
         // A string-typed key keeps the text as written: `--set OUTPUT_DIR=2024` is a path.
         Known::Key {
             default: Value::String(_),

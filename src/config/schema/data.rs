@@ -47,6 +47,10 @@ pub enum LoadType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataRoots(pub Vec<String>);
 
+/// Keys of the schema that take a string or a list of strings ([`DataRoots`]). Their default
+/// serialises as a string, so `--set` learns here that a `[…]` value is a list, not a path.
+pub const STRING_OR_LIST_KEYS: &[&str] = &["DATA.DATA_ROOT_DIR"];
+
 impl DataRoots {
     /// The folder of every dataset that reads one.
     pub fn first(&self) -> &str {

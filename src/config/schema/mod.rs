@@ -16,7 +16,7 @@ mod run;
 pub use data::{
     AugmentationConfig, AutoAugmentConfig, CutmixConfig, DataConfig, DataLoaderConfig, DataRoots,
     Decoder, EnsembleMethod, LoadType, MixupConfig, MixupMode, RandomErasingConfig,
-    RandomErasingMode, SamplingMode,
+    RandomErasingMode, SamplingMode, STRING_OR_LIST_KEYS,
 };
 pub use localization::{LocalizationConfig, PostProcessConfig};
 pub use model::{
