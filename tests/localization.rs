@@ -230,16 +230,21 @@ fn nms_params(j: &serde_json::Value, alpha: f64) -> SoftNms {
     }
 }
 
+/// The candidate proposals of the fixture's maps.
+fn fixture_proposals(f: &NamedTensors) -> Vec<tada::localization::post::Proposal> {
+    let cmap = get(f, "post.confidence_map");
+    proposals_from_maps(
+        &values(get(f, "post.start")),
+        &values(get(f, "post.end")),
+        &values(&cmap.select(0, 1)),
+        &values(&cmap.select(0, 0)),
+    )
+}
+
 #[test]
 fn bmn_proposals_and_soft_nms_are_the_references() {
     let (f, j) = fixture();
-    let cmap = get(&f, "post.confidence_map");
-    let props = proposals_from_maps(
-        &values(get(&f, "post.start")),
-        &values(get(&f, "post.end")),
-        &values(&cmap.select(0, 1)),
-        &values(&cmap.select(0, 0)),
-    );
+    let props = fixture_proposals(&f);
     let theirs = rows(get(&f, "post.proposals"));
     assert_eq!(props.len(), theirs.len(), "proposal count");
     for (p, r) in props.iter().zip(&theirs) {
@@ -394,13 +399,7 @@ fn bmn_training_targets_are_the_references() {
 fn bmn_action_pairs_are_the_references() {
     use tada::localization::actions::fuse_verb_noun;
     let (f, _) = fixture();
-    let cmap = get(&f, "post.confidence_map");
-    let props = proposals_from_maps(
-        &values(get(&f, "post.start")),
-        &values(get(&f, "post.end")),
-        &values(&cmap.select(0, 1)),
-        &values(&cmap.select(0, 0)),
-    );
+    let props = fixture_proposals(&f);
     let (verb_map, noun_map) = (get(&f, "post.verb_map"), get(&f, "post.noun_map"));
     let (pairs, scores) = (get(&f, "post.verb_noun"), get(&f, "post.vn_score"));
     let cell =
